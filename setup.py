@@ -1,0 +1,43 @@
+"""Packaging for wmstats: the static-schema WMStats library and services."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = {}
+exec((HERE / "wmstats" / "_version.py").read_text(), VERSION)
+
+setup(
+    name="wmstats",
+    version=VERSION["__version__"],
+    description="Static-schema monitoring backend for CMS WMCore workflows (WMStats)",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["wmstats", "wmstats.*"]),
+    package_data={"wmstats": ["py.typed"]},
+    include_package_data=True,
+    install_requires=[
+        "attrs>=23.1",
+        "cattrs>=23.2",
+        "ujson>=5.7",
+        "requests>=2.28",
+        "CherryPy>=18.8",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "hypothesis>=6.80"],
+        "dev": ["pytest>=8", "hypothesis>=6.80", "mypy>=1.10", "types-ujson",
+                "types-requests", "tox>=4"],
+    },
+    entry_points={
+        "console_scripts": ["wmstats = wmstats.cli:main"],
+        "pytest11": ["wmstats = wmstats.pytest_plugin"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Typing :: Typed",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)

@@ -1,0 +1,754 @@
+"""Convert WMCore's dynamic-key CouchDB documents into static records.
+
+Pure functions, no I/O.  The converters never raise on a bad document: they
+convert what can be converted and report every problem as a :class:`Problem`
+(document id, key path, what was wrong).  No job counter is ever dropped:
+counters under unknown status names go to ``OtherJobs``.
+
+Typical use::
+
+    conv = DocumentConverter()
+    for doc in documents:          # request, agent_request, agent_info docs
+        conv.add(doc)
+    for bundle in conv.bundles():  # one per workflow
+        ...
+    conv.agents(), conv.problems
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+from wmstats.schema import (
+    COUNTER_FIELDS,
+    COUNTER_SOURCES,
+    PERFORMANCE_FIELDS,
+    Agent,
+    ChainParentage,
+    DatasetStats,
+    Record,
+    TaskSite,
+    Transition,
+    Workflow,
+    WorkflowSite,
+    WorkflowTask,
+)
+
+__all__ = [
+    "Problem",
+    "WorkflowBundle",
+    "RequestPart",
+    "AgentPart",
+    "DocumentConverter",
+    "convert_request",
+    "convert_agent_request",
+    "convert_agent_info",
+    "merge_workflow",
+    "convert_documents",
+    "ConversionResult",
+    "IGNORED_DOC_TYPES",
+]
+
+_FIELD_BY_PATH: Final[dict[str, str]] = {path: name for name, path in COUNTER_SOURCES.items()}
+#: Keys of a task's site entry that hold performance data, not job counters.
+_PERF_KEYS: Final = frozenset({"cmsRunCPUPerformance", "inputEvents", "wrappedTotalJobTime",
+                               "dataset"})
+#: Document types found in WMCore's databases that carry nothing for the schema.
+IGNORED_DOC_TYPES: Final = frozenset({"jobsummary", "tier0_request", "workqueue_element"})
+_CHAIN_KEY = re.compile(r"^(Task|Step)([1-9][0-9]*)$")
+#: Legacy (pre-ReqMgr2) ``reqmgr_request`` keys -> ReqMgr2 keys.
+_LEGACY_REQUEST_KEYS: Final[dict[str, str]] = {
+    "workflow": "RequestName",
+    "request_type": "RequestType",
+    "campaign": "Campaign",
+    "group": "Group",
+    "requestor": "Requestor",
+    "inputdataset": "InputDataset",
+    "site_white_list": "SiteWhitelist",
+    "site_black_list": "SiteBlacklist",
+    "team": "Team",
+    "request_date": "RequestDate",
+    "priority": "RequestPriority",
+    "prep_id": "PrepID",
+    "cmssw": "CMSSWVersion",
+    "outputdatasets": "OutputDatasets",
+}
+
+
+@attrs.frozen
+class Problem:
+    """One thing that was wrong in one document.
+
+    :param doc_id: the document's ``_id`` (or its workflow / agent name).
+    :param path: dotted key path inside the document (empty: the whole document).
+    :param message: what was wrong and what was done about it.
+    """
+
+    doc_id: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.doc_id}: {self.path}" if self.path else self.doc_id
+        return f"{where}: {self.message}"
+
+
+class _Reader:
+    """Typed, forgiving access to one document's values; records problems."""
+
+    __slots__ = ("doc_id", "problems")
+
+    def __init__(self, doc_id: str, problems: list[Problem]) -> None:
+        self.doc_id = doc_id
+        self.problems = problems
+
+    def report(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.doc_id, path, message))
+
+    def text(self, value: Any, path: str) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.report(path, f"expected a string, got number {value!r}; converted")
+            return str(value)
+        self.report(path, f"expected a string, got {_kind(value)}; ignored")
+        return ""
+
+    def strings(self, value: Any, path: str) -> tuple[str, ...]:
+        """A list of strings; a lone string is a list of one; dict values count too."""
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,) if value else ()
+        if isinstance(value, Mapping):
+            items: Iterable[tuple[str, Any]] = ((f"{path}.{k}", v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+        else:
+            self.report(path, f"expected a list of strings, got {_kind(value)}; ignored")
+            return ()
+        out: list[str] = []
+        for item_path, item in items:
+            if isinstance(item, (list, tuple, Mapping)):
+                out.extend(self.strings(item, item_path))
+            elif item is not None:
+                text = self.text(item, item_path)
+                if text:
+                    out.append(text)
+        return tuple(out)
+
+    def integer(self, value: Any, path: str, *, lenient: bool = False) -> int:
+        """An int; ``None`` is 0.  Numeric strings are converted (reported unless lenient)."""
+        if value is None:
+            return 0
+        if isinstance(value, bool):
+            self.report(path, f"expected an integer, got boolean {value}; used 0")
+            return 0
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            if math.isfinite(value) and value.is_integer():
+                return int(value)
+            self.report(path, f"expected an integer, got {value!r}; rounded")
+            return round(value) if math.isfinite(value) else 0
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                self.report(path, f"expected an integer, got string {value!r}; used 0")
+                return 0
+            if not lenient:
+                self.report(path, f"expected an integer, got string {value!r}; converted")
+            return round(number) if math.isfinite(number) else 0
+        self.report(path, f"expected an integer, got {_kind(value)}; used 0")
+        return 0
+
+    def number(self, value: Any, path: str) -> float:
+        if value is None:
+            return 0.0
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if math.isfinite(value):
+                return float(value)
+            self.report(path, f"expected a finite number, got {value!r}; used 0")
+            return 0.0
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                pass
+            else:
+                if math.isfinite(number):
+                    self.report(path, f"expected a number, got string {value!r}; converted")
+                    return number
+        self.report(path, f"expected a number, got {_kind(value)} {value!r}; used 0")
+        return 0.0
+
+    def boolean(self, value: Any, path: str, default: bool) -> bool:
+        if value is None:
+            return default
+        if isinstance(value, bool):
+            return value
+        if value in (0, 1, "true", "false", "True", "False"):
+            self.report(path, f"expected a boolean, got {value!r}; converted")
+            return value in (1, "true", "True")
+        self.report(path, f"expected a boolean, got {_kind(value)}; used {default}")
+        return default
+
+    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if isinstance(value, Mapping):
+            return value
+        self.report(path, f"expected an object, got {_kind(value)}; ignored")
+        return {}
+
+    def counters(self, value: Any, path: str) -> dict[str, int]:
+        """Flatten a (nested) status dict into counter fields; unknown names -> OtherJobs."""
+        out: dict[str, int] = {}
+        self._walk_counters(self.mapping(value, path), path, "", out)
+        return out
+
+    def _walk_counters(self, value: Mapping[str, Any], path: str, prefix: str,
+                       out: dict[str, int]) -> None:
+        for key, item in value.items():
+            if not prefix and key in _PERF_KEYS:
+                continue
+            name = f"{prefix}.{key}" if prefix else str(key)
+            full = f"{path}.{name}"
+            if isinstance(item, Mapping):
+                self._walk_counters(item, path, name, out)
+                continue
+            if item is None:
+                self.report(full, "job counter is null; counted as 0")
+                continue
+            count = self.integer(item, full)
+            field = _FIELD_BY_PATH.get(name)
+            if field is None:
+                field = "OtherJobs"
+                self.report(full, f"unknown job status {name!r}; {count} jobs counted in OtherJobs")
+            if count < 0:
+                self.report(full, f"negative job counter {count}; kept")
+            out[field] = out.get(field, 0) + count
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _dedup(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v for v in values if v))
+
+
+def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    for key, value in counts.items():
+        into[key] = into.get(key, 0) + value
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@attrs.frozen
+class RequestPart:
+    """What one request document contributes: the workflow without agent data."""
+
+    workflow: Workflow
+    parentage: tuple[ChainParentage, ...]
+
+
+def _epoch(reader: _Reader, value: Any, path: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, (list, tuple)):
+        parts = [reader.integer(v, f"{path}[{i}]") for i, v in enumerate(value[:6])]
+        if len(parts) < 3:
+            reader.report(path, f"expected [y, m, d, H, M, S], got {list(value)!r}; used 0")
+            return 0
+        parts += [0] * (6 - len(parts))
+        try:
+            return calendar.timegm((*parts, 0, 0, 0))  # type: ignore[arg-type]
+        except (ValueError, OverflowError):
+            reader.report(path, f"not a valid date {list(value)!r}; used 0")
+            return 0
+    return reader.integer(value, path)
+
+
+def _transitions(reader: _Reader, value: Any, path: str, legacy: bool) -> tuple[Transition, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        reader.report(path, f"expected a list of transitions, got {_kind(value)}; ignored")
+        return ()
+    status_key, time_key, dn_key = (("status", "update_time", "dn") if legacy
+                                    else ("Status", "UpdateTime", "DN"))
+    out: list[Transition] = []
+    for i, item in enumerate(value):
+        item_path = f"{path}[{i}]"
+        if not isinstance(item, Mapping):
+            reader.report(item_path, f"expected an object, got {_kind(item)}; ignored")
+            continue
+        out.append(Transition(
+            Status=reader.text(item.get(status_key), f"{item_path}.{status_key}"),
+            UpdateTime=reader.integer(item.get(time_key), f"{item_path}.{time_key}"),
+            DN=reader.text(item.get(dn_key), f"{item_path}.{dn_key}"),
+        ))
+    return tuple(out)
+
+
+def _doc_id(doc: Mapping[str, Any], *keys: str) -> str:
+    for key in ("_id", *keys):
+        value = doc.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return "<no id>"
+
+
+def convert_request(doc: Mapping[str, Any], problems: list[Problem]) -> RequestPart | None:
+    """Convert a ReqMgr2 request document (or a legacy ``reqmgr_request`` one).
+
+    :param doc: the document as read from CouchDB.
+    :param problems: problems found are appended here.
+    :returns: ``None`` only when the document has no usable request name.
+    """
+    legacy = doc.get("type") == "reqmgr_request"
+    if legacy:
+        doc = {_LEGACY_REQUEST_KEYS.get(k, k): v for k, v in doc.items()}
+    reader = _Reader(_doc_id(doc, "RequestName"), problems)
+    name = reader.text(doc.get("RequestName"), "RequestName") or (
+        doc["_id"] if isinstance(doc.get("_id"), str) else "")
+    if not name:
+        reader.report("RequestName", "request document without a name; skipped")
+        return None
+    if legacy:
+        transitions = _transitions(reader, doc.get("request_status"), "request_status", True)
+        status = transitions[-1].Status if transitions else ""
+    else:
+        transitions = _transitions(reader, doc.get("RequestTransition"), "RequestTransition",
+                                   False)
+        status = reader.text(doc.get("RequestStatus"), "RequestStatus")
+    if not status:
+        reader.report("RequestStatus", "missing request status")
+    status_time = next((t.UpdateTime for t in reversed(transitions) if t.Status == status),
+                       transitions[-1].UpdateTime if transitions else 0)
+
+    # TaskChain / StepChain: TaskN / StepN sub-documents carry their own values.
+    chain_length = 0
+    for key in ("TaskChain", "StepChain"):
+        if doc.get(key) is not None:
+            chain_length = reader.integer(doc.get(key), key)
+    chain = sorted(((m.group(1), int(m.group(2)), k) for k in doc
+                    if (m := _CHAIN_KEY.match(k)) and isinstance(doc[k], Mapping)),
+                   key=lambda t: (t[0], t[1]))
+    subdocs = [(k, doc[k]) for _, _, k in chain]
+    if chain_length and len(subdocs) != chain_length:
+        reader.report("TaskChain" if doc.get("TaskChain") is not None else "StepChain",
+                      f"says {chain_length} tasks/steps but {len(subdocs)} are present")
+
+    def merged(key: str) -> tuple[str, ...]:
+        values = list(reader.strings(doc.get(key), key))
+        for sub_key, sub in subdocs:
+            values.extend(reader.strings(sub.get(key), f"{sub_key}.{key}"))
+        return _dedup(values)
+
+    num_events = reader.integer(doc.get("RequestNumEvents"), "RequestNumEvents")
+    if not num_events and subdocs:
+        first_key, first = subdocs[0]
+        num_events = reader.integer(first.get("RequestNumEvents"),
+                                    f"{first_key}.RequestNumEvents")
+    teams = reader.strings(doc.get("Teams"), "Teams") or tuple(
+        t.strip() for t in reader.text(doc.get("Team"), "Team").split(",") if t.strip())
+    resolved = reader.boolean(doc.get("ParentageResolved"), "ParentageResolved", True)
+    cmssw = reader.text(doc.get("CMSSWVersion"), "CMSSWVersion")
+    campaign = reader.text(doc.get("Campaign"), "Campaign")
+    workflow = Workflow(
+        RequestName=name,
+        RequestStatus=status,
+        RequestType=reader.text(doc.get("RequestType"), "RequestType"),
+        SubRequestType=reader.text(doc.get("SubRequestType"), "SubRequestType"),
+        Campaign=campaign,
+        Campaigns=merged("Campaign"),
+        Teams=_dedup(teams),
+        Group=reader.text(doc.get("Group"), "Group"),
+        Requestor=reader.text(doc.get("Requestor"), "Requestor"),
+        PrepID=reader.text(doc.get("PrepID"), "PrepID"),
+        CMSSWVersion=cmssw,
+        CMSSWVersions=merged("CMSSWVersion"),
+        ScramArch=merged("ScramArch"),
+        AcquisitionEras=merged("AcquisitionEra"),
+        ProcessingStrings=merged("ProcessingString"),
+        RequestPriority=reader.integer(doc.get("RequestPriority"), "RequestPriority",
+                                       lenient=legacy),
+        RequestDate=_epoch(reader, doc.get("RequestDate"), "RequestDate"),
+        StatusTime=status_time,
+        Transitions=transitions,
+        InputDataset=reader.text(doc.get("InputDataset"), "InputDataset"),
+        OutputDatasets=_dedup(reader.strings(doc.get("OutputDatasets"), "OutputDatasets")),
+        MCPileup=merged("MCPileup"),
+        DataPileup=merged("DataPileup"),
+        SiteWhitelist=reader.strings(doc.get("SiteWhitelist"), "SiteWhitelist"),
+        SiteBlacklist=reader.strings(doc.get("SiteBlacklist"), "SiteBlacklist"),
+        OutputModulesLFNBases=reader.strings(doc.get("OutputModulesLFNBases"),
+                                             "OutputModulesLFNBases"),
+        UnmergedLFNBase=reader.text(doc.get("UnmergedLFNBase"), "UnmergedLFNBase"),
+        ParentageResolved=resolved,
+        ChainLength=chain_length,
+        TotalEstimatedJobs=reader.integer(doc.get("TotalEstimatedJobs"), "TotalEstimatedJobs"),
+        TotalInputEvents=reader.integer(doc.get("TotalInputEvents"), "TotalInputEvents"),
+        TotalInputLumis=reader.integer(doc.get("TotalInputLumis"), "TotalInputLumis"),
+        TotalInputFiles=reader.integer(doc.get("TotalInputFiles"), "TotalInputFiles"),
+        RequestNumEvents=num_events,
+    )
+    parentage: list[ChainParentage] = []
+    for key, entry in reader.mapping(doc.get("ChainParentageMap"), "ChainParentageMap").items():
+        path = f"ChainParentageMap.{key}"
+        entry = reader.mapping(entry, path)
+        parentage.append(ChainParentage(
+            RequestName=name,
+            ChainKey=str(key),
+            ParentDataset=reader.text(entry.get("ParentDset"), f"{path}.ParentDset"),
+            ChildDatasets=reader.strings(entry.get("ChildDsets"), f"{path}.ChildDsets"),
+            ParentageResolved=resolved,
+        ))
+    parentage.sort(key=lambda p: _chain_sort_key(p.ChainKey))
+    return RequestPart(workflow, tuple(parentage))
+
+
+def _chain_sort_key(key: str) -> tuple[str, int, str]:
+    m = _CHAIN_KEY.match(key)
+    return (m.group(1), int(m.group(2)), "") if m else ("~", 0, key)
+
+
+# --------------------------------------------------------------------------- agents
+
+
+@attrs.frozen
+class AgentPart:
+    """What one ``agent_request`` document contributes to its workflow."""
+
+    workflow: str
+    agent: str
+    timestamp: int
+    counters: Mapping[str, int]
+    sites: tuple[WorkflowSite, ...]
+    tasks: tuple[WorkflowTask, ...]
+    task_sites: tuple[TaskSite, ...]
+    #: dataset -> [events, size, lumis]
+    datasets: Mapping[str, tuple[int, int, int]]
+
+
+def _site_name(reader: _Reader, site: str, path: str) -> str:
+    if not site.strip():
+        reader.report(path, "empty site name; counters kept under site ''")
+    return site
+
+
+def convert_agent_request(doc: Mapping[str, Any], problems: list[Problem]) -> AgentPart | None:
+    """Convert one ``agent_request`` document (one agent's view of one workflow).
+
+    :returns: ``None`` only when the document names no workflow.
+    """
+    reader = _Reader(_doc_id(doc, "workflow"), problems)
+    workflow = reader.text(doc.get("workflow"), "workflow")
+    if not workflow:
+        reader.report("workflow", "agent_request without a workflow name; skipped")
+        return None
+    agent = reader.text(doc.get("agent_url"), "agent_url")
+    if not agent:
+        reader.report("agent_url", "agent_request without an agent URL; counted under ''")
+
+    sites = tuple(
+        WorkflowSite(RequestName=workflow, Site=_site_name(reader, site, f"sites.{site}"),
+                     Agent=agent, **reader.counters(value, f"sites.{site}"))
+        for site, value in reader.mapping(doc.get("sites"), "sites").items()
+    )
+    tasks: list[WorkflowTask] = []
+    task_sites: list[TaskSite] = []
+    datasets: dict[str, tuple[int, int, int]] = {}
+    for task, task_doc in reader.mapping(doc.get("tasks"), "tasks").items():
+        path = f"tasks.{task}"
+        task_doc = reader.mapping(task_doc, path)
+        subscription = reader.mapping(task_doc.get("subscription_status"),
+                                      f"{path}.subscription_status")
+        skipped = reader.mapping(task_doc.get("skipped"), f"{path}.skipped")
+        for key in skipped:
+            if key != "skippedFiles":
+                reader.report(f"{path}.skipped.{key}", "unknown key; dropped")
+        tasks.append(WorkflowTask(
+            RequestName=workflow, Task=task, Agent=agent,
+            JobType=reader.text(task_doc.get("jobtype"), f"{path}.jobtype"),
+            SubscriptionOpen=reader.integer(subscription.get("open"),
+                                            f"{path}.subscription_status.open"),
+            SubscriptionFinished=reader.integer(subscription.get("finished"),
+                                                f"{path}.subscription_status.finished"),
+            SubscriptionTotal=reader.integer(subscription.get("total"),
+                                             f"{path}.subscription_status.total"),
+            SubscriptionUpdated=reader.integer(subscription.get("updated"),
+                                               f"{path}.subscription_status.updated"),
+            SkippedFiles=reader.integer(skipped.get("skippedFiles"),
+                                        f"{path}.skipped.skippedFiles"),
+            **reader.counters(task_doc.get("status"), f"{path}.status"),
+        ))
+        for site, site_doc in reader.mapping(task_doc.get("sites"), f"{path}.sites").items():
+            site_path = f"{path}.sites.{site}"
+            site_doc = reader.mapping(site_doc, site_path)
+            cpu = reader.mapping(site_doc.get("cmsRunCPUPerformance"),
+                                 f"{site_path}.cmsRunCPUPerformance")
+            for ds, stats in reader.mapping(site_doc.get("dataset"),
+                                            f"{site_path}.dataset").items():
+                ds_path = f"{site_path}.dataset.{ds}"
+                stats = reader.mapping(stats, ds_path)
+                old = datasets.get(ds, (0, 0, 0))
+                datasets[ds] = (
+                    old[0] + reader.integer(stats.get("events"), f"{ds_path}.events"),
+                    old[1] + reader.integer(stats.get("size"), f"{ds_path}.size"),
+                    old[2] + reader.integer(stats.get("totalLumis"), f"{ds_path}.totalLumis"),
+                )
+            task_sites.append(TaskSite(
+                RequestName=workflow, Task=task,
+                Site=_site_name(reader, site, site_path), Agent=agent,
+                TotalJobCPU=reader.number(cpu.get("totalJobCPU"),
+                                          f"{site_path}.cmsRunCPUPerformance.totalJobCPU"),
+                TotalEventCPU=reader.number(cpu.get("totalEventCPU"),
+                                            f"{site_path}.cmsRunCPUPerformance.totalEventCPU"),
+                TotalJobTime=reader.number(cpu.get("totalJobTime"),
+                                           f"{site_path}.cmsRunCPUPerformance.totalJobTime"),
+                InputEvents=reader.integer(site_doc.get("inputEvents"),
+                                           f"{site_path}.inputEvents"),
+                WrappedTotalJobTime=reader.number(site_doc.get("wrappedTotalJobTime"),
+                                                  f"{site_path}.wrappedTotalJobTime"),
+                **reader.counters(site_doc, site_path),
+            ))
+    return AgentPart(
+        workflow=workflow,
+        agent=agent,
+        timestamp=reader.integer(doc.get("timestamp"), "timestamp"),
+        counters=reader.counters(doc.get("status"), "status"),
+        sites=sites,
+        tasks=tuple(tasks),
+        task_sites=tuple(task_sites),
+        datasets=datasets,
+    )
+
+
+def convert_agent_info(doc: Mapping[str, Any], problems: list[Problem]) -> Agent | None:
+    """Convert an ``agent_info`` heartbeat document.
+
+    :returns: ``None`` only when the document names no agent.
+    """
+    reader = _Reader(_doc_id(doc, "agent_url"), problems)
+    url = reader.text(doc.get("agent_url"), "agent_url") or (
+        doc["_id"] if isinstance(doc.get("_id"), str) else "")
+    if not url:
+        reader.report("agent_url", "agent_info without an agent URL; skipped")
+        return None
+    disk: list[str] = []
+    raw_disk = doc.get("disk_warning")
+    if isinstance(raw_disk, (list, tuple)):
+        for i, item in enumerate(raw_disk):
+            if isinstance(item, Mapping):
+                item = item.get("mounted", item.get("Mounted"))
+            text = reader.text(item, f"disk_warning[{i}]")
+            if text:
+                disk.append(text)
+    elif raw_disk:
+        disk.extend(reader.strings(raw_disk, "disk_warning"))
+    return Agent(
+        AgentURL=url,
+        AgentTeam=reader.text(doc.get("agent_team"), "agent_team"),
+        AgentVersion=reader.text(doc.get("agent_version"), "agent_version"),
+        Status=reader.text(doc.get("status"), "status"),
+        DownComponents=reader.strings(doc.get("down_components"), "down_components"),
+        DrainMode=reader.boolean(doc.get("drain_mode"), "drain_mode", False),
+        DiskWarning=tuple(disk),
+        Timestamp=reader.integer(doc.get("timestamp"), "timestamp"),
+        DataLastUpdate=reader.integer(doc.get("data_last_update"), "data_last_update"),
+    )
+
+
+# --------------------------------------------------------------------------- merging
+
+
+@attrs.frozen
+class WorkflowBundle:
+    """Every static record of one workflow, each tuple sorted by its record key."""
+
+    workflow: Workflow
+    sites: tuple[WorkflowSite, ...] = ()
+    tasks: tuple[WorkflowTask, ...] = ()
+    task_sites: tuple[TaskSite, ...] = ()
+    datasets: tuple[DatasetStats, ...] = ()
+    parentage: tuple[ChainParentage, ...] = ()
+
+    def records(self) -> Iterator[Record]:
+        """All records, the workflow first."""
+        yield self.workflow
+        yield from self.sites
+        yield from self.tasks
+        yield from self.task_sites
+        yield from self.datasets
+        yield from self.parentage
+
+
+def merge_workflow(name: str, request: RequestPart | None,
+                   agents: Sequence[AgentPart]) -> WorkflowBundle:
+    """Merge a request and its agents' reports into one workflow's records.
+
+    :param name: the workflow name.
+    :param request: the converted request document, if there is one.
+    :param agents: one part per agent (at most one per agent URL).
+    """
+    counters: dict[str, int] = {}
+    datasets: dict[str, list[int]] = {}
+    site_names: set[str] = set()
+    for part in agents:
+        _add(counters, part.counters)
+        site_names.update(s.Site for s in part.sites)
+        site_names.update(s.Site for s in part.task_sites)
+        for ds, values in part.datasets.items():
+            into = datasets.setdefault(ds, [0, 0, 0])
+            for i in range(3):
+                into[i] += values[i]
+    base = request.workflow if request is not None else Workflow(RequestName=name,
+                                                                 HasRequest=False)
+    for ds in base.OutputDatasets:
+        datasets.setdefault(ds, [0, 0, 0])
+    workflow = attrs.evolve(
+        base,
+        Agents=tuple(sorted({p.agent for p in agents})),
+        Sites=tuple(sorted(site_names)),
+        AgentUpdate=max((p.timestamp for p in agents), default=0),
+        **{f: counters.get(f, 0) for f in COUNTER_FIELDS},
+    )
+    return WorkflowBundle(
+        workflow=workflow,
+        sites=tuple(sorted((s for p in agents for s in p.sites),
+                           key=lambda r: (r.Site, r.Agent))),
+        tasks=tuple(sorted((t for p in agents for t in p.tasks),
+                           key=lambda r: (r.Task, r.Agent))),
+        task_sites=tuple(sorted((t for p in agents for t in p.task_sites),
+                                key=lambda r: (r.Task, r.Site, r.Agent))),
+        datasets=tuple(DatasetStats(RequestName=name, Dataset=ds, Events=v[0], Size=v[1],
+                                    Lumis=v[2]) for ds, v in sorted(datasets.items())),
+        parentage=request.parentage if request is not None else (),
+    )
+
+
+class DocumentConverter:
+    """Collect WMCore documents of any kind, in any order, and convert them.
+
+    Holds only the converted (static) parts, never the raw documents.
+    """
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self._requests: dict[str, RequestPart] = {}
+        self._agent_parts: dict[str, dict[str, AgentPart]] = {}
+        self._agents: dict[str, Agent] = {}
+        self.ignored = 0
+
+    def add(self, doc: Any) -> None:
+        """Convert one document of any supported kind and keep its parts.
+
+        Supported: ReqMgr2 request documents, legacy ``reqmgr_request``,
+        ``agent_request``, ``agent_info``, and ``requestcache`` entries (a
+        request document with an ``AgentJobInfo`` map).
+        """
+        if not isinstance(doc, Mapping):
+            self.problems.append(Problem("<unknown>", "", f"expected a JSON object, got "
+                                         f"{_kind(doc)}; skipped"))
+            return
+        doc_id = _doc_id(doc, "RequestName", "workflow", "agent_url")
+        if doc.get("_deleted") or doc_id.startswith("_design/"):
+            self.ignored += 1
+            return
+        doc_type = doc.get("type")
+        if doc_type == "agent_request":
+            self._add_agent_part(convert_agent_request(doc, self.problems))
+        elif doc_type == "agent_info":
+            agent = convert_agent_info(doc, self.problems)
+            if agent is not None:
+                self._agents[agent.AgentURL] = agent
+        elif doc_type == "reqmgr_request" or (
+                doc_type is None and ("RequestName" in doc or "RequestStatus" in doc)):
+            job_info = doc.get("AgentJobInfo")
+            self._add_request(convert_request(doc, self.problems))
+            if job_info is not None:
+                reader = _Reader(doc_id, self.problems)
+                for url, agent_doc in reader.mapping(job_info, "AgentJobInfo").items():
+                    if isinstance(agent_doc, Mapping):
+                        self._add_agent_part(convert_agent_request(
+                            {"agent_url": url, **agent_doc}, self.problems))
+                    else:
+                        reader.report(f"AgentJobInfo.{url}",
+                                      f"expected an object, got {_kind(agent_doc)}; ignored")
+        elif isinstance(doc_type, str) and doc_type in IGNORED_DOC_TYPES:
+            self.ignored += 1
+        else:
+            self.problems.append(Problem(doc_id, "type", f"unknown document type "
+                                         f"{doc_type!r}; skipped"))
+
+    def _add_request(self, part: RequestPart | None) -> None:
+        if part is None:
+            return
+        name = part.workflow.RequestName
+        if name in self._requests:
+            self.problems.append(Problem(name, "", "duplicate request document; the later "
+                                         "one replaces the earlier"))
+        self._requests[name] = part
+
+    def _add_agent_part(self, part: AgentPart | None) -> None:
+        if part is None:
+            return
+        by_agent = self._agent_parts.setdefault(part.workflow, {})
+        old = by_agent.get(part.agent)
+        if old is not None:
+            self.problems.append(Problem(part.workflow, "agent_url", f"two agent_request "
+                                         f"documents from {part.agent!r}; the newer is kept"))
+            if old.timestamp > part.timestamp:
+                return
+        by_agent[part.agent] = part
+
+    def workflow_names(self) -> list[str]:
+        """Every workflow seen, requests first, in order of first appearance."""
+        return list(dict.fromkeys([*self._requests, *self._agent_parts]))
+
+    def bundle(self, name: str) -> WorkflowBundle:
+        """The merged records of one workflow."""
+        return merge_workflow(name, self._requests.get(name),
+                              list(self._agent_parts.get(name, {}).values()))
+
+    def bundles(self) -> Iterator[WorkflowBundle]:
+        """One bundle per workflow (see :meth:`workflow_names` for the order)."""
+        for name in self.workflow_names():
+            yield self.bundle(name)
+
+    def agents(self) -> list[Agent]:
+        """Agent records, sorted by URL."""
+        return [self._agents[k] for k in sorted(self._agents)]
+
+
+@attrs.frozen
+class ConversionResult:
+    """Everything converted from a set of documents."""
+
+    bundles: tuple[WorkflowBundle, ...]
+    agents: tuple[Agent, ...]
+    problems: tuple[Problem, ...]
+
+
+def convert_documents(docs: Iterable[Any]) -> ConversionResult:
+    """Convert a whole set of documents at once (see :class:`DocumentConverter`)."""
+    conv = DocumentConverter()
+    for doc in docs:
+        conv.add(doc)
+    return ConversionResult(tuple(conv.bundles()), tuple(conv.agents()), tuple(conv.problems))

@@ -1,0 +1,385 @@
+"""The static schema: flat, CamelCase, fixed-type records.
+
+This module is the data contract between the cache server, its clients and the
+stores.  Every record is a frozen, slotted ``attrs`` class; every field has a
+fixed type and a description.  Fields whose value comes from a key path in a
+WMCore document carry that path in their metadata (``source``), which the JSON
+Schema (:mod:`wmstats.jsonschema`) publishes as ``x-source``.
+
+Models carry no serialization rules: see :mod:`wmstats.serialize`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import attrs
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "COUNTER_FIELDS",
+    "COUNTER_SOURCES",
+    "PERFORMANCE_FIELDS",
+    "Counters",
+    "Transition",
+    "Workflow",
+    "WorkflowSite",
+    "WorkflowTask",
+    "TaskSite",
+    "DatasetStats",
+    "ChainParentage",
+    "Agent",
+    "RECORD_TYPES",
+    "Record",
+    "record_key",
+]
+
+#: Bumped whenever a field is added, removed, renamed or changes type.
+SCHEMA_VERSION: Final = "1.0"
+
+
+def _f(
+    description: str,
+    default: Any = attrs.NOTHING,
+    *,
+    source: str | None = None,
+    factory: Any = None,
+) -> Any:
+    """Declare a field with its description and, optionally, its source path."""
+    metadata: dict[str, str] = {"description": description}
+    if source is not None:
+        metadata["source"] = source
+    if factory is not None:
+        return attrs.field(factory=factory, metadata=metadata)
+    return attrs.field(default=default, metadata=metadata)
+
+
+#: Job counter field name -> key path in an ``agent_request`` ``status`` (or
+#: ``sites.<site>``, ``tasks.<task>.status``, ``tasks.<task>.sites.<site>``) dict.
+COUNTER_SOURCES: Final[dict[str, str]] = {
+    "Success": "success",
+    "Canceled": "canceled",
+    "Transition": "transition",
+    "InWMBS": "inWMBS",
+    "InQueue": "inQueue",
+    "QueuedFirst": "queued.first",
+    "QueuedRetry": "queued.retry",
+    "SubmittedFirst": "submitted.first",
+    "SubmittedRetry": "submitted.retry",
+    "SubmittedPending": "submitted.pending",
+    "SubmittedRunning": "submitted.running",
+    "FailureCreate": "failure.create",
+    "FailureSubmit": "failure.submit",
+    "FailureException": "failure.exception",
+    "CooloffCreate": "cooloff.create",
+    "CooloffSubmit": "cooloff.submit",
+    "CooloffJob": "cooloff.job",
+    "PausedCreate": "paused.create",
+    "PausedSubmit": "paused.submit",
+    "PausedJob": "paused.job",
+}
+
+#: All job counter fields, in schema order; ``OtherJobs`` holds counters under
+#: status names this schema does not know, so that no job is ever lost.
+COUNTER_FIELDS: Final[tuple[str, ...]] = (*COUNTER_SOURCES, "OtherJobs")
+
+_COUNTER_DESCRIPTIONS: Final[dict[str, str]] = {
+    "Success": "Jobs that finished successfully.",
+    "Canceled": "Jobs that were canceled.",
+    "Transition": "Jobs in a state transition between WMBS and the batch system.",
+    "InWMBS": "Jobs created in the agent's WMBS database.",
+    "InQueue": "Work units still in the agent's local work queue.",
+    "QueuedFirst": "Jobs queued for their first attempt.",
+    "QueuedRetry": "Jobs queued for a retry.",
+    "SubmittedFirst": "Jobs submitted to the grid, first attempt.",
+    "SubmittedRetry": "Jobs submitted to the grid, a retry.",
+    "SubmittedPending": "Submitted jobs pending at the site.",
+    "SubmittedRunning": "Submitted jobs running at the site.",
+    "FailureCreate": "Jobs that failed at creation.",
+    "FailureSubmit": "Jobs that failed at submission.",
+    "FailureException": "Jobs that failed while running.",
+    "CooloffCreate": "Jobs cooling off after a creation failure.",
+    "CooloffSubmit": "Jobs cooling off after a submission failure.",
+    "CooloffJob": "Jobs cooling off after a runtime failure.",
+    "PausedCreate": "Jobs paused after repeated creation failures.",
+    "PausedSubmit": "Jobs paused after repeated submission failures.",
+    "PausedJob": "Jobs paused after repeated runtime failures.",
+    "OtherJobs": (
+        "Jobs under status names this schema does not know (each one is also "
+        "reported as a conversion problem), kept so that no job is lost."
+    ),
+}
+
+
+def _counter(name: str) -> Any:
+    source = COUNTER_SOURCES.get(name)
+    return _f(
+        _COUNTER_DESCRIPTIONS[name],
+        0,
+        source=None if source is None else "status." + source,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Counters:
+    """Job counters shared by every record that counts jobs.
+
+    Each field is a plain ``int``; the sum over all of them equals the sum of
+    every counter in the source ``status`` dictionary.
+    """
+
+    Success: int = _counter("Success")
+    Canceled: int = _counter("Canceled")
+    Transition: int = _counter("Transition")
+    InWMBS: int = _counter("InWMBS")
+    InQueue: int = _counter("InQueue")
+    QueuedFirst: int = _counter("QueuedFirst")
+    QueuedRetry: int = _counter("QueuedRetry")
+    SubmittedFirst: int = _counter("SubmittedFirst")
+    SubmittedRetry: int = _counter("SubmittedRetry")
+    SubmittedPending: int = _counter("SubmittedPending")
+    SubmittedRunning: int = _counter("SubmittedRunning")
+    FailureCreate: int = _counter("FailureCreate")
+    FailureSubmit: int = _counter("FailureSubmit")
+    FailureException: int = _counter("FailureException")
+    CooloffCreate: int = _counter("CooloffCreate")
+    CooloffSubmit: int = _counter("CooloffSubmit")
+    CooloffJob: int = _counter("CooloffJob")
+    PausedCreate: int = _counter("PausedCreate")
+    PausedSubmit: int = _counter("PausedSubmit")
+    PausedJob: int = _counter("PausedJob")
+    OtherJobs: int = _counter("OtherJobs")
+
+
+#: Performance fields of a task at a site, and their source paths.
+PERFORMANCE_FIELDS: Final[dict[str, str]] = {
+    "TotalJobCPU": "cmsRunCPUPerformance.totalJobCPU",
+    "TotalEventCPU": "cmsRunCPUPerformance.totalEventCPU",
+    "TotalJobTime": "cmsRunCPUPerformance.totalJobTime",
+    "InputEvents": "inputEvents",
+    "WrappedTotalJobTime": "wrappedTotalJobTime",
+}
+
+
+@attrs.frozen(kw_only=True)
+class Transition:
+    """One step of a request's status history."""
+
+    Status: str = _f("Status entered.", "", source="RequestTransition[].Status")
+    UpdateTime: int = _f(
+        "When it was entered (epoch seconds).", 0, source="RequestTransition[].UpdateTime"
+    )
+    DN: str = _f("Who made the change.", "", source="RequestTransition[].DN")
+
+
+@attrs.frozen(kw_only=True)
+class Workflow(Counters):
+    """One ReqMgr2 request, with job counters summed over all its agents."""
+
+    RequestName: str = _f("Unique workflow (request) name; the key.", source="RequestName")
+    RequestStatus: str = _f("Current ReqMgr2 status.", "", source="RequestStatus")
+    RequestType: str = _f("ReqMgr2 request type (TaskChain, StepChain, ReReco...).", "",
+                          source="RequestType")
+    SubRequestType: str = _f("Sub type (RelVal, HIRelVal...).", "", source="SubRequestType")
+    Campaign: str = _f("Top-level campaign.", "", source="Campaign")
+    Campaigns: tuple[str, ...] = _f(
+        "Top-level and task/step-level campaigns, de-duplicated in order.",
+        factory=tuple, source="Campaign, TaskN.Campaign, StepN.Campaign",
+    )
+    Teams: tuple[str, ...] = _f("Teams the request is assigned to.", factory=tuple,
+                                source="Team, Teams")
+    Group: str = _f("Physics group.", "", source="Group")
+    Requestor: str = _f("User who made the request.", "", source="Requestor")
+    PrepID: str = _f("McM preparation id.", "", source="PrepID")
+    CMSSWVersion: str = _f("Top-level CMSSW release.", "", source="CMSSWVersion")
+    CMSSWVersions: tuple[str, ...] = _f(
+        "Top-level and task/step-level CMSSW releases, de-duplicated in order.",
+        factory=tuple, source="CMSSWVersion, TaskN.CMSSWVersion, StepN.CMSSWVersion",
+    )
+    ScramArch: tuple[str, ...] = _f("SCRAM architectures.", factory=tuple,
+                                    source="ScramArch, TaskN.ScramArch, StepN.ScramArch")
+    AcquisitionEras: tuple[str, ...] = _f(
+        "Acquisition eras (top level, per task or per step).", factory=tuple,
+        source="AcquisitionEra, TaskN.AcquisitionEra, StepN.AcquisitionEra",
+    )
+    ProcessingStrings: tuple[str, ...] = _f(
+        "Processing strings (top level, per task or per step).", factory=tuple,
+        source="ProcessingString, TaskN.ProcessingString, StepN.ProcessingString",
+    )
+    RequestPriority: int = _f("Current priority.", 0, source="RequestPriority")
+    RequestDate: int = _f("Creation time (epoch seconds, UTC).", 0, source="RequestDate")
+    StatusTime: int = _f(
+        "When the current status was entered (epoch seconds; 0 if unknown).", 0,
+        source="RequestTransition[-1].UpdateTime",
+    )
+    Transitions: tuple[Transition, ...] = _f("Status history, oldest first.",
+                                             factory=tuple, source="RequestTransition")
+    InputDataset: str = _f("Input dataset.", "", source="InputDataset")
+    OutputDatasets: tuple[str, ...] = _f("Output datasets.", factory=tuple,
+                                         source="OutputDatasets")
+    MCPileup: tuple[str, ...] = _f("MC pileup datasets.", factory=tuple,
+                                   source="MCPileup, TaskN.MCPileup, StepN.MCPileup")
+    DataPileup: tuple[str, ...] = _f("Data pileup datasets.", factory=tuple,
+                                     source="DataPileup, TaskN.DataPileup, StepN.DataPileup")
+    SiteWhitelist: tuple[str, ...] = _f("Sites the request may run at.", factory=tuple,
+                                        source="SiteWhitelist")
+    SiteBlacklist: tuple[str, ...] = _f("Sites the request must not run at.", factory=tuple,
+                                        source="SiteBlacklist")
+    OutputModulesLFNBases: tuple[str, ...] = _f("Unmerged LFN bases of the output modules.",
+                                                factory=tuple, source="OutputModulesLFNBases")
+    UnmergedLFNBase: str = _f("Unmerged LFN base.", "", source="UnmergedLFNBase")
+    ParentageResolved: bool = _f(
+        "False while a StepChain's parentage is not yet resolved in DBS.", True,
+        source="ParentageResolved",
+    )
+    ChainLength: int = _f("Number of tasks (TaskChain) or steps (StepChain); 0 otherwise.",
+                          0, source="TaskChain, StepChain")
+    TotalEstimatedJobs: int = _f("Jobs expected.", 0, source="TotalEstimatedJobs")
+    TotalInputEvents: int = _f("Input events.", 0, source="TotalInputEvents")
+    TotalInputLumis: int = _f("Input lumi sections.", 0, source="TotalInputLumis")
+    TotalInputFiles: int = _f("Input files.", 0, source="TotalInputFiles")
+    RequestNumEvents: int = _f("Events requested (MC from scratch).", 0,
+                               source="RequestNumEvents, Task1.RequestNumEvents")
+    Agents: tuple[str, ...] = _f("Agents that report jobs for this workflow.",
+                                 factory=tuple, source="agent_request.agent_url")
+    Sites: tuple[str, ...] = _f("Sites where this workflow has jobs.", factory=tuple,
+                                source="agent_request.sites.<site>")
+    AgentUpdate: int = _f("Latest agent report time (epoch seconds; 0 if none).", 0,
+                          source="agent_request.timestamp")
+    HasRequest: bool = _f(
+        "False when agents report jobs but no request document was found.", True,
+    )
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowSite(Counters):
+    """Job counters of one workflow at one site, as reported by one agent."""
+
+    RequestName: str = _f("Workflow name.", source="agent_request.workflow")
+    Site: str = _f("CMS site name.", source="agent_request.sites.<site>")
+    Agent: str = _f("Agent URL.", source="agent_request.agent_url")
+
+
+@attrs.frozen(kw_only=True)
+class WorkflowTask(Counters):
+    """Job counters and subscription state of one task, as reported by one agent."""
+
+    RequestName: str = _f("Workflow name.", source="agent_request.workflow")
+    Task: str = _f("Full task path (/Workflow/Task/SubTask).",
+                   source="agent_request.tasks.<task>")
+    Agent: str = _f("Agent URL.", source="agent_request.agent_url")
+    JobType: str = _f("Job type (Processing, Merge, LogCollect...).", "",
+                      source="agent_request.tasks.<task>.jobtype")
+    SubscriptionOpen: int = _f("Open subscriptions.", 0,
+                               source="agent_request.tasks.<task>.subscription_status.open")
+    SubscriptionFinished: int = _f(
+        "Finished subscriptions.", 0,
+        source="agent_request.tasks.<task>.subscription_status.finished")
+    SubscriptionTotal: int = _f("All subscriptions.", 0,
+                                source="agent_request.tasks.<task>.subscription_status.total")
+    SubscriptionUpdated: int = _f(
+        "When the subscription state was read (epoch seconds).", 0,
+        source="agent_request.tasks.<task>.subscription_status.updated")
+    SkippedFiles: int = _f("Input files skipped.", 0,
+                           source="agent_request.tasks.<task>.skipped.skippedFiles")
+
+
+@attrs.frozen(kw_only=True)
+class TaskSite(Counters):
+    """Job counters and performance of one task at one site, from one agent."""
+
+    RequestName: str = _f("Workflow name.", source="agent_request.workflow")
+    Task: str = _f("Full task path.", source="agent_request.tasks.<task>")
+    Site: str = _f("CMS site name.", source="agent_request.tasks.<task>.sites.<site>")
+    Agent: str = _f("Agent URL.", source="agent_request.agent_url")
+    TotalJobCPU: float = _f(
+        "CPU seconds of cmsRun summed over jobs.", 0.0,
+        source="agent_request.tasks.<task>.sites.<site>.cmsRunCPUPerformance.totalJobCPU")
+    TotalEventCPU: float = _f(
+        "CPU seconds per event summed over jobs.", 0.0,
+        source="agent_request.tasks.<task>.sites.<site>.cmsRunCPUPerformance.totalEventCPU")
+    TotalJobTime: float = _f(
+        "Wall seconds of cmsRun summed over jobs.", 0.0,
+        source="agent_request.tasks.<task>.sites.<site>.cmsRunCPUPerformance.totalJobTime")
+    InputEvents: int = _f("Input events processed.", 0,
+                          source="agent_request.tasks.<task>.sites.<site>.inputEvents")
+    WrappedTotalJobTime: float = _f(
+        "Wall seconds of the whole job wrapper summed over jobs.", 0.0,
+        source="agent_request.tasks.<task>.sites.<site>.wrappedTotalJobTime")
+
+
+@attrs.frozen(kw_only=True)
+class DatasetStats:
+    """Output of one workflow into one dataset, summed over agents, tasks and sites."""
+
+    RequestName: str = _f("Workflow name.", source="RequestName")
+    Dataset: str = _f("Output dataset name.",
+                      source="OutputDatasets[], agent_request.tasks.<task>.sites.<site>"
+                             ".dataset.<dataset>")
+    Events: int = _f("Events written.", 0,
+                     source="agent_request.tasks.<task>.sites.<site>.dataset.<dataset>.events")
+    Size: int = _f("Bytes written.", 0,
+                   source="agent_request.tasks.<task>.sites.<site>.dataset.<dataset>.size")
+    Lumis: int = _f(
+        "Lumi sections written.", 0,
+        source="agent_request.tasks.<task>.sites.<site>.dataset.<dataset>.totalLumis")
+
+
+@attrs.frozen(kw_only=True)
+class ChainParentage:
+    """One entry of a TaskChain/StepChain ``ChainParentageMap`` (read by DBS upload)."""
+
+    RequestName: str = _f("Workflow name.", source="RequestName")
+    ChainKey: str = _f("Task or step key (Task1, Step2...).", source="ChainParentageMap.<key>")
+    ParentDataset: str = _f("Parent dataset; empty for the first task.", "",
+                            source="ChainParentageMap.<key>.ParentDset")
+    ChildDatasets: tuple[str, ...] = _f("Datasets produced.", factory=tuple,
+                                        source="ChainParentageMap.<key>.ChildDsets")
+    ParentageResolved: bool = _f("Whether DBS parentage is resolved.", True,
+                                 source="ParentageResolved")
+
+
+@attrs.frozen(kw_only=True)
+class Agent:
+    """One WMAgent's heartbeat (``agent_info`` document), flattened."""
+
+    AgentURL: str = _f("Agent URL; the key.", source="agent_url")
+    AgentTeam: str = _f("Team the agent serves.", "", source="agent_team")
+    AgentVersion: str = _f("WMAgent version.", "", source="agent_version")
+    Status: str = _f("ok, warning, error or down.", "", source="status")
+    DownComponents: tuple[str, ...] = _f("Components that are down.", factory=tuple,
+                                         source="down_components")
+    DrainMode: bool = _f("Whether the agent is draining.", False, source="drain_mode")
+    DiskWarning: tuple[str, ...] = _f("Mount points over their disk threshold.",
+                                      factory=tuple, source="disk_warning")
+    Timestamp: int = _f("Time of this heartbeat (epoch seconds).", 0, source="timestamp")
+    DataLastUpdate: int = _f("Time of the agent's last data upload (epoch seconds).", 0,
+                             source="data_last_update")
+
+
+#: Every record type, by name.
+RECORD_TYPES: Final[dict[str, type[Any]]] = {
+    cls.__name__: cls
+    for cls in (Workflow, WorkflowSite, WorkflowTask, TaskSite, DatasetStats,
+                ChainParentage, Agent)
+}
+
+Record = Workflow | WorkflowSite | WorkflowTask | TaskSite | DatasetStats | ChainParentage | Agent
+
+_KEYS: Final[dict[type[Any], tuple[str, ...]]] = {
+    Workflow: ("RequestName",),
+    WorkflowSite: ("RequestName", "Site", "Agent"),
+    WorkflowTask: ("RequestName", "Task", "Agent"),
+    TaskSite: ("RequestName", "Task", "Site", "Agent"),
+    DatasetStats: ("RequestName", "Dataset"),
+    ChainParentage: ("RequestName", "ChainKey"),
+    Agent: ("AgentURL",),
+}
+
+
+def record_key(cls: type[Any]) -> tuple[str, ...]:
+    """The fields that identify one record of type ``cls``.
+
+    :param cls: a record type from :data:`RECORD_TYPES`.
+    """
+    return _KEYS[cls]
