@@ -7,6 +7,7 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).parent
 VERSION = {}
 exec((HERE / "wmstats" / "_version.py").read_text(), VERSION)
+PLUGINS = ["wmstats_sqlite", "wmstats_couchdb"]
 
 setup(
     name="wmstats",
@@ -16,8 +17,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["wmstats", "wmstats.*"]),
-    package_data={"wmstats": ["py.typed"]},
+    # Storage backends other than the built-in memory one live in plugins/ and
+    # register themselves through the ``wmstats.backends`` entry point group.
+    packages=[*find_packages(include=["wmstats", "wmstats.*"]), *PLUGINS],
+    package_dir={name: f"plugins/{name}" for name in PLUGINS},
+    package_data={"wmstats": ["py.typed"], **{name: ["py.typed"] for name in PLUGINS}},
     include_package_data=True,
     install_requires=[
         "attrs>=23.1",
@@ -27,13 +31,17 @@ setup(
         "CherryPy>=18.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.80"],
-        "dev": ["pytest>=8", "hypothesis>=6.80", "mypy>=1.10", "types-ujson",
+        "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18"],
+        "dev": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "mypy>=1.10", "types-ujson",
                 "types-requests", "tox>=4"],
     },
     entry_points={
         "console_scripts": ["wmstats = wmstats.cli:main"],
         "pytest11": ["wmstats = wmstats.pytest_plugin"],
+        "wmstats.backends": [
+            "sqlite = wmstats_sqlite:SqliteStore",
+            "couchdb = wmstats_couchdb:CouchStore",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

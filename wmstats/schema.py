@@ -19,6 +19,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "COUNTER_FIELDS",
     "COUNTER_SOURCES",
+    "COUNTER_PREFIXES",
     "PERFORMANCE_FIELDS",
     "Counters",
     "Transition",
@@ -112,12 +113,11 @@ _COUNTER_DESCRIPTIONS: Final[dict[str, str]] = {
 
 
 def _counter(name: str) -> Any:
-    source = COUNTER_SOURCES.get(name)
-    return _f(
-        _COUNTER_DESCRIPTIONS[name],
-        0,
-        source=None if source is None else "status." + source,
-    )
+    # The full source path depends on the record type: see COUNTER_PREFIXES.
+    return attrs.field(default=0, metadata={
+        "description": _COUNTER_DESCRIPTIONS[name],
+        "counter_path": COUNTER_SOURCES.get(name, "<unknown status>"),
+    })
 
 
 @attrs.frozen(kw_only=True)
@@ -356,6 +356,14 @@ class Agent:
     DataLastUpdate: int = _f("Time of the agent's last data upload (epoch seconds).", 0,
                              source="data_last_update")
 
+
+#: Where each record type's job counters come from in an ``agent_request`` document.
+COUNTER_PREFIXES: Final[dict[type[Any], str]] = {
+    Workflow: "agent_request.status",
+    WorkflowSite: "agent_request.sites.<site>",
+    WorkflowTask: "agent_request.tasks.<task>.status",
+    TaskSite: "agent_request.tasks.<task>.sites.<site>",
+}
 
 #: Every record type, by name.
 RECORD_TYPES: Final[dict[str, type[Any]]] = {

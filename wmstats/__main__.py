@@ -1,0 +1,5 @@
+import sys
+
+from wmstats.cli import main
+
+sys.exit(main())
