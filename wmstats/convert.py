@@ -17,7 +17,7 @@ Typical use::
 
 from __future__ import annotations
 
-import calendar
+import datetime
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -112,6 +112,8 @@ class _Reader:
         self.problems.append(Problem(self.doc_id, path, message))
 
     def text(self, value: Any, path: str) -> str:
+        if type(value) is str:
+            return value
         if value is None:
             return ""
         if isinstance(value, str):
@@ -128,7 +130,7 @@ class _Reader:
             return ()
         if isinstance(value, str):
             return (value,) if value else ()
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             items: Iterable[tuple[str, Any]] = ((f"{path}.{k}", v) for k, v in value.items())
         elif isinstance(value, (list, tuple)):
             items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
@@ -137,7 +139,7 @@ class _Reader:
             return ()
         out: list[str] = []
         for item_path, item in items:
-            if isinstance(item, (list, tuple, Mapping)):
+            if isinstance(item, (list, tuple, dict)):
                 out.extend(self.strings(item, item_path))
             elif item is not None:
                 text = self.text(item, item_path)
@@ -147,6 +149,8 @@ class _Reader:
 
     def integer(self, value: Any, path: str, *, lenient: bool = False) -> int:
         """An int; ``None`` is 0.  Numeric strings are converted (reported unless lenient)."""
+        if type(value) is int:
+            return value
         if value is None:
             return 0
         if isinstance(value, bool):
@@ -157,19 +161,47 @@ class _Reader:
         if isinstance(value, float):
             if math.isfinite(value) and value.is_integer():
                 return int(value)
+            if not math.isfinite(value):
+                self.report(path, f"expected an integer, got {value!r}; used 0")
+                return 0
             self.report(path, f"expected an integer, got {value!r}; rounded")
-            return round(value) if math.isfinite(value) else 0
+            return round(value)
         if isinstance(value, str):
             try:
                 number = float(value.strip())
             except ValueError:
+                number = math.nan
+            if not math.isfinite(number):
                 self.report(path, f"expected an integer, got string {value!r}; used 0")
                 return 0
             if not lenient:
                 self.report(path, f"expected an integer, got string {value!r}; converted")
-            return round(number) if math.isfinite(number) else 0
+            try:
+                return int(value.strip())  # exact, even beyond float precision
+            except ValueError:
+                return round(number)
         self.report(path, f"expected an integer, got {_kind(value)}; used 0")
         return 0
+
+    # ``*_at`` read ``mapping[key]`` and build the key path only when reporting.
+
+    def int_at(self, mapping: Mapping[str, Any], key: str, base: str) -> int:
+        value = mapping.get(key)
+        if type(value) is int:
+            return value
+        return self.integer(value, f"{base}.{key}")
+
+    def number_at(self, mapping: Mapping[str, Any], key: str, base: str) -> float:
+        value = mapping.get(key)
+        if type(value) is int or (type(value) is float and math.isfinite(value)):
+            return float(value)
+        return self.number(value, f"{base}.{key}")
+
+    def text_at(self, mapping: Mapping[str, Any], key: str, base: str) -> str:
+        value = mapping.get(key)
+        if type(value) is str:
+            return value
+        return self.text(value, f"{base}.{key}")
 
     def number(self, value: Any, path: str) -> float:
         if value is None:
@@ -205,31 +237,38 @@ class _Reader:
     def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
         if value is None:
             return {}
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             return value
         self.report(path, f"expected an object, got {_kind(value)}; ignored")
         return {}
 
-    def counters(self, value: Any, path: str) -> dict[str, int]:
-        """Flatten a (nested) status dict into counter fields; unknown names -> OtherJobs."""
+    def counters(self, value: Any, path: str, *, perf: bool = False) -> dict[str, int]:
+        """Flatten a (nested) status dict into counter fields; unknown names -> OtherJobs.
+
+        :param perf: the dict is a task's site entry, whose performance keys are read
+            elsewhere; anywhere else they are reported and dropped.
+        """
         out: dict[str, int] = {}
-        self._walk_counters(self.mapping(value, path), path, "", out)
+        self._walk_counters(self.mapping(value, path), path, None, out, perf)
         return out
 
-    def _walk_counters(self, value: Mapping[str, Any], path: str, prefix: str,
-                       out: dict[str, int]) -> None:
+    def _walk_counters(self, value: Mapping[str, Any], path: str, prefix: str | None,
+                       out: dict[str, int], perf: bool = False) -> None:
         for key, item in value.items():
-            if not prefix and key in _PERF_KEYS:
+            if prefix is None and key in _PERF_KEYS:
+                if not perf:
+                    self.report(f"{path}.{key}", "performance data outside a task's site "
+                                                 "entry; dropped")
                 continue
-            name = f"{prefix}.{key}" if prefix else str(key)
-            full = f"{path}.{name}"
-            if isinstance(item, Mapping):
+            name = str(key) if prefix is None else f"{prefix}.{key}"
+            if isinstance(item, dict):
                 self._walk_counters(item, path, name, out)
                 continue
+            full = f"{path}.{name}"
             if item is None:
                 self.report(full, "job counter is null; counted as 0")
                 continue
-            count = self.integer(item, full)
+            count = item if type(item) is int else self.integer(item, full)
             field = _FIELD_BY_PATH.get(name)
             if field is None:
                 field = "OtherJobs"
@@ -276,7 +315,10 @@ def _epoch(reader: _Reader, value: Any, path: str) -> int:
             return 0
         parts += [0] * (6 - len(parts))
         try:
-            return calendar.timegm((*parts, 0, 0, 0))  # type: ignore[arg-type]
+            year, month, day, hour, minute, second = parts
+            when = datetime.datetime(year, month, day, hour, minute, second,
+                                     tzinfo=datetime.timezone.utc)  # validates the date
+            return int(when.timestamp())
         except (ValueError, OverflowError):
             reader.report(path, f"not a valid date {list(value)!r}; used 0")
             return 0
@@ -294,14 +336,12 @@ def _transitions(reader: _Reader, value: Any, path: str, legacy: bool) -> tuple[
     out: list[Transition] = []
     for i, item in enumerate(value):
         item_path = f"{path}[{i}]"
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             reader.report(item_path, f"expected an object, got {_kind(item)}; ignored")
             continue
-        out.append(Transition(
-            Status=reader.text(item.get(status_key), f"{item_path}.{status_key}"),
-            UpdateTime=reader.integer(item.get(time_key), f"{item_path}.{time_key}"),
-            DN=reader.text(item.get(dn_key), f"{item_path}.{dn_key}"),
-        ))
+        out.append(Transition(Status=reader.text_at(item, status_key, item_path),
+                              UpdateTime=reader.int_at(item, time_key, item_path),
+                              DN=reader.text_at(item, dn_key, item_path)))
     return tuple(out)
 
 
@@ -347,7 +387,8 @@ def convert_request(doc: Mapping[str, Any], problems: list[Problem]) -> RequestP
         if doc.get(key) is not None:
             chain_length = reader.integer(doc.get(key), key)
     chain = sorted(((m.group(1), int(m.group(2)), k) for k in doc
-                    if (m := _CHAIN_KEY.match(k)) and isinstance(doc[k], Mapping)),
+                    if k[:4] in ("Task", "Step") and (m := _CHAIN_KEY.match(k))
+                    and isinstance(doc[k], dict)),
                    key=lambda t: (t[0], t[1]))
     subdocs = [(k, doc[k]) for _, _, k in chain]
     if chain_length and len(subdocs) != chain_length:
@@ -477,56 +518,45 @@ def convert_agent_request(doc: Mapping[str, Any], problems: list[Problem]) -> Ag
     for task, task_doc in reader.mapping(doc.get("tasks"), "tasks").items():
         path = f"tasks.{task}"
         task_doc = reader.mapping(task_doc, path)
-        subscription = reader.mapping(task_doc.get("subscription_status"),
-                                      f"{path}.subscription_status")
-        skipped = reader.mapping(task_doc.get("skipped"), f"{path}.skipped")
+        sub_path = f"{path}.subscription_status"
+        subscription = reader.mapping(task_doc.get("subscription_status"), sub_path)
+        skip_path = f"{path}.skipped"
+        skipped = reader.mapping(task_doc.get("skipped"), skip_path)
         for key in skipped:
             if key != "skippedFiles":
-                reader.report(f"{path}.skipped.{key}", "unknown key; dropped")
+                reader.report(f"{skip_path}.{key}", "unknown key; dropped")
         tasks.append(WorkflowTask(
             RequestName=workflow, Task=task, Agent=agent,
-            JobType=reader.text(task_doc.get("jobtype"), f"{path}.jobtype"),
-            SubscriptionOpen=reader.integer(subscription.get("open"),
-                                            f"{path}.subscription_status.open"),
-            SubscriptionFinished=reader.integer(subscription.get("finished"),
-                                                f"{path}.subscription_status.finished"),
-            SubscriptionTotal=reader.integer(subscription.get("total"),
-                                             f"{path}.subscription_status.total"),
-            SubscriptionUpdated=reader.integer(subscription.get("updated"),
-                                               f"{path}.subscription_status.updated"),
-            SkippedFiles=reader.integer(skipped.get("skippedFiles"),
-                                        f"{path}.skipped.skippedFiles"),
+            JobType=reader.text_at(task_doc, "jobtype", path),
+            SubscriptionOpen=reader.int_at(subscription, "open", sub_path),
+            SubscriptionFinished=reader.int_at(subscription, "finished", sub_path),
+            SubscriptionTotal=reader.int_at(subscription, "total", sub_path),
+            SubscriptionUpdated=reader.int_at(subscription, "updated", sub_path),
+            SkippedFiles=reader.int_at(skipped, "skippedFiles", skip_path),
             **reader.counters(task_doc.get("status"), f"{path}.status"),
         ))
         for site, site_doc in reader.mapping(task_doc.get("sites"), f"{path}.sites").items():
             site_path = f"{path}.sites.{site}"
             site_doc = reader.mapping(site_doc, site_path)
-            cpu = reader.mapping(site_doc.get("cmsRunCPUPerformance"),
-                                 f"{site_path}.cmsRunCPUPerformance")
+            cpu_path = f"{site_path}.cmsRunCPUPerformance"
+            cpu = reader.mapping(site_doc.get("cmsRunCPUPerformance"), cpu_path)
             for ds, stats in reader.mapping(site_doc.get("dataset"),
                                             f"{site_path}.dataset").items():
                 ds_path = f"{site_path}.dataset.{ds}"
                 stats = reader.mapping(stats, ds_path)
                 old = datasets.get(ds, (0, 0, 0))
-                datasets[ds] = (
-                    old[0] + reader.integer(stats.get("events"), f"{ds_path}.events"),
-                    old[1] + reader.integer(stats.get("size"), f"{ds_path}.size"),
-                    old[2] + reader.integer(stats.get("totalLumis"), f"{ds_path}.totalLumis"),
-                )
+                datasets[ds] = (old[0] + reader.int_at(stats, "events", ds_path),
+                                old[1] + reader.int_at(stats, "size", ds_path),
+                                old[2] + reader.int_at(stats, "totalLumis", ds_path))
             task_sites.append(TaskSite(
                 RequestName=workflow, Task=task,
                 Site=_site_name(reader, site, site_path), Agent=agent,
-                TotalJobCPU=reader.number(cpu.get("totalJobCPU"),
-                                          f"{site_path}.cmsRunCPUPerformance.totalJobCPU"),
-                TotalEventCPU=reader.number(cpu.get("totalEventCPU"),
-                                            f"{site_path}.cmsRunCPUPerformance.totalEventCPU"),
-                TotalJobTime=reader.number(cpu.get("totalJobTime"),
-                                           f"{site_path}.cmsRunCPUPerformance.totalJobTime"),
-                InputEvents=reader.integer(site_doc.get("inputEvents"),
-                                           f"{site_path}.inputEvents"),
-                WrappedTotalJobTime=reader.number(site_doc.get("wrappedTotalJobTime"),
-                                                  f"{site_path}.wrappedTotalJobTime"),
-                **reader.counters(site_doc, site_path),
+                TotalJobCPU=reader.number_at(cpu, "totalJobCPU", cpu_path),
+                TotalEventCPU=reader.number_at(cpu, "totalEventCPU", cpu_path),
+                TotalJobTime=reader.number_at(cpu, "totalJobTime", cpu_path),
+                InputEvents=reader.int_at(site_doc, "inputEvents", site_path),
+                WrappedTotalJobTime=reader.number_at(site_doc, "wrappedTotalJobTime", site_path),
+                **reader.counters(site_doc, site_path, perf=True),
             ))
     return AgentPart(
         workflow=workflow,
@@ -555,7 +585,7 @@ def convert_agent_info(doc: Mapping[str, Any], problems: list[Problem]) -> Agent
     raw_disk = doc.get("disk_warning")
     if isinstance(raw_disk, (list, tuple)):
         for i, item in enumerate(raw_disk):
-            if isinstance(item, Mapping):
+            if isinstance(item, dict):
                 item = item.get("mounted", item.get("Mounted"))
             text = reader.text(item, f"disk_warning[{i}]")
             if text:
@@ -622,12 +652,13 @@ def merge_workflow(name: str, request: RequestPart | None,
                                                                  HasRequest=False)
     for ds in base.OutputDatasets:
         datasets.setdefault(ds, [0, 0, 0])
+    totals: dict[str, Any] = {f: counters.get(f, 0) for f in COUNTER_FIELDS}
     workflow = attrs.evolve(
         base,
         Agents=tuple(sorted({p.agent for p in agents})),
         Sites=tuple(sorted(site_names)),
         AgentUpdate=max((p.timestamp for p in agents), default=0),
-        **{f: counters.get(f, 0) for f in COUNTER_FIELDS},
+        **totals,
     )
     return WorkflowBundle(
         workflow=workflow,
@@ -663,7 +694,7 @@ class DocumentConverter:
         ``agent_request``, ``agent_info``, and ``requestcache`` entries (a
         request document with an ``AgentJobInfo`` map).
         """
-        if not isinstance(doc, Mapping):
+        if not isinstance(doc, dict):
             self.problems.append(Problem("<unknown>", "", f"expected a JSON object, got "
                                          f"{_kind(doc)}; skipped"))
             return
@@ -681,13 +712,16 @@ class DocumentConverter:
         elif doc_type == "reqmgr_request" or (
                 doc_type is None and ("RequestName" in doc or "RequestStatus" in doc)):
             job_info = doc.get("AgentJobInfo")
-            self._add_request(convert_request(doc, self.problems))
+            request = convert_request(doc, self.problems)
+            self._add_request(request)
             if job_info is not None:
                 reader = _Reader(doc_id, self.problems)
+                # The enclosing request names the workflow when the entry does not.
+                known = {"workflow": request.workflow.RequestName} if request else {}
                 for url, agent_doc in reader.mapping(job_info, "AgentJobInfo").items():
-                    if isinstance(agent_doc, Mapping):
+                    if isinstance(agent_doc, dict):
                         self._add_agent_part(convert_agent_request(
-                            {"agent_url": url, **agent_doc}, self.problems))
+                            {"agent_url": url, **known, **agent_doc}, self.problems))
                     else:
                         reader.report(f"AgentJobInfo.{url}",
                                       f"expected an object, got {_kind(agent_doc)}; ignored")
