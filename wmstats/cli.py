@@ -400,6 +400,17 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("-o", "--output", help="output file (default stdout)")
     schema.set_defaults(func=_cmd_schema)
 
+    from wmstats import load
+
+    load_parser = sub.add_parser(
+        "load", help="fill a store (memory://, sqlite:///path.db, couchdb://...) from "
+                     "mock data or files",
+        description="Fill a store from mock workflows or from files of WMCore documents "
+                    "or static records; the snapshot is replaced atomically unless "
+                    "--update is given.")
+    load.add_arguments(load_parser)
+    load_parser.set_defaults(func=load.run)
+
     bench = sub.add_parser("bench", help="run a benchmark (see 'wmstats bench NAME -h')",
                            add_help=True)
     bench.add_argument("benchmark", choices=sorted(_BENCHMARKS))

@@ -13,6 +13,12 @@ ask for these fixtures without importing anything::
 
 Override ``wmstats_seed`` or ``wmstats_workflows`` in a ``conftest.py`` to
 change what is generated; ``wmstats_mock`` gives the generator itself.
+
+``couchdb_server`` (session) and ``couchdb_database`` (a fresh database name,
+deleted afterwards) give a real CouchDB-protocol server: the one at
+``WMSTATS_COUCHDB_URL``, or a pouchdb-server started on a free loopback port
+(installed by ``ci/install-pouchdb.sh``; with ``CI`` set a missing server fails
+the test instead of skipping it).
 """
 
 from __future__ import annotations
@@ -21,12 +27,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from wmstats.testing.couchdb_server import couchdb_database, couchdb_server
+
 if TYPE_CHECKING:  # the generator is imported only when a fixture is used
     from wmstats.convert import WorkflowBundle
     from wmstats.mock import MockGenerator
     from wmstats.schema import Agent, Workflow
 
 __all__ = [
+    "couchdb_server",
+    "couchdb_database",
     "wmstats_seed",
     "wmstats_workflows",
     "wmstats_mock",
@@ -50,7 +60,7 @@ def wmstats_workflows() -> int:
 
 
 @pytest.fixture
-def wmstats_mock(wmstats_seed: int) -> "MockGenerator":
+def wmstats_mock(wmstats_seed: int) -> MockGenerator:
     """The deterministic mock generator for ``wmstats_seed``."""
     from wmstats.mock import MockGenerator
 

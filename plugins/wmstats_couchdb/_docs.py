@@ -1,0 +1,253 @@
+"""How records are laid out as CouchDB documents, and the design document.
+
+One document per workflow, ``_id`` = ``"wf:" + RequestName``:
+
+* the :class:`~wmstats.schema.Workflow` fields, keyed (readable in Fauxton, and
+  what ``_find`` selectors and the view read);
+* ``"wmstats": 1`` marks the document as a workflow of this format;
+* ``"S"``: the workflow's :class:`~wmstats.schema.WorkflowSite` records as compact
+  rows ``[Site, Agent, <counters in COUNTER_FIELDS order>]`` (the aggregate view
+  sums them per site and per agent);
+* an attachment ``parts``: the other records (tasks, task-sites, datasets,
+  parentage) as zlib-compressed JSON rows.  Attachments are not read by view
+  builds or ``_find`` scans, which keeps both cheap.
+
+Agents live in one meta document (``wmstats-meta``) of the snapshot database,
+with a ``generation`` counter that every write bumps.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import zlib
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import ujson
+
+from wmstats.backends.codec import field_names, record_from_values, record_values
+from wmstats.convert import WorkflowBundle
+from wmstats.query import AGGREGATE_KEYS
+from wmstats.schema import (
+    COUNTER_FIELDS,
+    Agent,
+    ChainParentage,
+    DatasetStats,
+    TaskSite,
+    Workflow,
+    WorkflowSite,
+    WorkflowTask,
+)
+from wmstats.serialize import structure, unstructure
+
+__all__ = [
+    "DOC_PREFIX",
+    "DOC_END",
+    "META_ID",
+    "POINTER_ID",
+    "DESIGN_ID",
+    "VIEW",
+    "VIEW_PATH",
+    "FIXED_DOCS",
+    "INDEXED_FIELDS",
+    "doc_id",
+    "workflow_doc",
+    "workflow_from_doc",
+    "bundle_from_doc",
+    "design_doc",
+    "meta_doc",
+    "agents_from_meta",
+    "agg_rows",
+]
+
+#: Prefix of workflow document ids; ``DOC_END`` is the first id after them all.
+DOC_PREFIX: Final = "wf:"
+DOC_END: Final = "wf;"
+#: The snapshot's meta document (agents, write generation).
+META_ID: Final = "wmstats-meta"
+#: The pointer document in the base database: which snapshot database is current.
+POINTER_ID: Final = "wmstats-snapshot"
+DESIGN_ID: Final = "_design/wmstats"
+VIEW: Final = "agg"
+VIEW_PATH: Final = f"/{DESIGN_ID}/_view/{VIEW}"
+#: Documents in a snapshot database that are not workflows (design + meta).
+FIXED_DOCS: Final = 2
+#: Workflow field -> aggregation key, for the fields the view indexes.
+INDEXED_FIELDS: Final[Mapping[str, str]] = {field: by for by, field in AGGREGATE_KEYS.items()}
+_FORMAT: Final = 1
+#: Bundle attributes stored in the ``parts`` attachment, in order.
+_PARTS: Final[tuple[tuple[str, type[Any]], ...]] = (
+    ("tasks", WorkflowTask),
+    ("task_sites", TaskSite),
+    ("datasets", DatasetStats),
+    ("parentage", ChainParentage),
+)
+
+
+def doc_id(name: str) -> str:
+    """The document id of a workflow."""
+    return DOC_PREFIX + name
+
+
+#: Where ``RequestName`` sits in each part record's values (left out when stored).
+_NAME_AT: Final[dict[str, int]] = {
+    attr: field_names(cls).index("RequestName") for attr, cls in _PARTS}
+
+
+def _encode_parts(bundle: WorkflowBundle) -> bytes | None:
+    parts = []
+    for attr, _cls in _PARTS:
+        skip = _NAME_AT[attr]
+        parts.append([[v for i, v in enumerate(record_values(r)) if i != skip]
+                      for r in getattr(bundle, attr)])
+    if not any(parts):
+        return None
+    text = ujson.dumps(parts, ensure_ascii=False, escape_forward_slashes=False)
+    return zlib.compress(text.encode(), 1)
+
+
+def _decode_parts(name: str, data: str) -> dict[str, tuple[Any, ...]]:
+    parts = ujson.loads(zlib.decompress(base64.b64decode(data)))
+    out: dict[str, tuple[Any, ...]] = {}
+    for (attr, cls), rows in zip(_PARTS, parts):
+        at = _NAME_AT[attr]
+        out[attr] = tuple(record_from_values(cls, [*row[:at], name, *row[at:]]) for row in rows)
+    return out
+
+
+def workflow_doc(bundle: WorkflowBundle) -> dict[str, Any]:
+    """The CouchDB document of one workflow (without ``_rev``)."""
+    workflow = bundle.workflow
+    doc: dict[str, Any] = {"_id": doc_id(workflow.RequestName), "wmstats": _FORMAT}
+    doc.update(_workflow_fields(workflow))
+    doc["S"] = [[s.Site, s.Agent, *(getattr(s, c) for c in COUNTER_FIELDS)]
+                for s in bundle.sites]
+    parts = _encode_parts(bundle)
+    if parts is not None:
+        doc["_attachments"] = {"parts": {"content_type": "application/octet-stream",
+                                         "data": base64.b64encode(parts).decode()}}
+    return doc
+
+
+@functools.cache
+def _transitions_at() -> int:
+    return field_names(Workflow).index("Transitions")
+
+
+def _workflow_fields(workflow: Workflow) -> dict[str, Any]:
+    """The keyed fields of a workflow (as :func:`wmstats.serialize.unstructure`, faster)."""
+    values = record_values(workflow)
+    at = _transitions_at()
+    values[at] = [{"Status": s, "UpdateTime": u, "DN": d} for s, u, d in values[at]]
+    return dict(zip(field_names(Workflow), values))
+
+
+def workflow_from_doc(doc: Mapping[str, Any]) -> Workflow:
+    """The :class:`Workflow` of a workflow document (written by :func:`workflow_doc`)."""
+    values = [doc[name] for name in field_names(Workflow)]
+    at = _transitions_at()
+    values[at] = [(t["Status"], t["UpdateTime"], t["DN"]) for t in values[at]]
+    workflow: Workflow = record_from_values(Workflow, values)
+    return workflow
+
+
+def bundle_from_doc(doc: Mapping[str, Any]) -> WorkflowBundle:
+    """The whole bundle of a workflow document read with ``attachments=true``."""
+    workflow = workflow_from_doc(doc)
+    name = workflow.RequestName
+    sites = tuple(WorkflowSite(RequestName=name, Site=row[0], Agent=row[1],
+                               **dict(zip(COUNTER_FIELDS, row[2:])))
+                  for row in doc.get("S", ()))
+    attachment = doc.get("_attachments", {}).get("parts")
+    parts = _decode_parts(name, attachment["data"]) if attachment else {}
+    return WorkflowBundle(workflow=workflow, sites=sites, **parts)
+
+
+def meta_doc(agents: Iterable[Agent], generation: int) -> dict[str, Any]:
+    """The meta document holding every agent (without ``_rev``)."""
+    return {"_id": META_ID, "generation": generation,
+            "agents": [unstructure(a) for a in sorted(agents, key=lambda a: a.AgentURL)]}
+
+
+def agents_from_meta(doc: Mapping[str, Any] | None) -> list[Agent]:
+    """The agents of a meta document, sorted by URL."""
+    if doc is None:
+        return []
+    return [structure(a, Agent) for a in doc.get("agents", ())]
+
+
+def agg_rows(doc: Mapping[str, Any], by: str) -> list[tuple[str, str, list[int]]]:
+    """``(value, status, [1, counters...])`` of one workflow document for ``by``.
+
+    The Python twin of the view's map function (:func:`design_doc`): what the
+    view emits as ``[by, value, status, name] -> [1, counters...]``.
+    """
+    status = doc["RequestStatus"]
+    values = list(dict.fromkeys(doc[AGGREGATE_KEYS[by]] if by != "status" else [status]))
+    if by in ("site", "agent"):
+        col = 0 if by == "site" else 1
+        out = []
+        for value in values:
+            acc = [1] + [0] * len(COUNTER_FIELDS)
+            for row in doc.get("S", ()):
+                if row[col] == value:
+                    for i, n in enumerate(row[2:], 1):
+                        acc[i] += n
+            out.append((value, status, acc))
+        return out
+    own = [1, *(doc[c] for c in COUNTER_FIELDS)]
+    return [(value, status, own) for value in values]
+
+
+_MAP: Final = """function (doc) {
+  if (doc.wmstats !== %(format)d) return;
+  var C = %(counters)s, N = C.length, name = doc.RequestName, st = doc.RequestStatus;
+  var own = [1], k;
+  for (k = 0; k < N; k++) own.push(doc[C[k]]);
+  function sites(col, value) {
+    var acc = [1], r, n, row;
+    for (n = 0; n < N; n++) acc.push(0);
+    for (r = 0; r < doc.S.length; r++) {
+      row = doc.S[r];
+      if (row[col] === value) for (n = 0; n < N; n++) acc[n + 1] += row[n + 2];
+    }
+    return acc;
+  }
+  function each(by, values, col) {
+    var seen = [], i, x;
+    for (i = 0; i < values.length; i++) {
+      x = values[i];
+      if (seen.indexOf(x) >= 0) continue;
+      seen.push(x);
+      emit([by, x, st, name], col < 0 ? own : sites(col, x));
+    }
+  }
+  each('status', [st], -1);
+  each('campaign', doc.%(campaign)s, -1);
+  each('release', doc.%(release)s, -1);
+  each('site', doc.%(site)s, 0);
+  each('agent', doc.%(agent)s, 1);
+}"""
+
+
+def design_doc() -> dict[str, Any]:
+    """The design document of a snapshot database: one view, ``agg``.
+
+    Keys ``[by, value, RequestStatus, RequestName]`` (``by`` one of
+    :data:`wmstats.query.AGGREGATE_KEYS`), values ``[1, counters...]``, reduced
+    with the built-in ``_sum``: ``group_level=2`` counts workflows per value,
+    ``group_level=3`` adds the counters per status, ``reduce=false`` lists the
+    workflows holding a value.  Raw collation: keys order by code point, like
+    Python strings.
+    """
+    source = _MAP % {
+        "format": _FORMAT,
+        "counters": ujson.dumps(list(COUNTER_FIELDS)),
+        "campaign": AGGREGATE_KEYS["campaign"],
+        "release": AGGREGATE_KEYS["release"],
+        "site": AGGREGATE_KEYS["site"],
+        "agent": AGGREGATE_KEYS["agent"],
+    }
+    return {"_id": DESIGN_ID, "language": "javascript", "options": {"collation": "raw"},
+            "views": {VIEW: {"map": source, "reduce": "_sum"}}}

@@ -1,0 +1,268 @@
+"""The query model: parsing, validation, matching semantics, reference functions."""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wmstats.convert import WorkflowBundle
+from wmstats.query import (
+    Filter,
+    Page,
+    Query,
+    QueryError,
+    apply_query,
+    compile_filter,
+    compile_glob,
+    distinct_values,
+    field_spec,
+    filter_records,
+    glob_to_regex,
+    parse_query,
+    parse_time,
+    summarize,
+)
+from wmstats.schema import Transition, Workflow, WorkflowSite
+
+
+def test_parse_the_documented_example() -> None:
+    query = parse_query({"RequestStatus": ["running-open", "running-closed"],
+                         "RequestName": "*HIG*", "RequestPriority": ">=100000",
+                         "sort": "-RequestPriority,RequestDate", "idx": "20", "limit": "10",
+                         "fields": "RequestName,RequestStatus"})
+    assert query == Query(
+        filters=(Filter("RequestStatus", "eq", ("running-open", "running-closed")),
+                 Filter("RequestName", "glob", ("*HIG*",)),
+                 Filter("RequestPriority", "ge", (100000,))),
+        sort=(("RequestPriority", "desc"), ("RequestDate", "asc")),
+        idx=20, limit=10, fields=("RequestName", "RequestStatus"))
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"Sites": "T1_US_FNAL,T2_CH_CERN"}, [Filter("Sites", "eq", ("T1_US_FNAL", "T2_CH_CERN"))]),
+    ({"Sites.eq": "a,b"}, [Filter("Sites", "eq", ("a,b",))]),
+    ({"Sites": ["T1_*", "T2_CH_CERN"]}, [Filter("Sites", "glob", ("T1_*", "T2_CH_CERN"))]),
+    ({"RequestName.re": ["^a{1,3}", "b$"]}, [Filter("RequestName", "re", ("^a{1,3}", "b$"))]),
+    ({"RequestPriority": "5..10"}, [Filter("RequestPriority", "ge", (5,)),
+                                    Filter("RequestPriority", "le", (10,))]),
+    ({"RequestPriority": "..10"}, [Filter("RequestPriority", "le", (10,))]),
+    ({"RequestPriority": "-3..", "Success": "<7"}, [Filter("RequestPriority", "ge", (-3,)),
+                                                    Filter("Success", "lt", (7,))]),
+    ({"RequestPriority": "1,2,2"}, [Filter("RequestPriority", "eq", (1, 2))]),
+    ({"RequestPriority.gt": ["1", "5"]}, [Filter("RequestPriority", "gt", (1,)),
+                                          Filter("RequestPriority", "gt", (5,))]),
+    ({"RequestDate": "2024-01-01"}, [Filter("RequestDate", "eq", (1704067200,))]),
+    ({"RequestDate": ">=2024-01-01T01:00:00+01:00"}, [Filter("RequestDate", "ge",
+                                                             (1704067200,))]),
+    ({"HasRequest": "false", "ParentageResolved": "YES"},
+     [Filter("HasRequest", "eq", (False,)), Filter("ParentageResolved", "eq", (True,))]),
+    ({"Group": ""}, [Filter("Group", "eq", ("",))]),
+    ({"RequestStatus": []}, []),
+])
+def test_parse_filters(params: dict[str, str | list[str]], expected: list[Filter]) -> None:
+    assert list(parse_query(params).filters) == expected
+
+
+@pytest.mark.parametrize(("params", "field", "words"), [
+    ({"Planet": "x"}, "Planet", "unknown parameter"),
+    ({"RequestName.like": "x"}, "RequestName.like", "unknown operator"),
+    ({"RequestName.re": "(unclosed"}, "RequestName", "bad regular expression"),
+    ({"RequestStatus.gt": "5"}, "RequestStatus", "needs a numeric field"),
+    ({"RequestStatus": ">5"}, None, None),  # a plain string, not a comparison
+    ({"RequestPriority.re": "1"}, "RequestPriority", "needs a string field"),
+    ({"RequestPriority.glob": "1*"}, "RequestPriority", "needs a string field"),
+    ({"RequestPriority": "high"}, "RequestPriority", "expected an integer"),
+    ({"RequestPriority": "1.5"}, "RequestPriority", "expected an integer"),
+    ({"RequestPriority": "1,>=5"}, "RequestPriority", "cannot combine"),
+    ({"RequestPriority": ".."}, "RequestPriority", "at least one bound"),
+    ({"RequestDate": "yesterday"}, "RequestDate", "ISO 8601"),
+    ({"HasRequest": "perhaps"}, "HasRequest", "true or false"),
+    ({"ParentageResolved.gt": "1"}, "ParentageResolved", "needs a numeric field"),
+    ({"Transitions": "new"}, "Transitions", "cannot be filtered"),
+    ({"idx": "-1"}, "idx", ">= 0"),
+    ({"idx": "ten"}, "idx", ">= 0"),
+    ({"idx": ["1", "2"]}, "idx", "more than once"),
+    ({"limit": "1001"}, "limit", "at most 1000"),
+    ({"sort": "-Planet"}, "Planet", "unknown field"),
+    ({"sort": "Transitions"}, "Transitions", "cannot be filtered"),
+    ({"fields": "RequestName,Nope"}, "Nope", "unknown field"),
+    ({"Sites": "x", "allowed": ""}, None, None),
+])
+def test_parse_errors_name_the_field(params: dict[str, str | list[str]], field: str | None,
+                                     words: str | None) -> None:
+    params = {k: v for k, v in params.items() if k != "allowed"}
+    if field is None:
+        parse_query(params, max_limit=1000)
+        return
+    with pytest.raises(QueryError) as info:
+        parse_query(params, max_limit=1000)
+    assert info.value.field == field
+    assert words is not None and words in info.value.message
+    assert str(info.value).startswith(f"{field}: ")
+
+
+def test_whitelist_and_limits() -> None:
+    with pytest.raises(QueryError, match="not allowed") as info:
+        parse_query({"PrepID": "x"}, allowed=["RequestStatus"])
+    assert info.value.field == "PrepID"
+    assert parse_query({"RequestStatus": "x"}, allowed=["RequestStatus"]).filters
+    assert parse_query({}).limit == 100
+    assert parse_query({}, default_limit=None).limit is None
+    with pytest.raises(QueryError, match="limit"):
+        parse_query({}, default_limit=None, max_limit=50)
+    assert parse_query({"limit": "0"}, max_limit=5).limit == 0
+
+
+def test_query_error_is_a_value_error_and_pickles() -> None:
+    error = QueryError("RequestName", "bad regular expression")
+    assert isinstance(error, ValueError)
+    again = pickle.loads(pickle.dumps(error))
+    assert (again.field, again.message, str(again)) == (error.field, error.message, str(error))
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (("Nope", "eq", ("x",)), "Nope"),
+    (("RequestName", "eq", (5,)), "RequestName"),
+    (("RequestPriority", "eq", ("5",)), "RequestPriority"),
+    (("RequestPriority", "eq", (True,)), "RequestPriority"),
+    (("HasRequest", "eq", (1,)), "HasRequest"),
+    (("RequestPriority", "ge", (1, 2)), "RequestPriority"),
+    (("RequestPriority", "ge", ()), "RequestPriority"),
+    (("RequestName", "between", ("a",)), "RequestName"),
+    (("RequestName", "eq", ["a"]), "RequestName"),
+    (("Sites", "re", ("[",)), "Sites"),
+])
+def test_filter_validation(args: tuple[str, str, tuple[object, ...]], field: str) -> None:
+    with pytest.raises(QueryError) as info:
+        Filter(*args)  # type: ignore[arg-type]
+    assert info.value.field == field
+
+
+def test_query_validation() -> None:
+    for kwargs, field in (({"idx": -1}, "idx"), ({"limit": -5}, "limit"),
+                          ({"sort": (("RequestName", "up"),)}, "RequestName"),
+                          ({"sort": ("RequestName",)}, "sort"),
+                          ({"fields": ("Nope",)}, "Nope"),
+                          ({"filters": ("RequestName",)}, "filters")):
+        with pytest.raises(QueryError) as info:
+            Query(**kwargs)  # type: ignore[arg-type]
+        assert info.value.field == field
+
+
+def test_sort_spec_appends_tie_break_once() -> None:
+    assert Query().sort_spec() == (("RequestName", "asc"),)
+    assert Query(sort=(("RequestPriority", "desc"),)).sort_spec() == (
+        ("RequestPriority", "desc"), ("RequestName", "desc"))
+    assert Query(sort=(("Group", "desc"), ("RequestPriority", "asc"))).sort_spec() == (
+        ("Group", "desc"), ("RequestPriority", "asc"), ("RequestName", "asc"))
+    assert Query(sort=(("RequestName", "desc"), ("RequestPriority", "asc"))).sort_spec() == (
+        ("RequestName", "desc"), ("RequestPriority", "asc"))
+    assert Query(sort=(("Group", "asc"), ("Group", "desc"))).sort_spec() == (
+        ("Group", "asc"), ("RequestName", "asc"))
+
+
+def _wf(name: str, **kw: object) -> Workflow:
+    return Workflow(RequestName=name, **kw)  # type: ignore[arg-type]
+
+
+def test_list_fields_match_when_any_element_matches() -> None:
+    records = [_wf("a", Sites=("T1_US_FNAL", "T2_CH_CERN")), _wf("b", Sites=("T2_US_MIT",)),
+               _wf("c")]
+    got = lambda q: [r.RequestName for r in filter_records(records, parse_query(q).filters)]  # noqa: E731
+    assert got({"Sites": "T2_CH_CERN"}) == ["a"]
+    assert got({"Sites": "T2_*"}) == ["a", "b"]
+    assert got({"Sites.re": "MIT$|FNAL$"}) == ["a", "b"]
+    assert got({"Sites": "T2_US_MIT", "RequestName": "a"}) == []
+    assert got({}) == ["a", "b", "c"]
+
+
+def test_glob_is_anchored_and_literal() -> None:
+    match = compile_filter(Filter("RequestName", "glob", ("a.c*",)))
+    assert match(_wf("a.cdef")) and not match(_wf("abcdef")) and not match(_wf("xa.c"))
+    assert compile_filter(Filter("RequestName", "glob", ("[x]?",)))(_wf("[x]1"))
+    assert not compile_filter(Filter("RequestName", "glob", ("?",)))(_wf("ab"))
+    assert compile_filter(Filter("RequestName", "glob", ("?",)))(_wf("ü"))
+    assert compile_filter(Filter("RequestName", "re", ("b",)))(_wf("abc"))  # unanchored
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab*?.[\\\n", max_size=6), st.text(alphabet="ab.[\\\n", max_size=8))
+def test_fast_glob_equals_regex_translation(pattern: str, value: str) -> None:
+    expected = re.match(glob_to_regex(pattern), value) is not None
+    assert compile_glob(pattern)(value) == expected
+
+
+def test_page_next_idx() -> None:
+    assert Page((), 0).next_idx is None
+    records = tuple(_wf(str(i)) for i in range(3))
+    assert Page(records, 10, idx=0, limit=3).next_idx == 3
+    assert Page(records, 6, idx=3, limit=3).next_idx is None
+    assert Page((), 10, idx=0, limit=0).next_idx is None
+    assert Page((), 10, idx=20, limit=5).next_idx is None
+
+
+def test_apply_query_pages_and_masks() -> None:
+    records = [_wf(f"w{i}", RequestPriority=i % 2,
+                   Transitions=(Transition(Status="new", UpdateTime=i),)) for i in range(5)]
+    page = apply_query(records, parse_query({"sort": "-RequestPriority", "idx": "1",
+                                             "limit": "2", "fields": "RequestName,Transitions"}))
+    assert [r.RequestName for r in page.records] == ["w1", "w4"]
+    assert page.total == 5 and page.next_idx == 3
+    assert page.dicts() == [
+        {"RequestName": "w1", "Transitions": [{"Status": "new", "UpdateTime": 1, "DN": ""}]},
+        {"RequestName": "w4", "Transitions": [{"Status": "new", "UpdateTime": 4, "DN": ""}]}]
+
+
+def test_distinct_values_counts_each_workflow_once() -> None:
+    records = [_wf("a", Campaigns=("X", "Y", "X")), _wf("b", Campaigns=("X",)), _wf("c")]
+    assert distinct_values(records, "Campaigns") == [("X", 2), ("Y", 1)]
+    assert distinct_values(records, "HasRequest") == [(True, 3)]
+    assert distinct_values(records, "Campaigns", parse_query({"RequestName": "b"})) == [("X", 1)]
+    with pytest.raises(QueryError):
+        distinct_values(records, "Transitions")
+
+
+def test_summarize_semantics() -> None:
+    def ws(name: str, site: str, agent: str, success: int) -> WorkflowSite:
+        return WorkflowSite(RequestName=name, Site=site, Agent=agent, Success=success)
+
+    bundles = [
+        WorkflowBundle(workflow=_wf("a", RequestStatus="running-open", Success=10,
+                                    Sites=("S1", "S2"), Agents=("A1", "A2"), Campaigns=("C",)),
+                       sites=(ws("a", "S1", "A1", 3), ws("a", "S1", "A2", 4),
+                              ws("a", "S2", "A1", 3))),
+        WorkflowBundle(workflow=_wf("b", RequestStatus="completed", Success=1,
+                                    Sites=("S1",), Agents=("A2",), Campaigns=("C", "D")),
+                       sites=(ws("b", "S1", "A2", 1),)),
+    ]
+    site = {s.Value: s for s in summarize(bundles, "site")}
+    assert (site["S1"].Success, site["S1"].Workflows, site["S2"].Success) == (8, 2, 3)
+    assert [(c.RequestStatus, c.Workflows) for c in site["S1"].WorkflowsByStatus] == [
+        ("completed", 1), ("running-open", 1)]
+    agent = {s.Value: s for s in summarize(bundles, "agent")}
+    assert (agent["A1"].Success, agent["A2"].Success, agent["A2"].Workflows) == (6, 5, 2)
+    campaign = {s.Value: s for s in summarize(bundles, "campaign")}
+    assert (campaign["C"].Success, campaign["D"].Success, campaign["C"].Workflows) == (11, 1, 2)
+    running = summarize(bundles, "status", parse_query({"RequestStatus": "running-open"}))
+    assert [(s.Value, s.Success) for s in running] == [("running-open", 10)]
+    with pytest.raises(QueryError, match="by"):
+        summarize(bundles, "planet")
+
+
+def test_parse_time() -> None:
+    assert parse_time("1700000000") == 1700000000
+    assert parse_time("2024-01-01T00:00:00Z") == 1704067200
+    assert parse_time(" 2024-01-01 ") == 1704067200
+    with pytest.raises(QueryError):
+        parse_time("2024-13-01")
+
+
+def test_field_spec() -> None:
+    assert field_spec("RequestDate").time and field_spec("RequestDate").numeric
+    assert field_spec("Sites").many and field_spec("Sites").kind == "str"
+    assert not field_spec("Transitions").filterable
+    assert not field_spec("HasRequest").numeric

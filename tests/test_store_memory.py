@@ -1,0 +1,126 @@
+"""The memory backend: the conformance suite plus its own internals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from wmstats.backends import memory
+from wmstats.backends.memory import MemoryStore
+from wmstats.convert import WorkflowBundle
+from wmstats.query import Query, apply_query, parse_query
+from wmstats.schema import Workflow
+from wmstats.store import Store
+from wmstats.testing.data import sample_bundles, simple_bundle
+from wmstats.testing.store_suite import StoreSuite, names
+
+
+class TestMemoryStore(StoreSuite):
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        with MemoryStore() as store:
+            yield store
+
+
+class TestMemoryStoreUncompressed(StoreSuite):
+    """The same contract with plain blobs and no interning."""
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        yield MemoryStore(compress=False, intern=False)
+
+
+class TestMemoryStoreBitmapWalk(StoreSuite):
+    """Every result walks a sort order (the path taken by large results)."""
+
+    @pytest.fixture(autouse=True)
+    def _no_small_results(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(memory, "_SMALL", 0)
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        yield MemoryStore()
+
+
+def _many(n: int) -> list[WorkflowBundle]:
+    statuses = ("new", "running-open", "running-closed", "completed")
+    return [simple_bundle(f"wf_{(i * 7919) % n:05d}", RequestStatus=statuses[i % 4],
+                          RequestPriority=(i * 31) % 17, Campaigns=(f"C{i % 5}", f"C{i % 3}"),
+                          RequestDate=1_700_000_000 + (i * 13) % 1000)
+            for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def large() -> tuple[MemoryStore, list[Workflow]]:
+    bundles = _many(6000)
+    store = MemoryStore()
+    store.replace(bundles)
+    return store, [b.workflow for b in bundles]
+
+
+@pytest.mark.parametrize("params", [
+    {"RequestStatus": "running-open,completed", "idx": "2500", "limit": "100"},
+    {"RequestStatus": "running-open,completed", "sort": "-RequestPriority", "idx": "1999"},
+    {"Campaigns": "C1", "sort": "RequestDate,-RequestName", "idx": "1234", "limit": "50"},
+    {"RequestPriority": "3..12", "sort": "-RequestPriority", "idx": "3000", "limit": "100"},
+    {"RequestPriority": ">5", "sort": "-RequestName", "idx": "4000"},
+    {"RequestDate": "<1700000500", "sort": "Campaigns", "idx": "0", "limit": "3000"},
+    {"RequestName": "wf_0*", "sort": "-RequestStatus", "idx": "9000"},
+    {"sort": "-RequestPriority", "idx": "5990", "limit": "100"},
+    {"RequestStatus": "new", "RequestPriority": "0", "Campaigns": "C0"},
+])
+def test_large_results_match_reference(params: dict[str, str],
+                                       large: tuple[MemoryStore, list[Workflow]]) -> None:
+    store, workflows = large
+    query = parse_query(params)
+    page = store.query(query)
+    expected = apply_query(workflows, query)
+    assert page.total == expected.total
+    assert names(page) == names(expected)
+    if expected.total > memory._SMALL:
+        assert list(store.stream(query.unpaged())) == list(
+            apply_query(workflows, query.unpaged()).records)
+
+
+def test_positions_selects_the_right_ones() -> None:
+    chars = "0110100111" * 50
+    ones = [i for i, c in enumerate(chars) if c == "1"]
+    walk = memory._Walk(chars)
+    for idx in (0, 1, 5, 100, len(ones) - 1, len(ones)):
+        for limit in (None, 1, 7):
+            got = list(memory._positions(walk, len(ones), idx, limit))
+            assert got == ones[idx:None if limit is None else idx + limit]
+
+
+def test_bitmap_round_trip() -> None:
+    for n, rows in ((10, [0, 9]), (1000, list(range(0, 1000, 3))), (1000, [5]), (64, [])):
+        bitmap = memory._rows_to_bitmap(rows, n)
+        assert memory._bitmap_rows(bitmap) == rows
+        assert bitmap.bit_count() == len(rows)
+
+
+def test_snapshot_is_immutable_for_readers_holding_it() -> None:
+    store = MemoryStore()
+    store.replace(sample_bundles(20))
+    snap = store._snap
+    store.replace(sample_bundles(5, seed=1, prefix="new_"))
+    assert snap.n == 20 and store._snap.n == 5
+
+
+def test_interning_shares_strings() -> None:
+    store = MemoryStore()
+    bundles = [simple_bundle(f"w{i}", RequestStatus="".join(["running", "-open"]),
+                             Sites=("T1_US_FNAL", "".join(["T2_", "CH"]))) for i in range(3)]
+    assert bundles[0].workflow.RequestStatus is not bundles[1].workflow.RequestStatus
+    store.replace(bundles)
+    records = store.query(Query()).records
+    assert records[0].RequestStatus is records[1].RequestStatus is records[2].RequestStatus
+    assert records[0].Sites is records[2].Sites
+
+
+def test_memory_is_the_default_in_open_store() -> None:
+    from wmstats.store import open_store
+    store = open_store("memory://?compress=false")
+    assert isinstance(store, MemoryStore)
+    assert store._compress is False

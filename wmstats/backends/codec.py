@@ -1,0 +1,181 @@
+"""A compact positional encoding of records and bundles, shared by the backends.
+
+Records become JSON arrays of their field values in schema order (no keys), which
+is 3-4 times smaller than the keyed form and fast to read back; the bundle's
+records other than the workflow go into one blob, optionally zlib-compressed.
+"""
+
+from __future__ import annotations
+
+import operator
+import typing
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import attrs
+import ujson
+
+from wmstats.convert import WorkflowBundle
+from wmstats.schema import (
+    ChainParentage,
+    DatasetStats,
+    TaskSite,
+    Transition,
+    Workflow,
+    WorkflowSite,
+    WorkflowTask,
+)
+
+__all__ = [
+    "PART_TYPES",
+    "field_names",
+    "record_values",
+    "record_from_values",
+    "encode_workflow",
+    "decode_workflow",
+    "encode_parts",
+    "decode_parts",
+    "decode_bundle",
+]
+
+#: The bundle's record tuples other than the workflow, in blob order.
+PART_TYPES: Final[tuple[tuple[str, type[Any]], ...]] = (
+    ("sites", WorkflowSite),
+    ("tasks", WorkflowTask),
+    ("task_sites", TaskSite),
+    ("datasets", DatasetStats),
+    ("parentage", ChainParentage),
+)
+_ZLIB_MAGIC: Final = b"\x78"  # every zlib stream starts with 0x78 at our levels
+_JSON_START: Final = b"["
+
+
+class _Layout:
+    """Field names, tuple positions and a values getter of one record type."""
+
+    __slots__ = ("names", "tuples", "getter", "build")
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.names = tuple(f.name for f in attrs.fields(cls))
+        hints = typing.get_type_hints(cls)
+        #: (index, holds Transition records) of each tuple field.
+        self.tuples = tuple(
+            (i, typing.get_args(hints[name])[0] is Transition)
+            for i, name in enumerate(self.names) if typing.get_origin(hints[name]) is tuple)
+        getter: Callable[[Any], Any] = operator.attrgetter(*self.names)
+        if len(self.names) == 1:
+            single = getter
+            getter = lambda r: (single(r),)  # noqa: E731
+        self.getter = getter
+        self.build = self._builder(cls)
+
+    def _builder(self, cls: type[Any]) -> Callable[[Sequence[Any]], Any]:
+        """A function ``values -> record`` written for this class (about twice as
+        fast as a generic loop; the names are the schema's field names)."""
+        nested = dict(self.tuples)
+        args = []
+        for i, name in enumerate(self.names):
+            assert name.isidentifier()
+            if i not in nested:
+                args.append(f"{name}=v[{i}]")
+            elif nested[i]:
+                args.append(f"{name}=tuple([_T(Status=s, UpdateTime=u, DN=d) "
+                            f"for s, u, d in v[{i}]])")
+            else:
+                args.append(f"{name}=tuple(v[{i}])")
+        namespace: dict[str, Any] = {"_cls": cls, "_T": Transition}
+        exec(f"def build(v):\n    return _cls({', '.join(args)})\n", namespace)  # noqa: S102
+        build: Callable[[Sequence[Any]], Any] = namespace["build"]
+        return build
+
+
+_LAYOUTS: dict[type[Any], _Layout] = {}
+
+
+def _layout(cls: type[Any]) -> _Layout:
+    found = _LAYOUTS.get(cls)
+    if found is None:
+        found = _LAYOUTS[cls] = _Layout(cls)
+    return found
+
+
+def _name_index(cls: type[Any]) -> int:
+    return _layout(cls).names.index("RequestName")
+
+
+def field_names(cls: type[Any]) -> tuple[str, ...]:
+    """The field names of a record type, in schema order."""
+    return _layout(cls).names
+
+
+def record_values(record: Any) -> list[Any]:
+    """A record's field values in schema order (tuples stay tuples; nested records
+    become lists of their values)."""
+    layout = _layout(type(record))
+    values = list(layout.getter(record))
+    for i, nested in layout.tuples:
+        if nested:
+            values[i] = [(t.Status, t.UpdateTime, t.DN) for t in values[i]]
+    return values
+
+
+def record_from_values(cls: type[Any], values: Sequence[Any]) -> Any:
+    """Rebuild a record from :func:`record_values` output (lists allowed for tuples)."""
+    return _layout(cls).build(values)
+
+
+def encode_workflow(workflow: Workflow) -> str:
+    """One workflow as a JSON array."""
+    return ujson.dumps(record_values(workflow), ensure_ascii=False,
+                       escape_forward_slashes=False)
+
+
+def decode_workflow(text: str | bytes) -> Workflow:
+    """The inverse of :func:`encode_workflow`."""
+    result: Workflow = record_from_values(Workflow, ujson.loads(text))
+    return result
+
+
+def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
+    """Every record of a bundle but its workflow, as one blob.
+
+    ``RequestName`` is left out of each part record: it is the workflow's.
+    """
+    parts = []
+    for attr, cls in PART_TYPES:
+        at = _name_index(cls)
+        rows = []
+        for record in getattr(bundle, attr):
+            values = record_values(record)
+            del values[at]
+            rows.append(values)
+        parts.append(rows)
+    data = ujson.dumps(parts, ensure_ascii=False, escape_forward_slashes=False).encode()
+    if compress:
+        return zlib.compress(data, 1)
+    return data
+
+
+_EMPTY: Final = encode_parts(WorkflowBundle(workflow=Workflow(RequestName="")))
+
+
+def decode_parts(name: str, blob: bytes) -> dict[str, tuple[Any, ...]]:
+    """The part records of a blob (see :func:`encode_parts`), by bundle attribute."""
+    if blob[:1] == _ZLIB_MAGIC:
+        blob = zlib.decompress(blob)
+    parts = ujson.loads(blob)
+    out: dict[str, tuple[Any, ...]] = {}
+    for (attr, cls), rows in zip(PART_TYPES, parts):
+        at = _name_index(cls)
+        for row in rows:
+            row.insert(at, name)
+        out[attr] = tuple(record_from_values(cls, row) for row in rows)
+    return out
+
+
+def decode_bundle(workflow: Workflow, blob: bytes) -> WorkflowBundle:
+    """The bundle of ``workflow`` with the parts stored in ``blob``."""
+    if blob == _EMPTY:
+        return WorkflowBundle(workflow=workflow)
+    return WorkflowBundle(workflow=workflow, **decode_parts(workflow.RequestName, blob))

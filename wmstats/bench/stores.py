@@ -1,0 +1,277 @@
+"""Benchmark: the store backends at N mock workflows.
+
+``wmstats bench stores [--workflows 100000] [--backends memory,sqlite] [--json out.json]``
+(or ``python3 -m wmstats.bench.stores``) measures, for each backend in a fresh
+subprocess (so memory figures do not mix):
+
+* load time: ``store.replace()`` of N mock workflows and the mock agents, with
+  the mock generator's own time subtracted (it is measured separately);
+* a filtered page query (``limit=100``, a rotation of realistic filters and
+  sorts, random ``idx`` within the first pages): p50 and p99 over the timed
+  runs, after one untimed warm-up round (the first, cold run is reported too);
+* a deep page (``idx`` = 90% of N, ``limit=100``, default and priority sort): p50;
+* ``get()`` of one workflow: p50; the site aggregate (first call, then cached) and
+  ``distinct("Sites")``; a full NDJSON+gzip stream: records per second;
+* resident memory: RSS (``VmRSS`` of ``/proc/self/status``) after loading and after
+  the queries, minus the RSS before loading; and the peak (``VmHWM``).
+
+Adding a backend is one line in :data:`BACKEND_URLS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final
+
+__all__ = ["BACKEND_URLS", "FILTERS", "main", "measure", "rss_kib"]
+
+#: Backend name -> store URL (``{workdir}`` is a temporary folder for this run).
+BACKEND_URLS: Final[dict[str, str]] = {
+    "memory": "memory://",
+    "sqlite": "sqlite:///{workdir}/bench.db",
+}
+
+#: Filtered page queries (flat parameters, as the HTTP layer receives them).
+FILTERS: Final[tuple[dict[str, str], ...]] = (
+    {"RequestStatus": "running-open,running-closed", "sort": "-RequestPriority"},
+    {"RequestStatus": "assignment-approved,acquired,running-open"},
+    {"Campaigns": "Run3Summer23*", "sort": "-RequestDate"},
+    {"Sites": "T1_US_FNAL", "RequestStatus": "running-open"},
+    {"RequestPriority": ">=100000", "RequestType": "StepChain", "sort": "RequestPriority"},
+    {"RequestName": "*HIG*", "sort": "-StatusTime"},
+    {"Teams": "production", "Agents": "vocms0253.cern.ch"},
+)
+
+
+def rss_kib() -> dict[str, int]:
+    """``VmRSS`` and ``VmHWM`` of this process, in KiB (Linux)."""
+    found: dict[str, int] = {}
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return found
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[pos]
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure(url: str, workflows: int, seed: int = 0, rounds: int = 30) -> dict[str, Any]:
+    """Load ``workflows`` mock workflows into the store at ``url`` and time it.
+
+    Runs in the calling process; :func:`main` calls it in a fresh subprocess per
+    backend.
+    """
+    import gc
+
+    from wmstats.mock import MockGenerator
+    from wmstats.query import Query, parse_query
+    from wmstats.store import open_store
+    from wmstats.stream import gzip_chunks, ndjson_chunks
+
+    generator = MockGenerator(seed)
+    agents = generator.agents()
+    gc.collect()
+    before = rss_kib()
+    store = open_store(url)
+    generating = [0.0]
+
+    def timed_bundles() -> Iterator[Any]:
+        source = iter(generator.bundles(workflows))
+        while True:
+            start = time.perf_counter()
+            try:
+                bundle = next(source)
+            except StopIteration:
+                generating[0] += time.perf_counter() - start
+                return
+            generating[0] += time.perf_counter() - start
+            yield bundle
+
+    start = time.perf_counter()
+    store.replace(timed_bundles(), agents)
+    total_load = time.perf_counter() - start
+    gc.collect()
+    after_load = rss_kib()
+
+    rnd = random.Random(seed)
+    queries = [parse_query(params) for params in FILTERS]
+    cold = [_timed(lambda q=q: store.query(q)) for q in queries]  # type: ignore[misc]
+    totals = [store.query(q.page(0, 0)).total for q in queries]
+    filtered: list[float] = []
+    for _ in range(rounds):
+        for query, total in zip(queries, totals):
+            idx = rnd.randrange(max(1, min(total, 1000)))
+            filtered.append(_timed(lambda q=query.page(idx, 100): store.query(q)))  # type: ignore[misc]
+    deep_idx = int(workflows * 0.9)
+    deep_queries = [Query(idx=deep_idx, limit=100),
+                    Query(sort=(("RequestPriority", "desc"),), idx=deep_idx, limit=100)]
+    for query in deep_queries:
+        store.query(query)  # warm up (sort orders)
+    deep = [_timed(lambda q=q: store.query(q))  # type: ignore[misc]
+            for _ in range(max(3, rounds // 3)) for q in deep_queries]
+    names = [r.RequestName for r in store.query(Query(idx=0, limit=1000)).records]
+    gets = [_timed(lambda n=rnd.choice(names): store.get(n))  # type: ignore[misc]
+            for _ in range(rounds * 3)] if names else []
+    aggregate_first = _timed(lambda: store.aggregate("site"))
+    aggregate_again = _timed(lambda: store.aggregate("site"))
+    distinct_first = _timed(lambda: store.distinct("Sites"))
+    project = Query().projector()
+    start = time.perf_counter()
+    streamed = sum(len(c) for c in gzip_chunks(ndjson_chunks(store.stream(Query()), project)))
+    stream_seconds = time.perf_counter() - start
+    gc.collect()
+    after_queries = rss_kib()
+    store.close()
+    load = total_load - generating[0]
+    return {
+        "url": url,
+        "workflows": workflows,
+        "load_s": round(load, 2),
+        "load_per_s": round(workflows / load) if load > 0 else None,
+        "mock_generation_s": round(generating[0], 2),
+        "filtered_page_cold_ms": [round(t * 1e3, 2) for t in cold],
+        "filtered_page_totals": totals,
+        "filtered_page_p50_ms": round(statistics.median(filtered) * 1e3, 2),
+        "filtered_page_p99_ms": round(_percentile(filtered, 0.99) * 1e3, 2),
+        "deep_page_idx": deep_idx,
+        "deep_page_p50_ms": round(statistics.median(deep) * 1e3, 2),
+        "get_p50_ms": round(statistics.median(gets) * 1e3, 3) if gets else None,
+        "aggregate_site_first_ms": round(aggregate_first * 1e3, 1),
+        "aggregate_site_again_ms": round(aggregate_again * 1e3, 2),
+        "distinct_sites_first_ms": round(distinct_first * 1e3, 1),
+        "stream_records_per_s": round(workflows / stream_seconds) if stream_seconds else None,
+        "stream_gzip_bytes": streamed,
+        "rss_before_mib": round(before.get("VmRSS", 0) / 1024, 1),
+        "rss_after_load_delta_mib": round(
+            (after_load.get("VmRSS", 0) - before.get("VmRSS", 0)) / 1024, 1),
+        "rss_after_queries_delta_mib": round(
+            (after_queries.get("VmRSS", 0) - before.get("VmRSS", 0)) / 1024, 1),
+        "rss_peak_mib": round(after_queries.get("VmHWM", 0) / 1024, 1),
+        "bytes_per_workflow": round(
+            (after_load.get("VmRSS", 0) - before.get("VmRSS", 0)) * 1024 / max(workflows, 1)),
+    }
+
+
+_COLUMNS: Final = (
+    ("backend", "backend", "{}"),
+    ("load_s", "load s", "{:.1f}"),
+    ("load_per_s", "wf/s", "{:,}"),
+    ("filtered_page_p50_ms", "page p50 ms", "{:.2f}"),
+    ("filtered_page_p99_ms", "page p99 ms", "{:.2f}"),
+    ("deep_page_p50_ms", "deep p50 ms", "{:.2f}"),
+    ("get_p50_ms", "get p50 ms", "{:.2f}"),
+    ("aggregate_site_first_ms", "sites 1st ms", "{:,.0f}"),
+    ("stream_records_per_s", "stream rec/s", "{:,}"),
+    ("rss_after_load_delta_mib", "RSS load MiB", "{:.0f}"),
+    ("rss_after_queries_delta_mib", "RSS queries MiB", "{:.0f}"),
+    ("bytes_per_workflow", "B/wf", "{:,}"),
+)
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    """The results as a plain text table."""
+    rows = [[title for _key, title, _fmt in _COLUMNS]]
+    for backend, result in results.items():
+        row = []
+        for key, _title, fmt in _COLUMNS:
+            value = backend if key == "backend" else result.get(key)
+            row.append("-" if value is None else fmt.format(value))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wmstats bench stores", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workflows", "-n", type=int, default=100_000,
+                        help="mock workflows per backend (default 100000)")
+    parser.add_argument("--backends", default="memory,sqlite",
+                        help=f"comma-separated, from {', '.join(BACKEND_URLS)} "
+                             f"(default memory,sqlite)")
+    parser.add_argument("--url", action="append", default=[], metavar="NAME=URL",
+                        help="store URL for a backend (overrides the default)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=30,
+                        help="timed rounds over the filter set (default 30)")
+    parser.add_argument("--workdir", help="folder for store files (default: a temporary one)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; prints a table (and writes JSON with ``--json``)."""
+    args = _parser().parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(args.child, args.workflows, args.seed, args.rounds)))
+        return 0
+    urls = dict(BACKEND_URLS)
+    for item in args.url:
+        name, sep, url = item.partition("=")
+        if not sep:
+            print(f"wmstats bench stores: --url needs NAME=URL, got {item!r}", file=sys.stderr)
+            return 2
+        urls[name] = url
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = [b for b in backends if b not in urls]
+    if unknown:
+        print(f"wmstats bench stores: unknown backend(s) {', '.join(unknown)}; give their "
+              f"URL with --url NAME=URL", file=sys.stderr)
+        return 2
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="wmstats-bench-") as tmp:
+        workdir = args.workdir or tmp
+        for backend in backends:
+            url = urls[backend].format(workdir=workdir)
+            print(f"[{backend}] {args.workflows} workflows -> {url} ...", file=sys.stderr)
+            done = subprocess.run(
+                [sys.executable, "-m", "wmstats.bench.stores", "--child", url,
+                 "--workflows", str(args.workflows), "--seed", str(args.seed),
+                 "--rounds", str(args.rounds)],
+                stdout=subprocess.PIPE, check=False, env={**os.environ})
+            if done.returncode != 0:
+                print(f"[{backend}] failed with status {done.returncode}", file=sys.stderr)
+                return 1
+            results[backend] = json.loads(done.stdout)
+            if url.startswith("sqlite:///"):
+                path = url[len("sqlite:///"):]
+                if os.path.exists(path):
+                    results[backend]["db_file_mib"] = round(os.path.getsize(path) / 2**20, 1)
+    print(f"{args.workflows} mock workflows (seed {args.seed}), {os.cpu_count()} CPUs, "
+          f"Python {sys.version.split()[0]}")
+    print(format_table(results))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(results, out, indent=2)
+            out.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

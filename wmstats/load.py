@@ -1,0 +1,204 @@
+"""``wmstats load``: fill a store from mock data or from files.
+
+::
+
+    wmstats load --store sqlite:///wmstats.db --mock 100000 [--seed 0]
+    wmstats load --store sqlite:///wmstats.db --input requests.json agents.ndjson
+    wmstats load --store sqlite:///wmstats.db --update --input changed.ndjson
+
+Input files hold either WMCore documents (ReqMgr2 requests, ``agent_request``,
+``agent_info``, ``requestcache`` entries: a JSON array, a JSON object keyed by
+id, one document, or NDJSON), converted with
+:class:`~wmstats.convert.DocumentConverter`; or static records as written by
+``wmstats mock --records all`` / ``wmstats convert --records all`` (objects
+tagged with ``RecordType``, or untagged ``Workflow`` records), grouped back into
+one bundle per workflow.
+
+By default the store's whole snapshot is replaced (atomically); ``--update``
+upserts the workflows and agents read instead.  Progress goes to stderr when it
+is a terminal; a summary line always does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, TextIO
+
+from wmstats.convert import WorkflowBundle
+from wmstats.schema import RECORD_TYPES, Agent, Workflow
+
+__all__ = ["add_arguments", "run", "read_inputs", "StaticRecordReader"]
+
+_PARTS = {"WorkflowSite": "sites", "WorkflowTask": "tasks", "TaskSite": "task_sites",
+          "DatasetStats": "datasets", "ChainParentage": "parentage"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``load`` options to a (sub)parser."""
+    parser.add_argument("--store", required=True, metavar="URL",
+                        help="store URL: memory://, sqlite:///path.db, "
+                             "couchdb://user:pass@host:port/db ...")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--mock", type=int, metavar="N",
+                        help="load N mock workflows (and the mock agents)")
+    source.add_argument("--input", nargs="+", metavar="FILE",
+                        help="load WMCore documents or static records from files "
+                             "('-' for stdin)")
+    parser.add_argument("--seed", type=int, default=0, help="mock generator seed (default 0)")
+    parser.add_argument("--update", action="store_true",
+                        help="upsert into the current snapshot instead of replacing it")
+
+
+class StaticRecordReader:
+    """Group static records (dicts, as unstructured by :mod:`wmstats.serialize`) into
+    bundles.  Records of one workflow may come in any order."""
+
+    def __init__(self) -> None:
+        self.workflows: dict[str, Workflow] = {}
+        self.parts: dict[str, dict[str, list[Any]]] = {}
+        self.agents: list[Agent] = []
+
+    @staticmethod
+    def accepts(doc: Any) -> bool:
+        """Whether ``doc`` is a static record rather than a WMCore document."""
+        return isinstance(doc, dict) and (
+            "RecordType" in doc or ("HasRequest" in doc and "RequestName" in doc))
+
+    def add(self, doc: dict[str, Any]) -> None:
+        """Add one record.
+
+        :raises ValueError: for an unknown ``RecordType`` or a record that does not
+            fit its type.
+        """
+        from wmstats.serialize import StructureError, structure
+
+        data = dict(doc)
+        kind = data.pop("RecordType", "Workflow")
+        cls = RECORD_TYPES.get(kind)
+        if cls is None:
+            raise ValueError(f"unknown RecordType {kind!r}")
+        try:
+            record = structure(data, cls)
+        except StructureError as exc:
+            raise ValueError(f"not a valid {kind} record: {exc}") from None
+        if isinstance(record, Workflow):
+            self.workflows[record.RequestName] = record
+        elif isinstance(record, Agent):
+            self.agents.append(record)
+        else:
+            self.parts.setdefault(record.RequestName, {}).setdefault(
+                _PARTS[kind], []).append(record)
+
+    def bundles(self) -> Iterator[WorkflowBundle]:
+        """One bundle per workflow record (part records without one are dropped)."""
+        for name, workflow in self.workflows.items():
+            parts = self.parts.get(name, {})
+            yield WorkflowBundle(workflow=workflow,
+                                 **{attr: tuple(records) for attr, records in parts.items()})
+
+
+def read_inputs(paths: Iterable[str]) -> tuple[list[WorkflowBundle], list[Agent], list[str]]:
+    """Read files of WMCore documents and/or static records.
+
+    :returns: bundles, agents, and the conversion problems (as text).
+    :raises OSError: when a file cannot be read.
+    :raises ValueError: when a file is not JSON or holds a bad static record.
+    """
+    from wmstats.cli import InputError, read_documents
+    from wmstats.convert import DocumentConverter
+
+    converter = DocumentConverter()
+    static = StaticRecordReader()
+    for path in paths:
+        name = "<stdin>" if path == "-" else path
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+        try:
+            for doc in read_documents(stream, name):
+                if StaticRecordReader.accepts(doc):
+                    static.add(doc)
+                else:
+                    converter.add(doc)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+    bundles = [*static.bundles(), *converter.bundles()]
+    agents = [*static.agents, *converter.agents()]
+    return bundles, agents, [str(p) for p in converter.problems]
+
+
+def _progress(items: Iterable[WorkflowBundle], total: int | None,
+              stream: TextIO) -> Iterator[WorkflowBundle]:
+    enabled = stream.isatty()
+    start = last = time.monotonic()
+    count = 0
+    for item in items:
+        yield item
+        count += 1
+        if enabled:
+            now = time.monotonic()
+            if now - last >= 1.0:
+                last = now
+                of = f"/{total}" if total else ""
+                stream.write(f"\rloading: {count}{of} workflows "
+                             f"({count / (now - start):,.0f}/s)")
+                stream.flush()
+    if enabled and count:
+        stream.write("\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``wmstats load``; returns the exit status (0 ok, 1 problems, 2 bad usage)."""
+    from wmstats.store import StoreError, open_store
+
+    err: TextIO = sys.stderr
+    try:
+        store = open_store(args.store)
+    except (StoreError, OSError) as exc:
+        print(f"wmstats load: {exc}", file=err)
+        return 2
+    problems: list[str] = []
+    try:
+        start = time.monotonic()
+        if args.mock is not None:
+            if args.mock < 0:
+                print("wmstats load: --mock needs a number >= 0", file=err)
+                return 2
+            from wmstats.mock import MockGenerator
+
+            generator = MockGenerator(args.seed)
+            agents = generator.agents()
+            bundles: Iterable[WorkflowBundle] = generator.bundles(args.mock)
+            total: int | None = args.mock
+        else:
+            try:
+                read, agents, problems = read_inputs(args.input)
+            except (OSError, ValueError) as exc:
+                print(f"wmstats load: {exc}", file=err)
+                return 2
+            bundles, total = read, len(read)
+        counted = [0]
+
+        def counting() -> Iterator[WorkflowBundle]:
+            for bundle in _progress(bundles, total, err):
+                counted[0] += 1
+                yield bundle
+
+        if args.update:
+            sid = store.apply(upserts=counting(), agents=agents)
+        else:
+            sid = store.replace(counting(), agents)
+        elapsed = time.monotonic() - start
+        for problem in problems:
+            print(f"problem: {problem}", file=err)
+        print(f"wmstats load: {counted[0]} workflows and {len(agents)} agents "
+              f"{'upserted into' if args.update else 'loaded into'} {args.store} in "
+              f"{elapsed:.1f} s ({counted[0] / max(elapsed, 1e-9):,.0f}/s); snapshot {sid}"
+              + (f"; {len(problems)} conversion problems" if problems else ""), file=err)
+        return 1 if problems else 0
+    finally:
+        store.close()

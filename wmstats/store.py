@@ -1,0 +1,433 @@
+"""The store contract, the backend registry and :func:`open_store`.
+
+A store holds one *snapshot*: per workflow a
+:class:`~wmstats.convert.WorkflowBundle` (its :class:`~wmstats.schema.Workflow`
+plus site, task, task-site, dataset and parentage records), plus the
+:class:`~wmstats.schema.Agent` records.  Queries, :meth:`Store.distinct` and
+:meth:`Store.aggregate` run over the Workflow records with the semantics of
+:mod:`wmstats.query` (whose pure functions are the reference).
+
+Contract for backends (the conformance suite :mod:`wmstats.testing.store_suite`
+checks it):
+
+* The abstract methods are the (bulk) primitives; single-item helpers
+  (:meth:`Store.get`, :meth:`Store.upsert`, :meth:`Store.delete`,
+  :meth:`Store.count`, :meth:`Store.summary`, :meth:`Store.get_agent`,
+  :meth:`Store.stream`) are built on them and may be overridden for speed.
+* :meth:`Store.replace` swaps the whole snapshot atomically: readers see the old
+  snapshot or the new one, never a mix; if the iterables raise part way, the
+  exception propagates and the previous snapshot stays whole and readable.
+* :meth:`Store.apply` applies upserts (a bundle replaces every record of its
+  workflow) and deletes (unknown names are ignored) atomically.
+* Every successful write returns a new :attr:`Store.snapshot_id` (an opaque string,
+  compare it for equality only); a failed write leaves it unchanged.
+* Readers may run in several threads while one writer writes.
+* Within one snapshot a workflow name is unique; when the same name comes twice in
+  one write, the later bundle wins.
+
+Backends are found by name (:func:`load_backend`): the built-in ``memory``
+backend, then the ``wmstats.backends`` entry point group.  Each backend class
+takes typed keyword options; :func:`open_store` builds one from a URL::
+
+    open_store("memory://")
+    open_store("sqlite:///var/lib/wmstats/wmstats.db?timeout=30")
+    open_store("couchdb://user:secret@localhost:5984/wmstats_cache", timeout=10)
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import importlib.metadata
+import inspect
+import types
+import typing
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Final
+
+import attrs
+
+from wmstats.convert import WorkflowBundle
+from wmstats.query import (
+    AGGREGATE_KEYS,
+    Filter,
+    Page,
+    Query,
+    QueryError,
+    Scalar,
+    Summary,
+    make_summary,
+)
+from wmstats.schema import COUNTER_FIELDS, Agent, Workflow
+
+__all__ = [
+    "Store",
+    "StoreError",
+    "UnknownBackendError",
+    "MissingBackendError",
+    "StoreOptionError",
+    "ENTRY_POINT_GROUP",
+    "BACKENDS",
+    "KNOWN_PLUGINS",
+    "load_backend",
+    "available_backends",
+    "open_store",
+    "parse_store_url",
+    "coerce_options",
+    # re-exported from wmstats.query for store users
+    "Query",
+    "Filter",
+    "Page",
+    "Summary",
+    "QueryError",
+]
+
+#: Entry point group that plugins register their store classes in.
+ENTRY_POINT_GROUP: Final = "wmstats.backends"
+
+_BUILTIN: Final[dict[str, str]] = {
+    "memory": "wmstats.backends.memory:MemoryStore",
+}
+#: Built-in backends: name -> ``"module:Class"`` (read-only).
+BACKENDS: Final[Mapping[str, str]] = types.MappingProxyType(_BUILTIN)
+
+_KNOWN: Final[dict[str, str]] = {
+    "sqlite": "wmstats_sqlite",
+    "couchdb": "wmstats_couchdb",
+}
+#: Backends shipped as plugins: name -> the distribution/package that provides it.
+KNOWN_PLUGINS: Final[Mapping[str, str]] = types.MappingProxyType(_KNOWN)
+
+
+class StoreError(Exception):
+    """Base class of the errors raised by stores and the registry."""
+
+
+class UnknownBackendError(StoreError, LookupError):
+    """No backend of that name is built in or registered."""
+
+
+class MissingBackendError(StoreError, ImportError):
+    """A known backend whose plugin is not installed (or fails to import)."""
+
+
+class StoreOptionError(StoreError, ValueError):
+    """A bad store URL or option."""
+
+
+class Store(abc.ABC):
+    """A snapshot of workflows and agents, with queries and aggregates.
+
+    Subclasses implement the abstract (bulk) methods, take their options as typed
+    keyword arguments, and override :meth:`url_options` to map a URL's host/path
+    part to those options.
+    """
+
+    #: The name the backend is registered under.
+    backend: ClassVar[str] = ""
+
+    # ------------------------------------------------------------------ building
+
+    @classmethod
+    def url_options(cls, url: urllib.parse.SplitResult) -> dict[str, Any]:
+        """Keyword options given by a URL's user, password, host, port and path.
+
+        The query string is handled by :func:`open_store`.  The default accepts a
+        bare ``scheme://`` only.
+
+        :raises StoreOptionError: for URL parts the backend does not understand.
+        """
+        if url.netloc or url.path not in ("", "/"):
+            raise StoreOptionError(f"{cls.backend or cls.__name__} store URLs take no "
+                                   f"host or path: {url.geturl()!r}")
+        return {}
+
+    def close(self) -> None:
+        """Release resources (connections, files).  The default does nothing."""
+
+    def __enter__(self) -> typing.Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writes
+
+    @abc.abstractmethod
+    def replace(self, bundles: Iterable[WorkflowBundle], agents: Iterable[Agent] = ()) -> str:
+        """Replace the whole snapshot with these workflows and agents, atomically.
+
+        :param bundles: every workflow of the new snapshot (consumed once).
+        :param agents: every agent of the new snapshot.
+        :returns: the new snapshot id.
+        """
+
+    @abc.abstractmethod
+    def apply(self, upserts: Iterable[WorkflowBundle] = (), deletes: Iterable[str] = (), *,
+              agents: Iterable[Agent] = (), deleted_agents: Iterable[str] = ()) -> str:
+        """Insert or replace some workflows and agents, delete others, atomically.
+
+        Deletes are applied after upserts.
+
+        :param upserts: bundles that replace every record of their workflow.
+        :param deletes: names of workflows to remove (unknown names are ignored).
+        :param agents: agent records to insert or replace.
+        :param deleted_agents: agent URLs to remove.
+        :returns: the new snapshot id.
+        """
+
+    # ------------------------------------------------------------------ reads
+
+    @property
+    @abc.abstractmethod
+    def snapshot_id(self) -> str:
+        """The id of the current snapshot; it changes with every write."""
+
+    @abc.abstractmethod
+    def get_many(self, names: Iterable[str]) -> dict[str, WorkflowBundle]:
+        """The bundles of the named workflows that exist, by name."""
+
+    @abc.abstractmethod
+    def query(self, query: Query = Query()) -> Page:
+        """One page of the workflows matching ``query``, and the total match count."""
+
+    @abc.abstractmethod
+    def distinct(self, field: str, query: Query | None = None) -> list[tuple[Scalar, int]]:
+        """Each value of a Workflow field with the number of (matching) workflows holding it.
+
+        Tuple fields count each element; sorted by value.  See
+        :func:`wmstats.query.distinct_values`.
+
+        :raises QueryError: for a field that cannot be counted.
+        """
+
+    @abc.abstractmethod
+    def aggregate(self, by: str, query: Query | None = None) -> list[Summary]:
+        """Job counters and workflow counts per value of ``by``.
+
+        :param by: one of :data:`wmstats.query.AGGREGATE_KEYS` (``site``,
+            ``campaign``, ``agent``, ``release``, ``status``); the counters are
+            summed as in :func:`wmstats.query.summarize`.
+        :param query: only workflows matching its filters take part (its paging
+            and sort are ignored).
+        :raises QueryError: for an unknown ``by`` or a bad filter.
+        """
+
+    @abc.abstractmethod
+    def get_agents(self, urls: Iterable[str] | None = None) -> list[Agent]:
+        """Agent records sorted by URL: all of them, or those of the given URLs."""
+
+    # ------------------------------------------------------------------ helpers
+
+    def get(self, name: str) -> WorkflowBundle | None:
+        """The bundle of one workflow, or ``None``."""
+        return self.get_many([name]).get(name)
+
+    def get_agent(self, url: str) -> Agent | None:
+        """One agent's record, or ``None``."""
+        found = self.get_agents([url])
+        return found[0] if found else None
+
+    def upsert(self, bundle: WorkflowBundle) -> str:
+        """Insert or replace one workflow; returns the new snapshot id."""
+        return self.apply(upserts=[bundle])
+
+    def delete(self, name: str) -> str:
+        """Delete one workflow (no error if unknown); returns the new snapshot id."""
+        return self.apply(deletes=[name])
+
+    def count(self, query: Query | None = None) -> int:
+        """How many workflows match ``query``'s filters (all workflows if ``None``)."""
+        filters = () if query is None else query.filters
+        return self.query(Query(filters=filters, limit=0)).total
+
+    def summary(self, by: str, value: str, query: Query | None = None) -> Summary:
+        """The summary of one site, campaign, agent, release or status.
+
+        A value no workflow holds gets an all-zero summary.
+        """
+        if by not in AGGREGATE_KEYS:
+            raise QueryError("by", f"unknown aggregation {by!r}")
+        base = query if query is not None else Query()
+        narrowed = base.where(AGGREGATE_KEYS[by], "eq", value)
+        for item in self.aggregate(by, narrowed):
+            if item.Value == value:
+                return item
+        return make_summary(by, value, [0] * len(COUNTER_FIELDS), {})
+
+    def stream(self, query: Query = Query(), batch_size: int = 1000) -> Iterator[Workflow]:
+        """Every record of ``query`` (honouring its ``idx`` and ``limit``), page by page.
+
+        Backends should override this to read one consistent snapshot; this default
+        pages through :meth:`query`, so concurrent writes may shift records between
+        pages.
+        """
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        idx = query.idx
+        remaining = query.limit
+        while remaining is None or remaining > 0:
+            size = batch_size if remaining is None else min(batch_size, remaining)
+            page = self.query(attrs.evolve(query, idx=idx, limit=size))
+            yield from page.records
+            if len(page.records) < size:
+                return
+            idx += len(page.records)
+            if remaining is not None:
+                remaining -= len(page.records)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _import_target(target: str) -> type[Store]:
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    cls = getattr(module, attr)
+    if not (isinstance(cls, type) and issubclass(cls, Store)):
+        raise StoreError(f"{target} is not a wmstats.store.Store subclass")
+    return cls
+
+
+def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_backend(name: str) -> type[Store]:
+    """The store class registered under ``name``.
+
+    Built-ins are looked up first; the ``wmstats.backends`` entry points are read
+    only for other names.
+
+    :raises UnknownBackendError: when no backend has that name.
+    :raises MissingBackendError: when the backend is known but its plugin is not
+        installed or fails to import.
+    """
+    target = _BUILTIN.get(name)
+    if target is not None:
+        return _import_target(target)
+    entry = _entry_points().get(name)
+    if entry is None:
+        plugin = _KNOWN.get(name)
+        if plugin is not None:
+            raise MissingBackendError(
+                f"the {name!r} store backend is provided by the {plugin!r} plugin, "
+                f"which is not installed: install {plugin} (it ships with wmstats, in "
+                f"plugins/{plugin}) to use {name}://")
+        known = sorted({*_BUILTIN, *_entry_points()})
+        raise UnknownBackendError(f"no store backend named {name!r} "
+                                  f"(available: {', '.join(known)})")
+    try:
+        cls = entry.load()
+    except ImportError as exc:
+        raise MissingBackendError(f"the {name!r} store backend ({entry.value}) could not "
+                                  f"be imported: {exc}; install its plugin and its "
+                                  f"dependencies to use {name}://") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Store)):
+        raise StoreError(f"entry point {name} = {entry.value} is not a Store subclass")
+    return cls
+
+
+def available_backends() -> dict[str, str]:
+    """Every backend name -> ``"module:Class"``: built-ins and installed plugins."""
+    found = {name: ep.value for name, ep in _entry_points().items()}
+    return {**found, **_BUILTIN}
+
+
+def parse_store_url(url: str) -> tuple[str, urllib.parse.SplitResult]:
+    """The backend name (URL scheme) and the parsed URL.
+
+    :raises StoreOptionError: for a string that is not a ``scheme://...`` URL.
+    """
+    if "://" not in url:
+        raise StoreOptionError(f"not a store URL (expected scheme://...): {url!r}")
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme:
+        raise StoreOptionError(f"store URL without a backend name: {url!r}")
+    return parts.scheme.lower(), parts
+
+
+def _convert_text(name: str, text: str, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if text.lower() in ("", "none", "null") and len(args) < len(typing.get_args(hint)):
+            return None
+        last: Exception | None = None
+        for arg in args:
+            try:
+                return _convert_text(name, text, arg)
+            except StoreOptionError as exc:
+                last = exc
+        raise last or StoreOptionError(f"option {name}: cannot convert {text!r}")
+    if hint is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise StoreOptionError(f"option {name}: expected a boolean, got {text!r}")
+    if hint is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise StoreOptionError(f"option {name}: expected an integer, got {text!r}") \
+                from None
+    if hint is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise StoreOptionError(f"option {name}: expected a number, got {text!r}") \
+                from None
+    if hint is str or hint is Any:
+        return text
+    if isinstance(hint, type):
+        return hint(text)
+    raise StoreOptionError(f"option {name} cannot be given in a URL")
+
+
+def coerce_options(cls: type[Store], raw: Mapping[str, str]) -> dict[str, Any]:
+    """Turn string options (a URL query) into typed keyword arguments of ``cls``.
+
+    :raises StoreOptionError: for an unknown option or a value of the wrong type.
+    """
+    hints = typing.get_type_hints(cls.__init__)
+    params = inspect.signature(cls.__init__).parameters
+    accepted = {name for name, p in params.items()
+                if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    out: dict[str, Any] = {}
+    for name, text in raw.items():
+        if name not in accepted:
+            raise StoreOptionError(f"unknown option {name!r} for the {cls.backend or cls.__name__} "
+                                   f"store (known: {', '.join(sorted(accepted)) or 'none'})")
+        out[name] = _convert_text(name, text, hints.get(name, str))
+    return out
+
+
+def open_store(url: str = "memory://", **options: Any) -> Store:
+    """Open a store from a URL; keyword options override those in the URL.
+
+    ``memory://``, ``sqlite:///relative.db`` / ``sqlite:////abs/path.db``...
+    (see each backend), ``couchdb://user:pass@host:port/dbname?opt=value``.
+    Query string options are converted to the types of the backend's keyword
+    arguments.
+
+    :raises UnknownBackendError, MissingBackendError: see :func:`load_backend`.
+    :raises StoreOptionError: for a bad URL or option.
+    """
+    name, parts = parse_store_url(url)
+    cls = load_backend(name)
+    query: dict[str, str] = {}
+    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True,
+                                             strict_parsing=False):
+        if key in query:
+            raise StoreOptionError(f"option {key!r} given twice in {url!r}")
+        query[key] = value
+    kwargs = cls.url_options(parts)
+    kwargs.update(coerce_options(cls, query))
+    kwargs.update(options)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise StoreOptionError(f"bad options for the {name} store: {exc}") from exc

@@ -1,0 +1,582 @@
+"""The store conformance suite: every backend's tests subclass :class:`StoreSuite`.
+
+A backend's test module needs only a ``store`` fixture that yields a fresh,
+empty store and cleans up afterwards::
+
+    import pytest
+    from wmstats.testing.store_suite import StoreSuite
+    from wmstats_sqlite import SqliteStore
+
+    class TestSqliteStore(StoreSuite):
+        @pytest.fixture
+        def store(self, tmp_path):
+            store = SqliteStore(path=tmp_path / "wmstats.db")
+            yield store
+            store.close()
+
+Every answer is compared with the pure reference implementation in
+:mod:`wmstats.query` (:func:`~wmstats.query.apply_query`,
+:func:`~wmstats.query.distinct_values`, :func:`~wmstats.query.summarize`).
+Set ``concurrent_readers = False`` on a subclass whose store is not meant to
+be shared between threads (the contract says it must be).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import ClassVar
+
+import attrs
+import pytest
+
+from wmstats.convert import WorkflowBundle
+from wmstats.query import (
+    AGGREGATE_KEYS,
+    Filter,
+    Page,
+    Query,
+    QueryError,
+    apply_query,
+    distinct_values,
+    field_specs,
+    parse_query,
+    summarize,
+)
+from wmstats.schema import Agent, Workflow
+from wmstats.store import Store
+from wmstats.testing.data import SPECIAL_NAMES, sample_agents, sample_bundles
+
+__all__ = ["StoreSuite", "FILTER_CASES", "names"]
+
+#: Flat-parameter queries covering every filter kind (parsed with parse_query).
+FILTER_CASES: tuple[Mapping[str, str | Sequence[str]], ...] = (
+    {},
+    {"RequestStatus": "running-open"},
+    {"RequestStatus": ["running-open", "running-closed"]},
+    {"RequestStatus": "running-open,completed,störung"},
+    {"RequestStatus": "no-such-status"},
+    {"RequestStatus": "assigned", "RequestType": "StepChain"},
+    {"RequestStatus.eq": "running-open"},
+    {"Campaigns": "RunIII2024Summer24"},
+    {"Campaigns": "HIN_Ⅱ,Run3Winter24"},
+    {"Campaigns": ""},
+    {"Campaign": ""},
+    {"Sites": "T1_US_FNAL", "Agents": "vocms0250.cern.ch"},
+    {"Sites": "T2_ÜBER_Site"},
+    {"Teams": "relval", "RequestStatus": ["completed", "aborted"]},
+    {"RequestName": "wf_percent_100%_done"},
+    {"RequestName": "工作流_测试"},
+    {"RequestName": "wf_🚀_rocket,wf_O'Brien_quote"},
+    {"RequestName": "*user_pdmvserv*"},
+    {"RequestName": "wf_*"},
+    {"RequestName": "*quote"},
+    {"RequestName": "wf_?ercent*"},
+    {"RequestName": "*100%*"},
+    {"RequestName": "*_*"},
+    {"RequestName.glob": "*[bracket]*"},
+    {"RequestName.glob": "*\\*"},
+    {"RequestName.glob": ["wf_ü*", "*🚀*"]},
+    {"RequestName.eq": "wf star*and?question"},
+    {"RequestName.re": "^user_[a-z]+_wf00[0-3]"},
+    {"RequestName.re": "(?i)WF_U"},
+    {"RequestName.re": ["quote$", "^工作"]},
+    {"RequestName.re": r"\d{4}_\d"},
+    {"Requestor": "Jörg"},
+    {"Requestor.re": "ö"},
+    {"OutputDatasets.glob": "/Prim1*"},
+    {"OutputDatasets.re": "-v1/AOD$"},
+    {"CMSSWVersions.glob": "*patch*"},
+    {"PrepID.glob": "PREP-0000?"},
+    {"RequestPriority": "110000"},
+    {"RequestPriority": "0,300000"},
+    {"RequestPriority": ">=110000"},
+    {"RequestPriority": ">110000"},
+    {"RequestPriority": "<80000"},
+    {"RequestPriority": "<=80000"},
+    {"RequestPriority": "80000..110000"},
+    {"RequestPriority.gt": "0", "RequestPriority.lt": "300000"},
+    {"RequestPriority": "-5..-1"},
+    {"RequestDate": ">=1700500000"},
+    {"RequestDate": "2023-11-20..2023-11-25T12:00:00Z"},
+    {"StatusTime.le": "1700864000"},
+    {"AgentUpdate": "0"},
+    {"TotalEstimatedJobs": ">50000", "RequestStatus": "running-open"},
+    {"Success": ">1000000"},
+    {"ParentageResolved": "false"},
+    {"HasRequest": "true", "ParentageResolved": "true"},
+    {"ChainLength": "0"},
+)
+
+_SORTABLE = tuple(name for name, spec in field_specs().items() if spec.filterable)
+
+
+def names(records: Sequence[Workflow] | Page) -> list[str]:
+    """The ``RequestName`` of each record."""
+    items = records.records if isinstance(records, Page) else records
+    return [r.RequestName for r in items]
+
+
+class StoreSuite:
+    """Conformance tests for :class:`wmstats.store.Store` implementations."""
+
+    #: Run the reader-threads-during-writes test.
+    concurrent_readers: ClassVar[bool] = True
+
+    # ------------------------------------------------------------------ fixtures
+
+    @pytest.fixture
+    def store(self) -> Iterator[Store]:
+        """A fresh, empty store (subclasses must override)."""
+        raise NotImplementedError("subclass StoreSuite and define a `store` fixture")
+        yield  # pragma: no cover
+
+    @pytest.fixture
+    def bundles(self) -> list[WorkflowBundle]:
+        return sample_bundles()
+
+    @pytest.fixture
+    def agents(self) -> list[Agent]:
+        return sample_agents()
+
+    @pytest.fixture
+    def loaded(self, store: Store, bundles: list[WorkflowBundle],
+               agents: list[Agent]) -> Store:
+        """The store holding :func:`sample_bundles` and :func:`sample_agents`."""
+        store.replace(bundles, agents)
+        return store
+
+    @pytest.fixture
+    def workflows(self, bundles: list[WorkflowBundle]) -> list[Workflow]:
+        return [b.workflow for b in bundles]
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def check_page(store: Store, workflows: list[Workflow], query: Query) -> Page:
+        """Run ``query`` and compare the page with the reference implementation."""
+        page = store.query(query)
+        expected = apply_query(workflows, query)
+        assert names(page) == names(expected), query
+        assert page.records == expected.records, query
+        assert page.total == expected.total, query
+        assert (page.idx, page.limit, page.fields) == (query.idx, query.limit, query.fields)
+        assert page.snapshot == store.snapshot_id
+        return page
+
+    # ------------------------------------------------------------------ empty store
+
+    def test_empty_store(self, store: Store) -> None:
+        assert isinstance(store.snapshot_id, str)
+        page = store.query(Query(limit=10))
+        assert page.records == () and page.total == 0 and page.next_idx is None
+        assert store.get("anything") is None
+        assert store.get_many(["a", "b"]) == {}
+        assert store.distinct("RequestStatus") == []
+        for by in AGGREGATE_KEYS:
+            assert store.aggregate(by) == []
+        assert store.get_agents() == []
+        assert store.count() == 0
+        assert list(store.stream()) == []
+
+    # ------------------------------------------------------------------ writes, get
+
+    def test_replace_then_get_every_bundle(self, loaded: Store,
+                                           bundles: list[WorkflowBundle]) -> None:
+        for bundle in bundles:
+            assert loaded.get(bundle.workflow.RequestName) == bundle
+        assert loaded.count() == len(bundles)
+
+    def test_get_many(self, loaded: Store, bundles: list[WorkflowBundle]) -> None:
+        wanted = [b.workflow.RequestName for b in bundles[:5]] + ["no-such-workflow"]
+        found = loaded.get_many(wanted)
+        assert set(found) == set(wanted[:5])
+        for bundle in bundles[:5]:
+            assert found[bundle.workflow.RequestName] == bundle
+        assert loaded.get("no-such-workflow") is None
+        assert loaded.get_many([]) == {}
+
+    def test_unicode_and_special_names(self, loaded: Store) -> None:
+        for name in SPECIAL_NAMES:
+            bundle = loaded.get(name)
+            assert bundle is not None and bundle.workflow.RequestName == name
+            page = loaded.query(Query().where("RequestName", "eq", name))
+            assert names(page) == [name]
+
+    def test_snapshot_id_changes_with_every_write(self, store: Store,
+                                                  bundles: list[WorkflowBundle]) -> None:
+        seen = [store.snapshot_id]
+        seen.append(store.replace(bundles[:10]))
+        seen.append(store.apply(upserts=bundles[10:12]))
+        seen.append(store.upsert(bundles[12]))
+        seen.append(store.delete(bundles[0].workflow.RequestName))
+        seen.append(store.apply())
+        seen.append(store.replace([]))
+        assert len(set(seen)) == len(seen)
+        assert store.snapshot_id == seen[-1]
+
+    def test_replace_replaces_everything(self, loaded: Store) -> None:
+        fresh = sample_bundles(20, seed=99, prefix="second_")
+        loaded.replace(fresh, [Agent(AgentURL="only.agent")])
+        assert loaded.count() == 20
+        assert sorted(names(loaded.query())) == sorted(b.workflow.RequestName for b in fresh)
+        assert loaded.get(SPECIAL_NAMES[0]) is None
+        assert [a.AgentURL for a in loaded.get_agents()] == ["only.agent"]
+        assert loaded.distinct("Agents") == distinct_values(
+            [b.workflow for b in fresh], "Agents")
+
+    def test_replace_keeps_the_later_of_two_bundles_with_one_name(
+            self, store: Store, bundles: list[WorkflowBundle]) -> None:
+        first = bundles[0]
+        second = attrs.evolve(first, workflow=attrs.evolve(first.workflow,
+                                                           RequestStatus="completed"))
+        store.replace([first, bundles[1], second])
+        assert store.count() == 2
+        assert store.get(first.workflow.RequestName) == second
+
+    def test_failed_replace_keeps_previous_snapshot(self, loaded: Store,
+                                                    bundles: list[WorkflowBundle],
+                                                    workflows: list[Workflow]) -> None:
+        before = loaded.snapshot_id
+
+        def failing() -> Iterator[WorkflowBundle]:
+            yield from sample_bundles(30, seed=3, prefix="broken_")
+            raise RuntimeError("source failed half way")
+
+        with pytest.raises(RuntimeError, match="half way"):
+            loaded.replace(failing(), sample_agents(prefix="broken_"))
+        assert loaded.snapshot_id == before
+        self.check_page(loaded, workflows, Query())
+        for bundle in bundles:
+            assert loaded.get(bundle.workflow.RequestName) == bundle
+        assert loaded.get("broken_" + SPECIAL_NAMES[0]) is None
+        assert loaded.get_agents() == sorted(sample_agents(), key=lambda a: a.AgentURL)
+        assert loaded.aggregate("site") == summarize(bundles, "site")
+
+    def test_failed_replace_in_agents_keeps_previous_snapshot(
+            self, loaded: Store, workflows: list[Workflow]) -> None:
+        before = loaded.snapshot_id
+
+        def failing() -> Iterator[Agent]:
+            yield Agent(AgentURL="new.agent")
+            raise ValueError("agent source failed")
+
+        with pytest.raises(ValueError, match="agent source"):
+            loaded.replace(sample_bundles(5, seed=4, prefix="x_"), failing())
+        assert loaded.snapshot_id == before
+        self.check_page(loaded, workflows, Query())
+        assert loaded.get_agent("new.agent") is None
+
+    def test_failed_apply_changes_nothing(self, loaded: Store,
+                                          workflows: list[Workflow]) -> None:
+        before = loaded.snapshot_id
+
+        def failing() -> Iterator[WorkflowBundle]:
+            yield sample_bundles(1, seed=5, prefix="partial_")[0]
+            raise RuntimeError("changes feed broke")
+
+        with pytest.raises(RuntimeError):
+            loaded.apply(upserts=failing(), deletes=[workflows[0].RequestName])
+        assert loaded.snapshot_id == before
+        self.check_page(loaded, workflows, Query())
+
+    def test_apply_upserts_and_deletes(self, loaded: Store,
+                                       bundles: list[WorkflowBundle]) -> None:
+        changed = attrs.evolve(bundles[3], workflow=attrs.evolve(
+            bundles[3].workflow, RequestStatus="completed", RequestPriority=7),
+            sites=())
+        added = sample_bundles(3, seed=11, prefix="added_")
+        gone = [bundles[0].workflow.RequestName, bundles[1].workflow.RequestName,
+                "never-existed"]
+        loaded.apply(upserts=[changed, *added], deletes=gone)
+        expected = {b.workflow.RequestName: b for b in bundles}
+        expected[changed.workflow.RequestName] = changed
+        for bundle in added:
+            expected[bundle.workflow.RequestName] = bundle
+        for name in gone:
+            expected.pop(name, None)
+        assert loaded.count() == len(expected)
+        for name, bundle in expected.items():
+            assert loaded.get(name) == bundle
+        assert loaded.get(gone[0]) is None
+        workflows = [b.workflow for b in expected.values()]
+        self.check_page(loaded, workflows, Query(sort=(("RequestPriority", "asc"),)))
+        self.check_page(loaded, workflows,
+                        parse_query({"RequestStatus": "completed", "sort": "-RequestDate"}))
+        assert loaded.aggregate("site") == summarize(expected.values(), "site")
+        assert loaded.aggregate("status") == summarize(expected.values(), "status")
+        assert loaded.distinct("RequestStatus") == distinct_values(workflows, "RequestStatus")
+
+    def test_apply_upsert_then_delete_same_name(self, loaded: Store,
+                                                bundles: list[WorkflowBundle]) -> None:
+        name = bundles[5].workflow.RequestName
+        loaded.apply(upserts=[bundles[5]], deletes=[name])
+        assert loaded.get(name) is None
+        assert loaded.count() == len(bundles) - 1
+
+    def test_single_item_helpers(self, store: Store, bundles: list[WorkflowBundle]) -> None:
+        store.upsert(bundles[0])
+        assert store.get(bundles[0].workflow.RequestName) == bundles[0]
+        store.upsert(bundles[1])
+        store.delete(bundles[0].workflow.RequestName)
+        store.delete("unknown")
+        assert names(store.query()) == [bundles[1].workflow.RequestName]
+
+    # ------------------------------------------------------------------ agents
+
+    def test_agents(self, loaded: Store, agents: list[Agent]) -> None:
+        by_url = sorted(agents, key=lambda a: a.AgentURL)
+        assert loaded.get_agents() == by_url
+        assert loaded.get_agents([agents[1].AgentURL, "nope"]) == [agents[1]]
+        assert loaded.get_agent(agents[0].AgentURL) == agents[0]
+        assert loaded.get_agent("nope") is None
+        updated = attrs.evolve(agents[0], Status="down", DrainMode=True)
+        loaded.apply(agents=[updated, Agent(AgentURL="zz.new.agent")],
+                     deleted_agents=[agents[2].AgentURL])
+        urls = [a.AgentURL for a in loaded.get_agents()]
+        assert urls == sorted({agents[0].AgentURL, agents[1].AgentURL, "zz.new.agent"})
+        assert loaded.get_agent(agents[0].AgentURL) == updated
+
+    # ------------------------------------------------------------------ queries
+
+    @pytest.mark.parametrize("params", FILTER_CASES, ids=lambda p: repr(dict(p)))
+    def test_filters_match_reference(self, loaded: Store, workflows: list[Workflow],
+                                     params: Mapping[str, str | Sequence[str]]) -> None:
+        query = parse_query(params, default_limit=None)
+        self.check_page(loaded, workflows, query)
+        self.check_page(loaded, workflows, attrs.evolve(
+            query, sort=(("RequestPriority", "desc"),), idx=1, limit=7))
+        assert loaded.count(query) == apply_query(workflows, query).total
+
+    def test_filters_are_meaningful(self, loaded: Store, workflows: list[Workflow]) -> None:
+        # Guard against a reference and a store that both match nothing.
+        totals = [apply_query(workflows, parse_query(p, default_limit=None)).total
+                  for p in FILTER_CASES]
+        assert sum(0 < t < len(workflows) for t in totals) > len(FILTER_CASES) * 2 // 3
+
+    def test_programmatic_filters(self, loaded: Store, workflows: list[Workflow]) -> None:
+        cases = [
+            Query(filters=(Filter("RequestStatus", "eq", ("running-open", "completed")),
+                           Filter("RequestPriority", "ge", (80_000,)))),
+            Query().where("Sites", "glob", "T2_*").where("Agents", "eq", "vocms0251.cern.ch"),
+            Query().where("ParentageResolved", "eq", False),
+            Query().where("RequestName", "re", "^wf").where("RequestName", "glob", "*e*"),
+            Query().where("RequestDate", "lt", 1_700_000_000 + 3 * 86_400)
+                   .where("RequestDate", "gt", 1_700_000_000),
+            Query().where("CMSSWVersion", "eq", "CMSSW_14_0_7", "CMSSW_13_3_0"),
+        ]
+        for query in cases:
+            self.check_page(loaded, workflows, query)
+
+    def test_sort_by_every_field(self, loaded: Store, workflows: list[Workflow]) -> None:
+        for name in _SORTABLE:
+            for direction in ("asc", "desc"):
+                self.check_page(loaded, workflows, Query(sort=((name, direction),)))
+
+    def test_multi_key_sort_with_filters(self, loaded: Store,
+                                         workflows: list[Workflow]) -> None:
+        for sort in ("RequestStatus,-RequestPriority", "-Campaigns,RequestDate",
+                     "-ParentageResolved,-RequestName", "Teams,-Sites,Group",
+                     "-RequestPriority,RequestName"):
+            for filters in ({}, {"RequestPriority": ">0"}, {"RequestName": "*_*"}):
+                query = parse_query({**filters, "sort": sort}, default_limit=None)
+                self.check_page(loaded, workflows, query)
+
+    def test_sort_ties_break_on_request_name(self, store: Store) -> None:
+        from wmstats.testing.data import simple_bundle
+        store.replace([simple_bundle(f"tie_{i:02d}", RequestPriority=i % 3) for i in range(30)])
+        page = store.query(Query(sort=(("RequestPriority", "desc"),)))
+        pairs = [(r.RequestPriority, r.RequestName) for r in page.records]
+        assert pairs == sorted(pairs, reverse=True)
+        ascending = store.query(Query(sort=(("RequestPriority", "asc"),)))
+        assert ascending.records == page.records[::-1]
+        mixed = store.query(Query(sort=(("RequestPriority", "desc"), ("Group", "asc"))))
+        pairs = [(r.RequestPriority, r.RequestName) for r in mixed.records]
+        assert pairs == sorted(pairs, key=lambda p: (-p[0], p[1]))
+
+    def test_paging_concatenates_to_the_whole(self, loaded: Store,
+                                              workflows: list[Workflow]) -> None:
+        for sort in ((), (("RequestPriority", "desc"),), (("Campaigns", "asc"),)):
+            whole = apply_query(workflows, Query(sort=sort))
+            for size in (1, 7, 10):
+                collected: list[Workflow] = []
+                idx: int | None = 0
+                while idx is not None:
+                    page = loaded.query(Query(sort=sort, idx=idx, limit=size))
+                    assert page.total == len(workflows)
+                    assert len(page.records) <= size
+                    collected.extend(page.records)
+                    idx = page.next_idx
+                assert names(collected) == names(whole.records)
+
+    def test_paging_edge_cases(self, loaded: Store, workflows: list[Workflow]) -> None:
+        n = len(workflows)
+        for query in (Query(idx=n), Query(idx=n + 100, limit=10), Query(idx=n - 1, limit=10),
+                      Query(limit=0), Query(idx=5, limit=0), Query(idx=n - 3),
+                      Query(limit=n + 50), Query(idx=0, limit=1),
+                      parse_query({"RequestStatus": "running-open"}, default_limit=0),
+                      parse_query({"RequestStatus": "running-open", "idx": "1000"})):
+            page = self.check_page(loaded, workflows, query)
+            if query.limit == 0 or query.idx >= page.total:
+                assert page.records == ()
+                assert page.next_idx is None
+        assert loaded.query(Query(idx=n + 5, limit=10)).total == n
+        assert loaded.query(Query(limit=0)).total == n
+
+    def test_field_mask(self, loaded: Store, workflows: list[Workflow]) -> None:
+        query = parse_query({"fields": "RequestName,Campaigns,Transitions,RequestPriority",
+                             "sort": "RequestName", "limit": "5"})
+        page = self.check_page(loaded, workflows, query)
+        dicts = page.dicts()
+        assert [list(d) for d in dicts] == [["RequestName", "Campaigns", "Transitions",
+                                             "RequestPriority"]] * 5
+        first = page.records[0]
+        assert dicts[0]["Campaigns"] == list(first.Campaigns)
+        assert dicts[0]["Transitions"][0]["Status"] == first.Transitions[0].Status
+
+    def test_stream(self, loaded: Store, workflows: list[Workflow]) -> None:
+        query = Query(sort=(("RequestDate", "desc"),))
+        expected = apply_query(workflows, query).records
+        assert names(list(loaded.stream(query, batch_size=7))) == names(expected)
+        window = attrs.evolve(query, idx=3, limit=11)
+        assert list(loaded.stream(window, batch_size=4)) == list(expected[3:14])
+        filtered = parse_query({"RequestStatus": "running-open,completed"}, default_limit=None)
+        assert list(loaded.stream(filtered)) == list(apply_query(workflows, filtered).records)
+
+    def test_bad_queries_raise_query_error(self, loaded: Store) -> None:
+        with pytest.raises(QueryError) as info:
+            loaded.distinct("NoSuchField")
+        assert info.value.field == "NoSuchField"
+        with pytest.raises(QueryError) as info:
+            loaded.distinct("Transitions")
+        assert info.value.field == "Transitions"
+        with pytest.raises(QueryError) as info:
+            loaded.aggregate("planet")
+        assert "planet" in str(info.value)
+
+    # ------------------------------------------------------------------ distinct
+
+    def test_distinct_every_field(self, loaded: Store, workflows: list[Workflow]) -> None:
+        for name in _SORTABLE:
+            assert loaded.distinct(name) == distinct_values(workflows, name), name
+
+    def test_distinct_with_filters(self, loaded: Store, workflows: list[Workflow]) -> None:
+        for params in ({"RequestStatus": "running-open,assigned"}, {"RequestPriority": ">0"},
+                       {"RequestName": "*_*"}, {"RequestStatus": "nothing"}):
+            query = parse_query(params)
+            for name in ("Sites", "Campaigns", "RequestStatus", "RequestPriority",
+                         "HasRequest", "RequestName", "PrepID"):
+                assert loaded.distinct(name, query) == distinct_values(workflows, name, query)
+
+    # ------------------------------------------------------------------ aggregates
+
+    def test_aggregates(self, loaded: Store, bundles: list[WorkflowBundle]) -> None:
+        for by in AGGREGATE_KEYS:
+            expected = summarize(bundles, by)
+            assert expected, by
+            assert loaded.aggregate(by) == expected, by
+
+    def test_aggregates_with_filters(self, loaded: Store,
+                                     bundles: list[WorkflowBundle]) -> None:
+        for params in ({"RequestStatus": "running-open,running-closed"},
+                       {"Sites": "T1_US_FNAL"}, {"RequestPriority": ">=110000"},
+                       {"RequestName": "nothing-matches"}):
+            query = parse_query(params)
+            for by in AGGREGATE_KEYS:
+                assert loaded.aggregate(by, query) == summarize(bundles, by, query), (by, params)
+
+    def test_aggregates_follow_writes(self, loaded: Store,
+                                      bundles: list[WorkflowBundle]) -> None:
+        # Stores may cache aggregates per snapshot (or carry them across writes):
+        # ask before and after each write.
+        current = {b.workflow.RequestName: b for b in bundles}
+        writes: list[tuple[list[WorkflowBundle], list[str]]] = [
+            ([attrs.evolve(bundles[2], workflow=attrs.evolve(
+                bundles[2].workflow, RequestStatus="störung", Sites=bundles[2].workflow.Sites[:1],
+                Campaigns=("NewCampaign",), Success=12345)),
+              *sample_bundles(4, seed=21, prefix="later_")],
+             [bundles[0].workflow.RequestName, bundles[1].workflow.RequestName]),
+            ([], [b.workflow.RequestName for b in bundles[3:30]]),
+            (sample_bundles(2, seed=22, prefix="later_"), ["later_" + SPECIAL_NAMES[0]]),
+        ]
+        for by in AGGREGATE_KEYS:
+            assert loaded.aggregate(by) == summarize(current.values(), by)
+        for upserts, deletes in writes:
+            loaded.apply(upserts=upserts, deletes=deletes)
+            for bundle in upserts:
+                current[bundle.workflow.RequestName] = bundle
+            for name in deletes:
+                current.pop(name, None)
+            for by in AGGREGATE_KEYS:
+                assert loaded.aggregate(by) == summarize(current.values(), by), by
+            assert loaded.distinct("Campaigns") == distinct_values(
+                [b.workflow for b in current.values()], "Campaigns")
+        loaded.replace(bundles[:5])
+        assert loaded.aggregate("status") == summarize(bundles[:5], "status")
+
+    def test_summary_of_one_value(self, loaded: Store, bundles: list[WorkflowBundle]) -> None:
+        for by in AGGREGATE_KEYS:
+            for item in summarize(bundles, by):
+                assert loaded.summary(by, item.Value) == item
+        empty = loaded.summary("site", "T0_NO_Where")
+        assert empty.Workflows == 0 and empty.Success == 0 and empty.Value == "T0_NO_Where"
+        query = parse_query({"RequestStatus": "running-open"})
+        expected = {s.Value: s for s in summarize(bundles, "campaign", query)}
+        for value, item in expected.items():
+            assert loaded.summary("campaign", value, query) == item
+
+    def test_aggregate_sums_are_exact(self, loaded: Store,
+                                      bundles: list[WorkflowBundle]) -> None:
+        # Independent of summarize(): per-site totals equal the WorkflowSite sums.
+        by_site: dict[str, int] = {}
+        for bundle in bundles:
+            for ws in bundle.sites:
+                by_site[ws.Site] = by_site.get(ws.Site, 0) + ws.Success + ws.CooloffJob
+        got = {s.Value: s.Success + s.CooloffJob for s in loaded.aggregate("site")}
+        assert got == {k: v for k, v in by_site.items() if k in got}
+        assert set(by_site) <= set(got)
+        total = sum(b.workflow.Success for b in bundles)
+        assert sum(s.Success for s in loaded.aggregate("status")) == total
+        assert total > 2**40
+
+    # ------------------------------------------------------------------ concurrency
+
+    def test_readers_during_writes(self, store: Store) -> None:
+        if not self.concurrent_readers:
+            pytest.skip("store is not shared between threads")
+        generations = [sample_bundles(25 + 5 * g, seed=g, prefix=f"gen{g}_") for g in range(4)]
+        sizes = {f"gen{g}_": len(b) for g, b in enumerate(generations)}
+        store.replace(generations[0])
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        reads = [0]
+
+        def reader() -> None:
+            try:
+                while not stop.is_set():
+                    page = store.query(Query(sort=(("RequestPriority", "desc"),)))
+                    prefixes = {name[:5] for name in names(page)}
+                    assert len(prefixes) == 1, prefixes
+                    assert page.total == len(page.records) == sizes[prefixes.pop()]
+                    status = store.aggregate("status")
+                    assert sum(s.Workflows for s in status) in sizes.values()
+                    reads[0] += 1
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _round in range(3):
+                for bundles in generations:
+                    store.replace(bundles)
+                    time.sleep(0.01)
+                store.apply(upserts=generations[-1][:3])
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+        assert not errors, errors[0]
+        assert reads[0] > 0
