@@ -31,8 +31,8 @@ setup(
         "CherryPy>=18.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18"],
-        "dev": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "mypy>=1.10", "types-ujson",
+        "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4"],
+        "dev": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4", "mypy>=1.10", "types-ujson",
                 "types-requests", "tox>=4"],
     },
     entry_points={

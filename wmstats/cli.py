@@ -342,6 +342,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 _BENCHMARKS = {
     "representation": "wmstats.bench.representation",
     "stores": "wmstats.bench.stores",
+    "server": "wmstats.bench.server",
 }
 
 
@@ -401,6 +402,15 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_cmd_schema)
 
     from wmstats import load
+    from wmstats import serve as serve_cmd
+
+    cache = sub.add_parser("cache-server", help="serve the cache REST API (docs/http.md)")
+    serve_cmd.add_cache_server_arguments(cache)
+    cache.set_defaults(func=serve_cmd.run_cache_server)
+    srv = sub.add_parser("serve", help="the cache server (port 8250) and the UI server "
+                                       "(port 8251) in one process")
+    serve_cmd.add_serve_arguments(srv)
+    srv.set_defaults(func=serve_cmd.run_serve)
 
     load_parser = sub.add_parser(
         "load", help="fill a store (memory://, sqlite:///path.db, couchdb://...) from "

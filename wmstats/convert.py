@@ -28,7 +28,6 @@ import attrs
 from wmstats.schema import (
     COUNTER_FIELDS,
     COUNTER_SOURCES,
-    PERFORMANCE_FIELDS,
     Agent,
     ChainParentage,
     DatasetStats,

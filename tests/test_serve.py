@@ -1,0 +1,174 @@
+"""``wmstats cache-server`` / ``wmstats serve``: start, answer, stop cleanly on signals."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import cherrypy
+import pytest
+import requests
+
+from wmstats import serve
+
+URL = re.compile(r"wmstats cache server: (http://127\.0\.0\.1:\d+)/")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_cherrypy() -> Iterator[None]:
+    screen = cherrypy.log.screen
+    cherrypy.log.screen = False
+    yield
+    cherrypy.log.screen = screen
+
+
+def _parse(add: object, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add(parser)  # type: ignore[operator]
+    return parser.parse_args(argv)
+
+
+def test_arguments_and_defaults() -> None:
+    args = _parse(serve.add_cache_server_arguments, [])
+    assert (args.store, args.host, args.port, args.mock) == ("memory://", "127.0.0.1", 8250, 0)
+    args = _parse(serve.add_serve_arguments, ["--mock", "5", "--store", "sqlite:///x.db"])
+    assert (args.port, args.ui_port, args.mock, args.store) == (8250, 8251, 5, "sqlite:///x.db")
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        _parse(serve.add_cache_server_arguments, ["--port", "70000"])
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        _parse(serve.add_cache_server_arguments, ["--mock", "-1"])
+
+
+@contextlib.contextmanager
+def _process(*argv: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m wmstats.serve ARGV`` until it prints its URL; killed (by PID) if left."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "wmstats.serve", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        url = None
+        seen = []
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            match = URL.search(line)
+            if match:
+                url = match.group(1)
+        assert url is not None, "".join(seen)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cache_server_process_stops_cleanly(sig: signal.Signals) -> None:
+    with _process("cache-server", "--port", "0", "--mock", "15", "--quiet") as (proc, url):
+        with requests.get(url + "/healthz", timeout=10) as response:
+            assert response.json()["workflows"] == 15
+        with requests.get(url + "/fetch?limit=2&fields=RequestName", timeout=10) as response:
+            assert len(response.json()["workflows"]) == 2
+        os.kill(proc.pid, sig)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None
+        assert "wmstats cache server: stopped" in proc.stdout.read()
+
+
+def _run_in_thread(target: object, args: argparse.Namespace
+                   ) -> tuple[threading.Thread, threading.Event, list[int], io.StringIO]:
+    stop = threading.Event()
+    status: list[int] = []
+    out = io.StringIO()
+
+    def run() -> None:
+        with contextlib.redirect_stdout(out):
+            status.append(target(args, stop))  # type: ignore[operator]
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, stop, status, out
+
+
+def _wait_for_url(out: io.StringIO, thread: threading.Thread) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and thread.is_alive():
+        match = URL.search(out.getvalue())
+        if match:
+            return match.group(1)
+        time.sleep(0.02)
+    raise AssertionError(out.getvalue())
+
+
+def test_serve_runs_the_cache_server_in_process(tmp_path: object) -> None:
+    args = _parse(serve.add_serve_arguments, ["--port", "0", "--ui-port", "0", "--mock", "8",
+                                              "--quiet"])
+    with contextlib.redirect_stderr(io.StringIO()):
+        thread, stop, status, out = _run_in_thread(serve.run_serve, args)
+        try:
+            url = _wait_for_url(out, thread)
+            with requests.get(url + "/info", timeout=10) as response:
+                assert response.json()["backend"] == "memory"
+            assert "wmstats UI server" in out.getvalue()
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    assert status == [0]
+    assert "wmstats: stopped" in out.getvalue()
+
+
+def test_cache_server_on_sqlite(tmp_path: object) -> None:
+    from wmstats.store import StoreError, load_backend
+
+    try:
+        load_backend("sqlite")
+    except StoreError:
+        pytest.skip("sqlite backend not installed")
+    path = f"{tmp_path}/served.db"
+    args = _parse(serve.add_cache_server_arguments,
+                  ["--port", "0", "--mock", "6", "--store", f"sqlite:///{path}", "--quiet"])
+    with contextlib.redirect_stderr(io.StringIO()):
+        thread, stop, status, out = _run_in_thread(serve.run_cache_server, args)
+        try:
+            url = _wait_for_url(out, thread)
+            with requests.get(url + "/healthz", timeout=10) as response:
+                assert response.json()["backend"] == "sqlite"
+                assert response.json()["workflows"] == 6
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    assert status == [0]
+
+
+def test_startup_errors() -> None:
+    err = io.StringIO()
+    args = _parse(serve.add_cache_server_arguments, ["--store", "nosuch://x"])
+    with contextlib.redirect_stderr(err):
+        assert serve.run_cache_server(args) == 2
+    assert "cannot open store" in err.getvalue()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = _parse(serve.add_cache_server_arguments, ["--port", str(port)])
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            assert serve.run_cache_server(args) == 1
+        assert "cannot listen" in err.getvalue()

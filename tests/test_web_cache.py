@@ -1,0 +1,667 @@
+"""The cache server over real HTTP: a CherryPy app on a free loopback port."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import cherrypy
+import jsonschema
+import pytest
+import requests
+import ujson
+
+from wmstats.mock import MockGenerator
+from wmstats.query import Query, parse_query
+from wmstats.serialize import unstructure
+from wmstats.store import Store, StoreError, open_store
+from wmstats.web import CacheApp, CacheConfig, WebServer, build_application
+from wmstats.web._negotiate import choose_type, etag_matches, wants_gzip
+from wmstats.web._routes import ROUTES
+
+N_WORKFLOWS = 240
+LIMITS = {"default_limit": 20, "max_limit": 100, "max_stream_limit": 1000}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _quiet_cherrypy() -> Iterator[None]:
+    screen = cherrypy.log.screen
+    cherrypy.log.screen = False
+    yield
+    cherrypy.log.screen = screen
+
+
+class Served(NamedTuple):
+    url: str
+    app: CacheApp
+    store: Store
+
+
+@pytest.fixture(scope="module")
+def generator() -> MockGenerator:
+    return MockGenerator(seed=3)
+
+
+@pytest.fixture(scope="module")
+def memory_store(generator: MockGenerator) -> Iterator[Store]:
+    with open_store("memory://") as store:
+        store.replace(generator.bundles(N_WORKFLOWS), generator.agents())
+        yield store
+
+
+def _serve(store: Store, **options: Any) -> Iterator[Served]:
+    app = CacheApp(store=store, **{**LIMITS, **options})
+    with WebServer(build_application(app)) as server:
+        yield Served(server.url, app, store)
+
+
+@pytest.fixture(scope="module")
+def server(memory_store: Store) -> Iterator[Served]:
+    yield from _serve(memory_store)
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(generator: MockGenerator, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[Served]:
+    path = tmp_path_factory.mktemp("sqlite") / "wmstats.db"
+    with open_store(f"sqlite:///{path}") as store:
+        store.replace(generator.bundles(N_WORKFLOWS), generator.agents())
+        yield from _serve(store)
+
+
+@pytest.fixture(scope="module", params=["memory", "sqlite"])
+def any_server(request: pytest.FixtureRequest) -> Served:
+    name = "server" if request.param == "memory" else "sqlite_server"
+    served: Served = request.getfixturevalue(name)
+    return served
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def openapi(server: Served, http: requests.Session) -> dict[str, Any]:
+    with http.get(server.url + "/openapi.json") as response:
+        doc: dict[str, Any] = response.json()
+    return doc
+
+
+def get(http: requests.Session, url: str, *, fmt: str = "json", gz: bool = False,
+        **headers: str) -> tuple[requests.Response, bytes]:
+    """GET, returning the response and its decompressed body (checking the encoding)."""
+    accept = {"json": "application/json", "ndjson": "application/x-ndjson"}[fmt]
+    sent = {"Accept": accept, "Accept-Encoding": "gzip" if gz else "identity", **headers}
+    with http.get(url, headers=sent, stream=True) as response:
+        raw = response.raw.read(decode_content=False)
+    if response.headers.get("Content-Encoding") == "gzip":
+        assert gz, "gzip without Accept-Encoding: gzip"
+        return response, gzip.decompress(raw)
+    assert "Content-Encoding" not in response.headers
+    return response, raw
+
+
+def validator(openapi: dict[str, Any], name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        {"$ref": f"#/components/schemas/{name}", "components": openapi["components"]})
+
+
+def names(records: list[dict[str, Any]]) -> list[str]:
+    return [r["RequestName"] for r in records]
+
+
+def ndjson(body: bytes) -> list[dict[str, Any]]:
+    assert body.endswith(b"\n") or not body
+    return [ujson.loads(line) for line in body.splitlines()]
+
+
+def first_value(store: Store, by: str) -> str:
+    return str(store.aggregate(by)[0].Value)
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def _data_paths(store: Store) -> list[tuple[str, str, str]]:
+    """(path, JSON schema name, NDJSON kind) of every data endpoint."""
+    wf = store.query(Query(limit=1)).records[0].RequestName
+    paths = [("/fetch?limit=7", "WorkflowPage", "workflows"),
+             ("/fetch/" + urllib.parse.quote(wf), "WorkflowDetail", "tagged")]
+    for segment, by in (("sites", "site"), ("campaign", "campaign"), ("agent", "agent"),
+                        ("release", "release")):
+        listing = "AgentValueList" if by == "agent" else "ValueList"
+        page = "AgentPage" if by == "agent" else "SummaryPage"
+        value = urllib.parse.quote(first_value(store, by), safe="")
+        paths.append((f"/{segment}", listing, "summaries"))
+        paths.append((f"/{segment}/{value}?limit=3", page, "tagged"))
+    return paths
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["identity", "gzip"])
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_every_data_endpoint_in_both_formats(any_server: Served, http: requests.Session,
+                                             openapi: dict[str, Any], fmt: str,
+                                             gz: bool) -> None:
+    for path, schema, kind in _data_paths(any_server.store):
+        response, body = get(http, any_server.url + path, fmt=fmt, gz=gz)
+        assert response.status_code == 200, (path, body)
+        assert response.headers["Vary"] == "Accept, Accept-Encoding"
+        assert response.headers["X-Snapshot-Id"] == any_server.store.snapshot_id
+        assert response.headers["ETag"].startswith('"')
+        if fmt == "json":
+            assert response.headers["Content-Type"] == "application/json"
+            validator(openapi, schema).validate(ujson.loads(body))
+            continue
+        assert response.headers["Content-Type"] == "application/x-ndjson"
+        lines = ndjson(body)
+        assert lines, path
+        if kind == "workflows":
+            for line in lines:
+                validator(openapi, "WorkflowFields").validate(line)
+        elif kind == "summaries":
+            for line in lines:
+                validator(openapi, "AgentSummary" if "/agent" in path else "Summary"
+                          ).validate(line)
+        else:
+            types = [line.pop("RecordType") for line in lines]
+            assert types[0] in ("Workflow", "Summary")
+            for record_type, line in zip(types, lines):
+                validator(openapi, record_type).validate(line)
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["identity", "gzip"])
+def test_service_endpoints(server: Served, http: requests.Session, openapi: dict[str, Any],
+                           gz: bool) -> None:
+    response, body = get(http, server.url + "/healthz", gz=gz)
+    health = ujson.loads(body)
+    validator(openapi, "Health").validate(health)
+    assert health["ready"] is True and health["workflows"] == N_WORKFLOWS
+    assert health["snapshot"] == server.store.snapshot_id
+    assert health["snapshot_age_seconds"] >= 0
+    for path in ("/info", "/"):
+        response, body = get(http, server.url + path, gz=gz)
+        info = ujson.loads(body)
+        validator(openapi, "Info").validate(info)
+        assert info["schema_version"] == "1.0" and info["limits"] == LIMITS
+        assert set(info["endpoints"]) == {r.path for r in ROUTES}
+    response, body = get(http, server.url + "/schema", gz=gz)
+    from wmstats.jsonschema import json_schema
+    assert ujson.loads(body) == ujson.loads(ujson.dumps(json_schema()))
+    response, body = get(http, server.url + "/metrics", gz=gz)
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    response, body = get(http, server.url + "/openapi.json", gz=gz)
+    assert ujson.loads(body)["openapi"].startswith("3.")
+
+
+def test_openapi_describes_every_route_and_field(openapi: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator.check_schema(openapi["components"]["schemas"]["Workflow"])
+    assert set(openapi["paths"]) == {r.path for r in ROUTES}
+    params = openapi["components"]["parameters"]
+    from wmstats.query import field_specs
+    for spec in field_specs().values():
+        if spec.filterable:
+            assert spec.name in params
+    for name in ("RequestPriority.ge", "RequestName.re", "Campaigns.glob", "HasRequest.eq"):
+        assert name in params
+    fetch = openapi["paths"]["/fetch"]["get"]
+    refs = {p["$ref"].rsplit("/", 1)[-1] for p in fetch["parameters"]}
+    assert {"idx", "limit", "sort", "fields", "format", "RequestStatus"} <= refs
+    assert set(fetch["responses"]) >= {"200", "304", "400", "404", "406", "413"}
+    assert params["limit"]["schema"]["maximum"] == LIMITS["max_stream_limit"]
+    assert openapi["servers"] == [{"url": "/"}]
+
+
+# --------------------------------------------------------------------------- paging
+
+
+PAGING_CASES = [
+    {},
+    {"RequestStatus": "running-open,running-closed,completed"},
+    {"sort": "-RequestPriority,RequestDate"},
+    {"RequestName": "*Run3*", "sort": "Campaign"},
+    {"TotalInputEvents.ge": "1", "sort": "-StatusTime"},
+]
+
+
+def _follow(http: requests.Session, base: str, path: str, params: dict[str, str],
+            page: int, fmt: str) -> tuple[list[str], list[int]]:
+    query = urllib.parse.urlencode({**params, "limit": page, "format": fmt})
+    url: str | None = f"{base}{path}?{query}"
+    seen: list[str] = []
+    totals: list[int] = []
+    while url is not None:
+        response, body = get(http, url, fmt=fmt, gz=True)
+        assert response.status_code == 200, body
+        totals.append(int(response.headers["X-Total-Count"]))
+        records = ujson.loads(body)["workflows"] if fmt == "json" else ndjson(body)
+        assert len(records) <= page
+        seen += names(records)
+        link = response.links.get("next")
+        if fmt == "json":
+            assert ujson.loads(body)["next"] == (link["url"] if link else None)
+        url = None if link is None else urllib.parse.urljoin(url, link["url"])
+    return seen, totals
+
+
+@pytest.mark.parametrize("params", PAGING_CASES, ids=lambda p: ",".join(p) or "all")
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_pages_concatenate_to_the_unpaged_query(any_server: Served, http: requests.Session,
+                                                params: dict[str, str], fmt: str) -> None:
+    expected = names([{"RequestName": w.RequestName} for w in any_server.store.query(
+        parse_query(params, default_limit=None)).records])
+    seen, totals = _follow(http, any_server.url, "/fetch", params, 17, fmt)
+    assert seen == expected
+    assert len(set(seen)) == len(seen)
+    assert set(totals) == {len(expected)}
+    # One NDJSON request for everything gives the same list.
+    query = urllib.parse.urlencode({**params, "limit": 1000})
+    response, body = get(http, f"{any_server.url}/fetch?{query}", fmt="ndjson", gz=True)
+    assert names(ndjson(body)) == expected
+    assert "next" not in response.links
+
+
+def test_summary_pages_concatenate(server: Served, http: requests.Session) -> None:
+    site = first_value(server.store, "site")
+    seen, totals = _follow(http, server.url, "/sites/" + site, {"fields": "RequestName"}, 4,
+                           "json")
+    expected = [w.RequestName for w in server.store.query(
+        Query(limit=None).where("Sites", "eq", site)).records]
+    assert seen == expected and set(totals) == {len(expected)}
+
+
+def test_paging_headers_and_limits(server: Served, http: requests.Session) -> None:
+    response, body = get(http, server.url + "/fetch")
+    doc = ujson.loads(body)
+    assert doc["limit"] == LIMITS["default_limit"] and len(doc["workflows"]) == 20
+    assert response.headers["Link"] == '</fetch?idx=20&limit=20>; rel="next"'
+    assert response.headers["X-Total-Count"] == str(N_WORKFLOWS)
+    response, body = get(http, server.url + "/fetch?limit=0&RequestStatus=new")
+    doc = ujson.loads(body)
+    assert doc["workflows"] == [] and doc["next"] is None and "Link" not in response.headers
+    assert doc["total"] == server.store.count(parse_query({"RequestStatus": "new"}))
+    response, body = get(http, server.url + f"/fetch?idx={N_WORKFLOWS + 5}")
+    assert ujson.loads(body)["workflows"] == [] and "Link" not in response.headers
+    response, body = get(http, server.url + f"/fetch?idx={N_WORKFLOWS - 3}&limit=10")
+    assert len(ujson.loads(body)["workflows"]) == 3 and "Link" not in response.headers
+    # Streamed: chunked, no Content-Length.
+    response, body = get(http, server.url + "/fetch?limit=1000", fmt="ndjson")
+    assert response.headers.get("Transfer-Encoding") == "chunked"
+    assert len(ndjson(body)) == N_WORKFLOWS
+
+
+# --------------------------------------------------------------------------- queries
+
+
+QUERY_CASES = [
+    {"RequestStatus": "running-open"},
+    {"RequestStatus": ["running-open", "assigned"], "sort": "-RequestPriority"},
+    {"RequestName.glob": "*ACDC*"},
+    {"Campaigns.re": "^Run3"},
+    {"RequestPriority": ">=100000", "sort": "RequestPriority"},
+    {"RequestDate": "2024-03-01..2024-05-01"},
+    {"HasRequest": "true", "ParentageResolved": "false"},
+    {"Sites": "T1_US_FNAL,T2_CH_CERN", "fields": "RequestName,Sites"},
+    {"RequestType": "TaskChain", "CMSSWVersions.glob": "CMSSW_13_*"},
+]
+
+
+@pytest.mark.parametrize("params", QUERY_CASES, ids=lambda p: ",".join(p))
+def test_filters_sort_and_mask_match_the_store(any_server: Served, http: requests.Session,
+                                               params: dict[str, Any]) -> None:
+    query = parse_query(params, default_limit=1000)
+    page = any_server.store.query(query)
+    expected = page.dicts()
+    url = any_server.url + "/fetch?" + urllib.parse.urlencode({**params, "limit": 1000},
+                                                               doseq=True)
+    response, body = get(http, url, fmt="ndjson", gz=True)
+    assert response.status_code == 200
+    assert ndjson(body) == ujson.loads(ujson.dumps(expected))
+    assert int(response.headers["X-Total-Count"]) == page.total
+
+
+def test_workflow_detail(any_server: Served, http: requests.Session) -> None:
+    store = any_server.store
+    record = store.query(Query(limit=1).where("ChainLength", "ge", 2)).records[0]
+    bundle = store.get(record.RequestName)
+    assert bundle is not None
+    response, body = get(http, any_server.url + "/fetch/" + record.RequestName)
+    doc = ujson.loads(body)
+    assert doc["workflow"] == unstructure(bundle.workflow)
+    for part in ("sites", "tasks", "task_sites", "datasets", "parentage"):
+        assert doc[part] == [unstructure(r) for r in getattr(bundle, part)]
+    response, body = get(http, any_server.url + "/fetch/" + record.RequestName, fmt="ndjson")
+    lines = ndjson(body)
+    assert [line["RecordType"] for line in lines] == [
+        type(r).__name__ for r in bundle.records()]
+    assert lines[0]["RequestName"] == record.RequestName
+
+
+def test_summary_endpoints_match_the_store(server: Served, http: requests.Session) -> None:
+    store = server.store
+    for segment, by in (("sites", "site"), ("campaign", "campaign"), ("agent", "agent"),
+                        ("release", "release")):
+        response, body = get(http, f"{server.url}/{segment}")
+        listing = ujson.loads(body)
+        expected = [unstructure(s) for s in store.aggregate(by)]
+        got = [{k: v for k, v in item.items() if k != "Agent"} for item in listing["values"]]
+        if by == "agent":
+            # agents with a heartbeat but no workflow are listed too, with zero counts
+            assert {a.AgentURL for a in store.get_agents()} <= {v["Value"] for v in got}
+            got = [g for g in got if g["Workflows"]]
+        assert got == expected
+        value = str(store.aggregate(by)[-1].Value)
+        quoted = urllib.parse.quote(value, safe="")
+        response, body = get(http, f"{server.url}/{segment}/{quoted}?RequestStatus.re=^r")
+        doc = ujson.loads(body)
+        narrowed = parse_query({"RequestStatus.re": "^r"})
+        assert doc["summary"] == unstructure(store.summary(by, value, narrowed))
+        assert doc["total"] == doc["summary"]["Workflows"]
+        if by == "agent":
+            agent = store.get_agent(value)
+            assert doc["agent"] == (None if agent is None else unstructure(agent))
+
+
+def test_filtered_value_listing(server: Served, http: requests.Session) -> None:
+    response, body = get(http, server.url + "/release?RequestStatus=running-open")
+    doc = ujson.loads(body)
+    expected = server.store.aggregate("release", parse_query({"RequestStatus": "running-open"}))
+    assert [v["Value"] for v in doc["values"]] == [s.Value for s in expected]
+    assert doc["total"] == len(expected)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+BAD_REQUESTS = [
+    ("/fetch?idx=-1", 400, "idx"),
+    ("/fetch?idx=abc", 400, "idx"),
+    ("/fetch?idx=1&idx=2", 400, "idx"),
+    ("/fetch?limit=abc", 400, "limit"),
+    ("/fetch?limit=-5", 400, "limit"),
+    ("/fetch?limit=101", 413, "limit"),
+    ("/fetch?limit=1001&format=ndjson", 413, "limit"),
+    ("/sites/T1_US_FNAL?limit=101", 413, "limit"),
+    ("/fetch?bogus=1", 400, "bogus"),
+    ("/fetch?requeststatus=new", 400, "requeststatus"),
+    ("/fetch?RequestName.re=(", 400, "RequestName.re"),
+    ("/fetch?RequestName.re=" + "a" * 1001, 400, "RequestName.re"),
+    ("/fetch?RequestName.bogus=x", 400, "RequestName.bogus"),
+    ("/fetch?RequestPriority=abc", 400, "RequestPriority"),
+    ("/fetch?RequestPriority.glob=1*", 400, "RequestPriority.glob"),
+    ("/fetch?RequestPriority=..", 400, "RequestPriority"),
+    ("/fetch?RequestPriority.gt=1.5", 400, "RequestPriority.gt"),
+    ("/fetch?RequestDate.ge=yesterday", 400, "RequestDate.ge"),
+    ("/fetch?HasRequest=maybe", 400, "HasRequest"),
+    ("/fetch?Transitions=x", 400, "Transitions"),
+    ("/fetch?sort=Bogus", 400, "sort"),
+    ("/fetch?sort=Transitions", 400, "sort"),
+    ("/fetch?fields=RequestName,Bogus", 400, "fields"),
+    ("/fetch?format=xml", 400, "format"),
+    ("/fetch?format=json&format=ndjson", 400, "format"),
+    ("/fetch?%ff=1", 400, None),
+    ("/fetch?RequestName=%ff", 400, None),
+    ("/sites?idx=0", 400, "idx"),
+    ("/campaign?limit=1", 400, "limit"),
+    ("/agent?sort=RequestName", 400, "sort"),
+    ("/release?Bogus=1", 400, "Bogus"),
+    ("/healthz?verbose=1", 400, "verbose"),
+    ("/info?limit=1", 400, "limit"),
+    ("/metrics?format=json", 400, "format"),
+    ("/fetch/some_workflow?limit=1", 400, "limit"),
+    ("/info?format=ndjson", 406, "format"),
+    ("/nothing/here", 404, None),
+    ("/fetch/no_such_workflow", 404, "workflow"),
+    ("/fetch/%3Cscript%3Ealert(1)%3C%2Fscript%3E", 404, "workflow"),
+    ("/sites/T9_XX_Nowhere", 404, "site"),
+    ("/agent/no.such.agent:9999", 404, "agent"),
+    ("/release/CMSSW_0_0_0", 404, "release"),
+    ("/campaign/NoCampaign?RequestStatus=new", 404, "campaign"),
+    ("/fetch?" + "RequestName=x&" * 2000, 414, None),
+]
+
+
+@pytest.mark.parametrize("path,status,parameter", BAD_REQUESTS,
+                         ids=[f"{s}-{p[:40]}" for p, s, _ in BAD_REQUESTS])
+def test_bad_requests_get_a_json_error(server: Served, http: requests.Session,
+                                       openapi: dict[str, Any], path: str, status: int,
+                                       parameter: str | None) -> None:
+    with http.get(server.url + path) as response:
+        assert response.status_code == status, response.text
+        assert response.headers["Content-Type"] == "application/json"
+        doc = response.json()
+    validator(openapi, "Error").validate(doc)
+    assert doc.get("parameter") == parameter
+    assert "Traceback" not in doc["detail"] and "File " not in doc["detail"]
+
+
+def test_not_acceptable_and_methods(server: Served, http: requests.Session) -> None:
+    with http.get(server.url + "/fetch", headers={"Accept": "text/html"}) as response:
+        assert response.status_code == 406 and response.json()["error"] == "not_acceptable"
+    with http.get(server.url + "/fetch?limit=1",
+                  headers={"Accept": "text/html, */*;q=0.1"}) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/json"
+    with http.get(server.url + "/fetch?limit=1",
+                  headers={"Accept": "application/ndjson"}) as response:
+        assert response.headers["Content-Type"] == "application/ndjson"
+    for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
+        with http.request(method, server.url + "/fetch", data=b"{}") as response:
+            assert response.status_code == 405
+            assert response.headers["Allow"] == "GET, HEAD"
+            assert response.json()["error"] == "method_not_allowed"
+
+
+def test_head(server: Served, http: requests.Session) -> None:
+    with http.head(server.url + "/fetch?limit=5&format=ndjson") as response:
+        assert response.status_code == 200 and response.content == b""
+        assert response.headers["X-Total-Count"] == str(N_WORKFLOWS)
+        assert "next" in response.links
+
+
+# --------------------------------------------------------------------------- caching
+
+
+def test_etag_and_not_modified(generator: MockGenerator, http: requests.Session) -> None:
+    with open_store("memory://") as store:
+        store.replace(generator.bundles(30), generator.agents())
+        for served in _serve(store):
+            url = served.url + "/fetch?limit=5"
+            response, _ = get(http, url)
+            etag = response.headers["ETag"]
+            assert store.snapshot_id in etag
+            response, body = get(http, url, **{"If-None-Match": etag})
+            assert response.status_code == 304 and body == b""
+            assert response.headers["ETag"] == etag
+            response, body = get(http, url, **{"If-None-Match": f'W/{etag}, "other"'})
+            assert response.status_code == 304
+            # A different representation has a different tag.
+            response, _ = get(http, url, gz=True, **{"If-None-Match": etag})
+            assert response.status_code == 200 and response.headers["ETag"] != etag
+            response, _ = get(http, url + "&format=ndjson", **{"If-None-Match": etag})
+            assert response.status_code == 200
+            # A write makes a new snapshot, so a new tag.
+            store.delete(store.query(Query(limit=1)).records[0].RequestName)
+            response, body = get(http, url, **{"If-None-Match": etag})
+            assert response.status_code == 200 and response.headers["ETag"] != etag
+            assert response.headers["X-Total-Count"] == "29"
+            for path in ("/schema", "/openapi.json", "/info"):
+                response, _ = get(http, served.url + path)
+                again, _ = get(http, served.url + path,
+                               **{"If-None-Match": response.headers["ETag"]})
+                assert again.status_code == 304
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+_SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_]+="[^"]*",?)*\})? \S+$')
+
+
+def test_metrics(server: Served, http: requests.Session) -> None:
+    before = server.app.metrics.requests("fetch")
+    for _ in range(3):
+        get(http, server.url + "/fetch?limit=10&fields=RequestName")
+    get(http, server.url + "/fetch?limit=x")
+    response, body = get(http, server.url + "/metrics")
+    text = body.decode()
+    for line in text.splitlines():
+        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or _SAMPLE.match(line), \
+            line
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    assert int(samples['wmstats_http_requests_total{endpoint="fetch",code="400"}']) >= 1
+    assert server.app.metrics.requests("fetch") == before + 4
+    assert int(samples['wmstats_http_request_duration_seconds_count{endpoint="fetch"}']) >= 4
+    assert 'wmstats_http_request_duration_seconds_bucket{endpoint="fetch",le="+Inf"}' in samples
+    assert int(samples['wmstats_records_served_total{endpoint="fetch"}']) >= 30
+    assert int(samples["wmstats_store_workflows"]) == N_WORKFLOWS
+    assert float(samples["wmstats_snapshot_age_seconds"]) >= 0
+    assert samples["wmstats_http_requests_in_flight"] == "1"  # this request
+    assert int(samples["process_resident_memory_bytes"]) > 0
+
+
+# --------------------------------------------------------------------------- failures
+
+
+class _FailingStore(Store):
+    """A store whose reads fail: with a StoreError or a plain bug."""
+
+    backend = "failing"
+
+    def __init__(self, error: type[Exception]) -> None:
+        self.error = error
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error("secret connection string couchdb://user:pw@host")
+
+    replace = apply = get_many = query = distinct = aggregate = get_agents = _fail
+
+    @property
+    def snapshot_id(self) -> str:
+        raise self.error("secret")
+
+
+@pytest.mark.parametrize("error,status", [(StoreError, 503), (RuntimeError, 500)])
+def test_store_failures_never_leak(http: requests.Session, error: type[Exception],
+                                   status: int) -> None:
+    app = CacheApp(store=_FailingStore(error))
+    with WebServer(build_application(app)) as server:
+        for path in ("/fetch", "/fetch/x", "/sites", "/sites/x", "/agent/x"):
+            with http.get(server.url + path) as response:
+                assert response.status_code == status
+                doc = response.json()
+                assert doc["error"] in ("unavailable", "internal_error")
+                assert "secret" not in response.text and "Traceback" not in response.text
+        with http.get(server.url + "/healthz") as response:
+            assert response.status_code == 503 and response.json()["ready"] is False
+            assert "secret" not in response.text
+        with http.get(server.url + "/metrics") as response:
+            assert response.status_code == 200 and "wmstats_store_up 0" in response.text
+
+
+# --------------------------------------------------------------------------- config
+
+
+class _Section:
+    """A WMCore ConfigSection stand-in: options as attributes."""
+
+    store = "memory://"
+    max_limit = "50"
+    mock = 12
+    unrelated = "ignored"
+
+
+def test_config_the_wmcore_way_and_by_keywords(http: requests.Session) -> None:
+    app = CacheApp(object(), _Section(), "/wmstats/cache")
+    try:
+        assert app.config.max_limit == 50 and app.config.default_limit == 50
+        assert app.store.count() == 12 and app.mount == "/wmstats/cache"
+    finally:
+        app.close()
+    with CacheApp.from_options(store="memory://", default_limit=5, gzip_level=6) as app:
+        assert app.config == CacheConfig(store=app.config.store, default_limit=5, gzip_level=6)
+    with pytest.raises(TypeError, match="unknown CacheApp option"):
+        CacheApp(bogus=1)
+    with pytest.raises(ValueError, match="default_limit"):
+        CacheApp(default_limit=10, max_limit=5)
+    with pytest.raises(ValueError, match="gzip_level"):
+        CacheConfig(gzip_level=10)
+
+
+def test_mounted_under_a_prefix_without_the_global_tree(memory_store: Store,
+                                                        http: requests.Session) -> None:
+    import cheroot.wsgi
+
+    # The mount point comes from the WSGI SCRIPT_NAME the dispatcher sets.
+    app = build_application(CacheApp(store=memory_store, **LIMITS))
+    dispatcher = cheroot.wsgi.PathInfoDispatcher({"/cms/wmstats": app})
+    with WebServer(dispatcher) as server:
+        with http.get(server.url + "/cms/wmstats/fetch?limit=2&fields=RequestName") as resp:
+            assert resp.status_code == 200
+            assert resp.links["next"]["url"] == "/cms/wmstats/fetch?idx=2&limit=2&fields=RequestName"
+        with http.get(server.url + "/cms/wmstats/openapi.json") as resp:
+            assert resp.json()["servers"] == [{"url": "/cms/wmstats"}]
+    assert cherrypy.tree.apps == {} or "/cms/wmstats" not in cherrypy.tree.apps
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_negotiation_helpers() -> None:
+    offered = ("application/json", "application/x-ndjson", "application/ndjson")
+    assert choose_type(None, None, offered) == "application/json"
+    assert choose_type("application/x-ndjson", None, offered) == "application/x-ndjson"
+    assert choose_type("application/*;q=0.5, application/ndjson", None, offered) == \
+        "application/ndjson"
+    assert choose_type("application/json;q=0.1, application/x-ndjson;q=0.9", None,
+                       offered) == "application/x-ndjson"
+    assert choose_type("application/x-ndjson", "json", offered) == "application/json"
+    assert wants_gzip("gzip;q=0.5, identity") and wants_gzip("*")
+    assert not wants_gzip("gzip;q=0") and not wants_gzip("identity") and not wants_gzip(None)
+    assert not wants_gzip("*, gzip;q=0")
+    assert etag_matches('"a", W/"b"', '"b"') and etag_matches("*", '"x"')
+    assert not etag_matches('"a"', '"b"') and not etag_matches(None, '"b"')
+
+
+# --------------------------------------------------------------------------- schemathesis
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+        server: Served, http: requests.Session) -> None:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
+              response_headers_conformance, response_schema_conformance]
+    schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    tested = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        paged = "{" in operation.path or operation.path == "/fetch"
+        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+
+            @settings(max_examples=15 if paged else 5, deadline=None, database=None,
+                      suppress_health_check=list(HealthCheck), derandomize=True)
+            @given(case=operation.as_strategy(generation_mode=mode))
+            def run(case: Any) -> None:
+                case.call_and_validate(session=http, checks=checks)
+
+            try:
+                run()
+            except Unsatisfiable:
+                # No schema-invalid request exists (an endpoint without parameters).
+                assert mode is schemathesis.GenerationMode.NEGATIVE
+        tested += 1
+    assert tested >= len(ROUTES) - 1

@@ -1,0 +1,292 @@
+"""The server commands: ``wmstats cache-server`` and ``wmstats serve``.
+
+``cache-server`` serves the cache API (:class:`wmstats.web.CacheApp`) at the root
+of one port; ``serve`` runs everything in one process: the cache server (port
+8250) and, when :mod:`wmstats.web.ui` is installed, the UI server (port 8251).
+Both stop cleanly on SIGINT (Ctrl-C) and SIGTERM.  ``--mock N`` fills the store
+with N generated workflows first, so nothing else is needed to try it out::
+
+    wmstats serve --mock 2000
+    wmstats cache-server --store sqlite:////var/lib/wmstats.db --port 8250
+
+The functions here are what :mod:`wmstats.cli` calls; ``python -m wmstats.serve
+cache-server ...`` runs them without the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from types import FrameType
+from typing import Any, TextIO
+
+from wmstats.convert import WorkflowBundle
+from wmstats.store import Store, StoreError, open_store
+from wmstats.web import CacheApp, WebServer, build_application
+
+__all__ = [
+    "add_cache_server_arguments",
+    "run_cache_server",
+    "add_serve_arguments",
+    "run_serve",
+    "fill_mock",
+    "serve_until_stopped",
+    "main",
+]
+
+CACHE_PORT = 8250
+UI_PORT = 8251
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
+    return number
+
+
+def _port(value: str) -> int:
+    number = _count(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"not a port number: {value}")
+    return number
+
+
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default="memory://", metavar="URL",
+                        help="store URL: memory:// (default), sqlite:////path/file.db, "
+                             "couchdb://host:5984/db")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--mock", type=_count, default=0, metavar="N",
+                        help="first fill the store with N generated workflows (and the mock "
+                             "agents)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the mock generator (default 0)")
+    parser.add_argument("--threads", type=_count, default=10,
+                        help="HTTP worker threads per server (default 10)")
+    parser.add_argument("--max-limit", type=_count, default=1000, metavar="N",
+                        help="largest page for application/json (default 1000)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no access log (errors are still logged to stderr)")
+
+
+def add_cache_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``wmstats cache-server``."""
+    _common_arguments(parser)
+    parser.add_argument("--port", type=_port, default=CACHE_PORT,
+                        help=f"port (default {CACHE_PORT}; 0 picks a free one)")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``wmstats serve``."""
+    _common_arguments(parser)
+    parser.add_argument("--port", "--cache-port", dest="port", type=_port,
+                        default=CACHE_PORT,
+                        help=f"port of the cache server (default {CACHE_PORT})")
+    parser.add_argument("--ui-port", type=_port, default=UI_PORT,
+                        help=f"port of the UI server (default {UI_PORT})")
+
+
+def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None) -> str:
+    """Replace the store's snapshot with ``n`` mock workflows and the mock agents.
+
+    :param out: where to report progress (every 10,000 workflows), if anywhere.
+    :returns: the new snapshot id.
+    """
+    from wmstats.mock import MockGenerator
+
+    gen = MockGenerator(seed=seed)
+    start = time.monotonic()
+
+    def progress() -> Iterator[WorkflowBundle]:
+        for i, bundle in enumerate(gen.bundles(n), 1):
+            if out is not None and i % 10_000 == 0:
+                out.write(f"  {i:,}/{n:,} mock workflows ({time.monotonic() - start:.0f} s)\n")
+                out.flush()
+            yield bundle
+
+    return store.replace(progress(), gen.agents())
+
+
+def serve_until_stopped(servers: Sequence[WebServer],
+                        stop: threading.Event | None = None) -> None:
+    """Run started servers until SIGINT/SIGTERM (or ``stop`` is set), then stop them.
+
+    Signal handlers are installed only when called from the main thread; they are
+    restored afterwards.
+    """
+    event = stop if stop is not None else threading.Event()
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        event.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        while not event.wait(0.25):
+            pass
+    finally:
+        for server in servers:
+            server.stop()
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextlib.contextmanager
+def _logging(quiet: bool) -> Iterator[None]:
+    """With ``quiet``, no access log while the servers run (restored afterwards)."""
+    # Each app logs its access lines at INFO on its own child logger, which
+    # propagates to CherryPy's global access logger and its screen handler: take
+    # that handler off and stop the propagation there.
+    access = logging.getLogger("cherrypy.access")
+    handlers, propagate = list(access.handlers), access.propagate
+    if quiet:
+        for handler in handlers:
+            access.removeHandler(handler)
+        access.propagate = False
+    try:
+        yield
+    finally:
+        if quiet:
+            for handler in handlers:
+                access.addHandler(handler)
+            access.propagate = propagate
+
+
+def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
+    try:
+        store = open_store(args.store)
+    except (StoreError, ValueError) as exc:
+        print(f"wmstats: cannot open store {args.store}: {exc}", file=sys.stderr)
+        return None
+    try:
+        if args.mock:
+            print(f"filling the {store.backend} store with {args.mock:,} mock workflows...",
+                  file=sys.stderr, flush=True)
+            fill_mock(store, args.mock, args.seed, sys.stderr)
+        app = CacheApp(store=store, max_limit=args.max_limit,
+                       default_limit=min(100, args.max_limit))
+    except BaseException:
+        store.close()
+        raise
+    return store, app
+
+
+def _describe(app: CacheApp) -> str:
+    store = app.store
+    try:
+        count = f"{store.count():,} workflows"
+    except Exception as exc:  # report, but serve anyway: /healthz tells the rest
+        count = f"not answering: {type(exc).__name__}"
+    return f"{store.backend or type(store).__name__} store, {count}"
+
+
+def run_cache_server(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """``wmstats cache-server``: serve the cache API until SIGINT/SIGTERM.
+
+    :param stop: set it to stop the server (for embedding and tests).
+    :returns: the exit status (0 after a clean stop).
+    """
+    with _logging(args.quiet):
+        return _run_cache_server(args, stop)
+
+
+def _run_cache_server(args: argparse.Namespace, stop: threading.Event | None) -> int:
+    opened = _open(args)
+    if opened is None:
+        return 2
+    store, app = opened
+    try:
+        server = WebServer(build_application(app), args.host, args.port, threads=args.threads)
+        try:
+            server.start()
+        except OSError as exc:
+            print(f"wmstats: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 1
+        print(f"wmstats cache server: {server.url}/ ({_describe(app)})", flush=True)
+        serve_until_stopped([server], stop)
+        print("wmstats cache server: stopped", flush=True)
+        return 0
+    finally:
+        store.close()
+
+
+def _ui_application(cache_url: str) -> Any | None:
+    """The UI app (``wmstats.web.ui.build_application(cache_url=...)``), if installed."""
+    try:
+        module = importlib.import_module("wmstats.web.ui")
+    except ImportError:
+        return None
+    build = getattr(module, "build_application", None)
+    return None if build is None else build(cache_url=cache_url)
+
+
+def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """``wmstats serve``: the cache server and the UI server in one process.
+
+    :param stop: set it to stop the servers (for embedding and tests).
+    :returns: the exit status (0 after a clean stop).
+    """
+    with _logging(args.quiet):
+        return _run_serve(args, stop)
+
+
+def _run_serve(args: argparse.Namespace, stop: threading.Event | None) -> int:
+    opened = _open(args)
+    if opened is None:
+        return 2
+    store, app = opened
+    servers: list[WebServer] = []
+    try:
+        try:
+            cache = WebServer(build_application(app), args.host, args.port,
+                              threads=args.threads).start()
+            servers.append(cache)
+            print(f"wmstats cache server: {cache.url}/ ({_describe(app)})", flush=True)
+            ui_app = _ui_application(cache.url)
+            if ui_app is None:
+                print("wmstats UI server: not available (wmstats.web.ui is not installed)",
+                      flush=True)
+            else:
+                ui = WebServer(ui_app, args.host, args.ui_port, threads=args.threads).start()
+                servers.append(ui)
+                print(f"wmstats UI server: {ui.url}/", flush=True)
+        except OSError as exc:
+            print(f"wmstats: cannot listen on {args.host}: {exc}", file=sys.stderr)
+            for server in servers:
+                server.stop()
+            return 1
+        serve_until_stopped(servers, stop)
+        print("wmstats: stopped", flush=True)
+        return 0
+    finally:
+        store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m wmstats.serve {cache-server,serve} [options]``."""
+    parser = argparse.ArgumentParser(prog="python -m wmstats.serve")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_cache_server_arguments(sub.add_parser("cache-server", help="the cache API server"))
+    add_serve_arguments(sub.add_parser("serve", help="cache and UI servers"))
+    args = parser.parse_args(argv)
+    if args.command == "cache-server":
+        return run_cache_server(args)
+    return run_serve(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Response bodies as byte chunks, on top of :mod:`wmstats.stream`.
+
+:mod:`wmstats.stream` does the encoding (JSON object, NDJSON, gzip, in constant
+memory); this module adds what the server needs around it: counting the records
+of a body as it streams (for the metrics), tagging lines of mixed record types
+with ``RecordType``, and small fixed documents.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Final
+
+import ujson
+
+from wmstats import stream
+from wmstats.query import make_projector
+from wmstats.schema import Workflow
+
+__all__ = [
+    "Tally",
+    "dumps",
+    "dumps_bytes",
+    "counted",
+    "workflow_unstructure",
+    "ndjson_body",
+    "document_body",
+    "gzip_chunks",
+    "gzip_bytes",
+]
+
+#: Compact JSON text (UTF-8 kept as is, ``/`` not escaped).
+dumps: Final[Callable[[Any], str]] = functools.partial(
+    ujson.dumps, ensure_ascii=False, escape_forward_slashes=False)
+gzip_chunks: Final = stream.gzip_chunks
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """``value`` as JSON text bytes with a final newline."""
+    return (dumps(value) + "\n").encode("utf-8")
+
+
+def gzip_bytes(data: bytes, level: int = 1) -> bytes:
+    """``data`` as one gzip member."""
+    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return compressor.compress(data) + compressor.flush()
+
+
+class Tally:
+    """How many records a body generator has produced so far."""
+
+    __slots__ = ("records",)
+
+    def __init__(self) -> None:
+        self.records = 0
+
+
+def counted(items: Iterable[Any], tally: Tally) -> Iterator[Any]:
+    """``items``, counting them into ``tally``."""
+    n = tally.records
+    try:
+        for item in items:
+            n += 1
+            yield item
+    finally:
+        tally.records = n
+
+
+def workflow_unstructure(fields: tuple[str, ...] | None,
+                         tag: str | None = None) -> Callable[[Workflow], dict[str, Any]]:
+    """Workflow -> dict with the field mask applied (and ``RecordType: tag`` first)."""
+    project = make_projector(fields)
+    if tag is None:
+        return project
+
+    def tagged(record: Workflow) -> dict[str, Any]:
+        return {"RecordType": tag, **project(record)}
+    return tagged
+
+
+def ndjson_body(items: Iterable[Any], unstructure: Callable[[Any], Any], tally: Tally,
+                chunk_size: int) -> Iterator[bytes]:
+    """One line per item (dicts as they are, records through ``unstructure``)."""
+    return stream.ndjson_chunks(counted(items, tally), unstructure, chunk_size=chunk_size)
+
+
+def document_body(meta: Mapping[str, Any], key: str, items: Iterable[Any],
+                  unstructure: Callable[[Any], Any], tally: Tally,
+                  chunk_size: int) -> Iterator[bytes]:
+    """A JSON object: ``meta``'s keys, then the items as an array under ``key``."""
+    return stream.json_object_chunks(counted(items, tally), meta, key, unstructure,
+                                     chunk_size=chunk_size)

@@ -1,0 +1,68 @@
+"""The one error type of the web apps and its JSON body.
+
+Every refusal the cache server makes is an :class:`ApiError`; it becomes a JSON
+document ``{"error": ..., "detail": ..., "parameter": ...}`` (``parameter`` only
+when one parameter is at fault).  Nothing else ever reaches a client: unexpected
+exceptions become a bare 500 ``internal_error`` without a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import ujson
+
+__all__ = ["ApiError", "ERROR_CODES", "error_document", "error_body"]
+
+#: HTTP status -> the short, stable ``error`` code of the JSON error document.
+ERROR_CODES: Final[dict[int, str]] = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "too_large",
+    414: "uri_too_long",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """A request the server refuses, with the HTTP status to answer.
+
+    :param status: the HTTP status code (4xx, or 5xx for server-side failures).
+    :param detail: what was wrong, for a human.
+    :param parameter: the query parameter (or path part) at fault, if any.
+    :param headers: extra response headers (``Allow`` for 405).
+    """
+
+    def __init__(self, status: int, detail: str, *, parameter: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.parameter = parameter
+        self.headers = dict(headers or {})
+
+    @property
+    def code(self) -> str:
+        """The short error code (``bad_request``, ``not_found``...)."""
+        return ERROR_CODES.get(self.status, "error")
+
+    def document(self) -> dict[str, Any]:
+        """The JSON error document."""
+        return error_document(self.status, self.detail, self.parameter)
+
+
+def error_document(status: int, detail: str, parameter: str | None = None) -> dict[str, Any]:
+    """``{"error": code, "detail": detail[, "parameter": name]}``."""
+    doc: dict[str, Any] = {"error": ERROR_CODES.get(status, "error"), "detail": detail}
+    if parameter is not None:
+        doc["parameter"] = parameter
+    return doc
+
+
+def error_body(status: int, detail: str, parameter: str | None = None) -> bytes:
+    """The error document as UTF-8 JSON bytes (ASCII-escaped, so any input is safe)."""
+    return (ujson.dumps(error_document(status, detail, parameter), ensure_ascii=True,
+                        escape_forward_slashes=False) + "\n").encode("ascii")

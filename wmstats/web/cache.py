@@ -1,0 +1,752 @@
+"""The cache server: the proposal's read-only REST API over one store, on CherryPy.
+
+:class:`CacheApp` is a CherryPy root object.  Build it the WMCore way,
+``CacheApp(app, config, mount)`` with ``config`` any object holding the options
+of :class:`CacheConfig` as attributes (a WMCore ``ConfigSection``), or from
+keywords, ``CacheApp(store="sqlite:////data/wmstats.db", max_limit=500)``; then
+mount it anywhere::
+
+    cherrypy.tree.mount(app, "/wmstats", CacheApp.mount_config())
+    # or, without the global tree:
+    application = build_application(app, "/wmstats")   # a WSGI callable
+
+Endpoints (all ``GET``/``HEAD``; see ``docs/http.md`` and ``/openapi.json``):
+``/fetch``, ``/fetch/<workflow>``, ``/sites[/<site>]``, ``/campaign[/<campaign>]``,
+``/agent[/<agent>]``, ``/release[/<release>]``, ``/healthz``, ``/metrics``,
+``/info``, ``/openapi.json``, ``/schema``.
+
+Every request goes through :meth:`CacheApp.default`: route (a table, see
+:mod:`wmstats.web._routes`), whitelist the parameters, negotiate the media type
+and encoding, answer 304 when the ETag matches, then build the body.  Pages are
+generators over the store, encoded record by record and gzip-compressed chunk by
+chunk, so memory stays flat whatever the page size.  Every refusal is a JSON
+error; nothing else (no traceback) ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Final
+
+import attrs
+import cherrypy  # type: ignore[import-untyped]
+
+from wmstats._version import __version__
+from wmstats.jsonschema import json_schema
+from wmstats.query import (
+    AGGREGATE_KEYS,
+    RESERVED_PARAMS,
+    Query,
+    QueryError,
+    Summary,
+    make_summary,
+    parse_query,
+)
+from wmstats.schema import COUNTER_FIELDS, SCHEMA_VERSION, Agent, Workflow
+from wmstats.serialize import converter
+from wmstats.store import Store, StoreError, open_store
+from wmstats.web._encode import (
+    Tally,
+    document_body,
+    dumps,
+    dumps_bytes,
+    gzip_bytes,
+    gzip_chunks,
+    ndjson_body,
+    workflow_unstructure,
+)
+from wmstats.web._errors import ApiError, error_body
+from wmstats.web._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from wmstats.web._metrics import Metrics
+from wmstats.web._negotiate import (
+    DATA_TYPES,
+    JSON,
+    NDJSON_TYPES,
+    choose_type,
+    etag_matches,
+    parse_query_string,
+    wants_gzip,
+)
+from wmstats.web._openapi import openapi_document
+from wmstats.web._routes import ROUTES, Params, Route, find_route
+
+__all__ = ["CacheConfig", "CacheApp", "build_application"]
+
+_INT: Final = re.compile(r"^\s*[+-]?[0-9]+\s*$")
+_ETAG_SAFE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+#: Bodies smaller than this are never gzip-compressed.
+_GZIP_MIN: Final = 1024
+_ALLOW: Final = "GET, HEAD"
+
+
+def _positive(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
+    def check(_inst: Any, attribute: attrs.Attribute[int], value: int) -> None:
+        if value < minimum:
+            raise ValueError(f"{attribute.name} must be >= {minimum}, got {value}")
+    return check
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return int(value)
+
+
+@attrs.frozen(kw_only=True)
+class CacheConfig:
+    """Options of a :class:`CacheApp` (all optional).
+
+    :param store: a store URL for :func:`wmstats.store.open_store` (the app opens
+        it and closes it in :meth:`CacheApp.close`), or an open
+        :class:`~wmstats.store.Store` (shared; the caller closes it).
+    :param default_limit: page size when ``limit`` is not given.
+    :param max_limit: largest ``limit`` for ``application/json`` (413 above).
+    :param max_stream_limit: largest ``limit`` for NDJSON (413 above); NDJSON
+        pages are streamed from the store, so this may be large.
+    :param gzip_level: zlib level of gzip responses (1 is the fastest).
+    :param chunk_size: bytes per chunk handed to the HTTP server when streaming.
+    :param max_query_length: longest accepted query string (414 above).
+    :param mock: if > 0, fill the store with this many mock workflows (and the
+        mock agents) when the app is built; for demos and tests.
+    :param mock_seed: seed of the mock generator.
+    """
+
+    store: str | Store = "memory://"
+    default_limit: int = attrs.field(default=100, converter=_to_int, validator=_positive(0))
+    max_limit: int = attrs.field(default=1000, converter=_to_int, validator=_positive(1))
+    max_stream_limit: int = attrs.field(default=1_000_000, converter=_to_int,
+                                        validator=_positive(1))
+    gzip_level: int = attrs.field(default=1, converter=_to_int, validator=_positive(1))
+    chunk_size: int = attrs.field(default=64 * 1024, converter=_to_int,
+                                  validator=_positive(1))
+    max_query_length: int = attrs.field(default=16 * 1024, converter=_to_int,
+                                        validator=_positive(1))
+    mock: int = attrs.field(default=0, converter=_to_int, validator=_positive(0))
+    mock_seed: int = attrs.field(default=0, converter=_to_int)
+
+    def __attrs_post_init__(self) -> None:
+        if self.gzip_level > 9:
+            raise ValueError(f"gzip_level must be 1..9, got {self.gzip_level}")
+        if self.default_limit > self.max_limit:
+            raise ValueError(f"default_limit ({self.default_limit}) is above max_limit "
+                             f"({self.max_limit})")
+        if self.max_limit > self.max_stream_limit:
+            raise ValueError(f"max_limit ({self.max_limit}) is above max_stream_limit "
+                             f"({self.max_stream_limit})")
+        if not isinstance(self.store, (str, Store)):
+            raise TypeError(f"store must be a store URL or a Store, got {self.store!r}")
+
+    @classmethod
+    def from_object(cls, source: Any = None, **overrides: Any) -> CacheConfig:
+        """Options read from ``source``'s attributes (those it has), then ``overrides``.
+
+        :param source: ``None``, a mapping, or any object with attributes (a WMCore
+            ``ConfigSection``); unknown attributes are ignored.
+        :raises TypeError: for an unknown keyword in ``overrides``.
+        """
+        names = [f.name for f in attrs.fields(cls)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise TypeError(f"unknown CacheApp option(s): {', '.join(unknown)} "
+                            f"(known: {', '.join(names)})")
+        values: dict[str, Any] = {}
+        for name in names:
+            if isinstance(source, Mapping):
+                if name in source:
+                    values[name] = source[name]
+            elif source is not None and hasattr(source, name):
+                values[name] = getattr(source, name)
+        values.update(overrides)
+        if "default_limit" not in values and "max_limit" in values:
+            # Only a maximum given: the default page follows it down.
+            values["default_limit"] = min(100, _to_int(values["max_limit"]))
+        return cls(**values)
+
+    def limits(self) -> dict[str, int]:
+        """The paging limits, as published by ``/info`` and ``/openapi.json``."""
+        return {"default_limit": self.default_limit, "max_limit": self.max_limit,
+                "max_stream_limit": self.max_stream_limit}
+
+
+@attrs.define
+class _Reply:
+    """What a handler answers; :meth:`CacheApp._send` turns it into the response."""
+
+    body: bytes | Iterator[bytes]
+    content_type: str = JSON
+    status: int = 200
+    headers: dict[str, str] = attrs.field(factory=dict)
+    #: records in the body (counted while it streams for generators)
+    tally: Tally = attrs.field(factory=Tally)
+    #: whether the body may be gzip-compressed
+    compress: bool = False
+
+
+def _error_page(status: str, message: str, traceback: str, version: str) -> str:
+    """CherryPy's ``error_page.default``: errors raised by CherryPy itself, as JSON."""
+    cherrypy.serving.response.headers["Content-Type"] = JSON
+    try:
+        code = int(str(status).split()[0])
+    except (ValueError, IndexError):
+        code = 500
+    detail = str(message) if code < 500 else "internal server error"
+    return error_body(code, detail).decode("ascii")
+
+
+def _single(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.pop(name, None)
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise ApiError(400, "given more than once", parameter=name)
+    return values[0]
+
+
+def _culprit(params: Mapping[str, list[str]], field: str) -> str:
+    """The query parameter behind a :class:`QueryError` about ``field``.
+
+    The parser names a field; the client wants the parameter it sent:
+    ``RequestDate.ge`` for a bad date there, ``sort`` for an unknown sort field.
+    """
+    if field in params:
+        return field
+    for key in params:
+        if key.partition(".")[0] == field:
+            return key
+    for key in ("sort", "fields"):
+        for value in params.get(key, ()):
+            if field in (part.strip().lstrip("+-") for part in value.split(",")):
+                return key
+    return field
+
+
+def _etag(snapshot: str, media: str, gz: bool) -> str:
+    sid = snapshot if _ETAG_SAFE.match(snapshot) else hashlib.sha1(
+        snapshot.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    kind = "ndjson" if media in NDJSON_TYPES else "json"
+    return f'"{sid}-{kind}{"-gzip" if gz else ""}"'
+
+
+def _content_etag(body: bytes, gz: bool) -> str:
+    return f'"{hashlib.sha1(body).hexdigest()[:20]}{"-gzip" if gz else ""}"'
+
+
+def _unstructure(value: Any) -> Any:
+    return converter().unstructure(value)
+
+
+class CacheApp:
+    """The cache server's CherryPy root object.
+
+    WMCore mounts views as ``Class(app, config, mount)``; keywords override (or
+    replace) ``config``'s attributes::
+
+        CacheApp(rest_main, view_config, "/wmstats/cache")
+        CacheApp(store="memory://", mock=1000)
+
+    :param app: the WMCore ``RESTMain`` (unused; accepted for the WMCore signature).
+    :param config: an object (or mapping) with :class:`CacheConfig` attributes.
+    :param mount: the mount point (informational; links follow the request's
+        own script name).
+    :param options: :class:`CacheConfig` options.
+    """
+
+    #: CherryPy configuration carried by the object itself, so that any mount
+    #: (``cherrypy.tree.mount``, WMCore's ``RESTMain``) gets JSON errors, no
+    #: tracebacks and no body processing; no global tool is touched.
+    _cp_config: ClassVar[dict[str, Any]] = {
+        "request.show_tracebacks": False,
+        "request.process_request_body": False,
+        # The handler parses the raw query string itself (strict UTF-8 -> 400);
+        # latin-1 never fails, so CherryPy's own parsing never answers 404.
+        "request.query_string_encoding": "latin-1",
+        "error_page.default": _error_page,
+        "tools.trailing_slash.on": False,
+        "tools.encode.on": False,
+        "tools.gzip.on": False,
+        "tools.sessions.on": False,
+    }
+
+    def __init__(self, app: Any = None, config: Any = None, mount: str = "",
+                 **options: Any) -> None:
+        self.app = app
+        self.mount = mount
+        self.config = CacheConfig.from_object(config, **options)
+        store = self.config.store
+        if isinstance(store, Store):
+            self._store, self._owns_store = store, False
+        else:
+            self._store, self._owns_store = open_store(store), True
+        if self.config.mock:
+            from wmstats.mock import MockGenerator
+
+            gen = MockGenerator(seed=self.config.mock_seed)
+            self._store.replace(gen.bundles(self.config.mock), gen.agents())
+        self.metrics = Metrics()
+        self._started = time.time()
+        self._seen: tuple[str, float] = ("", self._started)
+        self._seen_lock = threading.Lock()
+        self._docs: dict[str, bytes] = {}
+        try:
+            self._snapshot()
+        except Exception:  # a store that is down now may answer later: /healthz says
+            cherrypy.log("the store does not answer yet", traceback=True,
+                         severity=logging.WARNING)
+
+    @classmethod
+    def from_options(cls, **options: Any) -> CacheApp:
+        """A cache app from :class:`CacheConfig` keywords alone."""
+        return cls(None, None, "", **options)
+
+    @staticmethod
+    def mount_config() -> dict[str, dict[str, Any]]:
+        """Application config for ``cherrypy.tree.mount(app, prefix, config)``.
+
+        The object's ``_cp_config`` already carries everything; this adds the
+        same at the application level, so errors raised before dispatch (a bad
+        ``Host`` header) are JSON as well.
+        """
+        return {"/": dict(CacheApp._cp_config)}
+
+    @property
+    def store(self) -> Store:
+        """The one store every endpoint reads."""
+        return self._store
+
+    def close(self) -> None:
+        """Close the store if the app opened it."""
+        if self._owns_store:
+            self._store.close()
+
+    def __enter__(self) -> CacheApp:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _default(self, /, *path: str, **_params: Any) -> Any:
+        """Every request: route, validate, negotiate, answer."""
+        request = cherrypy.serving.request
+        start = time.perf_counter()
+        self.metrics.started()
+        endpoint = "unknown"
+        try:
+            found = find_route(path)
+            if found is None:
+                raise ApiError(404, f"no endpoint at /{'/'.join(path)} (see /openapi.json)")
+            route, value = found
+            endpoint = route.template or "index"
+            if request.method not in ("GET", "HEAD"):
+                raise ApiError(405, f"method {request.method} not allowed; the API is "
+                                    f"read-only", headers={"Allow": _ALLOW})
+            params = parse_query_string(request.query_string or "",
+                                        self.config.max_query_length)
+            reply = self._answer(route, value, params, request.headers)
+        except ApiError as exc:
+            reply = self._error(exc)
+        except StoreError:
+            cherrypy.log(f"store error on {request.path_info}", traceback=True,
+                         severity=logging.ERROR)
+            reply = self._error(ApiError(503, "the store is not available"))
+        except Exception:
+            cherrypy.log(f"unexpected error on {request.path_info}", traceback=True,
+                         severity=logging.ERROR)
+            reply = self._error(ApiError(500, "internal server error"))
+        return self._send(reply, endpoint, start, request)
+
+    #: CherryPy's default dispatcher calls ``default(*path_segments, **params)``
+    #: for every path, since the object has no other exposed attribute.
+    default = cherrypy.expose(_default)
+
+    def _answer(self, route: Route, value: str | None, params: dict[str, list[str]],
+                headers: Mapping[str, str]) -> _Reply:
+        self._whitelist(route, params)
+        if route.segment == "metrics":
+            return self._metrics()
+        media = choose_type(headers.get("Accept"), _single(params, "format"), route.types)
+        gz = wants_gzip(headers.get("Accept-Encoding"))
+        if_none_match = headers.get("If-None-Match")
+        seg = route.segment
+        if seg == "fetch" and value is None:
+            return self._fetch(params, media, gz, if_none_match)
+        if seg == "fetch":
+            assert value is not None
+            return self._workflow(value, media, gz, if_none_match)
+        if route.by is not None and value is None:
+            return self._values(route.by, params, media, gz, if_none_match)
+        if route.by is not None:
+            assert value is not None
+            return self._summary(route.by, value, params, media, gz, if_none_match)
+        if seg == "healthz":
+            return self._health()
+        if seg == "schema":
+            return self._document("schema", lambda: json_schema(), gz, if_none_match)
+        if seg == "openapi.json":
+            script = cherrypy.serving.request.script_name or "/"
+            return self._document(f"openapi:{script}", lambda: openapi_document(
+                script, self.config.limits()), gz, if_none_match)
+        return self._document("info", self._info, gz, if_none_match)
+
+    @staticmethod
+    def _whitelist(route: Route, params: dict[str, list[str]]) -> None:
+        """Refuse parameters the route does not take (filters are checked later)."""
+        for key in params:
+            if route.params is Params.NONE or (route.params is Params.FORMAT
+                                               and key != "format"):
+                raise ApiError(400, f"unknown parameter {key!r}: /{route.template} takes "
+                                    + ("no parameters" if route.params is Params.NONE
+                                       else "only 'format'"), parameter=key)
+            if route.params is Params.FILTERS and key in RESERVED_PARAMS:
+                raise ApiError(400, f"/{route.template} lists every value: it takes "
+                                    f"filters but no {key!r}", parameter=key)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _snapshot(self) -> str:
+        """The store's snapshot id, noting when it was first seen."""
+        sid = self._store.snapshot_id
+        if sid != self._seen[0]:
+            with self._seen_lock:
+                if sid != self._seen[0]:
+                    self._seen = (sid, time.time())
+        return sid
+
+    def _snapshot_age(self) -> float | None:
+        sid, since = self._seen
+        return max(0.0, time.time() - since) if sid else None
+
+    def _query(self, params: dict[str, list[str]], media: str, paged: bool) -> Query:
+        if paged:
+            raw = params.get("limit")
+            if raw and len(raw) == 1 and _INT.match(raw[0]):
+                stream = media in NDJSON_TYPES
+                maximum = self.config.max_stream_limit if stream else self.config.max_limit
+                limit = int(raw[0])
+                if limit > maximum:
+                    hint = "" if stream else (
+                        f"; NDJSON (format=ndjson) pages go up to "
+                        f"{self.config.max_stream_limit}")
+                    raise ApiError(413, f"limit {limit} is above the maximum of {maximum} "
+                                        f"for {media}{hint}", parameter="limit")
+        try:
+            return parse_query(params, default_limit=self.config.default_limit if paged
+                               else None)
+        except QueryError as exc:
+            parameter = _culprit(params, exc.field)
+            detail = exc.message if parameter.partition(".")[0] == exc.field else \
+                f"{exc.field}: {exc.message}"
+            raise ApiError(400, detail, parameter=parameter) from None
+
+    def _not_modified(self, etag: str, if_none_match: str | None) -> _Reply | None:
+        if etag_matches(if_none_match, etag):
+            return _Reply(b"", status=304, headers={"ETag": etag})
+        return None
+
+    def _next_url(self, idx: int) -> str:
+        """This request's URL with ``idx`` replaced."""
+        request = cherrypy.serving.request
+        pairs: list[tuple[str, str]] = []
+        seen_idx = False
+        for key, value in urllib.parse.parse_qsl(request.query_string or "",
+                                                 keep_blank_values=True):
+            if key == "idx":
+                if not seen_idx:
+                    pairs.append(("idx", str(idx)))
+                    seen_idx = True
+                continue
+            pairs.append((key, value))
+        if not seen_idx:
+            pairs.insert(0, ("idx", str(idx)))
+        if not any(k == "limit" for k, _ in pairs):
+            pairs.insert(1, ("limit", str(self.config.default_limit)))
+        path = urllib.parse.quote((request.script_name or "") + (request.path_info or "/"),
+                                  safe="/:@!$&'()*+,;=-._~")
+        return path + "?" + urllib.parse.urlencode(pairs, safe=",:*",
+                                                   quote_via=urllib.parse.quote)
+
+    def _page(self, query: Query, media: str, gz: bool, head: dict[str, Any],
+              lines: list[dict[str, Any]], snapshot_hint: str) -> _Reply:
+        """One page of workflows: the first batch read now, the rest streamed."""
+        assert query.limit is not None
+        first = min(query.limit, self.config.max_limit)
+        page = self._store.query(query.page(query.idx, first))
+        total, sid = page.total, page.snapshot or snapshot_hint
+        records: Iterable[Workflow] = page.records
+        remaining = min(query.limit, max(0, total - query.idx)) - len(page.records)
+        if remaining > 0 and len(page.records) == first:
+            records = itertools.chain(page.records, self._store.stream(
+                query.page(query.idx + first, query.limit - first)))
+        next_idx = query.idx + query.limit
+        next_url = self._next_url(next_idx) if query.limit and next_idx < total else None
+        headers = {"X-Total-Count": str(total), "X-Snapshot-Id": sid,
+                   "ETag": _etag(sid, media, gz)}
+        if next_url is not None:
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        tally = Tally()
+        chunk = self.config.chunk_size
+        if media in NDJSON_TYPES:
+            items: Iterable[Any] = itertools.chain(lines, records) if lines else records
+            body = ndjson_body(items, workflow_unstructure(query.fields, "Workflow" if lines
+                                                           else None), tally, chunk)
+        else:
+            head.update({"total": total, "idx": query.idx, "limit": query.limit,
+                         "snapshot": sid, "next": next_url})
+            body = document_body(head, "workflows", records,
+                                 workflow_unstructure(query.fields), tally, chunk)
+        return _Reply(body, media, headers=headers, tally=tally, compress=gz)
+
+    # ------------------------------------------------------------------ endpoints
+
+    def _fetch(self, params: dict[str, list[str]], media: str, gz: bool,
+               if_none_match: str | None) -> _Reply:
+        query = self._query(params, media, paged=True)
+        sid = self._snapshot()
+        cached = self._not_modified(_etag(sid, media, gz), if_none_match)
+        if cached is not None:
+            return cached
+        return self._page(query, media, gz, {}, [], sid)
+
+    def _workflow(self, name: str, media: str, gz: bool, if_none_match: str | None) -> _Reply:
+        sid = self._snapshot()
+        etag = _etag(sid, media, gz)
+        cached = self._not_modified(etag, if_none_match)
+        if cached is not None:
+            return cached
+        bundle = self._store.get(name)
+        if bundle is None:
+            raise ApiError(404, f"no workflow named {name!r}", parameter="workflow")
+        tally = Tally()
+        unstructure = converter().unstructure
+        if media in NDJSON_TYPES:
+            lines = [dumps({"RecordType": type(r).__name__, **unstructure(r)})
+                     for r in bundle.records()]
+            tally.records = len(lines)
+            body = ("\n".join(lines) + "\n").encode("utf-8")
+        else:
+            doc = {"snapshot": sid, "workflow": unstructure(bundle.workflow)}
+            for part in ("sites", "tasks", "task_sites", "datasets", "parentage"):
+                doc[part] = [unstructure(r) for r in getattr(bundle, part)]
+            tally.records = sum(1 for _ in bundle.records())
+            body = dumps_bytes(doc)
+        return _Reply(body, media, headers={"X-Snapshot-Id": sid, "ETag": etag},
+                      tally=tally, compress=gz)
+
+    def _values(self, by: str, params: dict[str, list[str]], media: str, gz: bool,
+                if_none_match: str | None) -> _Reply:
+        query = self._query(params, media, paged=False)
+        sid = self._snapshot()
+        etag = _etag(sid, media, gz)
+        cached = self._not_modified(etag, if_none_match)
+        if cached is not None:
+            return cached
+        summaries = self._store.aggregate(by, query if query.filters else None)
+        items: list[dict[str, Any]] = [_unstructure(s) for s in summaries]
+        if by == "agent":
+            agents = {a.AgentURL: a for a in self._store.get_agents()}
+            listed = {s.Value for s in summaries}
+            if not query.filters:
+                zero = [0] * len(COUNTER_FIELDS)
+                items += [_unstructure(make_summary(by, url, zero, {}))
+                          for url in agents if url not in listed]
+                items.sort(key=lambda item: str(item["Value"]))
+            for item in items:
+                agent = agents.get(item["Value"])
+                item["Agent"] = None if agent is None else _unstructure(agent)
+        tally = Tally()
+        if media in NDJSON_TYPES:
+            body = ndjson_body(items, _unstructure, tally, self.config.chunk_size)
+        else:
+            body = document_body({"by": by, "snapshot": sid, "total": len(items)}, "values",
+                                 items, _unstructure, tally, self.config.chunk_size)
+        return _Reply(body, media, headers={"X-Snapshot-Id": sid, "ETag": etag},
+                      tally=tally, compress=gz)
+
+    def _summary(self, by: str, value: str, params: dict[str, list[str]], media: str,
+                 gz: bool, if_none_match: str | None) -> _Reply:
+        query = self._query(params, media, paged=True)
+        sid = self._snapshot()
+        cached = self._not_modified(_etag(sid, media, gz), if_none_match)
+        if cached is not None:
+            return cached
+        summary: Summary = self._store.summary(by, value)
+        agent: Agent | None = self._store.get_agent(value) if by == "agent" else None
+        if summary.Workflows == 0 and agent is None:
+            raise ApiError(404, f"no workflow has {by} {value!r}", parameter=by)
+        if query.filters:
+            summary = self._store.summary(by, value, query)
+        narrowed = query.where(AGGREGATE_KEYS[by], "eq", value)
+        head: dict[str, Any] = {"summary": _unstructure(summary)}
+        lines: list[dict[str, Any]] = [{"RecordType": "Summary", **head["summary"]}]
+        if by == "agent":
+            head["agent"] = None if agent is None else _unstructure(agent)
+            if agent is not None:
+                lines.append({"RecordType": "Agent", **head["agent"]})
+        return self._page(narrowed, media, gz, head, lines, sid)
+
+    def _health(self) -> _Reply:
+        backend = self._store.backend or type(self._store).__name__
+        try:
+            sid = self._snapshot()
+            workflows = self._store.count()
+            agents = len(self._store.get_agents())
+        except Exception as exc:  # any failure of the store means "not ready"
+            cherrypy.log("health check failed", traceback=True, severity=logging.WARNING)
+            doc: dict[str, Any] = {
+                "ready": False, "snapshot": None, "snapshot_age_seconds": None,
+                "workflows": None, "agents": None, "backend": backend,
+                "detail": f"the store does not answer ({type(exc).__name__})"}
+            return _Reply(dumps_bytes(doc), status=503,
+                          headers={"Cache-Control": "no-store"})
+        doc = {"ready": True, "snapshot": sid, "snapshot_age_seconds": self._snapshot_age(),
+               "workflows": workflows, "agents": agents, "backend": backend}
+        return _Reply(dumps_bytes(doc), headers={"Cache-Control": "no-store"})
+
+    def _metrics(self) -> _Reply:
+        gauges: dict[str, tuple[str, float | None]] = {}
+        try:
+            self._snapshot()
+            workflows: float | None = self._store.count()
+            agents: float | None = len(self._store.get_agents())
+            up = 1.0
+        except Exception:
+            cherrypy.log("metrics: store failed", traceback=True, severity=logging.WARNING)
+            workflows = agents = None
+            up = 0.0
+        gauges["store_up"] = ("1 when the store answers, else 0.", up)
+        gauges["store_workflows"] = ("Workflows in the current snapshot.", workflows)
+        gauges["store_agents"] = ("Agents in the current snapshot.", agents)
+        gauges["snapshot_age_seconds"] = (
+            "Seconds since this server first saw the current snapshot.", self._snapshot_age())
+        gauges["uptime_seconds"] = ("Seconds since the app was built.",
+                                    time.time() - self._started)
+        info = {"version": __version__, "schema_version": SCHEMA_VERSION,
+                "backend": self._store.backend or type(self._store).__name__}
+        text = self.metrics.render(gauges, info)
+        return _Reply(text.encode("utf-8"), METRICS_CONTENT_TYPE,
+                      headers={"Cache-Control": "no-store"},
+                      compress=wants_gzip(cherrypy.serving.request.headers.get(
+                          "Accept-Encoding")))
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "name": "wmstats cache server",
+            "version": __version__,
+            "schema_version": SCHEMA_VERSION,
+            "backend": self._store.backend or type(self._store).__name__,
+            "limits": self.config.limits(),
+            "formats": list(DATA_TYPES),
+            "endpoints": ["/" + r.template for r in ROUTES],
+        }
+
+    def _document(self, key: str, build: Callable[[], Any], gz: bool,
+                  if_none_match: str | None) -> _Reply:
+        """A fixed JSON document, encoded once."""
+        body = self._docs.get(key)
+        if body is None:
+            body = self._docs[key] = dumps_bytes(build())
+        etag = _content_etag(body, gz and len(body) >= _GZIP_MIN)
+        cached = self._not_modified(etag, if_none_match)
+        if cached is not None:
+            return cached
+        return _Reply(body, headers={"ETag": etag}, compress=gz)
+
+    # ------------------------------------------------------------------ output
+
+    @staticmethod
+    def _error(exc: ApiError) -> _Reply:
+        return _Reply(error_body(exc.status, exc.detail, exc.parameter), status=exc.status,
+                      headers=dict(exc.headers))
+
+    def _send(self, reply: _Reply, endpoint: str, start: float, request: Any) -> Any:
+        response = cherrypy.serving.response
+        response.status = reply.status
+        headers = response.headers
+        headers.pop("Content-Type", None)
+        if reply.status != 304:
+            headers["Content-Type"] = reply.content_type
+        headers["X-Content-Type-Options"] = "nosniff"
+        if reply.status < 400 and reply.status != 503:
+            headers["Vary"] = "Accept, Accept-Encoding"
+            headers.setdefault("Cache-Control", "no-cache")
+        headers.update(reply.headers)
+        head = request.method == "HEAD"
+        metrics = self.metrics
+        tally = reply.tally
+        if reply.status == 304:
+            # Streamed, so that no Content-Length is added to a 304.
+            response.stream = True
+            metrics.observe(endpoint, 304, time.perf_counter() - start)
+            return []
+        if isinstance(reply.body, bytes):
+            body = reply.body
+            if reply.compress and len(body) >= _GZIP_MIN:
+                body = gzip_bytes(body, self.config.gzip_level)
+                headers["Content-Encoding"] = "gzip"
+            metrics.observe(endpoint, reply.status, time.perf_counter() - start,
+                            tally.records, 0 if head else len(body))
+            return body
+        chunks: Iterator[bytes] = reply.body
+        if head:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            if reply.compress:
+                headers["Content-Encoding"] = "gzip"
+            metrics.observe(endpoint, reply.status, time.perf_counter() - start, 0, 0)
+            return b""
+        if reply.compress:
+            headers["Content-Encoding"] = "gzip"
+            chunks = gzip_chunks(chunks, self.config.gzip_level)
+        response.stream = True
+        return _observed(chunks, lambda sent: metrics.observe(
+            endpoint, reply.status, time.perf_counter() - start, tally.records, sent))
+
+
+def _observed(chunks: Iterator[bytes], done: Callable[[int], None]) -> Iterator[bytes]:
+    """``chunks``, calling ``done(bytes sent)`` when they end or the client goes away."""
+    sent = 0
+    try:
+        for chunk in chunks:
+            sent += len(chunk)
+            yield chunk
+    except Exception:
+        # The status and headers are sent already: log, and let the HTTP server
+        # drop the connection without the final chunk, so the client sees the
+        # body is incomplete.
+        cherrypy.log("error while streaming a response", traceback=True,
+                     severity=logging.ERROR)
+        raise
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        done(sent)
+
+
+def build_application(root: CacheApp | None = None, script_name: str | None = None,
+                      **options: Any) -> Any:
+    """A ``cherrypy.Application`` (a WSGI callable) serving a cache app.
+
+    It is not mounted on the global ``cherrypy.tree``: serve it with any WSGI
+    server (:class:`wmstats.web.WebServer`, or under a prefix with cheroot's
+    ``PathInfoDispatcher``), or mount it with ``cherrypy.tree.mount(application)``.
+
+    :param root: the app; built from ``options`` when ``None``.
+    :param script_name: the mount point; ``None`` takes it from each request's
+        WSGI ``SCRIPT_NAME`` (``""`` at the root of a server).
+    """
+    if root is None:
+        root = CacheApp.from_options(**options)
+    elif options:
+        raise TypeError("give either an app or its options, not both")
+    return cherrypy.Application(root, None if script_name is None else script_name.rstrip("/"),
+                                CacheApp.mount_config())
