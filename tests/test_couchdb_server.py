@@ -24,12 +24,7 @@ from wmstats.testing.couchdb_server import (
 
 
 def _bin() -> Path:
-    try:
-        return find_pouchdb_bin()
-    except CouchServerError as exc:
-        if cs.in_ci():
-            pytest.fail(str(exc), pytrace=False)
-        pytest.skip(str(exc))
+    return cs.require_pouchdb_bin()
 
 
 def _get(url: str, method: str = "GET", body: object = None) -> object:

@@ -135,12 +135,6 @@ def test_serve_runs_the_cache_server_in_process(tmp_path: object) -> None:
 
 
 def test_cache_server_on_sqlite(tmp_path: object) -> None:
-    from wmstats.store import StoreError, load_backend
-
-    try:
-        load_backend("sqlite")
-    except StoreError:
-        pytest.skip("sqlite backend not installed")
     path = f"{tmp_path}/served.db"
     args = _parse(serve.add_cache_server_arguments,
                   ["--port", "0", "--mock", "6", "--store", f"sqlite:///{path}", "--quiet"])

@@ -19,9 +19,8 @@ from wmstats.query import Query, apply_query, parse_query, summarize
 from wmstats.store import Store, StoreError, StoreOptionError, open_store
 from wmstats.testing.couchdb_server import (
     CouchDatabase,
-    CouchServerError,
     PouchServer,
-    find_pouchdb_bin,
+    require_pouchdb_bin,
     free_port,
 )
 from wmstats.testing.data import sample_agents, sample_bundles
@@ -110,10 +109,7 @@ def test_credentials_are_sent(couchdb_database: CouchDatabase) -> None:
     (pouchdb-server never answers an anonymous database creation once it has an
     admin -- an unhandled rejection -- so that case is not tried here.)
     """
-    try:
-        bin_path = find_pouchdb_bin()
-    except CouchServerError as exc:
-        pytest.skip(str(exc))
+    bin_path = require_pouchdb_bin()
     with PouchServer(bin_path) as server:
         with requests.put(f"{server.url}/_config/admins/wm%40admin", data='"s3cr:et"',
                           timeout=10) as response:
@@ -271,10 +267,7 @@ def test_previous_snapshot_is_kept_for_readers(store: CouchStore,
 
 
 def test_server_restart_mid_use(couchdb_database: CouchDatabase) -> None:
-    try:
-        bin_path = find_pouchdb_bin()
-    except CouchServerError as exc:
-        pytest.skip(str(exc))
+    bin_path = require_pouchdb_bin()
     with PouchServer(bin_path, in_memory=False) as server:
         store = CouchStore("restarted", port=server.port)
         with store:

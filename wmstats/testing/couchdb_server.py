@@ -49,6 +49,7 @@ import attrs
 import pytest
 
 __all__ = [
+    "require_pouchdb_bin",
     "BIN_ENV",
     "URL_ENV",
     "INSTALL_COMMAND",
@@ -408,6 +409,14 @@ def _unavailable(message: str) -> NoReturn:
         pytest.fail(f"CouchDB test server unavailable (CI is set, so this fails instead of "
                     f"skipping): {message}", pytrace=False)
     pytest.skip(f"CouchDB test server unavailable: {message}")
+
+
+def require_pouchdb_bin() -> Path:
+    """:func:`find_pouchdb_bin` for tests: fails when ``CI`` is set, skips otherwise."""
+    try:
+        return find_pouchdb_bin()
+    except CouchServerError as exc:
+        _unavailable(str(exc))
 
 
 @attrs.frozen
