@@ -16,6 +16,7 @@ from typing import IO, Any, TextIO
 
 import ujson
 
+from wmstats._argtypes import count as _positive
 from wmstats._version import __version__
 
 __all__ = ["main", "build_parser", "read_documents", "InputError", "Progress"]
@@ -82,15 +83,6 @@ def _record_types(value: str) -> list[str]:
             f"{', '.join(_RECORD_CHOICES)} or 'all'")
     return [_RECORD_CHOICES[n] for n in names]
 
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
-    return number
 
 
 # --------------------------------------------------------------------------- input

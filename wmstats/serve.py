@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
+from wmstats._argtypes import count as _count
 from wmstats.convert import WorkflowBundle
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, WebServer, build_application
@@ -44,15 +45,6 @@ __all__ = [
 CACHE_PORT = 8250
 UI_PORT = 8251
 
-
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
-    return number
 
 
 def _port(value: str) -> int:
