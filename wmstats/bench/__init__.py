@@ -4,4 +4,15 @@
 * :mod:`wmstats.bench.stores` -- the store backends at N mock workflows.
 """
 
-__all__: list[str] = []
+from collections.abc import Sequence
+
+__all__ = ["percentile"]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by nearest rank; NaN when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[pos]

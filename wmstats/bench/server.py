@@ -37,6 +37,8 @@ from typing import IO, Any
 
 import requests
 
+from wmstats.bench import percentile as _percentile
+
 __all__ = ["main", "measure_store"]
 
 _URL = re.compile(r"wmstats cache server: (http://[^/\s]+)/")
@@ -52,13 +54,6 @@ def _status_kb(pid: int, key: str) -> int | None:
         return None
     return None
 
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[pos]
 
 
 def _start_server(store_url: str, workflows: int, seed: int, log: IO[str],

@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
+from wmstats.bench import percentile as _percentile
+
 __all__ = ["BACKEND_URLS", "FILTERS", "main", "measure", "rss_kib"]
 
 #: Backend name -> store URL (``{workdir}`` is a temporary folder for this run).
@@ -65,13 +67,6 @@ def rss_kib() -> dict[str, int]:
         pass
     return found
 
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[pos]
 
 
 def _timed(fn: Callable[[], object]) -> float:

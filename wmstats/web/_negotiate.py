@@ -57,24 +57,31 @@ def parse_query_string(query_string: str, max_length: int) -> dict[str, list[str
     return params
 
 
-def _media_ranges(accept: str) -> list[tuple[str, str, float]]:
-    """``(type, subtype, q)`` of each media range of an Accept header."""
-    ranges = []
-    for item in accept.split(","):
+def _weighted(header: str) -> list[tuple[str, float]]:
+    """``(token, q)`` of each comma-separated item of an Accept-style header, the
+    token lower-cased and ``q`` clamped to [0, 1] (0 when unreadable)."""
+    items = []
+    for item in header.split(","):
         parts = [p.strip() for p in item.split(";")]
-        media = parts[0].lower()
-        if "/" not in media:
-            continue
-        main, _, sub = media.partition("/")
         q = 1.0
         for param in parts[1:]:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
                 try:
-                    q = float(value.strip())
+                    q = min(max(float(value.strip()), 0.0), 1.0)
                 except ValueError:
                     q = 0.0
-                q = min(max(q, 0.0), 1.0)
+        items.append((parts[0].lower(), q))
+    return items
+
+
+def _media_ranges(accept: str) -> list[tuple[str, str, float]]:
+    """``(type, subtype, q)`` of each media range of an Accept header."""
+    ranges = []
+    for media, q in _weighted(accept):
+        if "/" not in media:
+            continue
+        main, _, sub = media.partition("/")
         ranges.append((main.strip(), sub.strip(), q))
     return ranges
 
@@ -135,17 +142,7 @@ def wants_gzip(accept_encoding: str | None) -> bool:
         return False
     explicit: float | None = None
     star: float | None = None
-    for item in accept_encoding.split(","):
-        parts = [p.strip() for p in item.split(";")]
-        coding = parts[0].lower()
-        q = 1.0
-        for param in parts[1:]:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value.strip())
-                except ValueError:
-                    q = 0.0
+    for coding, q in _weighted(accept_encoding):
         if coding in ("gzip", "x-gzip"):
             explicit = q if explicit is None else max(explicit, q)
         elif coding == "*":
