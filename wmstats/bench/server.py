@@ -6,22 +6,27 @@ process (``python -m wmstats.serve cache-server --mock N``) for each store, then
 measures, from this process, over 127.0.0.1:
 
 * ``/fetch`` page latency, p50 and p99, ``limit=100`` at several ``idx``, with a
-  filter and with a sort (a bounded number of sequential requests each; the body
-  is read whole but not decompressed, so client CPU stays out of the numbers);
+  filter and with a sort (``--requests`` sequential requests each, at most
+  ``--case-seconds`` long; the body is read whole but not decompressed, so client
+  CPU stays out of the numbers);
 * a full stream of every workflow as NDJSON + gzip (one request,
   ``limit=N``): seconds, bytes on the wire, records per second (the first stream
   is decompressed afterwards and its lines counted);
 * the server's resident memory (``VmRSS`` in ``/proc/<pid>/status``) after
-  loading, before and after 20 full streams, and its peak (``VmHWM``).
+  loading, before and after 20 full streams, and its peak (``VmHWM``);
+* throughput with 1, 4 and 16 concurrent clients (threads of this process, one
+  HTTP session each, a rotation of the page requests), each level bounded in
+  time (``--concurrency-seconds``): requests per second and latency p50/p99.
 
-Every request loop is bounded in count; the server is stopped (SIGTERM, by PID)
-at the end.  Numbers go to stdout as a table, and as JSON with ``--json FILE``.
+Every request loop is bounded in count and in time; the server is stopped
+(SIGTERM, by PID) at the end.  Client and server share the machine: on 2 cores
+the concurrency figures measure both.  Numbers go to stdout as a table, and as
+JSON with ``--json FILE``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
@@ -37,23 +42,17 @@ from typing import IO, Any
 
 import requests
 
-from wmstats.bench import percentile as _percentile
+from wmstats.bench._common import envelope, write_json
+from wmstats.bench._common import percentile as _percentile
+from wmstats.bench._common import rss_kib
 
-__all__ = ["main", "measure_store"]
+__all__ = ["flat_results", "main", "measure_store"]
 
 _URL = re.compile(r"wmstats cache server: (http://[^/\s]+)/")
 
 
 def _status_kb(pid: int, key: str) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
+    return rss_kib(pid).get(key)
 
 
 def _start_server(store_url: str, workflows: int, seed: int, log: IO[str],
@@ -116,17 +115,20 @@ def _read_raw(http: requests.Session, url: str, headers: dict[str, str],
 
 
 def _latency(http: requests.Session, url: str, headers: dict[str, str], count: int,
-             warmup: int = 5) -> dict[str, float]:
+             warmup: int = 5, max_seconds: float = 10.0) -> dict[str, float]:
+    """``count`` timed sequential requests after ``warmup`` ones, stopping early (after
+    at least 5) once ``max_seconds`` have passed."""
     for _ in range(warmup):
         _read_raw(http, url, headers)
-    times = []
+    times: list[float] = []
     size = 0
-    for _ in range(count):
+    deadline = time.perf_counter() + max_seconds
+    while len(times) < count and (len(times) < 5 or time.perf_counter() < deadline):
         start = time.perf_counter()
         size, _, _ = _read_raw(http, url, headers)
         times.append(time.perf_counter() - start)
     return {"p50_ms": _percentile(times, 0.50) * 1e3, "p99_ms": _percentile(times, 0.99) * 1e3,
-            "mean_ms": statistics.fmean(times) * 1e3, "requests": count, "bytes": size}
+            "mean_ms": statistics.fmean(times) * 1e3, "requests": len(times), "bytes": size}
 
 
 def _page_scenarios(n: int) -> list[tuple[str, str]]:
@@ -146,9 +148,49 @@ def _page_scenarios(n: int) -> list[tuple[str, str]]:
     ]
 
 
+def _concurrent(base: str, paths: Sequence[str], clients: int, seconds: float,
+                max_requests: int = 100_000) -> dict[str, float]:
+    """``clients`` threads fetch ``paths`` in turn for ``seconds``; rate and latency."""
+    headers = {"Accept": "application/json", "Accept-Encoding": "gzip"}
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    failures = [0] * clients
+    start_line = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def client(k: int) -> None:
+        with requests.Session() as http:
+            _read_raw(http, base + paths[k % len(paths)], headers)  # connect, warm up
+            start_line.wait()
+            i = k
+            while time.perf_counter() < deadline[0] and len(latencies[k]) < max_requests:
+                begin = time.perf_counter()
+                try:
+                    _read_raw(http, base + paths[i % len(paths)], headers)
+                except (requests.RequestException, RuntimeError):
+                    failures[k] += 1
+                latencies[k].append(time.perf_counter() - begin)
+                i += 1
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.perf_counter() + seconds
+    start_line.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    elapsed = time.perf_counter() - began
+    times = [t for per_client in latencies for t in per_client]
+    return {"requests": len(times), "seconds": elapsed, "failures": sum(failures),
+            "requests_per_s": len(times) / elapsed if elapsed > 0 else 0.0,
+            "p50_ms": _percentile(times, 0.50) * 1e3, "p99_ms": _percentile(times, 0.99) * 1e3}
+
+
 def measure_store(store: str, workflows: int, *, requests_per_case: int = 200,
                   streams: int = 20, seed: int = 0, log: IO[str] | None = None,
-                  start_timeout: float = 3600.0) -> dict[str, Any]:
+                  start_timeout: float = 3600.0, clients: Sequence[int] = (1, 4, 16),
+                  concurrency_seconds: float = 5.0, case_seconds: float = 10.0
+                  ) -> dict[str, Any]:
     """Start a cache server on ``store`` (``memory`` or ``sqlite``) and measure it."""
     result: dict[str, Any] = {"store": store, "workflows": workflows}
     with tempfile.TemporaryDirectory(prefix="wmstats-bench-") as tmp:
@@ -163,11 +205,13 @@ def measure_store(store: str, workflows: int, *, requests_per_case: int = 200,
                 gz = {"Accept": "application/json", "Accept-Encoding": "gzip"}
                 plain = {"Accept": "application/json", "Accept-Encoding": "identity"}
                 for name, path in _page_scenarios(workflows):
-                    pages[name + " gzip"] = _latency(http, base + path, gz, requests_per_case)
+                    pages[name + " gzip"] = _latency(http, base + path, gz, requests_per_case,
+                                                   max_seconds=case_seconds)
                 for name, path in _page_scenarios(workflows)[:1] + \
                         _page_scenarios(workflows)[4:5]:
                     pages[name + " identity"] = _latency(http, base + path, plain,
-                                                         requests_per_case)
+                                                         requests_per_case,
+                                                         max_seconds=case_seconds)
                 result["pages"] = pages
                 result["rss_before_streams_mb"] = (_status_kb(proc.pid, "VmRSS") or 0) / 1024
                 stream_url = f"{base}/fetch?limit={workflows}&format=ndjson"
@@ -198,10 +242,59 @@ def measure_store(store: str, workflows: int, *, requests_per_case: int = 200,
                 result["rss_after_each_stream_mb"] = rss
                 result["rss_after_streams_mb"] = rss[-1] if rss else None
                 result["rss_peak_mb"] = (_status_kb(proc.pid, "VmHWM") or 0) / 1024
+                paths = [path for _name, path in _page_scenarios(workflows)]
+                result["concurrency"] = {
+                    str(count): _concurrent(base, paths, count, concurrency_seconds)
+                    for count in clients}
+                result["rss_after_concurrency_mb"] = (_status_kb(proc.pid, "VmRSS") or 0) / 1024
         finally:
             _stop_server(proc)
             result["server_exit_status"] = proc.returncode
     return result
+
+
+def flat_results(results: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """The measurements as ``{"store.figure": number}`` (what the report tabulates).
+
+    Besides each page case (``store.page[CASE].p50_ms``), ``store.page_p50_ms_max``
+    and ``store.page_p99_ms_max`` are the worst case over every page case.
+    """
+    flat: dict[str, float] = {}
+    for res in results:
+        pre = res["store"]
+        for key in ("load_seconds", "rss_loaded_mb", "rss_before_streams_mb",
+                    "rss_after_streams_mb", "rss_peak_mb", "rss_after_concurrency_mb",
+                    "stream_records", "stream_raw_bytes"):
+            if isinstance(res.get(key), (int, float)):
+                flat[f"{pre}.{key}"] = res[key]
+        pages = res.get("pages", {})
+        for case, page in pages.items():
+            for key in ("p50_ms", "p99_ms", "bytes"):
+                flat[f"{pre}.page[{case}].{key}"] = page[key]
+        if pages:
+            flat[f"{pre}.page_p50_ms_max"] = max(p["p50_ms"] for p in pages.values())
+            flat[f"{pre}.page_p99_ms_max"] = max(p["p99_ms"] for p in pages.values())
+            flat[f"{pre}.page_p50_ms_min"] = min(p["p50_ms"] for p in pages.values())
+        stream = res.get("stream")
+        if stream:
+            flat[f"{pre}.stream_s"] = stream["seconds_median"]
+            flat[f"{pre}.stream_s_min"] = stream["seconds_min"]
+            flat[f"{pre}.stream_s_max"] = stream["seconds_max"]
+            flat[f"{pre}.stream_gzip_bytes"] = stream["gzip_bytes"]
+            flat[f"{pre}.stream_records_per_s"] = stream["records_per_second_median"]
+            flat[f"{pre}.streams"] = stream["count"]
+        rss = res.get("rss_after_each_stream_mb") or []
+        if rss:
+            # Growth over the streams, from after the first (which sizes buffers).
+            flat[f"{pre}.rss_stream_growth_mb"] = rss[-1] - rss[0]
+            flat[f"{pre}.rss_streams_growth_mb"] = rss[-1] - res["rss_before_streams_mb"]
+            # Growth over the second half only: per-thread caches fill during the first
+            # streams (one per server thread); a leak keeps growing.
+            flat[f"{pre}.rss_second_half_growth_mb"] = rss[-1] - rss[max(0, len(rss) // 2 - 1)]
+        for count, figures in res.get("concurrency", {}).items():
+            for key in ("requests_per_s", "p50_ms", "p99_ms", "requests", "failures"):
+                flat[f"{pre}.clients_{count}.{key}"] = figures[key]
+    return flat
 
 
 def _report(results: list[dict[str, Any]], out: IO[str]) -> None:
@@ -222,6 +315,11 @@ def _report(results: list[dict[str, Any]], out: IO[str]) -> None:
         out.write(f"server RSS: loaded {res['rss_loaded_mb']:.0f} MB, before streams "
                   f"{res['rss_before_streams_mb']:.0f} MB, after {s['count']} streams "
                   f"{res['rss_after_streams_mb']:.0f} MB, peak {res['rss_peak_mb']:.0f} MB\n")
+        for count, c in res.get("concurrency", {}).items():
+            out.write(f"{count:>3} concurrent clients: {c['requests_per_s']:,.0f} requests/s, "
+                      f"p50 {c['p50_ms']:.2f} ms, p99 {c['p99_ms']:.2f} ms "
+                      f"({c['requests']:,} requests in {c['seconds']:.1f} s, "
+                      f"{c['failures']} failed)\n")
     out.flush()
 
 
@@ -236,22 +334,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="timed requests per page case (default 200)")
     parser.add_argument("--streams", type=int, default=20,
                         help="full streams (default 20)")
+    parser.add_argument("--case-seconds", type=float, default=10.0,
+                        help="at most this long per page case (default 10)")
+    parser.add_argument("--clients", default="1,4,16",
+                        help="concurrency levels, comma-separated (default 1,4,16)")
+    parser.add_argument("--concurrency-seconds", type=float, default=5.0,
+                        help="seconds per concurrency level (default 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.workflows < 100 or args.requests < 1 or args.streams < 1:
         parser.error("need --workflows >= 100, --requests >= 1, --streams >= 1")
+    try:
+        clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    except ValueError:
+        clients = []
+    if not clients or min(clients) < 1 or not 0 < args.concurrency_seconds <= 600:
+        parser.error("--clients: whole numbers >= 1, comma-separated; "
+                     "--concurrency-seconds: more than 0, at most 600")
     results = []
     for store in args.store or ["memory", "sqlite"]:
         print(f"starting the cache server on a {store} store with {args.workflows:,} mock "
               f"workflows...", file=sys.stderr, flush=True)
         results.append(measure_store(store, args.workflows, requests_per_case=args.requests,
-                                     streams=args.streams, seed=args.seed))
+                                     streams=args.streams, seed=args.seed, clients=clients,
+                                     concurrency_seconds=args.concurrency_seconds,
+                                     case_seconds=args.case_seconds))
         _report(results[-1:], sys.stdout)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"results": results, "machine": {"cpus": os.cpu_count()}}, handle,
-                      indent=2)
+        write_json(args.json, envelope("server", args.workflows, flat_results(results),
+                                       {"stores": results}))
     return 0
 
 

@@ -13,7 +13,13 @@ subprocess (so memory figures do not mix):
 * ``get()`` of one workflow: p50; the site aggregate (first call, then cached) and
   ``distinct("Sites")``; a full NDJSON+gzip stream: records per second;
 * resident memory: RSS (``VmRSS`` of ``/proc/self/status``) after loading and after
-  the queries, minus the RSS before loading; and the peak (``VmHWM``).
+  the queries, minus the RSS before loading; and the peak (``VmHWM``); for CouchDB
+  also the server's own RSS (the pouchdb-server process) before and after.
+
+CouchDB (``--backends couchdb``) runs against a pouchdb-server started for the
+run (:class:`~wmstats.testing.couchdb_server.PouchServer`, in memory), or the
+server given with ``--url couchdb=couchdb://host:port/db``.  Its load is slow
+(about 8 minutes for 100,000 workflows here), so keep its size modest.
 
 Adding a backend is one line in :data:`BACKEND_URLS`.
 """
@@ -21,6 +27,7 @@ Adding a backend is one line in :data:`BACKEND_URLS`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -29,17 +36,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
-from wmstats.bench import percentile as _percentile
+from wmstats.bench._common import envelope, rss_kib, rss_mib, timed as _timed, write_json
+from wmstats.bench._common import percentile as _percentile
 
 __all__ = ["BACKEND_URLS", "FILTERS", "main", "measure", "rss_kib"]
 
-#: Backend name -> store URL (``{workdir}`` is a temporary folder for this run).
+#: Backend name -> store URL (``{workdir}`` is a temporary folder for this run,
+#: ``{couchdb}`` the pouchdb-server started for it).
 BACKEND_URLS: Final[dict[str, str]] = {
     "memory": "memory://",
     "sqlite": "sqlite:///{workdir}/bench.db",
+    "couchdb": "couchdb://{couchdb}/wmstats_bench",
 }
 
 #: Filtered page queries (flat parameters, as the HTTP layer receives them).
@@ -52,27 +62,6 @@ FILTERS: Final[tuple[dict[str, str], ...]] = (
     {"RequestName": "*HIG*", "sort": "-StatusTime"},
     {"Teams": "production", "Agents": "vocms0253.cern.ch"},
 )
-
-
-def rss_kib() -> dict[str, int]:
-    """``VmRSS`` and ``VmHWM`` of this process, in KiB (Linux)."""
-    found: dict[str, int] = {}
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    found[key] = int(value.split()[0])
-    except OSError:
-        pass
-    return found
-
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def measure(url: str, workflows: int, seed: int = 0, rounds: int = 30) -> dict[str, Any]:
@@ -146,19 +135,22 @@ def measure(url: str, workflows: int, seed: int = 0, rounds: int = 30) -> dict[s
     return {
         "url": url,
         "workflows": workflows,
-        "load_s": round(load, 2),
+        "load_s": round(load, 4),
         "load_per_s": round(workflows / load) if load > 0 else None,
         "mock_generation_s": round(generating[0], 2),
-        "filtered_page_cold_ms": [round(t * 1e3, 2) for t in cold],
+        "filtered_page_cold_ms": [round(t * 1e3, 4) for t in cold],
         "filtered_page_totals": totals,
-        "filtered_page_p50_ms": round(statistics.median(filtered) * 1e3, 2),
-        "filtered_page_p99_ms": round(_percentile(filtered, 0.99) * 1e3, 2),
+        "filtered_page_p50_ms": round(statistics.median(filtered) * 1e3, 4),
+        "filtered_page_p99_ms": round(_percentile(filtered, 0.99) * 1e3, 4),
         "deep_page_idx": deep_idx,
-        "deep_page_p50_ms": round(statistics.median(deep) * 1e3, 2),
-        "get_p50_ms": round(statistics.median(gets) * 1e3, 3) if gets else None,
-        "aggregate_site_first_ms": round(aggregate_first * 1e3, 1),
-        "aggregate_site_again_ms": round(aggregate_again * 1e3, 2),
-        "distinct_sites_first_ms": round(distinct_first * 1e3, 1),
+        "deep_page_p50_ms": round(statistics.median(deep) * 1e3, 4),
+        "deep_page_p99_ms": round(_percentile(deep, 0.99) * 1e3, 4),
+        "get_p50_ms": round(statistics.median(gets) * 1e3, 4) if gets else None,
+        "get_p99_ms": round(_percentile(gets, 0.99) * 1e3, 4) if gets else None,
+        "aggregate_site_first_ms": round(aggregate_first * 1e3, 3),
+        "aggregate_site_again_ms": round(aggregate_again * 1e3, 4),
+        "distinct_sites_first_ms": round(distinct_first * 1e3, 3),
+        "stream_s": round(stream_seconds, 3),
         "stream_records_per_s": round(workflows / stream_seconds) if stream_seconds else None,
         "stream_gzip_bytes": streamed,
         "rss_before_mib": round(before.get("VmRSS", 0) / 1024, 1),
@@ -167,6 +159,9 @@ def measure(url: str, workflows: int, seed: int = 0, rounds: int = 30) -> dict[s
         "rss_after_queries_delta_mib": round(
             (after_queries.get("VmRSS", 0) - before.get("VmRSS", 0)) / 1024, 1),
         "rss_peak_mib": round(after_queries.get("VmHWM", 0) / 1024, 1),
+        "rss_after_load_per_10k_mib": round(
+            (after_load.get("VmRSS", 0) - before.get("VmRSS", 0)) / 1024 * 10_000
+            / max(workflows, 1), 1),
         "bytes_per_workflow": round(
             (after_load.get("VmRSS", 0) - before.get("VmRSS", 0)) * 1024 / max(workflows, 1)),
     }
@@ -208,16 +203,50 @@ def _parser() -> argparse.ArgumentParser:
                         help="mock workflows per backend (default 100000)")
     parser.add_argument("--backends", default="memory,sqlite",
                         help=f"comma-separated, from {', '.join(BACKEND_URLS)} "
-                             f"(default memory,sqlite)")
+                             f"(default memory,sqlite; couchdb starts a pouchdb-server)")
     parser.add_argument("--url", action="append", default=[], metavar="NAME=URL",
                         help="store URL for a backend (overrides the default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=30,
                         help="timed rounds over the filter set (default 30)")
+    parser.add_argument("--couchdb-rounds", type=int,
+                        help="rounds for CouchDB, whose filtered pages take ~1 s at 10,000 "
+                             "workflows (default: --rounds)")
     parser.add_argument("--workdir", help="folder for store files (default: a temporary one)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser
+
+
+@contextlib.contextmanager
+def _couchdb_server(needed: bool) -> Iterator[tuple[str, int | None]]:
+    """``(host:port, pid)`` of a pouchdb-server started for this run (if ``needed``)."""
+    if not needed:
+        yield "", None
+        return
+    from wmstats.testing.couchdb_server import PouchServer
+
+    with PouchServer() as server:
+        yield f"{server.host}:{server.port}", server.pid
+
+
+def _run_child(url: str, args: argparse.Namespace, rounds: int) -> dict[str, Any] | None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wmstats.bench.stores", "--child", url,
+         "--workflows", str(args.workflows), "--seed", str(args.seed),
+         "--rounds", str(rounds)],
+        stdout=subprocess.PIPE, check=False, env={**os.environ})
+    if done.returncode != 0:
+        return None
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def flat_results(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """``{backend: {figure: value}}`` -> ``{"backend.figure": number}`` (numbers only)."""
+    return {f"{backend}.{key}": value for backend, figures in results.items()
+            for key, value in figures.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,31 +269,40 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"URL with --url NAME=URL", file=sys.stderr)
         return 2
     results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="wmstats-bench-") as tmp:
+    need_couchdb = any("{couchdb}" in urls[b] for b in backends)
+    with tempfile.TemporaryDirectory(prefix="wmstats-bench-") as tmp, \
+            _couchdb_server(need_couchdb) as (couchdb, couchdb_pid):
         workdir = args.workdir or tmp
         for backend in backends:
-            url = urls[backend].format(workdir=workdir)
+            url = urls[backend].format(workdir=workdir, couchdb=couchdb)
             print(f"[{backend}] {args.workflows} workflows -> {url} ...", file=sys.stderr)
-            done = subprocess.run(
-                [sys.executable, "-m", "wmstats.bench.stores", "--child", url,
-                 "--workflows", str(args.workflows), "--seed", str(args.seed),
-                 "--rounds", str(args.rounds)],
-                stdout=subprocess.PIPE, check=False, env={**os.environ})
-            if done.returncode != 0:
-                print(f"[{backend}] failed with status {done.returncode}", file=sys.stderr)
+            server_before = rss_mib(couchdb_pid) if "{couchdb}" in urls[backend] and \
+                couchdb_pid else None
+            slow = url.startswith("couchdb") and args.couchdb_rounds
+            result = _run_child(url, args, args.couchdb_rounds if slow else args.rounds)
+            if result is None:
+                print(f"[{backend}] failed", file=sys.stderr)
                 return 1
-            results[backend] = json.loads(done.stdout)
+            if server_before is not None and couchdb_pid:
+                after = rss_kib(couchdb_pid)
+                result["server_rss_before_mib"] = round(server_before, 1)
+                result["server_rss_after_mib"] = round(after.get("VmRSS", 0) / 1024, 1)
+                result["server_rss_peak_mib"] = round(after.get("VmHWM", 0) / 1024, 1)
+                result["server_rss_delta_mib"] = round(
+                    result["server_rss_after_mib"] - server_before, 1)
+                result["server_rss_delta_per_10k_mib"] = round(
+                    result["server_rss_delta_mib"] * 10_000 / max(1, args.workflows), 1)
             if url.startswith("sqlite:///"):
                 path = url[len("sqlite:///"):]
                 if os.path.exists(path):
-                    results[backend]["db_file_mib"] = round(os.path.getsize(path) / 2**20, 1)
+                    result["db_file_mib"] = round(os.path.getsize(path) / 2**20, 1)
+            results[backend] = result
     print(f"{args.workflows} mock workflows (seed {args.seed}), {os.cpu_count()} CPUs, "
           f"Python {sys.version.split()[0]}")
     print(format_table(results))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            json.dump(results, out, indent=2)
-            out.write("\n")
+        write_json(args.json, envelope("stores", args.workflows, flat_results(results),
+                                       {"backends": results, "filters": FILTERS}))
     return 0
 
 

@@ -1,0 +1,186 @@
+"""Helpers shared by the benchmarks: timing loops, spread, RSS, machine, JSON output.
+
+Every benchmark module writes the same JSON envelope (:func:`envelope`)::
+
+    {"benchmark": NAME, "workflows": N, "machine": {...}, "results": {figure: number},
+     "details": {...}}
+
+``results`` is flat (figure name -> number) so that the report can tabulate and
+plot any benchmark, including ones it does not know; ``details`` holds anything
+else (lists, labels) a reader may want.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gc
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = [
+    "PACKAGES",
+    "envelope",
+    "machine",
+    "percentile",
+    "rss_kib",
+    "rss_mib",
+    "spread",
+    "time_repeated",
+    "timed",
+    "write_json",
+]
+
+#: Distributions whose versions the machine description lists.
+PACKAGES: Final = ("wmstats", "ujson", "attrs", "cattrs", "CherryPy", "requests",
+                   "playwright")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by nearest rank; NaN when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[pos]
+
+
+def spread(values: Sequence[float], scale: float = 1.0) -> dict[str, float]:
+    """Median, p99, min and max of ``values`` (each multiplied by ``scale``)."""
+    if not values:
+        return {}
+    return {"p50": statistics.median(values) * scale, "p99": percentile(values, 0.99) * scale,
+            "min": min(values) * scale, "max": max(values) * scale}
+
+
+def timed(fn: Callable[[], object], clock: Callable[[], float] = time.perf_counter) -> float:
+    """Seconds one call of ``fn`` takes on ``clock``."""
+    start = clock()
+    fn()
+    return clock() - start
+
+
+def time_repeated(fn: Callable[[], object], repeat: int, *, warmup: int = 1,
+                  clock: Callable[[], float] = time.process_time) -> list[float]:
+    """Call ``fn`` ``warmup`` times untimed, then ``repeat`` times timed; the times."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(max(1, repeat)):
+        gc.collect()
+        times.append(timed(fn, clock))
+    return times
+
+
+def rss_kib(pid: int | str = "self") -> dict[str, int]:
+    """``VmRSS`` (current) and ``VmHWM`` (peak) of process ``pid`` in KiB.
+
+    Read from ``/proc/PID/status`` on Linux; elsewhere, for this process only, the
+    peak from :func:`resource.getrusage` stands in for both.  Empty when unknown.
+    """
+    found: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = int(value.split()[0])
+    except OSError:
+        if pid in ("self", os.getpid()):
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            peak //= 1024 if sys.platform == "darwin" else 1  # bytes on macOS
+            found = {"VmRSS": peak, "VmHWM": peak}
+    return found
+
+
+def rss_mib(pid: int | str = "self", key: str = "VmRSS") -> float | None:
+    """One figure of :func:`rss_kib` in MiB (``None`` when unknown)."""
+    value = rss_kib(pid).get(key)
+    return None if value is None else value / 1024
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _ram_gib() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=True,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], check=True, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
+
+
+def machine() -> dict[str, Any]:
+    """Where the benchmark ran: CPU, cores, RAM, OS, Python, package versions, date, commit."""
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "ram_gib": _ram_gib(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+    }
+
+
+def envelope(benchmark: str, workflows: int, results: Mapping[str, float | int | None],
+             details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document every benchmark writes (see the module docstring).
+
+    Figures that are ``None`` or not finite are left out of ``results``.
+    """
+    flat = {key: value for key, value in results.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value)}
+    return {"benchmark": benchmark, "workflows": workflows, "machine": machine(),
+            "results": flat, "details": dict(details or {})}
+
+
+def write_json(path: str | os.PathLike[str], document: Any) -> None:
+    """Write ``document`` as indented JSON (creating the folder)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "w", encoding="utf-8") as out:
+        json.dump(document, out, indent=2)
+        out.write("\n")
