@@ -151,6 +151,13 @@ def test_summaries(client: CacheClient, store: Store) -> None:
     assert client.campaign(campaign).summary.Value == campaign
     release = str(store.aggregate("release")[0].Value)
     assert client.release(release).summary == store.summary("release", release)
+    running = parse_query({"RequestStatus.re": "^running"})
+    for by in ("status", "type", "team"):
+        assert client.values(by) == store.aggregate(by)
+        snapshot, values = client.values_with_snapshot(by, {"RequestStatus.re": "^running"})
+        assert snapshot == store.snapshot_id and values == store.aggregate(by, running)
+        value = str(store.aggregate(by)[0].Value)
+        assert client.summary(by, value).summary == store.summary(by, value)
 
 
 def test_service_documents(client: CacheClient, store: Store) -> None:

@@ -279,3 +279,42 @@ def test_server_restart_mid_use(couchdb_database: CouchDatabase) -> None:
             server.restart()
             assert store.count() == 10
             assert store.get(bundles[0].workflow.RequestName) == bundles[0]
+
+
+def test_older_design_document_is_upgraded(couchdb_database: CouchDatabase) -> None:
+    # A snapshot written by an older wmstats: its view has no type/team keys and
+    # its design document no version.  A store opening it rewrites the design doc.
+    bundles = sample_bundles(12)
+    writer = make_store(couchdb_database)
+    writer.replace(bundles)
+    base = f"{couchdb_database.server.url}/{urllib.parse.quote(couchdb_database.name)}"
+    with requests.get(f"{base}/{_docs.POINTER_ID}", timeout=10) as response:
+        snapshot = response.json()["database"]
+    design_url = f"{couchdb_database.server.url}/{urllib.parse.quote(snapshot)}/{_docs.DESIGN_ID}"
+    with requests.get(design_url, timeout=10) as response:
+        current = response.json()
+    old = _docs.design_doc()
+    del old["wmstats_view"]
+    old["_rev"] = current["_rev"]
+    old["views"][_docs.VIEW]["map"] = old["views"][_docs.VIEW]["map"].replace(
+        "each(KEYS[k][0]", "if (KEYS[k][0] !== 'type' && KEYS[k][0] !== 'team') each(KEYS[k][0]")
+    with requests.put(design_url, json=old, timeout=10) as response:
+        assert response.status_code == 201, response.text
+    writer.close()
+    # The old view really is missing the keys (so the check below means something).
+    with requests.get(f"{couchdb_database.server.url}/{urllib.parse.quote(snapshot)}"
+                      f"{_docs.VIEW_PATH}", params={"group_level": "1"},
+                      timeout=60) as response:
+        assert {r["key"][0] for r in response.json()["rows"]} == {
+            "site", "campaign", "agent", "release", "status"}
+    reader = make_store(couchdb_database, create=False)
+    try:
+        for by in ("type", "team", "status"):
+            assert reader.aggregate(by) == summarize(bundles, by), by
+        query = parse_query({"RequestType": "StepChain"})
+        assert reader.query(query) == apply_query([b.workflow for b in bundles], query,
+                                                  reader.snapshot_id)
+        with requests.get(design_url, timeout=10) as response:
+            assert response.json()["wmstats_view"] == _docs.VIEW_VERSION
+    finally:
+        reader.close()

@@ -20,7 +20,7 @@ from wmstats.serialize import unstructure
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, CacheConfig, WebServer, build_application
 from wmstats.web._negotiate import choose_type, etag_matches, wants_gzip
-from wmstats.web._routes import ROUTES
+from wmstats.web._routes import COLLECTIONS, ROUTES
 
 N_WORKFLOWS = 240
 LIMITS = {"default_limit": 20, "max_limit": 100, "max_stream_limit": 1000}
@@ -132,8 +132,7 @@ def _data_paths(store: Store) -> list[tuple[str, str, str]]:
     wf = store.query(Query(limit=1)).records[0].RequestName
     paths = [("/fetch?limit=7", "WorkflowPage", "workflows"),
              ("/fetch/" + urllib.parse.quote(wf), "WorkflowDetail", "tagged")]
-    for segment, by in (("sites", "site"), ("campaign", "campaign"), ("agent", "agent"),
-                        ("release", "release")):
+    for segment, (by, _item, _noun) in COLLECTIONS.items():
         listing = "AgentValueList" if by == "agent" else "ValueList"
         page = "AgentPage" if by == "agent" else "SummaryPage"
         value = urllib.parse.quote(first_value(store, by), safe="")
@@ -343,8 +342,8 @@ def test_workflow_detail(any_server: Served, http: requests.Session) -> None:
 
 def test_summary_endpoints_match_the_store(server: Served, http: requests.Session) -> None:
     store = server.store
-    for segment, by in (("sites", "site"), ("campaign", "campaign"), ("agent", "agent"),
-                        ("release", "release")):
+    assert {"status", "type", "team"} <= set(COLLECTIONS)
+    for segment, (by, _item, _noun) in COLLECTIONS.items():
         response, body = get(http, f"{server.url}/{segment}")
         listing = ujson.loads(body)
         expected = [unstructure(s) for s in store.aggregate(by)]
@@ -372,6 +371,36 @@ def test_filtered_value_listing(server: Served, http: requests.Session) -> None:
     expected = server.store.aggregate("release", parse_query({"RequestStatus": "running-open"}))
     assert [v["Value"] for v in doc["values"]] == [s.Value for s in expected]
     assert doc["total"] == len(expected)
+
+
+def test_status_listing_tallies_the_filtered_set(any_server: Served,
+                                                 http: requests.Session) -> None:
+    # What the UI's summary chart reads: per status, the workflow count and the
+    # summed counters of exactly the workflows matching the filters.
+    store = any_server.store
+    params = {"RequestType": "StepChain,TaskChain", "Teams": first_value(store, "team")}
+    query = parse_query(params)
+    matched = list(store.stream(query))
+    assert matched
+    response, body = get(http, any_server.url + "/status?"
+                         + urllib.parse.urlencode(params))
+    values = ujson.loads(body)["values"]
+    expected: dict[str, tuple[int, int]] = {}
+    for wf in matched:
+        count, success = expected.get(wf.RequestStatus, (0, 0))
+        expected[wf.RequestStatus] = (count + 1, success + wf.Success)
+    assert {v["Value"]: (v["Workflows"], v["Success"]) for v in values} == expected
+    assert sum(v["Workflows"] for v in values) == len(matched)
+    for by, field in (("type", "RequestType"), ("team", "Teams")):
+        response, body = get(http, f"{any_server.url}/{by}?RequestStatus=running-open")
+        got = {v["Value"]: v["Workflows"] for v in ujson.loads(body)["values"]}
+        assert got == {str(value): n for value, n in store.distinct(
+            field, parse_query({"RequestStatus": "running-open"}))}
+        value = next(iter(got))
+        response, body = get(http, f"{any_server.url}/{by}/{urllib.parse.quote(value)}"
+                                   "?RequestStatus=running-open&limit=5")
+        doc = ujson.loads(body)
+        assert doc["summary"]["Workflows"] == doc["total"] == got[value]
 
 
 # --------------------------------------------------------------------------- bad input
@@ -421,6 +450,10 @@ BAD_REQUESTS = [
     ("/agent/no.such.agent:9999", 404, "agent"),
     ("/release/CMSSW_0_0_0", 404, "release"),
     ("/campaign/NoCampaign?RequestStatus=new", 404, "campaign"),
+    ("/status/no-such-status", 404, "status"),
+    ("/type/NoSuchType", 404, "type"),
+    ("/team/no-such-team", 404, "team"),
+    ("/status?limit=1", 400, "limit"),
     ("/fetch?" + "RequestName=x&" * 2000, 414, None),
 ]
 

@@ -111,6 +111,8 @@ AGGREGATE_KEYS: Final[Mapping[str, str]] = {
     "agent": "Agents",
     "release": "CMSSWVersions",
     "status": "RequestStatus",
+    "type": "RequestType",
+    "team": "Teams",
 }
 #: Limits that keep a single query cheap.
 MAX_VALUES: Final = 1000
@@ -574,13 +576,18 @@ def distinct_values(records: Iterable[Workflow], field: str,
 
 def summarize(bundles: Iterable[WorkflowBundle], by: str,
               query: Query | None = None) -> list[Summary]:
-    """Job counters and workflow counts per site, campaign, agent, release or status.
+    """Job counters and workflow counts per value of one of :data:`AGGREGATE_KEYS`.
 
     The reference implementation of :meth:`wmstats.store.Store.aggregate`.
 
-    * ``status``, ``campaign``, ``release``: a workflow counts in each value of
-      ``RequestStatus`` / ``Campaigns`` / ``CMSSWVersions``, and adds its
-      workflow-level counters (summed over agents) to each.
+    * ``status``, ``type`` (scalar fields ``RequestStatus`` / ``RequestType``): a
+      workflow counts once, under its value, and adds its workflow-level
+      counters (summed over agents).  An empty value is a value like any other:
+      workflows without a type are counted under ``""``.
+    * ``campaign``, ``release``, ``team`` (tuple fields ``Campaigns`` /
+      ``CMSSWVersions`` / ``Teams``): a workflow counts in each of its values
+      (once per value) and adds its workflow-level counters to each; a workflow
+      with no value (empty tuple) is not counted anywhere.
     * ``site``: a workflow counts in each of its ``Sites``; the counters are its
       :class:`~wmstats.schema.WorkflowSite` records at that site, summed over agents.
     * ``agent``: a workflow counts in each of its ``Agents``; the counters are its

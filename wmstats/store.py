@@ -207,8 +207,8 @@ class Store(abc.ABC):
         """Job counters and workflow counts per value of ``by``.
 
         :param by: one of :data:`wmstats.query.AGGREGATE_KEYS` (``site``,
-            ``campaign``, ``agent``, ``release``, ``status``); the counters are
-            summed as in :func:`wmstats.query.summarize`.
+            ``campaign``, ``agent``, ``release``, ``status``, ``type``, ``team``);
+            the counters are summed as in :func:`wmstats.query.summarize`.
         :param query: only workflows matching its filters take part (its paging
             and sort are ignored).
         :raises QueryError: for an unknown ``by`` or a bad filter.
@@ -243,7 +243,7 @@ class Store(abc.ABC):
         return self.query(Query(filters=filters, limit=0)).total
 
     def summary(self, by: str, value: str, query: Query | None = None) -> Summary:
-        """The summary of one site, campaign, agent, release or status.
+        """The summary of one site, campaign, agent, release, status, type or team.
 
         A value no workflow holds gets an all-zero summary.
         """

@@ -49,6 +49,7 @@ __all__ = [
     "DESIGN_ID",
     "VIEW",
     "VIEW_PATH",
+    "VIEW_VERSION",
     "FIXED_DOCS",
     "INDEXED_FIELDS",
     "doc_id",
@@ -177,16 +178,22 @@ def agents_from_meta(doc: Mapping[str, Any] | None) -> list[Agent]:
     return [structure(a, Agent) for a in doc.get("agents", ())]
 
 
+#: Aggregations whose counters come from the ``S`` rows (column of the key there).
+_SITE_COLUMNS: Final[Mapping[str, int]] = {"site": 0, "agent": 1}
+
+
 def agg_rows(doc: Mapping[str, Any], by: str) -> list[tuple[str, str, list[int]]]:
     """``(value, status, [1, counters...])`` of one workflow document for ``by``.
 
     The Python twin of the view's map function (:func:`design_doc`): what the
-    view emits as ``[by, value, status, name] -> [1, counters...]``.
+    view emits as ``[by, value, status, name] -> [1, counters...]``.  A scalar
+    field counts as a one-value list.
     """
     status = doc["RequestStatus"]
-    values = list(dict.fromkeys(doc[AGGREGATE_KEYS[by]] if by != "status" else [status]))
-    if by in ("site", "agent"):
-        col = 0 if by == "site" else 1
+    field = doc[AGGREGATE_KEYS[by]]
+    values = list(dict.fromkeys(field if isinstance(field, list) else [field]))
+    col = _SITE_COLUMNS.get(by)
+    if col is not None:
         out = []
         for value in values:
             acc = [1] + [0] * len(COUNTER_FIELDS)
@@ -203,7 +210,7 @@ def agg_rows(doc: Mapping[str, Any], by: str) -> list[tuple[str, str, list[int]]
 _MAP: Final = """function (doc) {
   if (doc.wmstats !== %(format)d) return;
   var C = %(counters)s, N = C.length, name = doc.RequestName, st = doc.RequestStatus;
-  var own = [1], k;
+  var KEYS = %(keys)s, own = [1], k;
   for (k = 0; k < N; k++) own.push(doc[C[k]]);
   function sites(col, value) {
     var acc = [1], r, n, row;
@@ -216,6 +223,7 @@ _MAP: Final = """function (doc) {
   }
   function each(by, values, col) {
     var seen = [], i, x;
+    if (!Array.isArray(values)) values = [values];
     for (i = 0; i < values.length; i++) {
       x = values[i];
       if (seen.indexOf(x) >= 0) continue;
@@ -223,12 +231,21 @@ _MAP: Final = """function (doc) {
       emit([by, x, st, name], col < 0 ? own : sites(col, x));
     }
   }
-  each('status', [st], -1);
-  each('campaign', doc.%(campaign)s, -1);
-  each('release', doc.%(release)s, -1);
-  each('site', doc.%(site)s, 0);
-  each('agent', doc.%(agent)s, 1);
+  for (k = 0; k < KEYS.length; k++) each(KEYS[k][0], doc[KEYS[k][1]], KEYS[k][2]);
 }"""
+
+
+def _map_source() -> str:
+    keys = [[by, field, _SITE_COLUMNS.get(by, -1)] for by, field in AGGREGATE_KEYS.items()]
+    return _MAP % {"format": _FORMAT, "counters": ujson.dumps(list(COUNTER_FIELDS)),
+                   "keys": ujson.dumps(keys)}
+
+
+#: Version of the design document (its ``wmstats_view``; absent means 1).  Bump it
+#: whenever the map changes (a new aggregation key, a new counter): a
+#: :class:`~wmstats_couchdb.store.CouchStore` rewrites an older design document
+#: found in an existing snapshot database.  2: ``type`` and ``team`` added.
+VIEW_VERSION: Final = 2
 
 
 def design_doc() -> dict[str, Any]:
@@ -239,15 +256,8 @@ def design_doc() -> dict[str, Any]:
     with the built-in ``_sum``: ``group_level=2`` counts workflows per value,
     ``group_level=3`` adds the counters per status, ``reduce=false`` lists the
     workflows holding a value.  Raw collation: keys order by code point, like
-    Python strings.
+    Python strings.  ``wmstats_view`` holds :data:`VIEW_VERSION`.
     """
-    source = _MAP % {
-        "format": _FORMAT,
-        "counters": ujson.dumps(list(COUNTER_FIELDS)),
-        "campaign": AGGREGATE_KEYS["campaign"],
-        "release": AGGREGATE_KEYS["release"],
-        "site": AGGREGATE_KEYS["site"],
-        "agent": AGGREGATE_KEYS["agent"],
-    }
     return {"_id": DESIGN_ID, "language": "javascript", "options": {"collation": "raw"},
-            "views": {VIEW: {"map": source, "reduce": "_sum"}}}
+            "wmstats_view": VIEW_VERSION,
+            "views": {VIEW: {"map": _map_source(), "reduce": "_sum"}}}

@@ -22,8 +22,9 @@ CouchDB evaluates them; the client never reads the whole database:
 
 * the default listing (no filter, ``RequestName`` order) pages through
   ``_all_docs`` (``skip``/``limit``) and takes the total from ``doc_count``;
-* equality filters on ``RequestStatus``, ``Campaigns``, ``CMSSWVersions``,
-  ``Sites`` and ``Agents`` read key ranges of the view;
+* equality filters on the fields of :data:`wmstats.query.AGGREGATE_KEYS`
+  (``RequestStatus``, ``RequestType``, ``Campaigns``, ``CMSSWVersions``,
+  ``Teams``, ``Sites``, ``Agents``) read key ranges of the view;
 * every other filter is a Mango ``_find`` selector (no ``_index``, no ``limit``
   tricks, which pouchdb-server gets wrong) returning only the fields needed;
   regular expressions and wildcards, whose dialects differ between servers and
@@ -31,8 +32,11 @@ CouchDB evaluates them; the client never reads the whole database:
 * sorting (exact Python order, ``RequestName`` tie-break) is done on the client
   over the matching names and sort fields, then only the page's documents are
   read;
-* aggregates and unfiltered distinct counts of the five indexed fields are
-  ``_sum`` reductions of the view (``group_level``).
+* aggregates and unfiltered distinct counts of those indexed fields are
+  ``_sum`` reductions of the view (``group_level``);
+* a snapshot database whose design document is older than this code's
+  (:data:`wmstats_couchdb._docs.VIEW_VERSION`) gets the new one the first time
+  it is read.
 """
 
 from __future__ import annotations
@@ -268,6 +272,8 @@ class CouchStore(Store):
         self._pointer_lock = threading.Lock()
         self._current: str | None = None
         self._checked_at = 0.0
+        #: snapshot databases whose design document is known to be current
+        self._design_ok: set[str] = set()
         try:
             self._open(create)
         except BaseException:
@@ -348,11 +354,44 @@ class CouchStore(Store):
         with self._lock.reading():
             db = self._snapshot_db()
             try:
+                self._check_design(db)
                 return fn(db)
             except CouchError as exc:
                 if not exc.missing_database:
                     raise
-            return fn(self._snapshot_db(force=True))
+            db = self._snapshot_db(force=True)
+            self._check_design(db)
+            return fn(db)
+
+    def _check_design(self, db: str) -> None:
+        """Bring the design document of ``db`` up to :data:`_docs.VIEW_VERSION`, once.
+
+        A snapshot database written by an older wmstats has an older view (one
+        missing aggregation keys); it is rewritten and the view rebuilt (waiting
+        up to ``build_timeout``).  A newer version is left alone.
+        """
+        if db in self._design_ok:
+            return
+        path = f"/{quote(db)}/{_docs.DESIGN_ID}"
+        for _attempt in range(_RETRIES):
+            doc = self.client.request("GET", path, ok_missing=True)
+            if doc is not None and int(doc.get("wmstats_view", 1)) >= _docs.VIEW_VERSION:
+                break
+            new = _docs.design_doc()
+            if doc is not None:
+                new["_rev"] = doc["_rev"]
+            try:
+                self.client.request("PUT", path, body=new)
+            except CouchError as exc:
+                if exc.status == 409:
+                    continue
+                raise
+            self._warm(db)
+            break
+        else:
+            raise CouchError(409, "conflict", "could not update the design document",
+                             "PUT", path)
+        self._design_ok.add(db)
 
     def _new_snapshot(self) -> str:
         stamp = f"{time.time_ns() // 1_000_000:013d}{secrets.token_hex(3)}"
@@ -366,6 +405,7 @@ class CouchStore(Store):
         except BaseException:
             self._drop(name)
             raise
+        self._design_ok.add(name)
         return name
 
     def _drop(self, snapshot: str) -> None:

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import ClassVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -481,7 +481,8 @@ class StoreSuite:
                                      bundles: list[WorkflowBundle]) -> None:
         for params in ({"RequestStatus": "running-open,running-closed"},
                        {"Sites": "T1_US_FNAL"}, {"RequestPriority": ">=110000"},
-                       {"RequestName": "nothing-matches"}):
+                       {"RequestName": "nothing-matches"}, {"RequestName.glob": "*"},
+                       {"RequestType": "StepChain,TaskChain"}, {"Teams": "relval"}):
             query = parse_query(params)
             for by in AGGREGATE_KEYS:
                 assert loaded.aggregate(by, query) == summarize(bundles, by, query), (by, params)
@@ -539,6 +540,51 @@ class StoreSuite:
         total = sum(b.workflow.Success for b in bundles)
         assert sum(s.Success for s in loaded.aggregate("status")) == total
         assert total > 2**40
+
+    def test_scalar_and_tuple_aggregates(self, store: Store,
+                                         bundles: list[WorkflowBundle]) -> None:
+        # Independent of summarize(): status and type (scalar fields) count a
+        # workflow once under its value, "" included; team (a tuple field) once
+        # under each distinct team, and a workflow without a team nowhere.
+        assert {"status": "RequestStatus", "type": "RequestType",
+                "team": "Teams"}.items() <= AGGREGATE_KEYS.items()
+        edits: list[dict[str, Any]] = [
+            {"RequestType": "", "RequestStatus": "", "Teams": ("relval",)},
+            {"RequestType": "", "Teams": ()},
+            {"Teams": ("hlt", "relval", "hlt")},
+            {"RequestType": "ReReco", "Teams": ("Téam № 1",)},
+            {"RequestStatus": "running-open", "Teams": ("relval",)},
+        ]
+        chosen = [attrs.evolve(b, workflow=attrs.evolve(b.workflow, **edit))
+                  for b, edit in zip(bundles, edits)]
+        store.replace(chosen)
+        workflows = [b.workflow for b in chosen]
+        values_of: dict[str, Callable[[Workflow], list[str]]] = {
+            "status": lambda wf: [wf.RequestStatus],
+            "type": lambda wf: [wf.RequestType],
+            "team": lambda wf: sorted(set(wf.Teams)),
+        }
+        for by, values in values_of.items():
+            expected: dict[str, tuple[int, dict[str, int], int]] = {}
+            for wf in workflows:
+                for value in values(wf):
+                    count, statuses, success = expected.get(value, (0, {}, 0))
+                    statuses = {**statuses,
+                                wf.RequestStatus: statuses.get(wf.RequestStatus, 0) + 1}
+                    expected[value] = (count + 1, statuses, success + wf.Success)
+            got = {s.Value: (s.Workflows, {c.RequestStatus: c.Workflows
+                                           for c in s.WorkflowsByStatus}, s.Success)
+                   for s in store.aggregate(by)}
+            assert got == expected, by
+            assert [s.Value for s in store.aggregate(by)] == sorted(expected), by
+            for value, (count, _statuses, _success) in expected.items():
+                assert store.summary(by, value).Workflows == count, (by, value)
+        assert "" in {s.Value for s in store.aggregate("type")}
+        assert "" in {s.Value for s in store.aggregate("status")}
+        assert "" not in {s.Value for s in store.aggregate("team")}
+        query = parse_query({"RequestType": ""})
+        assert {s.Value: s.Workflows for s in store.aggregate("team", query)} == {"relval": 1}
+        assert store.aggregate("type", query) == summarize(chosen, "type", query)
 
     # ------------------------------------------------------------------ concurrency
 

@@ -40,7 +40,7 @@ class Route:
     :param params: the parameters accepted.
     :param types: media types produced, in preference order.
     :param summary: one line for the OpenAPI description.
-    :param by: for site/campaign/agent/release routes, the aggregation key.
+    :param by: for the :data:`COLLECTIONS` routes, the aggregation key.
     """
 
     segment: str
@@ -74,6 +74,9 @@ COLLECTIONS: Final[dict[str, tuple[str, str, str]]] = {
     "campaign": ("campaign", "campaign", "campaign"),
     "agent": ("agent", "agent", "agent"),
     "release": ("release", "release", "CMSSW release"),
+    "status": ("status", "status", "request status"),
+    "type": ("type", "type", "request type"),
+    "team": ("team", "team", "team"),
 }
 
 
