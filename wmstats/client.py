@@ -138,6 +138,8 @@ class WorkflowPage:
     :param limit: page size.
     :param snapshot: the store snapshot it was read from.
     :param next_url: URL of the next page, ``None`` on the last one.
+    :param sources: on a server fed by a source (CouchDB): database -> the change
+        sequence the snapshot reflects (opaque; compare for equality), else ``None``.
     """
 
     workflows: tuple[dict[str, Any], ...]
@@ -146,6 +148,7 @@ class WorkflowPage:
     limit: int
     snapshot: str
     next_url: str | None
+    sources: Mapping[str, str] | None = None
 
 
 @attrs.frozen
@@ -442,7 +445,9 @@ class CacheClient:
                 fields: Sequence[str] | str | None = None) -> SummaryPage:
         """The summary of one value and a page of its workflows.
 
-        :param by: ``sites``, ``campaign``, ``agent`` or ``release`` (the path).
+        :param by: the collection path: ``sites``, ``campaign``, ``agent``,
+            ``release``, ``status``, ``type`` or ``team`` (the keys of
+            :data:`wmstats.web._routes.COLLECTIONS`).
         :raises NotFoundError: when no workflow (nor agent) has that value.
         """
         doc = self._get_json(f"{by}/" + urllib.parse.quote(value, safe=""), _params(
@@ -470,12 +475,21 @@ class CacheClient:
         return self.summary("release", name, filters, **page)
 
     def values(self, by: str, filters: Filters | None = None) -> list[Summary]:
-        """Every known value of ``by`` (``sites``, ``campaign``, ``agent``, ``release``)
-        with its summary, counting only workflows matching ``filters``."""
+        """Every known value of ``by`` (a collection path, as for :meth:`summary`)
+        with its summary, counting only workflows matching ``filters``.
+
+        ``values("status", filters)`` gives the workflow count and summed job
+        counters per status of exactly the filtered workflows."""
+        return self.values_with_snapshot(by, filters)[1]
+
+    def values_with_snapshot(self, by: str, filters: Filters | None = None
+                             ) -> tuple[str, list[Summary]]:
+        """:meth:`values` and the id of the store snapshot they were read from."""
         doc = self._get_json(by, _params(filters))
         structure = converter().structure
-        return [structure({k: v for k, v in item.items() if k != "Agent"}, Summary)
-                for item in doc["values"]]
+        return str(doc["snapshot"]), [
+            structure({k: v for k, v in item.items() if k != "Agent"}, Summary)
+            for item in doc["values"]]
 
     def sites(self, filters: Filters | None = None) -> list[Summary]:
         """Every site with its summary."""
@@ -533,6 +547,9 @@ class CacheClient:
 
 
 def _page(doc: Mapping[str, Any]) -> WorkflowPage:
+    sources = doc.get("sources")
     return WorkflowPage(tuple(doc["workflows"]), int(doc["total"]), int(doc["idx"]),
-                        int(doc["limit"]), str(doc["snapshot"]), doc.get("next"))
+                        int(doc["limit"]), str(doc["snapshot"]), doc.get("next"),
+                        {str(k): str(v) for k, v in sources.items()}
+                        if isinstance(sources, dict) else None)
 

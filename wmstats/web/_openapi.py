@@ -87,7 +87,9 @@ def _record_schemas() -> dict[str, Any]:
     summary_props.update({
         "By": {"type": "string", "enum": sorted({by for by, _, _ in COLLECTIONS.values()}),
                "description": "What the summary is of."},
-        "Value": {"type": "string", "description": "The site, campaign, agent or release."},
+        "Value": {"type": "string", "description": (
+            "The site, campaign, agent, release, status, type or team (may be empty for "
+            "status and type: workflows without one are counted under \"\")")},
         "Workflows": {"type": "integer", "minimum": 0,
                       "description": "Workflows holding the value (and matching the filters)."},
         "WorkflowsByStatus": {"type": "array", "items": _ref("StatusCount"),
@@ -109,6 +111,39 @@ def _record_schemas() -> dict[str, Any]:
     return defs
 
 
+#: The ``sources`` field of data bodies (and ``sequences`` of the source status).
+_SEQUENCES: Final[dict[str, Any]] = {
+    "type": "object", "additionalProperties": {"type": "string"},
+    "description": "Upstream database -> the last change sequence applied (opaque)."}
+_SOURCES: Final[dict[str, Any]] = {
+    "oneOf": [_SEQUENCES, {"type": "null"}],
+    "description": ("The source sequences the snapshot reflects (database -> opaque "
+                    "sequence); null when the server has no source or did not note them.")}
+
+
+def _source_status() -> dict[str, Any]:
+    number = {"oneOf": [{"type": "number", "minimum": 0}, {"type": "null"}]}
+    props: dict[str, Any] = {
+        "ready": {"type": "boolean", "description": "The first full load has finished."},
+        "connected": {"type": "boolean",
+                      "description": "The last request to the upstream server succeeded."},
+        "sequences": _SEQUENCES,
+        "last_load_seconds": {**number, "description": "Duration of the last full load."},
+        "loaded_at": {**number, "description": "When the last full load ended (epoch s)."},
+        "loads": {"type": "integer", "minimum": 0},
+        "updates_applied": {"type": "integer", "minimum": 0,
+                            "description": "Changed documents applied since the loads."},
+        "problems": {"type": "integer", "minimum": 0,
+                     "description": "Problems found in upstream documents."},
+        "errors": {"type": "integer", "minimum": 0,
+                   "description": "Failed requests or loads (each retried)."},
+        "last_error": {"oneOf": [{"type": "string"}, {"type": "null"}]},
+        "url": {"type": "string", "description": "The upstream server (no password)."},
+    }
+    return {"type": "object", "title": "SourceStatus", "properties": props,
+            "required": list(props), "additionalProperties": False}
+
+
 def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
     page_props: dict[str, Any] = {
         "total": {"type": "integer", "minimum": 0,
@@ -116,6 +151,7 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
         "idx": {"type": "integer", "minimum": 0, "description": "Offset of this page."},
         "limit": {"type": "integer", "minimum": 0, "description": "Page size."},
         "snapshot": {"type": "string", "description": "Store snapshot the page was read from."},
+        "sources": _SOURCES,
         "next": {"oneOf": [{"type": "string"}, {"type": "null"}],
                  "description": "URL of the next page; null on the last page."},
         "workflows": {"type": "array", "items": _ref("WorkflowFields")},
@@ -150,6 +186,7 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
             "type": "object", "title": "WorkflowDetail",
             "properties": {
                 "snapshot": {"type": "string"},
+                "sources": _SOURCES,
                 "workflow": _ref("Workflow"),
                 "sites": {"type": "array", "items": _ref("WorkflowSite")},
                 "tasks": {"type": "array", "items": _ref("WorkflowTask")},
@@ -157,8 +194,8 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
                 "datasets": {"type": "array", "items": _ref("DatasetStats")},
                 "parentage": {"type": "array", "items": _ref("ChainParentage")},
             },
-            "required": ["snapshot", "workflow", "sites", "tasks", "task_sites", "datasets",
-                         "parentage"],
+            "required": ["snapshot", "sources", "workflow", "sites", "tasks", "task_sites",
+                         "datasets", "parentage"],
             "additionalProperties": False,
         },
         "Health": {
@@ -172,12 +209,16 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
                 "workflows": {"oneOf": [{"type": "integer"}, {"type": "null"}]},
                 "agents": {"oneOf": [{"type": "integer"}, {"type": "null"}]},
                 "backend": {"type": "string"},
+                "source": {"oneOf": [_ref("SourceStatus"), {"type": "null"}],
+                           "description": ("The data source (null without one); the server "
+                                           "is ready once its first full load is done.")},
                 "detail": {"type": "string"},
             },
             "required": ["ready", "snapshot", "snapshot_age_seconds", "workflows", "agents",
-                         "backend"],
+                         "backend", "source"],
             "additionalProperties": False,
         },
+        "SourceStatus": _source_status(),
         "Info": {
             "type": "object", "title": "Info",
             "properties": {
@@ -205,10 +246,12 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
             "properties": {
                 "by": {"type": "string"},
                 "snapshot": {"type": "string"},
+                "sources": _SOURCES,
                 "total": {"type": "integer", "minimum": 0, "description": "Number of values."},
                 "values": {"type": "array", "items": _ref(item)},
             },
-            "required": ["by", "snapshot", "total", "values"], "additionalProperties": False,
+            "required": ["by", "snapshot", "sources", "total", "values"],
+            "additionalProperties": False,
         }
     return schemas
 
@@ -313,6 +356,12 @@ def _headers() -> dict[str, Any]:
         "ETag": {"description": ("Entity tag from the snapshot id (or the content); send it in "
                                  "If-None-Match to get 304 while nothing changed."),
                  "schema": {"type": "string"}},
+        "X-Source-Sequences": {
+            "description": ("JSON object: upstream database -> the change sequence (opaque) "
+                            "the snapshot reflects; only on servers fed by a source."),
+            "schema": {"type": "string"}},
+        "Retry-After": {"description": "Seconds to wait before asking again.",
+                        "schema": {"type": "integer", "minimum": 0}},
     }
 
 
@@ -386,6 +435,7 @@ def _operation(route: Route) -> dict[str, Any]:
         headers: dict[str, Any] = {"ETag": {"$ref": _HEADER_REF + "ETag"}}
         if route.segment in ("fetch", *COLLECTIONS):
             headers["X-Snapshot-Id"] = {"$ref": _HEADER_REF + "X-Snapshot-Id"}
+            headers["X-Source-Sequences"] = {"$ref": _HEADER_REF + "X-Source-Sequences"}
         if route.params is Params.PAGED:
             headers["X-Total-Count"] = {"$ref": _HEADER_REF + "X-Total-Count"}
             headers["Link"] = {"$ref": _HEADER_REF + "Link"}
@@ -401,8 +451,14 @@ def _operation(route: Route) -> dict[str, Any]:
         responses["413"] = _error_response("`limit` above the maximum for the format.")
     responses["414"] = _error_response("Query string too long.")
     if route.segment == "healthz":
-        responses["503"] = {"description": "The store does not answer.",
+        responses["503"] = {"description": ("The store does not answer, or the data source "
+                                            "has not finished its first load."),
                             "content": {JSON: {"schema": _ref("Health")}}}
+    elif route.segment in ("fetch", *COLLECTIONS):
+        responses["503"] = {**_error_response(
+            "The store does not answer, or the data source has not finished its first load "
+            "(then with Retry-After)."),
+            "headers": {"Retry-After": {"$ref": _HEADER_REF + "Retry-After"}}}
     else:
         responses["503"] = _error_response("The store does not answer.")
     return {"operationId": route.operation_id, "summary": route.summary,

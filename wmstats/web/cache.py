@@ -12,7 +12,8 @@ mount it anywhere::
 
 Endpoints (all ``GET``/``HEAD``; see ``docs/http.md`` and ``/openapi.json``):
 ``/fetch``, ``/fetch/<workflow>``, ``/sites[/<site>]``, ``/campaign[/<campaign>]``,
-``/agent[/<agent>]``, ``/release[/<release>]``, ``/healthz``, ``/metrics``,
+``/agent[/<agent>]``, ``/release[/<release>]``, ``/status[/<status>]``,
+``/type[/<type>]``, ``/team[/<team>]``, ``/healthz``, ``/metrics``,
 ``/info``, ``/openapi.json``, ``/schema``.
 
 Every request goes through :meth:`CacheApp.default`: route (a table, see
@@ -37,6 +38,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 import cherrypy  # type: ignore[import-untyped]
+import cherrypy.process.plugins  # type: ignore[import-untyped]
 
 from wmstats._version import __version__
 from wmstats.jsonschema import json_schema
@@ -51,6 +53,7 @@ from wmstats.query import (
 )
 from wmstats.schema import COUNTER_FIELDS, SCHEMA_VERSION, Agent, Workflow
 from wmstats.serialize import converter
+from wmstats.source import Source, open_source
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web._encode import (
     Tally,
@@ -77,13 +80,15 @@ from wmstats.web._negotiate import (
 from wmstats.web._openapi import openapi_document
 from wmstats.web._routes import ROUTES, Params, Route, find_route
 
-__all__ = ["CacheConfig", "CacheApp", "build_application"]
+__all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application"]
 
 _INT: Final = re.compile(r"^\s*[+-]?[0-9]+\s*$")
 _ETAG_SAFE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 #: Bodies smaller than this are never gzip-compressed.
 _GZIP_MIN: Final = 1024
 _ALLOW: Final = "GET, HEAD"
+#: Seconds a client is told to wait while the source has not loaded yet.
+_RETRY_AFTER: Final = "5"
 
 
 def _positive(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
@@ -116,6 +121,11 @@ class CacheConfig:
     :param mock: if > 0, fill the store with this many mock workflows (and the
         mock agents) when the app is built; for demos and tests.
     :param mock_seed: seed of the mock generator.
+    :param source: where the data comes from: a source URL for
+        :func:`wmstats.source.open_source` (e.g. ``couchdb://host:5984``; the app
+        opens it on its store, starts it and stops it in :meth:`CacheApp.close`),
+        or a :class:`~wmstats.source.Source` (its store is served; the app starts
+        it, the caller stops it).  Until its first load, data endpoints answer 503.
     """
 
     store: str | Store = "memory://"
@@ -130,6 +140,7 @@ class CacheConfig:
                                         validator=_positive(1))
     mock: int = attrs.field(default=0, converter=_to_int, validator=_positive(0))
     mock_seed: int = attrs.field(default=0, converter=_to_int)
+    source: str | Source | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.gzip_level > 9:
@@ -142,12 +153,19 @@ class CacheConfig:
                              f"({self.max_stream_limit})")
         if not isinstance(self.store, (str, Store)):
             raise TypeError(f"store must be a store URL or a Store, got {self.store!r}")
+        if self.source is not None and not isinstance(self.source, (str, Source)):
+            raise TypeError(f"source must be a source URL or a Source, got {self.source!r}")
+        if self.source is not None and self.mock:
+            raise ValueError("give either mock or source: the source fills the store")
+        if isinstance(self.source, Source) and self.store not in ("memory://",
+                                                                 self.source.store):
+            raise ValueError("a Source object brings its own store: do not give another one")
 
     @classmethod
-    def from_object(cls, source: Any = None, **overrides: Any) -> CacheConfig:
-        """Options read from ``source``'s attributes (those it has), then ``overrides``.
+    def from_object(cls, config: Any = None, /, **overrides: Any) -> CacheConfig:
+        """Options read from ``config``'s attributes (those it has), then ``overrides``.
 
-        :param source: ``None``, a mapping, or any object with attributes (a WMCore
+        :param config: ``None``, a mapping, or any object with attributes (a WMCore
             ``ConfigSection``); unknown attributes are ignored.
         :raises TypeError: for an unknown keyword in ``overrides``.
         """
@@ -158,11 +176,11 @@ class CacheConfig:
                             f"(known: {', '.join(names)})")
         values: dict[str, Any] = {}
         for name in names:
-            if isinstance(source, Mapping):
-                if name in source:
-                    values[name] = source[name]
-            elif source is not None and hasattr(source, name):
-                values[name] = getattr(source, name)
+            if isinstance(config, Mapping):
+                if name in config:
+                    values[name] = config[name]
+            elif config is not None and hasattr(config, name):
+                values[name] = getattr(config, name)
         values.update(overrides)
         if "default_limit" not in values and "max_limit" in values:
             # Only a maximum given: the default page follows it down.
@@ -280,10 +298,24 @@ class CacheApp:
         self.mount = mount
         self.config = CacheConfig.from_object(config, **options)
         store = self.config.store
+        given = self.config.source
+        if isinstance(given, Source):
+            store = given.store
         if isinstance(store, Store):
             self._store, self._owns_store = store, False
         else:
             self._store, self._owns_store = open_store(store), True
+        self._source: Source | None = None
+        self._owns_source = False
+        if given is not None:
+            try:
+                self._source = given if isinstance(given, Source) else open_source(
+                    given, self._store)
+            except BaseException:
+                self.close()
+                raise
+            self._owns_source = not isinstance(given, Source)
+            self._source.start()
         if self.config.mock:
             from wmstats.mock import MockGenerator
 
@@ -320,8 +352,15 @@ class CacheApp:
         """The one store every endpoint reads."""
         return self._store
 
+    @property
+    def source(self) -> Source | None:
+        """The source that fills the store, if any."""
+        return self._source
+
     def close(self) -> None:
-        """Close the store if the app opened it."""
+        """Stop the source and close the store, each if the app opened it."""
+        if self._owns_source and self._source is not None:
+            self._source.close()
         if self._owns_store:
             self._store.close()
 
@@ -376,6 +415,10 @@ class CacheApp:
         gz = wants_gzip(headers.get("Accept-Encoding"))
         if_none_match = headers.get("If-None-Match")
         seg = route.segment
+        if (seg == "fetch" or route.by is not None) and self._source is not None \
+                and not self._source.ready:
+            raise ApiError(503, "the data source has not finished its first load; see "
+                                "/healthz", headers={"Retry-After": _RETRY_AFTER})
         if seg == "fetch" and value is None:
             return self._fetch(params, media, gz, if_none_match)
         if seg == "fetch":
@@ -419,6 +462,20 @@ class CacheApp:
                 if sid != self._seen[0]:
                     self._seen = (sid, time.time())
         return sid
+
+    def _sources(self, sid: str) -> dict[str, str] | None:
+        """The source sequences snapshot ``sid`` reflects (``None``: no source or unknown)."""
+        if self._source is None:
+            return None
+        found = self._source.sequences_for(sid)
+        return None if found is None else dict(found)
+
+    def _data_headers(self, sid: str, etag: str,
+                      sources: dict[str, str] | None) -> dict[str, str]:
+        headers = {"X-Snapshot-Id": sid, "ETag": etag}
+        if sources is not None:
+            headers["X-Source-Sequences"] = dumps(sources)
+        return headers
 
     def _snapshot_age(self) -> float | None:
         sid, since = self._seen
@@ -487,8 +544,9 @@ class CacheApp:
                 query.page(query.idx + first, query.limit - first)))
         next_idx = query.idx + query.limit
         next_url = self._next_url(next_idx) if query.limit and next_idx < total else None
-        headers = {"X-Total-Count": str(total), "X-Snapshot-Id": sid,
-                   "ETag": _etag(sid, media, gz)}
+        sources = self._sources(sid)
+        headers = {"X-Total-Count": str(total),
+                   **self._data_headers(sid, _etag(sid, media, gz), sources)}
         if next_url is not None:
             headers["Link"] = f'<{next_url}>; rel="next"'
         tally = Tally()
@@ -499,7 +557,7 @@ class CacheApp:
                                                            else None), tally, chunk)
         else:
             head.update({"total": total, "idx": query.idx, "limit": query.limit,
-                         "snapshot": sid, "next": next_url})
+                         "snapshot": sid, "sources": sources, "next": next_url})
             body = document_body(head, "workflows", records,
                                  workflow_unstructure(query.fields), tally, chunk)
         return _Reply(body, media, headers=headers, tally=tally, compress=gz)
@@ -524,6 +582,7 @@ class CacheApp:
         bundle = self._store.get(name)
         if bundle is None:
             raise ApiError(404, f"no workflow named {name!r}", parameter="workflow")
+        sources = self._sources(sid)
         tally = Tally()
         unstructure = converter().unstructure
         if media in NDJSON_TYPES:
@@ -532,12 +591,12 @@ class CacheApp:
             tally.records = len(lines)
             body = ("\n".join(lines) + "\n").encode("utf-8")
         else:
-            doc = {"snapshot": sid, "workflow": unstructure(bundle.workflow)}
+            doc = {"snapshot": sid, "sources": sources, "workflow": unstructure(bundle.workflow)}
             for part in ("sites", "tasks", "task_sites", "datasets", "parentage"):
                 doc[part] = [unstructure(r) for r in getattr(bundle, part)]
             tally.records = sum(1 for _ in bundle.records())
             body = dumps_bytes(doc)
-        return _Reply(body, media, headers={"X-Snapshot-Id": sid, "ETag": etag},
+        return _Reply(body, media, headers=self._data_headers(sid, etag, sources),
                       tally=tally, compress=gz)
 
     def _values(self, by: str, params: dict[str, list[str]], media: str, gz: bool,
@@ -562,12 +621,14 @@ class CacheApp:
                 agent = agents.get(item["Value"])
                 item["Agent"] = None if agent is None else _unstructure(agent)
         tally = Tally()
+        sources = self._sources(sid)
         if media in NDJSON_TYPES:
             body = ndjson_body(items, _unstructure, tally, self.config.chunk_size)
         else:
-            body = document_body({"by": by, "snapshot": sid, "total": len(items)}, "values",
+            body = document_body({"by": by, "snapshot": sid, "sources": sources,
+                                  "total": len(items)}, "values",
                                  items, _unstructure, tally, self.config.chunk_size)
-        return _Reply(body, media, headers={"X-Snapshot-Id": sid, "ETag": etag},
+        return _Reply(body, media, headers=self._data_headers(sid, etag, sources),
                       tally=tally, compress=gz)
 
     def _summary(self, by: str, value: str, params: dict[str, list[str]], media: str,
@@ -594,6 +655,8 @@ class CacheApp:
 
     def _health(self) -> _Reply:
         backend = self._store.backend or type(self._store).__name__
+        source = None if self._source is None else self._source.status()
+        source_doc = None if source is None else source.to_dict()
         try:
             sid = self._snapshot()
             workflows = self._store.count()
@@ -602,12 +665,19 @@ class CacheApp:
             cherrypy.log("health check failed", traceback=True, severity=logging.WARNING)
             doc: dict[str, Any] = {
                 "ready": False, "snapshot": None, "snapshot_age_seconds": None,
-                "workflows": None, "agents": None, "backend": backend,
+                "workflows": None, "agents": None, "backend": backend, "source": source_doc,
                 "detail": f"the store does not answer ({type(exc).__name__})"}
             return _Reply(dumps_bytes(doc), status=503,
                           headers={"Cache-Control": "no-store"})
         doc = {"ready": True, "snapshot": sid, "snapshot_age_seconds": self._snapshot_age(),
-               "workflows": workflows, "agents": agents, "backend": backend}
+               "workflows": workflows, "agents": agents, "backend": backend,
+               "source": source_doc}
+        if source is not None and not source.ready:
+            doc["ready"] = False
+            doc["detail"] = "the data source has not finished its first load" + (
+                f" (last error: {source.last_error})" if source.last_error else "")
+            return _Reply(dumps_bytes(doc), status=503,
+                          headers={"Cache-Control": "no-store", "Retry-After": _RETRY_AFTER})
         return _Reply(dumps_bytes(doc), headers={"Cache-Control": "no-store"})
 
     def _metrics(self) -> _Reply:
@@ -628,6 +698,22 @@ class CacheApp:
             "Seconds since this server first saw the current snapshot.", self._snapshot_age())
         gauges["uptime_seconds"] = ("Seconds since the app was built.",
                                     time.time() - self._started)
+        if self._source is not None:
+            status = self._source.status()
+            gauges["source_ready"] = ("1 once the source finished its first full load.",
+                                      float(status.ready))
+            gauges["source_connected"] = ("1 while the source's last upstream request "
+                                          "succeeded.", float(status.connected))
+            gauges["source_last_load_seconds"] = ("Duration of the source's last full load.",
+                                                  status.last_load_seconds)
+            gauges["source_loads"] = ("Full loads the source finished (count).",
+                                      float(status.loads))
+            gauges["source_updates_applied"] = ("Changed upstream documents applied (count).",
+                                                float(status.updates_applied))
+            gauges["source_problems"] = ("Problems found in upstream documents (count; the "
+                                         "log names the documents).", float(status.problems))
+            gauges["source_errors"] = ("Failed upstream requests or loads, each retried "
+                                       "(count).", float(status.errors))
         info = {"version": __version__, "schema_version": SCHEMA_VERSION,
                 "backend": self._store.backend or type(self._store).__name__}
         text = self.metrics.render(gauges, info)
@@ -730,6 +816,39 @@ def _observed(chunks: Iterator[bytes], done: Callable[[int], None]) -> Iterator[
         if close is not None:
             close()
         done(sent)
+
+
+class SourcePlugin(cherrypy.process.plugins.SimplePlugin):  # type: ignore[misc]
+    """Run a :class:`~wmstats.source.Source` with a CherryPy engine (WMCore deployments).
+
+    The source starts when the engine starts and stops when it stops (or exits)::
+
+        source = open_source("couchdb://localhost:5984", store)
+        SourcePlugin(cherrypy.engine, source).subscribe()
+        cherrypy.tree.mount(CacheApp(source=source), "/wmstats", CacheApp.mount_config())
+
+    (:class:`CacheApp` also starts the source it is given; starting twice is harmless.)
+
+    :param bus: the engine (``cherrypy.engine``).
+    :param source: the source to run.
+    :param stop_timeout: seconds to wait for the source's threads at stop.
+    """
+
+    def __init__(self, bus: Any, source: Source, stop_timeout: float = 10.0) -> None:
+        super().__init__(bus)
+        self.source = source
+        self.stop_timeout = stop_timeout
+
+    def start(self) -> None:
+        """Start the source (engine ``start``)."""
+        self.bus.log(f"starting the data source {self.source!r}")
+        self.source.start()
+
+    def stop(self) -> None:
+        """Stop the source (engine ``stop``)."""
+        if not self.source.stop(self.stop_timeout):
+            self.bus.log(f"the data source {self.source!r} did not stop within "
+                         f"{self.stop_timeout} s", level=logging.WARNING)
 
 
 def build_application(root: CacheApp | None = None, script_name: str | None = None,

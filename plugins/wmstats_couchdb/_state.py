@@ -1,0 +1,301 @@
+"""What a source keeps between updates: the converted parts of every document.
+
+Pure (no I/O).  For each upstream document, keyed by ``(database, _id)``, the
+state holds what :mod:`wmstats.convert` made of it: the
+:class:`~wmstats.convert.RequestPart` of a request whose status is shown, the
+:class:`~wmstats.schema.Agent` of an ``agent_info``, and for an
+``agent_request`` its agent, timestamp and the document itself, compressed
+(about a tenth of its :class:`~wmstats.convert.AgentPart` in memory).  A
+full load packs the ``agent_request`` documents without converting them
+(``convert=False``) and converts each when its workflow is merged, so it never
+holds every converted report at once; changed documents are converted when
+they arrive and kept until :meth:`SourceState.forget_converted`.  A workflow's
+other reports are converted again when one of them changes (a millisecond each;
+their problems are reported only the first time).  A changed or deleted
+document first takes back what its previous version contributed, then adds the
+new one; :meth:`SourceState.update` says which workflows and agents changed, and
+:meth:`SourceState.bundle` re-merges just those (the same
+:func:`~wmstats.convert.merge_workflow` that :class:`~wmstats.convert.DocumentConverter`
+uses, so the result equals converting all documents at once).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Collection, Iterator
+from typing import Any, Final, NamedTuple
+
+import attrs
+import ujson
+
+from wmstats.convert import (
+    IGNORED_DOC_TYPES,
+    AgentPart,
+    Problem,
+    RequestPart,
+    WorkflowBundle,
+    convert_agent_info,
+    convert_agent_request,
+    convert_request,
+    merge_workflow,
+)
+from wmstats.schema import Agent
+
+__all__ = ["SourceState", "Key"]
+
+#: ``(database, document id)``
+Key = tuple[str, str]
+
+
+class _Report(NamedTuple):
+    """One ``agent_request`` document as kept: who, when, and the zlib-compressed JSON."""
+
+    agent: str
+    timestamp: int
+    blob: bytes
+
+
+def _pack(doc: dict[str, Any]) -> bytes:
+    return zlib.compress(ujson.dumps(doc, ensure_ascii=False,
+                                     escape_forward_slashes=False).encode(), 1)
+
+
+def _unpack(blob: bytes, problems: list[Problem]) -> AgentPart:
+    part = convert_agent_request(ujson.loads(zlib.decompress(blob)), problems)
+    assert part is not None  # it names its workflow, else it would not be kept
+    return part
+
+
+def _quick_report(doc: dict[str, Any]) -> tuple[str, str, int] | None:
+    """Workflow, agent and timestamp of a well-formed agent_request, without converting it."""
+    workflow, agent, timestamp = doc.get("workflow"), doc.get("agent_url"), doc.get("timestamp")
+    if type(workflow) is str and workflow and type(agent) is str and type(timestamp) is int:
+        return workflow, agent, timestamp
+    return None
+
+
+#: Workflow fields of few distinct values (strings, tuples of strings), shared between
+#: the kept requests; fields unique to a workflow (names, datasets) would only make
+#: the table grow.
+_SHARED_FIELDS: Final = ("RequestStatus", "RequestType", "SubRequestType", "Campaign",
+                         "Campaigns", "Teams", "Group", "Requestor", "CMSSWVersion",
+                         "CMSSWVersions", "ScramArch", "AcquisitionEras", "ProcessingStrings",
+                         "MCPileup", "DataPileup", "SiteWhitelist", "SiteBlacklist",
+                         "UnmergedLFNBase")
+
+
+class _Canon:
+    """One object for each equal string or tuple of strings of the kept request records.
+
+    Site lists, campaigns, releases... repeat across thousands of requests; sharing
+    them makes a kept request about a third smaller.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[Any, Any] = {}
+
+    def request(self, part: RequestPart) -> RequestPart:
+        workflow = part.workflow
+        values = self._values
+        changes = {}
+        for name in _SHARED_FIELDS:
+            value = getattr(workflow, name)
+            if value:
+                same = values.setdefault(value, value)
+                if same is not value:
+                    changes[name] = same
+        if not changes:
+            return part
+        return attrs.evolve(part, workflow=attrs.evolve(workflow, **changes))
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number",
+            bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+class SourceState:
+    """The converted parts of the documents read so far.
+
+    :param statuses: request statuses whose workflows are shown; ``None`` shows
+        every workflow, including those with agent reports but no request document
+        (as :func:`~wmstats.convert.convert_documents` does).
+    """
+
+    def __init__(self, statuses: Collection[str] | None) -> None:
+        self.statuses = None if statuses is None else frozenset(statuses)
+        #: workflow -> request part (only requests whose status is shown)
+        self._requests: dict[str, RequestPart] = {}
+        self._request_keys: dict[Key, str] = {}
+        #: workflow -> document key -> its report (every agent_request document)
+        self._parts: dict[str, dict[Key, _Report]] = {}
+        #: converted parts of the reports read since :meth:`forget_converted`
+        self._converted: dict[Key, AgentPart] = {}
+        #: reports packed without converting them: their problems are not reported yet
+        self._unchecked: set[Key] = set()
+        self._part_keys: dict[Key, str] = {}
+        self._agents: dict[str, Agent] = {}
+        self._agent_keys: dict[Key, str] = {}
+        #: documents skipped on purpose (design documents, ignored types)
+        self.ignored = 0
+        self._canon = _Canon()
+
+    # ------------------------------------------------------------------ reads
+
+    def shown(self, name: str) -> bool:
+        """Whether workflow ``name`` belongs in the store."""
+        if self.statuses is None:
+            return name in self._requests or name in self._parts
+        return name in self._requests
+
+    def names(self) -> list[str]:
+        """Every workflow shown (requests first, then agent-only ones)."""
+        if self.statuses is None:
+            return list(dict.fromkeys([*self._requests, *self._parts]))
+        return list(self._requests)
+
+    def bundle(self, name: str, problems: list[Problem] | None = None) -> WorkflowBundle:
+        """The merged records of one workflow.
+
+        :param problems: problems of agent reports converted here for the first
+            time are appended to it.
+        """
+        return merge_workflow(name, self._requests.get(name), self._agent_parts(name, problems))
+
+    def bundles(self, problems: list[Problem] | None = None) -> Iterator[WorkflowBundle]:
+        """One bundle per shown workflow."""
+        for name in self.names():
+            yield self.bundle(name, problems)
+
+    def agent(self, url: str) -> Agent | None:
+        """The agent record of ``url``, if its ``agent_info`` document was read."""
+        return self._agents.get(url)
+
+    def agents(self) -> list[Agent]:
+        """Every agent record, sorted by URL."""
+        return [self._agents[url] for url in sorted(self._agents)]
+
+    def _agent_parts(self, name: str, problems: list[Problem] | None) -> list[AgentPart]:
+        """One part per agent; of two documents from one agent the newer counts."""
+        by_agent: dict[str, tuple[Key, _Report]] = {}
+        for key, report in self._parts.get(name, {}).items():
+            old = by_agent.get(report.agent)
+            if old is None or old[1].timestamp <= report.timestamp:
+                by_agent[report.agent] = (key, report)
+        parts = []
+        for key, report in by_agent.values():
+            part = self._converted.get(key)
+            if part is None:
+                first = key in self._unchecked
+                part = _unpack(report.blob, problems if first and problems is not None
+                               else [])
+                self._unchecked.discard(key)
+            parts.append(part)
+        return parts
+
+    def forget_converted(self) -> None:
+        """Drop the converted parts of ``agent_request`` documents (keep them packed)."""
+        self._converted.clear()
+
+    # ------------------------------------------------------------------ writes
+
+    def update(self, db: str, doc_id: str, doc: Any, problems: list[Problem],
+               workflows: set[str], agents: set[str], *, convert: bool = True) -> None:
+        """Take back what document ``(db, doc_id)`` contributed, then add ``doc``.
+
+        :param doc: the new version, or ``None`` for a deleted document.
+        :param problems: problems found in ``doc`` are appended here.
+        :param workflows: names of the workflows that changed are added here.
+        :param agents: URLs of the agents that changed are added here.
+        :param convert: ``False`` packs a well-formed ``agent_request`` without
+            converting it; it is converted (and its problems reported) when its
+            workflow is first merged (:meth:`bundle`), so that a full load never
+            holds every converted report at once.
+        """
+        key = (db, doc_id)
+        self._remove(key, workflows, agents)
+        if doc is not None:
+            self._add(key, doc, problems, workflows, agents, convert)
+
+    def _remove(self, key: Key, workflows: set[str], agents: set[str]) -> None:
+        name = self._request_keys.pop(key, None)
+        if name is not None:
+            self._requests.pop(name, None)
+            workflows.add(name)
+        name = self._part_keys.pop(key, None)
+        if name is not None:
+            parts = self._parts.get(name)
+            if parts is not None:
+                parts.pop(key, None)
+                if not parts:
+                    del self._parts[name]
+            self._converted.pop(key, None)
+            self._unchecked.discard(key)
+            workflows.add(name)
+        url = self._agent_keys.pop(key, None)
+        if url is not None:
+            self._agents.pop(url, None)
+            agents.add(url)
+
+    def _add(self, key: Key, doc: Any, problems: list[Problem], workflows: set[str],
+             agents: set[str], convert: bool) -> None:
+        doc_id = key[1]
+        if not isinstance(doc, dict):
+            problems.append(Problem(doc_id, "", f"expected a JSON object, got {_kind(doc)}; "
+                                                f"skipped"))
+            return
+        if doc.get("_deleted") or doc_id.startswith("_design/"):
+            self.ignored += 1
+            return
+        doc_type = doc.get("type")
+        if doc_type == "agent_request":
+            quick = None if convert else _quick_report(doc)
+            part = None
+            if quick is None:
+                part = convert_agent_request(doc, problems)
+                if part is None:
+                    return
+                quick = (part.workflow, part.agent, part.timestamp)
+            workflow, agent_url, timestamp = quick
+            parts = self._parts.setdefault(workflow, {})
+            if any(p.agent == agent_url for p in parts.values()):
+                problems.append(Problem(doc_id, "agent_url", f"another agent_request "
+                                        f"document of {agent_url!r} for workflow {workflow!r}; "
+                                        f"the newer is kept"))
+            parts[key] = _Report(agent_url, timestamp, _pack(doc))
+            if part is None:
+                self._unchecked.add(key)
+            else:
+                self._converted[key] = part
+            self._part_keys[key] = workflow
+            workflows.add(workflow)
+        elif doc_type == "agent_info":
+            agent = convert_agent_info(doc, problems)
+            if agent is not None:
+                old = self._agents.get(agent.AgentURL)
+                if old is not None and old.Timestamp > agent.Timestamp:
+                    problems.append(Problem(doc_id, "agent_url", f"another agent_info "
+                                            f"document of {agent.AgentURL!r} is newer; "
+                                            f"kept that one"))
+                    return
+                self._agents[agent.AgentURL] = agent
+                self._agent_keys[key] = agent.AgentURL
+                agents.add(agent.AgentURL)
+        elif doc_type == "reqmgr_request" or (
+                doc_type is None and ("RequestName" in doc or "RequestStatus" in doc)):
+            request = convert_request(doc, problems)
+            if request is None:
+                return
+            name = request.workflow.RequestName
+            workflows.add(name)
+            if self.statuses is None or request.workflow.RequestStatus in self.statuses:
+                if name in self._requests:
+                    problems.append(Problem(doc_id, "", "another request document has "
+                                            "this name; this one replaces it"))
+                self._requests[name] = self._canon.request(request)
+                self._request_keys[key] = name
+        elif isinstance(doc_type, str) and doc_type in IGNORED_DOC_TYPES:
+            self.ignored += 1
+        else:
+            problems.append(Problem(doc_id, "type", f"unknown document type {doc_type!r}; "
+                                                    f"skipped"))

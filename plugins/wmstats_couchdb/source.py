@@ -1,0 +1,517 @@
+""":class:`CouchSource`: keep a store filled from WMCore's CouchDB databases.
+
+Two databases are read, as in production: ReqMgr2's request documents
+(``reqmgr_workload_cache``) and the agents' ``agent_request`` / ``agent_info``
+documents (``wmstats``).  Names, server, credentials and the request statuses
+shown are options; from a URL::
+
+    couchdb://user:secret@host:5984?requests_db=reqmgr_workload_cache&wmstats_db=wmstats
+    couchdbs://host:6984/couchdb?statuses=running-open,running-closed   # https, prefix
+    couchdb://host:5984?statuses=*                                      # every status
+
+How it works (one background thread, plus one per database once loaded):
+
+1. **Full load.**  Read each database's ``update_seq`` (``GET /db``), then page
+   through ``_all_docs?include_docs=true`` by ``startkey`` (``batch_size`` rows a
+   page; the next page is read while this one is converted): first the agent
+   database, whose ``agent_request`` documents are kept packed
+   (:class:`~wmstats_couchdb._state.SourceState`), then the request database,
+   each page's workflows merged (converting their agent reports then) and handed
+   to one :meth:`~wmstats.store.Store.replace` as they come.  No raw page
+   outlives its conversion, and the converted records never all exist at once.
+   A failure part way makes the replace fail: the store keeps its snapshot, and
+   the load is retried with a capped exponential backoff.
+2. **Updates.**  Follow each database's ``_changes`` (``feed=longpoll``,
+   ``include_docs``, ``heartbeat``) from the ``update_seq`` read before the load.
+   A change already seen by the load is applied again, which is harmless: a
+   workflow is always re-merged whole from its parts.  Each batch of changes
+   re-merges only the workflows it touches and goes to the store in one
+   :meth:`~wmstats.store.Store.apply`.  The sequence of a database advances only
+   after the store took the batch, so after a lost connection the feed resumes
+   where the store is, nothing missed.
+3. **Faults.**  Connection failures are retried with backoff (``retry_initial``
+   doubling up to ``retry_max`` seconds); a database that disappears makes the
+   source load everything again (the old snapshot is served meanwhile).
+   Malformed documents are reported (:attr:`SourceStatus.problems`, one log line
+   per problem with the document id, up to ``log_problems`` per batch) and the
+   rest is served.
+
+:meth:`CouchSource.sequences_for` maps each snapshot the source wrote to the
+sequences it reflects, so that a response read from a snapshot names exactly
+those.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Final
+
+from wmstats.convert import Problem, WorkflowBundle
+from wmstats.source import ACTIVE_STATUSES, Source, SourceOptionError, SourceStatus
+from wmstats.store import Store
+from wmstats_couchdb._http import CouchClient, CouchError, quote, redact, split_server_url
+from wmstats_couchdb._prefetch import prefetched
+from wmstats_couchdb._state import SourceState
+
+__all__ = ["CouchSource", "DEFAULT_REQUESTS_DB", "DEFAULT_WMSTATS_DB"]
+
+#: ReqMgr2's request database in WMCore deployments.
+DEFAULT_REQUESTS_DB: Final = "reqmgr_workload_cache"
+#: The WMStats database (agent_request, agent_info) in WMCore deployments.
+DEFAULT_WMSTATS_DB: Final = "wmstats"
+#: Snapshots whose sequences are remembered for :meth:`CouchSource.sequences_for`.
+_REMEMBER: Final = 256
+#: Longest a reader waits in :meth:`CouchSource.sequences_for` for a write to be noted.
+_NOTE_WAIT: Final = 5.0
+
+log = logging.getLogger("wmstats.source.couchdb")
+
+
+def _seq_text(value: Any) -> str:
+    """A sequence as the string to send back in ``since`` (integers on pouchdb)."""
+    return value if isinstance(value, str) else str(value)
+
+
+class _Stopped(Exception):
+    """The source was asked to stop during a load."""
+
+
+class CouchSource(Source):
+    """A :class:`~wmstats.source.Source` reading WMCore's CouchDB databases.
+
+    :param store: the store to fill.
+    :param url: the CouchDB server, ``http(s)://host:port[/prefix]`` (credentials
+        may be in it, or in ``user`` / ``password``).
+    :param user: user name for Basic auth.
+    :param password: password for Basic auth.
+    :param requests_db: database of ReqMgr2 request documents.
+    :param wmstats_db: database of ``agent_request`` and ``agent_info`` documents.
+    :param statuses: request statuses whose workflows are shown (default WMCore's
+        active statuses, :data:`wmstats.source.ACTIVE_STATUSES`); ``None`` or
+        ``("*",)`` shows every workflow, also those with agent reports only.
+    :param batch_size: rows per ``_all_docs`` page (and ``limit`` of feeds that
+        honour it).
+    :param timeout: seconds to connect and to wait for each answer of a page.
+    :param heartbeat: seconds between the heartbeats asked of ``_changes``; also
+        how long :meth:`stop` may wait for a feed to notice.
+    :param idle_timeout: seconds without a byte on a feed after which it is
+        asked again (not an error).
+    :param max_wait: seconds a feed with nothing to say (only heartbeats) is
+        held open before it is asked again: a feed that heartbeats but never
+        answers (a deleted database on pouchdb-server, a stuck proxy) cannot
+        stall the source for longer.
+    :param retry_initial: first wait after a failure, seconds (doubles each time).
+    :param retry_max: longest wait between retries, seconds.
+    :param gzip: ask for gzip-compressed pages (worth it off loopback only).
+    :param log_problems: problems logged one by one per load or batch of changes
+        (the rest are counted and summarized).
+    """
+
+    scheme: ClassVar[str] = "couchdb"
+
+    def __init__(self, store: Store, *, url: str = "http://127.0.0.1:5984",
+                 user: str | None = None, password: str | None = None,
+                 requests_db: str = DEFAULT_REQUESTS_DB, wmstats_db: str = DEFAULT_WMSTATS_DB,
+                 statuses: Iterable[str] | None = ACTIVE_STATUSES, batch_size: int = 500,
+                 timeout: float = 60.0, heartbeat: float = 1.0, idle_timeout: float = 30.0,
+                 max_wait: float = 60.0, retry_initial: float = 0.5, retry_max: float = 30.0, gzip: bool = False,
+                 log_problems: int = 20) -> None:
+        super().__init__(store)
+        try:
+            base, auth = split_server_url(url)
+        except ValueError as exc:
+            raise SourceOptionError(str(exc)) from None
+        if user is not None:
+            auth = (user, password or "")
+        if not requests_db or not wmstats_db or requests_db == wmstats_db:
+            raise SourceOptionError(f"requests_db and wmstats_db must be two database names, "
+                                    f"got {requests_db!r} and {wmstats_db!r}")
+        if isinstance(statuses, str):
+            statuses = [s.strip() for s in statuses.split(",") if s.strip()]
+        chosen = None if statuses is None else tuple(statuses)
+        if chosen is not None and "*" in chosen:
+            chosen = None
+        if chosen is not None and not chosen:
+            raise SourceOptionError("statuses: give at least one status, or '*' for all")
+        for name, value, low in (("batch_size", batch_size, 1), ("timeout", timeout, 0.001),
+                                 ("heartbeat", heartbeat, 0.01),
+                                 ("idle_timeout", idle_timeout, 0.01),
+                                 ("max_wait", max_wait, 0.01),
+                                 ("retry_initial", retry_initial, 0.0),
+                                 ("retry_max", retry_max, 0.0), ("log_problems", log_problems, 0)):
+            if not value >= low:  # NaN too
+                raise SourceOptionError(f"{name} must be >= {low}, got {value}")
+        self.server_url = base
+        self.databases: tuple[str, str] = (requests_db, wmstats_db)
+        self.statuses: tuple[str, ...] | None = chosen
+        self.batch_size = batch_size
+        self.heartbeat = heartbeat
+        self.idle_timeout = max(idle_timeout, heartbeat * 3)
+        self.max_wait = max_wait
+        self.retry_initial = retry_initial
+        self.retry_max = max(retry_max, retry_initial)
+        self.log_problems = log_problems
+        self.client = CouchClient(base, auth=auth, timeout=timeout, gzip=gzip)
+        self._url = redact(base if auth is None else base.replace("://", f"://{auth[0]}@", 1))
+
+        self._state = SourceState(chosen)
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._run_lock = threading.Lock()
+        #: serializes changes to the state and the store writes that follow them
+        self._apply_lock = threading.Lock()
+        #: guards the snapshot -> sequences map and the status counters
+        self._cond = threading.Condition()
+        self._sequences: dict[str, str] = {}
+        self._by_snapshot: collections.OrderedDict[str, Mapping[str, str]] = (
+            collections.OrderedDict())
+        self._writing_from: str | None = None
+        self._ready = False
+        self._connected = False
+        self._loads = 0
+        self._last_load: float | None = None
+        self._loaded_at: float | None = None
+        self._updates = 0
+        self._problems = 0
+        self._errors = 0
+        self._last_error: str | None = None
+        self._rows_read = 0
+
+    @classmethod
+    def url_options(cls, url: urllib.parse.SplitResult) -> dict[str, Any]:
+        """``couchdb[s]://[user:password@]host[:port][/prefix]`` -> ``url=http(s)://...``."""
+        if not url.hostname:
+            raise SourceOptionError(f"a {url.scheme}:// source URL needs a host: "
+                                    f"{redact(url.geturl())!r}")
+        scheme = "https" if url.scheme.lower() == "couchdbs" else "http"
+        bare = url._replace(scheme=scheme, query="", fragment="")
+        try:
+            split_server_url(bare.geturl())
+        except ValueError as exc:
+            raise SourceOptionError(f"bad source URL {redact(url.geturl())!r}: {exc}") from None
+        return {"url": bare.geturl()}
+
+    def __repr__(self) -> str:
+        return f"CouchSource({self._url}, {self.databases[0]}, {self.databases[1]})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        with self._run_lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="wmstats-couchdb-source",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        with self._run_lock:
+            self._stop.set()
+            thread = self._thread
+            if thread is not None:
+                thread.join(timeout)
+                if thread.is_alive():
+                    return False
+                self._thread = None
+        return True
+
+    def close(self) -> None:
+        """Stop and close the HTTP sessions."""
+        self.stop()
+        self.client.close()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def status(self) -> SourceStatus:
+        with self._cond:
+            return SourceStatus(
+                ready=self._ready, connected=self._connected, sequences=self._sequences,
+                last_load_seconds=self._last_load, loaded_at=self._loaded_at,
+                loads=self._loads, updates_applied=self._updates, problems=self._problems,
+                errors=self._errors, last_error=self._last_error, url=self._url)
+
+    def sequences_for(self, snapshot_id: str) -> Mapping[str, str] | None:
+        found = self._by_snapshot.get(snapshot_id)
+        if found is not None:
+            return found
+        deadline = time.monotonic() + _NOTE_WAIT
+        with self._cond:
+            # A snapshot being written right now is noted as soon as the write returns.
+            while (self._writing_from is not None and snapshot_id != self._writing_from
+                   and snapshot_id not in self._by_snapshot):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return self._by_snapshot.get(snapshot_id)
+
+    # ------------------------------------------------------------------ main loop
+
+    def _run(self) -> None:
+        delay = self.retry_initial
+        while not self._stop.is_set():
+            try:
+                self._load()
+            except _Stopped:
+                break
+            except Exception as exc:  # noqa: BLE001 - reported, retried
+                self._failed("full load", exc)
+                self._stop.wait(delay)
+                delay = min(max(delay * 2, 0.05), self.retry_max)
+                continue
+            delay = self.retry_initial
+            self._reload.clear()
+            generation = threading.Event()
+            followers = [threading.Thread(target=self._follow, args=(db, generation),
+                                          name=f"wmstats-couchdb-changes-{db}", daemon=True)
+                         for db in self.databases]
+            for thread in followers:
+                thread.start()
+            while not self._stop.is_set() and not self._reload.is_set():
+                self._stop.wait(0.5)
+            generation.set()
+            for thread in followers:
+                thread.join()
+            if self._reload.is_set() and not self._stop.is_set():
+                log.warning("couchdb source: loading everything again")
+        self.client.close_thread_session()
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        text = f"{what}: {type(exc).__name__}: {exc}"
+        with self._cond:
+            if isinstance(exc, CouchError) and exc.status == 0:
+                self._connected = False  # no answer at all
+            self._errors += 1
+            self._last_error = text
+        log.warning("couchdb source: %s", text)
+
+    def _connected_now(self) -> None:
+        if not self._connected:
+            with self._cond:
+                self._connected = True
+
+    def _report(self, problems: list[Problem], where: str) -> None:
+        if not problems:
+            return
+        with self._cond:
+            self._problems += len(problems)
+        for problem in problems[:self.log_problems]:
+            log.warning("couchdb source: problem in %s: %s", where, problem)
+        if len(problems) > self.log_problems:
+            docs = len({p.doc_id for p in problems})
+            log.warning("couchdb source: %d problems in %d documents of %s (%d logged)",
+                        len(problems), docs, where, self.log_problems)
+
+    # ------------------------------------------------------------------ full load
+
+    def _pages(self, db: str) -> Iterator[list[Any]]:
+        """The rows of ``_all_docs?include_docs=true``, a page at a time."""
+        path = f"/{quote(db)}/_all_docs"
+        params: dict[str, Any] = {"include_docs": True, "limit": self.batch_size}
+        while True:
+            if self._stop.is_set():
+                return
+            body = self.client.request("GET", path, params=params)
+            rows = body.get("rows") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                raise CouchError(0, "bad_answer", "_all_docs without rows", "GET", path)
+            yield rows
+            if len(rows) < self.batch_size:
+                return
+            params = {"include_docs": True, "limit": self.batch_size,
+                      "startkey": rows[-1].get("id"), "skip": 1}
+
+    def _read(self, db: str, state: SourceState, problems: list[Problem],
+              convert: bool) -> Iterator[set[str]]:
+        """Read a whole database into ``state``; per page, the workflows it touched."""
+        pages = prefetched(self._pages(db), depth=1, name=f"wmstats-couchdb-read-{db}",
+                           on_exit=self.client.close_thread_session)
+        agents: set[str] = set()
+        try:
+            for rows in pages:
+                touched: set[str] = set()
+                rows.reverse()
+                while rows:  # let go of each document once it is converted
+                    row = rows.pop()
+                    doc_id = row.get("id") if isinstance(row, dict) else None
+                    if not isinstance(doc_id, str):
+                        problems.append(Problem("<unknown>", "", f"{db}: _all_docs row "
+                                                                 f"without an id; skipped"))
+                        continue
+                    state.update(db, doc_id, row.get("doc"), problems, touched, agents,
+                                 convert=convert)
+                    self._rows_read += 1
+                yield touched
+        finally:
+            pages.close()
+        if self._stop.is_set():
+            raise _Stopped
+
+    def _load(self) -> None:
+        """Read both databases and replace the store's snapshot (see the module doc).
+
+        The agent database is read first, its ``agent_request`` documents packed
+        without converting them; then the request documents are read, and each
+        page's workflows are merged and handed to :meth:`Store.replace
+        <wmstats.store.Store.replace>` at once, which converts their agent reports
+        then: the converted records never all exist at the same time.  If reading
+        fails part way, the replace fails and the store keeps its snapshot.
+        """
+        began = time.monotonic()
+        sequences: dict[str, str] = {}
+        for db in self.databases:
+            info = self.client.request("GET", "/" + quote(db))
+            self._connected_now()
+            if not isinstance(info, dict) or "update_seq" not in info:
+                raise CouchError(0, "bad_answer", f"no update_seq for {db}", "GET", "/" + db)
+            sequences[db] = _seq_text(info["update_seq"])
+        state = SourceState(self.statuses)
+        problems: list[Problem] = []
+        self._rows_read = 0
+        requests_db, wmstats_db = self.databases
+        for _touched in self._read(wmstats_db, state, problems, convert=False):
+            pass
+
+        def bundles() -> Iterator[WorkflowBundle]:
+            merged: set[str] = set()
+            for touched in self._read(requests_db, state, problems, convert=True):
+                for name in sorted(touched):
+                    if state.shown(name):
+                        merged.add(name)
+                        yield state.bundle(name, problems)
+            for name in state.names():  # workflows shown without a request document
+                if name not in merged:
+                    yield state.bundle(name, problems)
+
+        with self._apply_lock:
+            self._write(lambda: self._store.replace(bundles(), state.agents()), sequences)
+            state.forget_converted()
+            self._state = state
+        seconds = time.monotonic() - began
+        with self._cond:
+            self._ready = True
+            self._loads += 1
+            self._last_load = seconds
+            self._loaded_at = time.time()
+        self._report(problems, "the full load")
+        log.info("couchdb source: loaded %d documents, %d workflows shown, in %.1f s "
+                 "(sequences %s)", self._rows_read, len(state.names()), seconds, sequences)
+
+    # ------------------------------------------------------------------ writes
+
+    def _write(self, write: Callable[[], str], sequences: Mapping[str, str]) -> str:
+        """Run a store write and note which sequences its snapshot reflects."""
+        with self._cond:
+            self._writing_from = self._store.snapshot_id
+        sid: str | None = None
+        try:
+            sid = write()
+        finally:
+            with self._cond:
+                if sid is not None:
+                    noted = dict(sequences)
+                    self._sequences = noted
+                    self._by_snapshot[sid] = noted
+                    while len(self._by_snapshot) > _REMEMBER:
+                        self._by_snapshot.popitem(last=False)
+                self._writing_from = None
+                self._cond.notify_all()
+        return sid
+
+    def _advance(self, sequences: Mapping[str, str]) -> None:
+        """New sequences without a store write (changes that show nowhere)."""
+        with self._cond:
+            noted = dict(sequences)
+            self._sequences = noted
+            self._by_snapshot[self._store.snapshot_id] = noted
+
+    # ------------------------------------------------------------------ updates
+
+    def _follow(self, db: str, stop: threading.Event) -> None:
+        """Follow one database's ``_changes`` until ``stop`` (or the source stops)."""
+        path = f"/{quote(db)}/_changes"
+        delay = self.retry_initial
+        try:
+            while not stop.is_set():
+                since = self._sequences.get(db, "0")
+                try:
+                    body = self.client.feed(path, {
+                        "feed": "longpoll", "since": since, "include_docs": True,
+                        "heartbeat": max(10, round(self.heartbeat * 1000)),
+                        "limit": self.batch_size,
+                    }, read_timeout=self.idle_timeout, stop=stop, max_seconds=self.max_wait)
+                except CouchError as exc:
+                    self._failed(f"changes of {db}", exc)
+                    if exc.missing_database or exc.status == 400:
+                        self._reload.set()
+                        return
+                    stop.wait(delay)
+                    delay = min(max(delay * 2, 0.05), self.retry_max)
+                    continue
+                self._connected_now()
+                if body is None:
+                    continue
+                try:
+                    self._apply(db, body)
+                except Exception as exc:  # noqa: BLE001 - the store failed: retry the batch
+                    self._failed(f"applying changes of {db}", exc)
+                    stop.wait(delay)
+                    delay = min(max(delay * 2, 0.05), self.retry_max)
+                    continue
+                delay = self.retry_initial
+        finally:
+            self.client.close_thread_session()
+
+    def _apply(self, db: str, body: Any) -> None:
+        """Apply one answer of a ``_changes`` feed to the state and the store."""
+        rows = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(rows, list):
+            raise CouchError(0, "bad_answer", "_changes without results", "GET", db)
+        last_seq = body.get("last_seq")
+        if last_seq is None:
+            last_seq = rows[-1].get("seq") if rows and isinstance(rows[-1], dict) else None
+        if last_seq is None:
+            return
+        problems: list[Problem] = []
+        with self._apply_lock:
+            state = self._state
+            workflows: set[str] = set()
+            agents: set[str] = set()
+            for row in rows:
+                doc_id = row.get("id") if isinstance(row, dict) else None
+                if not isinstance(doc_id, str):
+                    problems.append(Problem("<unknown>", "", f"{db}: change without an id; "
+                                                             f"skipped"))
+                    continue
+                deleted = bool(row.get("deleted"))
+                doc = None if deleted else row.get("doc")
+                if doc is None and not deleted:
+                    problems.append(Problem(doc_id, "", f"{db}: change without its document; "
+                                                        f"skipped"))
+                    continue
+                state.update(db, doc_id, doc, problems, workflows, agents)
+            sequences = {**self._sequences, db: _seq_text(last_seq)}
+            if workflows or agents:
+                names = sorted(workflows)
+                upserts = [state.bundle(n) for n in names if state.shown(n)]
+                deletes = [n for n in names if not state.shown(n)]
+                found = {url: state.agent(url) for url in sorted(agents)}
+                state.forget_converted()
+                self._write(lambda: self._store.apply(
+                    upserts, deletes, agents=[a for a in found.values() if a is not None],
+                    deleted_agents=[url for url, a in found.items() if a is None]), sequences)
+            elif sequences != self._sequences:
+                self._advance(sequences)
+        with self._cond:
+            self._updates += len(rows)
+        log.debug("couchdb source: applied %d changes of %s", len(rows), db)
+        self._report(problems, f"changes of {db}")
