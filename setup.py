@@ -21,7 +21,7 @@ setup(
     # register themselves through the ``wmstats.backends`` entry point group.
     packages=[*find_packages(include=["wmstats", "wmstats.*"]), *PLUGINS],
     package_dir={name: f"plugins/{name}" for name in PLUGINS},
-    package_data={"wmstats": ["py.typed"], **{name: ["py.typed"] for name in PLUGINS}},
+    package_data={"wmstats": ["py.typed", "web/static/*"], **{name: ["py.typed"] for name in PLUGINS}},
     include_package_data=True,
     install_requires=[
         "attrs>=23.1",
@@ -31,7 +31,8 @@ setup(
         "CherryPy>=18.8",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4"],
+        "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",
+                 "playwright>=1.40"],
         "dev": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4", "mypy>=1.10", "types-ujson",
                 "types-requests", "tox>=4"],
     },
@@ -42,6 +43,7 @@ setup(
             "sqlite = wmstats_sqlite:SqliteStore",
             "couchdb = wmstats_couchdb:CouchStore",
         ],
+        "wmstats.sources": ["couchdb = wmstats_couchdb.source:CouchSource"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

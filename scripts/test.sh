@@ -11,5 +11,11 @@ if [ -f ci/install-pouchdb.sh ]; then
   export WMSTATS_POUCHDB_BIN
 fi
 
+# Debian's chromium for the browser tests of the UI (tests/test_ui_browser.py).
+if [ -f ci/install-chromium.sh ]; then
+  WMSTATS_CHROMIUM="$(bash ci/install-chromium.sh)"
+  export WMSTATS_CHROMIUM
+fi
+
 python3 -m pip install --quiet --disable-pip-version-check "tox>=4"
 python3 -m tox run -e py,mypy,docs -- "$@"

@@ -126,7 +126,17 @@ def test_serve_runs_the_cache_server_in_process(tmp_path: object) -> None:
             url = _wait_for_url(out, thread)
             with requests.get(url + "/info", timeout=10) as response:
                 assert response.json()["backend"] == "memory"
-            assert "wmstats UI server" in out.getvalue()
+            # The UI server starts after the cache server: wait for its line, then
+            # check that it serves the page and reads the cache server.
+            deadline = time.monotonic() + 30
+            ui = None
+            while ui is None and time.monotonic() < deadline:
+                ui = re.search(r"wmstats UI server: (http://\S+?)/?$", out.getvalue(), re.M)
+                time.sleep(0.02)
+            assert ui is not None, out.getvalue()
+            with requests.get(ui.group(1) + "/", timeout=10) as response:
+                assert response.status_code == 200
+                assert "text/html" in response.headers["Content-Type"]
         finally:
             stop.set()
             thread.join(timeout=30)

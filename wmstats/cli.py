@@ -335,15 +335,45 @@ _BENCHMARKS = {
     "representation": "wmstats.bench.representation",
     "stores": "wmstats.bench.stores",
     "server": "wmstats.bench.server",
+    "ui": "wmstats.bench.ui",
+    "couchdb-source": "wmstats_couchdb.bench_source",
+    "report": "wmstats.bench.report",
 }
+
+
+def _cmd_couch_seed(args: argparse.Namespace) -> int:
+    try:
+        from wmstats_couchdb import seed
+    except ImportError as exc:
+        print(f"wmstats couch-seed: needs the wmstats_couchdb plugin, which is not installed "
+              f"({exc}); install wmstats_couchdb (it ships with wmstats, in "
+              f"plugins/wmstats_couchdb)", file=sys.stderr)
+        return 2
+    return seed.run(args)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
-    module = importlib.import_module(_BENCHMARKS[args.benchmark])
+    try:
+        module = importlib.import_module(_BENCHMARKS[args.benchmark])
+    except ImportError as exc:
+        print(f"wmstats bench {args.benchmark}: cannot import "
+              f"{_BENCHMARKS[args.benchmark]} ({exc}); is its plugin installed?",
+              file=sys.stderr)
+        return 2
     status: int = module.main(args.args)
     return status
+
+
+def _couch_seed_arguments(parser: argparse.ArgumentParser) -> None:
+    try:
+        from wmstats_couchdb.seed import add_arguments
+    except ImportError:
+        # Parsed anyway, so that the command itself can say what to install.
+        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        return
+    add_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,6 +433,18 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(port 8251) in one process")
     serve_cmd.add_serve_arguments(srv)
     srv.set_defaults(func=serve_cmd.run_serve)
+    ui = sub.add_parser("ui-server", help="serve the monitoring page for a cache server "
+                                          "(docs/ui.md)")
+    serve_cmd.add_ui_server_arguments(ui)
+    ui.set_defaults(func=serve_cmd.run_ui_server)
+
+    seed_parser = sub.add_parser(
+        "couch-seed", help="write mock WMCore documents into CouchDB (for a --source server)",
+        description="Write the mock generator's ReqMgr2 request documents and agent_request/"
+                    "agent_info documents into CouchDB with _bulk_docs, as a WMStats "
+                    "--source server reads them (needs the wmstats_couchdb plugin).")
+    _couch_seed_arguments(seed_parser)
+    seed_parser.set_defaults(func=_cmd_couch_seed)
 
     load_parser = sub.add_parser(
         "load", help="fill a store (memory://, sqlite:///path.db, couchdb://...) from "

@@ -23,12 +23,14 @@ import signal
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
 from wmstats._argtypes import count as _count
 from wmstats.convert import WorkflowBundle
+from wmstats.source import SourceError
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, WebServer, build_application
 
@@ -37,6 +39,8 @@ __all__ = [
     "run_cache_server",
     "add_serve_arguments",
     "run_serve",
+    "add_ui_server_arguments",
+    "run_ui_server",
     "fill_mock",
     "serve_until_stopped",
     "main",
@@ -63,6 +67,11 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mock", type=_count, default=0, metavar="N",
                         help="first fill the store with N generated workflows (and the mock "
                              "agents)")
+    parser.add_argument("--source", metavar="URL",
+                        help="keep the store filled from WMCore's CouchDB: "
+                             "couchdb://[user:pass@]host:5984[?requests_db=...&wmstats_db=...] "
+                             "(couchdbs:// for https; see docs/couchdb-source.md); the server "
+                             "starts at once and answers 503 until the first load is done")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the mock generator (default 0)")
     parser.add_argument("--threads", type=_count, default=10,
@@ -159,6 +168,11 @@ def _logging(quiet: bool) -> Iterator[None]:
 
 
 def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
+    source_url = getattr(args, "source", None)
+    if source_url and args.mock:
+        print("wmstats: --source and --mock exclude each other (the source fills the store)",
+              file=sys.stderr)
+        return None
     try:
         store = open_store(args.store)
     except (StoreError, ValueError) as exc:
@@ -170,11 +184,23 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
                   file=sys.stderr, flush=True)
             fill_mock(store, args.mock, args.seed, sys.stderr)
         app = CacheApp(store=store, max_limit=args.max_limit,
-                       default_limit=min(100, args.max_limit))
+                       default_limit=min(100, args.max_limit), source=source_url or None)
+    except SourceError as exc:
+        store.close()
+        print(f"wmstats: cannot use source {_redact(source_url)}: {exc}", file=sys.stderr)
+        return None
     except BaseException:
         store.close()
         raise
     return store, app
+
+
+def _redact(url: str | None) -> str:
+    parts = urllib.parse.urlsplit(url or "")
+    if parts.password is None:
+        return url or ""
+    netloc = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
 
 
 def _describe(app: CacheApp) -> str:
@@ -183,7 +209,10 @@ def _describe(app: CacheApp) -> str:
         count = f"{store.count():,} workflows"
     except Exception as exc:  # report, but serve anyway: /healthz tells the rest
         count = f"not answering: {type(exc).__name__}"
-    return f"{store.backend or type(store).__name__} store, {count}"
+    text = f"{store.backend or type(store).__name__} store, {count}"
+    if app.source is not None:
+        text += f"; source {app.source!r}, " + ("ready" if app.source.ready else "loading")
+    return text
 
 
 def run_cache_server(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -213,6 +242,7 @@ def _run_cache_server(args: argparse.Namespace, stop: threading.Event | None) ->
         print("wmstats cache server: stopped", flush=True)
         return 0
     finally:
+        app.close()
         store.close()
 
 
@@ -265,18 +295,71 @@ def _run_serve(args: argparse.Namespace, stop: threading.Event | None) -> int:
         print("wmstats: stopped", flush=True)
         return 0
     finally:
+        app.close()
         store.close()
 
 
+def add_ui_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``wmstats ui-server``."""
+    parser.add_argument("--cache", default=f"http://127.0.0.1:{CACHE_PORT}", metavar="URL",
+                        help=f"URL of the cache server, with its mount prefix (default "
+                             f"http://127.0.0.1:{CACHE_PORT})")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=UI_PORT,
+                        help=f"port (default {UI_PORT}; 0 picks a free one)")
+    parser.add_argument("--threads", type=_count, default=10,
+                        help="HTTP worker threads (default 10)")
+    parser.add_argument("--stale-after", type=_count, default=3600, metavar="SECONDS",
+                        help="flag the data as stale on the page when it has not changed "
+                             "for this long (default 3600; 0: never)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no access log (errors are still logged to stderr)")
+
+
+def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """``wmstats ui-server``: serve the page for a running cache server until stopped.
+
+    :param stop: set it to stop the server (for embedding and tests).
+    :returns: the exit status (0 after a clean stop).
+    """
+    from wmstats.web.ui import UIApp
+    from wmstats.web.ui import build_application as build_ui
+
+    try:
+        app = UIApp(cache_url=args.cache, stale_after=args.stale_after)
+    except ValueError as exc:
+        print(f"wmstats: {exc}", file=sys.stderr)
+        return 2
+    with _logging(args.quiet):
+        try:
+            server = WebServer(build_ui(app), args.host, args.port, threads=args.threads)
+            try:
+                server.start()
+            except OSError as exc:
+                print(f"wmstats: cannot listen on {args.host}:{args.port}: {exc}",
+                      file=sys.stderr)
+                return 1
+            print(f"wmstats UI server: {server.url}/ (cache server {args.cache})", flush=True)
+            serve_until_stopped([server], stop)
+            print("wmstats UI server: stopped", flush=True)
+            return 0
+        finally:
+            app.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m wmstats.serve {cache-server,serve} [options]``."""
+    """``python -m wmstats.serve {cache-server,ui-server,serve} [options]``."""
     parser = argparse.ArgumentParser(prog="python -m wmstats.serve")
     sub = parser.add_subparsers(dest="command", required=True)
     add_cache_server_arguments(sub.add_parser("cache-server", help="the cache API server"))
     add_serve_arguments(sub.add_parser("serve", help="cache and UI servers"))
+    add_ui_server_arguments(sub.add_parser("ui-server", help="the UI server (the page)"))
     args = parser.parse_args(argv)
     if args.command == "cache-server":
         return run_cache_server(args)
+    if args.command == "ui-server":
+        return run_ui_server(args)
     return run_serve(args)
 
 

@@ -1,0 +1,386 @@
+"""What the UI server's JSON endpoints accept and return (pure: no I/O).
+
+The page speaks a small vocabulary of its own (``status``, ``campaign``, ``q``,
+``sort=-priority``...), which is also what its URL holds; this module checks it
+by whitelist (:func:`parse_view`) and translates it to the cache server's query
+parameters (:meth:`View.cache_filters`).  The other direction, cache records to
+the compact rows the page draws, is :func:`workflow_row`, :func:`job_groups`,
+:func:`summary_item` and :func:`workflow_detail`.
+
+Job figures (the columns operators read):
+
+* ``queued`` = QueuedFirst + QueuedRetry; ``pending`` = SubmittedPending;
+  ``running`` = SubmittedRunning; ``cooloff`` = Cooloff*; ``paused`` = Paused*;
+  ``success``; ``failure`` = Failure*; ``canceled``; ``other`` = Transition +
+  OtherJobs;
+* ``created`` = every job the agents report: success + canceled + transition +
+  failure + cooloff + paused + queued + SubmittedFirst + SubmittedRetry + OtherJobs;
+* job progress = (success + failure + canceled) / created;
+* failure rate = failure / (success + failure);
+* event progress = the lowest, over the output datasets, of events written /
+  events expected (``TotalInputEvents``, or ``RequestNumEvents`` for requests
+  generated from scratch), capped at 1.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+from wmstats.schema import COUNTER_FIELDS
+from wmstats.web._errors import ApiError
+
+__all__ = [
+    "FILTERS",
+    "SORTS",
+    "GROUPS",
+    "FILTER_PATHS",
+    "JOB_STATES",
+    "ROW_FIELDS",
+    "View",
+    "parse_view",
+    "job_groups",
+    "workflow_row",
+    "summary_item",
+    "event_progress",
+    "workflow_detail",
+    "status_summary",
+]
+
+#: Page filter name -> the Workflow field it filters (exact values, OR within one).
+FILTERS: Final[dict[str, str]] = {
+    "status": "RequestStatus",
+    "type": "RequestType",
+    "campaign": "Campaigns",
+    "site": "Sites",
+    "agent": "Agents",
+    "release": "CMSSWVersions",
+    "team": "Teams",
+}
+#: Page sort key -> the Workflow field it sorts by.
+SORTS: Final[dict[str, str]] = {
+    "name": "RequestName",
+    "status": "RequestStatus",
+    "type": "RequestType",
+    "campaign": "Campaign",
+    "priority": "RequestPriority",
+    "changed": "StatusTime",
+    "date": "RequestDate",
+    "update": "AgentUpdate",
+    "estimated": "TotalEstimatedJobs",
+    "pending": "SubmittedPending",
+    "running": "SubmittedRunning",
+    "success": "Success",
+}
+#: Grouping view -> the cache server's collection path.
+GROUPS: Final[dict[str, str]] = {
+    "campaign": "campaign",
+    "site": "sites",
+    "agent": "agent",
+    "release": "release",
+}
+#: Page filter name -> the cache server's collection listing its values (with
+#: workflow counts): what ``/api/filters`` shows.
+FILTER_PATHS: Final[dict[str, str]] = {
+    "status": "status",
+    "type": "type",
+    "campaign": "campaign",
+    "site": "sites",
+    "agent": "agent",
+    "release": "release",
+    "team": "team",
+}
+#: Job states shown (table columns, chart bars), in display order.
+JOB_STATES: Final[tuple[str, ...]] = (
+    "queued", "pending", "running", "cooloff", "paused", "success", "failure", "canceled",
+    "other")
+#: The Workflow fields a table row needs (the cache server's field mask).
+ROW_FIELDS: Final[tuple[str, ...]] = (
+    "RequestName", "RequestStatus", "RequestType", "Campaign", "Teams", "Agents",
+    "RequestPriority", "StatusTime", "AgentUpdate", "TotalEstimatedJobs",
+    *COUNTER_FIELDS)
+
+_MAX_VALUES: Final = 200
+_MAX_TEXT: Final = 300
+_LIMITS: Final = (10, 25, 50, 100, 200)
+_DEFAULT_LIMIT: Final = 50
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@attrs.frozen
+class View:
+    """A validated page view: filters, name search, sort and page.
+
+    :param filters: page filter name -> values (OR), only non-empty ones.
+    :param q: name search as given (``*``/``?`` wildcards; plain text matches
+        anywhere in the name).
+    :param sort: page sort key, ``-`` prefixed for descending, or ``""``.
+    :param idx: offset of the first row.
+    :param limit: rows per page.
+    """
+
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    q: str = ""
+    sort: str = ""
+    idx: int = 0
+    limit: int = _DEFAULT_LIMIT
+
+    def cache_filters(self) -> dict[str, list[str]]:
+        """The filters as cache server query parameters (``RequestStatus.eq``...)."""
+        out: dict[str, list[str]] = {
+            f"{FILTERS[name]}.eq": list(values) for name, values in self.filters}
+        if self.q:
+            pattern = self.q if ("*" in self.q or "?" in self.q) else f"*{self.q}*"
+            out["RequestName.glob"] = [pattern]
+        return out
+
+    def cache_sort(self) -> str | None:
+        """The sort as the cache server's ``sort`` parameter, if any."""
+        if not self.sort:
+            return None
+        desc = self.sort.startswith("-")
+        return ("-" if desc else "") + SORTS[self.sort.lstrip("-")]
+
+    def key(self) -> str:
+        """A canonical string of the filters and search (for caching answers)."""
+        parts = [f"{name}={','.join(sorted(values))}" for name, values in self.filters]
+        return "&".join(sorted(parts)) + f"&q={self.q}"
+
+
+def _one(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.pop(name, None)
+    if values is None:
+        return None
+    if len(values) != 1:
+        raise ApiError(400, "given more than once", parameter=name)
+    return values[0]
+
+
+def _text(name: str, value: str) -> str:
+    if len(value) > _MAX_TEXT:
+        raise ApiError(400, f"longer than {_MAX_TEXT} characters", parameter=name)
+    if _CONTROL.search(value):
+        raise ApiError(400, "control characters are not allowed", parameter=name)
+    return value
+
+
+def _int(name: str, value: str, low: int, high: int) -> int:
+    if not value.isdigit() or len(value) > 9:
+        raise ApiError(400, f"expected a whole number, got {value[:40]!r}", parameter=name)
+    number = int(value)
+    if not low <= number <= high:
+        raise ApiError(400, f"must be between {low} and {high}, got {number}",
+                       parameter=name)
+    return number
+
+
+def parse_view(params: Mapping[str, Sequence[str]], *, paged: bool = True,
+               filters: bool = True) -> View:
+    """Check the page's parameters by whitelist and build a :class:`View`.
+
+    :param params: parameter -> values, as from a query string.
+    :param paged: whether ``sort``, ``idx`` and ``limit`` are accepted.
+    :param filters: whether filters and ``q`` are accepted.
+    :raises ApiError: 400 naming the first unknown or bad parameter.
+    """
+    rest = {key: list(values) for key, values in params.items()}
+    found: list[tuple[str, tuple[str, ...]]] = []
+    q = ""
+    sort = ""
+    idx, limit = 0, _DEFAULT_LIMIT
+    if filters:
+        for name in FILTERS:
+            raw = rest.pop(name, None)
+            if raw is None:
+                continue
+            values = tuple(dict.fromkeys(_text(name, v) for v in raw if v != ""))
+            if len(values) > _MAX_VALUES:
+                raise ApiError(400, f"at most {_MAX_VALUES} values", parameter=name)
+            if values:
+                found.append((name, values))
+        q = _text("q", (_one(rest, "q") or "").strip())
+    if paged:
+        raw_sort = _one(rest, "sort")
+        if raw_sort:
+            if raw_sort.lstrip("-") not in SORTS or raw_sort.startswith("--"):
+                raise ApiError(400, f"unknown sort key {raw_sort[:40]!r} (known: "
+                                    f"{', '.join(SORTS)}, '-' for descending)",
+                               parameter="sort")
+            sort = raw_sort
+        raw_idx = _one(rest, "idx")
+        if raw_idx is not None:
+            idx = _int("idx", raw_idx, 0, 10_000_000)
+        raw_limit = _one(rest, "limit")
+        if raw_limit is not None:
+            limit = _int("limit", raw_limit, 1, max(_LIMITS))
+    for key in rest:
+        known = ([*FILTERS, "q"] if filters else []) + (["sort", "idx", "limit"]
+                                                          if paged else [])
+        raise ApiError(400, f"unknown parameter {key[:60]!r}" + (
+            f" (known: {', '.join(known)})" if known else "; this endpoint takes none"),
+            parameter=key[:60])
+    return View(tuple(found), q, sort, idx, limit)
+
+
+def _get(record: Mapping[str, Any], name: str) -> int:
+    value = record.get(name, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def job_groups(record: Mapping[str, Any]) -> dict[str, int]:
+    """The job figures of a record holding the counter fields (see the module doc)."""
+    g = {name: _get(record, name) for name in COUNTER_FIELDS}
+    out = {
+        "queued": g["QueuedFirst"] + g["QueuedRetry"],
+        "pending": g["SubmittedPending"],
+        "running": g["SubmittedRunning"],
+        "cooloff": g["CooloffCreate"] + g["CooloffSubmit"] + g["CooloffJob"],
+        "paused": g["PausedCreate"] + g["PausedSubmit"] + g["PausedJob"],
+        "success": g["Success"],
+        "failure": g["FailureCreate"] + g["FailureSubmit"] + g["FailureException"],
+        "canceled": g["Canceled"],
+        "other": g["Transition"] + g["OtherJobs"],
+    }
+    out["created"] = (out["queued"] + g["SubmittedFirst"] + g["SubmittedRetry"]
+                      + out["cooloff"] + out["paused"] + out["success"] + out["failure"]
+                      + out["canceled"] + out["other"])
+    return out
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole > 0 else None
+
+
+def _figures(jobs: Mapping[str, int]) -> dict[str, float | None]:
+    done = jobs["success"] + jobs["failure"] + jobs["canceled"]
+    return {"jobProgress": _ratio(done, jobs["created"]),
+            "failureRate": _ratio(jobs["failure"], jobs["success"] + jobs["failure"])}
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+
+
+def workflow_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """One table row from a cache record masked to :data:`ROW_FIELDS`."""
+    jobs = job_groups(record)
+    return {
+        "name": str(record.get("RequestName", "")),
+        "status": str(record.get("RequestStatus", "")),
+        "type": str(record.get("RequestType", "")),
+        "campaign": str(record.get("Campaign", "")),
+        "teams": _strings(record.get("Teams")),
+        "agents": len(_strings(record.get("Agents"))),
+        "priority": _get(record, "RequestPriority"),
+        "statusTime": _get(record, "StatusTime"),
+        "agentUpdate": _get(record, "AgentUpdate"),
+        "estimated": _get(record, "TotalEstimatedJobs"),
+        "jobs": jobs,
+        **_figures(jobs),
+    }
+
+
+def _statuses(summary: Mapping[str, Any]) -> list[list[Any]]:
+    out: list[list[Any]] = []
+    for item in summary.get("WorkflowsByStatus") or ():
+        if isinstance(item, Mapping):
+            out.append([str(item.get("RequestStatus", "")), _get(item, "Workflows")])
+    return out
+
+
+def summary_item(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A grouping row (campaign, site, agent, release) from a cache summary."""
+    jobs = job_groups(summary)
+    return {"value": str(summary.get("Value", "")), "workflows": _get(summary, "Workflows"),
+            "statuses": _statuses(summary), "jobs": jobs, **_figures(jobs)}
+
+
+def event_progress(workflow: Mapping[str, Any],
+                   datasets: Iterable[Mapping[str, Any]]) -> float | None:
+    """Events written / expected for the output dataset furthest behind (capped at 1).
+
+    ``None`` when the request has no output dataset or no expected event count.
+    """
+    expected = _get(workflow, "TotalInputEvents") or _get(workflow, "RequestNumEvents")
+    if expected <= 0:
+        return None
+    outputs = _strings(workflow.get("OutputDatasets"))
+    written = {str(d.get("Dataset", "")): _get(d, "Events") for d in datasets}
+    names = outputs or list(written)
+    if not names:
+        return None
+    return round(min(1.0, min(written.get(n, 0) for n in names) / expected), 4)
+
+
+def _merge(rows: Iterable[Mapping[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Counter records summed over agents per ``key`` value, sorted by it."""
+    sums: dict[str, dict[str, int]] = {}
+    agents: dict[str, list[str]] = {}
+    for row in rows:
+        value = str(row.get(key, ""))
+        into = sums.setdefault(value, dict.fromkeys(COUNTER_FIELDS, 0))
+        for name in COUNTER_FIELDS:
+            into[name] += _get(row, name)
+        agent = str(row.get("Agent", ""))
+        if agent and agent not in agents.setdefault(value, []):
+            agents[value].append(agent)
+    out = []
+    for value in sorted(sums):
+        jobs = job_groups(sums[value])
+        out.append({"value": value, "agents": agents.get(value, []), "jobs": jobs,
+                    **_figures(jobs)})
+    return out
+
+
+def workflow_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The detail view of one workflow from the cache's ``/fetch/<workflow>`` document."""
+    wf: Mapping[str, Any] = doc.get("workflow") or {}
+    datasets = [d for d in doc.get("datasets") or () if isinstance(d, Mapping)]
+    tasks = [t for t in doc.get("tasks") or () if isinstance(t, Mapping)]
+    expected = _get(wf, "TotalInputEvents") or _get(wf, "RequestNumEvents")
+    jobtypes: dict[str, str] = {}
+    for task in tasks:
+        jobtypes.setdefault(str(task.get("Task", "")), str(task.get("JobType", "")))
+    task_rows = _merge(tasks, "Task")
+    for row in task_rows:
+        row["jobType"] = jobtypes.get(row["value"], "")
+    meta = {key: value for key, value in wf.items()
+            if key not in COUNTER_FIELDS and key != "Transitions"}
+    jobs = job_groups(wf)
+    return {
+        "snapshot": str(doc.get("snapshot", "")),
+        "name": str(wf.get("RequestName", "")),
+        "meta": meta,
+        "jobs": jobs,
+        **_figures(jobs),
+        "eventProgress": event_progress(wf, datasets),
+        "transitions": [t for t in wf.get("Transitions") or () if isinstance(t, Mapping)],
+        "tasks": task_rows,
+        "sites": _merge((s for s in doc.get("sites") or () if isinstance(s, Mapping)),
+                        "Site"),
+        "datasets": [{"dataset": str(d.get("Dataset", "")), "events": _get(d, "Events"),
+                      "size": _get(d, "Size"), "lumis": _get(d, "Lumis"),
+                      "progress": (round(min(1.0, _get(d, "Events") / expected), 4)
+                                   if expected > 0 else None)} for d in datasets],
+    }
+
+
+def status_summary(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Jobs by state and workflows by status from the cache's per-status summaries.
+
+    :param summaries: the ``/status`` listing (one summary per ``RequestStatus``,
+        counters summed over the workflows in it), for the filters of a view.
+    :returns: ``{"workflows", "jobs", "statuses"}``; statuses most frequent first.
+    """
+    totals = dict.fromkeys(COUNTER_FIELDS, 0)
+    statuses: list[list[Any]] = []
+    for summary in summaries:
+        for name in COUNTER_FIELDS:
+            totals[name] += _get(summary, name)
+        statuses.append([str(summary.get("Value", "")), _get(summary, "Workflows")])
+    statuses.sort(key=lambda item: (-item[1], item[0]))
+    return {"workflows": sum(n for _, n in statuses), "jobs": job_groups(totals),
+            "statuses": statuses}

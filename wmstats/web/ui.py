@@ -1,0 +1,602 @@
+"""The UI server: the monitoring page and the thin JSON endpoints it calls, on CherryPy.
+
+:class:`UIApp` is a CherryPy root object built like the cache app, the WMCore
+way ``UIApp(app, config, mount)`` or from keywords ``UIApp(cache_url=...)``.  It
+holds no data: every answer is read from the cache server over HTTP through
+:class:`wmstats.client.CacheClient`, with the page's filters, sort and paging
+passed through, and only the columns the table shows (a field mask)::
+
+    application = build_application(cache_url="http://localhost:8250")   # WSGI
+    cherrypy.tree.mount(UIApp(cache_url=...), "/wmstats/ui", UIApp.mount_config())
+
+Paths (all ``GET``/``HEAD``; see ``docs/ui.md``):
+
+``/``
+    the page (``index.html``); ``/static/<file>`` its script, style sheet, icon.
+``/api/workflows``
+    one page of table rows (filters, ``q``, ``sort``, ``idx``, ``limit``).
+``/api/filters``
+    the values of every filter with workflow counts (kept per cache snapshot).
+``/api/summary``
+    jobs by state and workflows by status of the filtered workflows (the
+    cache server's ``/status`` listing with the same filters).
+``/api/groups/<campaign|site|agent|release>``
+    one row per value with summed counters, for the filtered workflows.
+``/api/workflow/<name>``
+    one workflow: tasks, sites, output datasets, status history.
+``/api/events``
+    event progress of some workflows (``name=`` repeated).
+``/api/agents``
+    every agent's heartbeat and job counters.
+``/api/status``
+    whether the cache server answers, and how old its data is.
+
+Every parameter is checked by whitelist; a bad one is a 400 JSON error, a cache
+server that does not answer a 503 JSON error.  Every response carries a strict
+Content-Security-Policy (scripts and styles only from this origin, no inline
+script), ``X-Content-Type-Options: nosniff`` and friends.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import hashlib
+import importlib.resources
+import logging
+import threading
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Final, TypeVar
+
+import attrs
+import cherrypy  # type: ignore[import-untyped]
+
+from wmstats._version import __version__
+from wmstats.client import (
+    CacheClient,
+    ClientError,
+    NotFoundError,
+    RequestRejectedError,
+    ServerError,
+    TransportError,
+)
+from wmstats.serialize import converter
+from wmstats.web._encode import dumps_bytes, gzip_bytes
+from wmstats.web._errors import ApiError, error_body
+from wmstats.web._negotiate import etag_matches, parse_query_string, wants_gzip
+from wmstats.web._ui_model import (
+    FILTER_PATHS,
+    GROUPS,
+    ROW_FIELDS,
+    View,
+    event_progress,
+    parse_view,
+    status_summary,
+    summary_item,
+    workflow_detail,
+    workflow_row,
+)
+
+__all__ = ["UIConfig", "UIApp", "build_application", "SECURITY_HEADERS"]
+
+_T = TypeVar("_T")
+_JSON: Final = "application/json"
+_GZIP_MIN: Final = 1024
+#: The page's files (package data in ``wmstats/web/static``) and their media types.
+_STATIC: Final[dict[str, str]] = {
+    "index.html": "text/html; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
+}
+#: Headers on every response: the page runs only this origin's script and styles.
+SECURITY_HEADERS: Final[dict[str, str]] = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+_MAX_NAMES: Final = 200
+_EVENTS_SIZE: Final = 20_000
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"expected an integer, got {value!r}")
+    return int(value)
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class UIConfig:
+    """Options of a :class:`UIApp` (all optional).
+
+    :param cache_url: the cache server's URL, with its mount prefix.
+    :param timeout: seconds to wait for the cache server on each request.
+    :param retries: further attempts after a connection error or 5xx (kept low:
+        the page shows an error rather than hang).
+    :param stale_after: seconds after which data that has not changed is flagged
+        stale on the page (0: never).
+    :param max_query_length: longest accepted query string (414 above).
+    :param warm: read the filter values once in the background when the app is
+        built, so that the first page view does not wait for them.
+    """
+
+    cache_url: str = "http://127.0.0.1:8250"
+    timeout: float = attrs.field(default=10.0, converter=_to_float,
+                                 validator=_non_negative)
+    retries: int = attrs.field(default=1, converter=_to_int, validator=_non_negative)
+    stale_after: float = attrs.field(default=3600.0, converter=_to_float,
+                                     validator=_non_negative)
+    max_query_length: int = attrs.field(default=16 * 1024, converter=_to_int,
+                                        validator=_non_negative)
+    warm: bool = attrs.field(default=True, converter=_to_bool)
+
+    def __attrs_post_init__(self) -> None:
+        scheme = urllib.parse.urlsplit(self.cache_url).scheme
+        if scheme not in ("http", "https"):
+            raise ValueError(f"cache_url must be an http(s) URL, got {self.cache_url!r}")
+
+    @classmethod
+    def from_object(cls, source: Any = None, **overrides: Any) -> UIConfig:
+        """Options read from ``source``'s attributes (or keys), then ``overrides``.
+
+        :raises TypeError: for an unknown keyword in ``overrides``.
+        """
+        names = [f.name for f in attrs.fields(cls)]
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise TypeError(f"unknown UIApp option(s): {', '.join(unknown)} "
+                            f"(known: {', '.join(names)})")
+        values: dict[str, Any] = {}
+        for name in names:
+            if isinstance(source, Mapping):
+                if name in source:
+                    values[name] = source[name]
+            elif source is not None and hasattr(source, name):
+                values[name] = getattr(source, name)
+        values.update(overrides)
+        return cls(**values)
+
+
+@attrs.frozen
+class _Asset:
+    body: bytes
+    gzipped: bytes
+    etag: str
+    content_type: str
+
+
+@attrs.frozen
+class _Values:
+    """The filter value lists (``[[value, workflows], ...]`` per filter) of one
+    snapshot, and how many workflows it holds."""
+
+    snapshot: str
+    workflows: int
+    lists: dict[str, list[list[Any]]]
+
+
+@attrs.define
+class _Reply:
+    body: bytes
+    content_type: str = _JSON
+    status: int = 200
+    headers: dict[str, str] = attrs.field(factory=dict)
+
+
+class _Lru(collections.OrderedDict[Any, Any]):
+    """A small least-recently-used map (callers hold the app's lock)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_item(self, key: Any) -> Any:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+def _load_assets() -> dict[str, _Asset]:
+    folder = importlib.resources.files("wmstats.web") / "static"
+    assets = {}
+    for name, media in _STATIC.items():
+        body = (folder / name).read_bytes()
+        assets[name] = _Asset(body, gzip_bytes(body, 6),
+                              f'"{hashlib.sha1(body).hexdigest()[:20]}"', media)
+    return assets
+
+
+def _error_page(status: str, message: str, traceback: str, version: str) -> str:
+    """CherryPy's ``error_page.default``: its own errors as JSON."""
+    cherrypy.serving.response.headers["Content-Type"] = _JSON
+    try:
+        code = int(str(status).split()[0])
+    except (ValueError, IndexError):
+        code = 500
+    return error_body(code, str(message) if code < 500 else "internal server error"
+                      ).decode("ascii")
+
+
+class UIApp:
+    """The UI server's CherryPy root object.
+
+    :param app: the WMCore ``RESTMain`` (unused; accepted for the WMCore signature).
+    :param config: an object (or mapping) with :class:`UIConfig` attributes.
+    :param mount: the mount point (informational; the page uses relative URLs).
+    :param options: :class:`UIConfig` options.
+    """
+
+    _cp_config: ClassVar[dict[str, Any]] = {
+        "request.show_tracebacks": False,
+        "request.process_request_body": False,
+        "request.query_string_encoding": "latin-1",
+        "error_page.default": _error_page,
+        "tools.trailing_slash.on": False,
+        "tools.encode.on": False,
+        "tools.gzip.on": False,
+        "tools.sessions.on": False,
+    }
+
+    def __init__(self, app: Any = None, config: Any = None, mount: str = "",
+                 **options: Any) -> None:
+        self.app = app
+        self.mount = mount
+        self.config = UIConfig.from_object(config, **options)
+        self._assets = _load_assets()
+        self._local = threading.local()
+        self._clients: list[CacheClient] = []
+        self._lock = threading.Lock()
+        self._values: _Values | None = None
+        self._events = _Lru(_EVENTS_SIZE)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="wmstats-ui")
+        self._closed = False
+        if self.config.warm:
+            self._pool.submit(self._warm)
+
+    @classmethod
+    def from_options(cls, **options: Any) -> UIApp:
+        """A UI app from :class:`UIConfig` keywords alone."""
+        return cls(None, None, "", **options)
+
+    @staticmethod
+    def mount_config() -> dict[str, dict[str, Any]]:
+        """Application config for ``cherrypy.tree.mount(app, prefix, config)``."""
+        return {"/": dict(UIApp._cp_config)}
+
+    def close(self) -> None:
+        """Stop the background work and close the HTTP sessions (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            clients, self._clients = self._clients, []
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for client in clients:
+            client.close()
+
+    def __enter__(self) -> UIApp:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ cache client
+
+    def _client(self) -> CacheClient:
+        """This thread's client of the cache server (sessions are not shared)."""
+        client: CacheClient | None = getattr(self._local, "client", None)
+        if client is None:
+            timeout = self.config.timeout
+            client = CacheClient(self.config.cache_url, timeout=(min(3.0, timeout), timeout),
+                                 retries=self.config.retries, backoff=0.1)
+            self._local.client = client
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _warm(self) -> None:
+        try:
+            self._value_cache()
+        except Exception:  # the cache server may come up later; the page will ask again
+            cherrypy.log("UI: could not read the filter values yet",
+                         severity=logging.INFO)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _default(self, /, *path: str, **_params: Any) -> Any:
+        request = cherrypy.serving.request
+        try:
+            if request.method not in ("GET", "HEAD"):
+                raise ApiError(405, f"method {request.method} not allowed",
+                               headers={"Allow": "GET, HEAD"})
+            params = parse_query_string(request.query_string or "",
+                                        self.config.max_query_length)
+            reply = self._route(path, params, request)
+        except ApiError as exc:
+            reply = _Reply(error_body(exc.status, exc.detail, exc.parameter),
+                           status=exc.status, headers=dict(exc.headers))
+        except Exception:
+            cherrypy.log(f"unexpected error on {request.path_info}", traceback=True,
+                         severity=logging.ERROR)
+            reply = _Reply(error_body(500, "internal server error"), status=500)
+        return self._send(reply, request)
+
+    default = cherrypy.expose(_default)
+
+    def _route(self, path: tuple[str, ...], params: dict[str, list[str]],
+               request: Any) -> _Reply:
+        if not path or path == ("index.html",):
+            if not path and not (request.path_info or "").endswith("/"):
+                # Mounted at /prefix and asked for /prefix: the page's relative
+                # URLs need the slash.
+                target = (request.script_name or "") + "/"
+                return _Reply(b"", status=301, headers={"Location": target})
+            # The query string is the page's own state (read by its script).
+            return self._asset("index.html", request)
+        head, rest = path[0], path[1:]
+        if head == "static" and len(rest) == 1 and rest[0] in self._assets \
+                and rest[0] != "index.html":
+            _no_params(params)
+            return self._asset(rest[0], request)
+        if head == "favicon.ico" and not rest:
+            _no_params(params)
+            return self._asset("favicon.svg", request)
+        if head != "api" or not rest:
+            raise ApiError(404, f"nothing at /{'/'.join(path)}")
+        name, value = rest[0], "/".join(rest[1:])
+        handler: Callable[[], Any]
+        if name == "workflows" and not value:
+            view = parse_view(params)
+            handler = lambda: self._workflows(view)  # noqa: E731
+        elif name == "summary" and not value:
+            view = parse_view(params, paged=False)
+            handler = lambda: self._summary(view)  # noqa: E731
+        elif name == "filters" and not value:
+            _no_params(params)
+            handler = self._filter_values
+        elif name == "groups" and value in GROUPS:
+            view = parse_view(params, paged=False)
+            handler = lambda: self._groups(value, view)  # noqa: E731
+        elif name == "workflow" and value:
+            _no_params(params)
+            handler = lambda: self._workflow(value)  # noqa: E731
+        elif name == "events" and not value:
+            names = _names(params)
+            handler = lambda: self._event_progress(names)  # noqa: E731
+        elif name == "agents" and not value:
+            _no_params(params)
+            handler = self._agents
+        elif name == "status" and not value:
+            _no_params(params)
+            handler = self._status
+        else:
+            raise ApiError(404, f"no endpoint at /{'/'.join(path)}"
+                                + (" (groups: " + ", ".join(GROUPS) + ")"
+                                   if name == "groups" else ""))
+        return _Reply(dumps_bytes(self._ask(handler)), headers={"Cache-Control": "no-store"})
+
+    @staticmethod
+    def _ask(handler: Callable[[], _T]) -> _T:
+        """Run a handler that asks the cache server; its failures as API errors."""
+        try:
+            return handler()
+        except NotFoundError as exc:
+            raise ApiError(404, exc.detail, parameter=exc.parameter) from None
+        except RequestRejectedError as exc:
+            raise ApiError(400 if exc.status != 414 else 414,
+                           f"the cache server refused the query: {exc.detail}",
+                           parameter=exc.parameter) from None
+        except (TransportError, ServerError) as exc:
+            cherrypy.log(f"UI: cache server failed: {exc}", severity=logging.WARNING)
+            raise ApiError(503, "the cache server does not answer") from None
+        except ClientError as exc:
+            cherrypy.log(f"UI: bad answer from the cache server: {exc}",
+                         severity=logging.WARNING)
+            raise ApiError(503, "the cache server gave an unusable answer") from None
+
+    def _asset(self, name: str, request: Any) -> _Reply:
+        asset = self._assets[name]
+        gz = wants_gzip(request.headers.get("Accept-Encoding"))
+        etag = asset.etag[:-1] + '-gzip"' if gz else asset.etag
+        headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+        if etag_matches(request.headers.get("If-None-Match"), etag):
+            return _Reply(b"", asset.content_type, 304, headers)
+        if gz:
+            headers["Content-Encoding"] = "gzip"
+            return _Reply(asset.gzipped, asset.content_type, headers=headers)
+        return _Reply(asset.body, asset.content_type, headers=headers)
+
+    @staticmethod
+    def _send(reply: _Reply, request: Any) -> bytes:
+        response = cherrypy.serving.response
+        response.status = reply.status
+        headers = response.headers
+        headers.pop("Content-Type", None)
+        if reply.status != 304:
+            headers["Content-Type"] = reply.content_type
+        headers.update(SECURITY_HEADERS)
+        headers.update(reply.headers)
+        body = reply.body
+        if reply.content_type == _JSON and len(body) >= _GZIP_MIN and wants_gzip(
+                request.headers.get("Accept-Encoding")):
+            body = gzip_bytes(body, 1)
+            headers["Content-Encoding"] = "gzip"
+            headers["Vary"] = "Accept-Encoding"
+        if request.method == "HEAD" or reply.status == 304:
+            return b""
+        return body
+
+    # ------------------------------------------------------------------ endpoints
+
+    def _workflows(self, view: View) -> dict[str, Any]:
+        page = self._client().fetch(view.cache_filters(), idx=view.idx, limit=view.limit,
+                                    sort=view.cache_sort(), fields=ROW_FIELDS)
+        return {"total": page.total, "idx": page.idx, "limit": page.limit,
+                "snapshot": page.snapshot,
+                "rows": [workflow_row(record) for record in page.workflows]}
+
+    def _summary(self, view: View) -> dict[str, Any]:
+        """Jobs by state and workflows by status of the view's workflows: the cache
+        server's per-status aggregation (``/status``) with the view's filters."""
+        unstructure = converter().unstructure
+        snapshot, items = self._client().values_with_snapshot("status", view.cache_filters())
+        return {"snapshot": snapshot, **status_summary(unstructure(s) for s in items)}
+
+    def _filter_values(self) -> dict[str, Any]:
+        """``/api/filters``: every filter's values with workflow counts."""
+        values = self._value_cache()
+        return {"snapshot": values.snapshot, "workflows": values.workflows,
+                "filters": values.lists}
+
+    def _value_cache(self) -> _Values:
+        """The filter value lists, read again only when the cache's snapshot changed.
+
+        The ``/status`` listing is always read (one cheap request: the cache
+        server keeps unfiltered aggregates per snapshot) and tells the snapshot;
+        the other lists are read again only when it differs from the kept one.
+        """
+        client = self._client()
+        snapshot, statuses = client.values_with_snapshot("status")
+        current = self._values
+        if current is not None and current.snapshot == snapshot:
+            return current
+        lists = {"status": [[s.Value, s.Workflows] for s in statuses]}
+        for name, path in FILTER_PATHS.items():
+            if name not in lists:
+                lists[name] = [[s.Value, s.Workflows] for s in client.values(path)]
+        values = _Values(snapshot, sum(s.Workflows for s in statuses), lists)
+        self._values = values
+        return values
+
+    def _groups(self, by: str, view: View) -> dict[str, Any]:
+        client = self._client()
+        filters = view.cache_filters()
+        unstructure = converter().unstructure
+        items = [summary_item(unstructure(s)) for s in client.values(GROUPS[by], filters)]
+        return {"by": by, "items": items}
+
+    def _workflow(self, name: str) -> dict[str, Any]:
+        bundle = self._client().workflow(name)
+        unstructure = converter().unstructure
+        doc = {"workflow": unstructure(bundle.workflow)}
+        for part in ("sites", "tasks", "datasets"):
+            doc[part] = [unstructure(r) for r in getattr(bundle, part)]
+        return workflow_detail(doc)
+
+    def _event_progress(self, names: list[str]) -> dict[str, Any]:
+        client = self._client()
+        snapshot = client.fetch(limit=0).snapshot
+        out: dict[str, float | None] = {}
+        missing = []
+        with self._lock:
+            for name in names:
+                key = (snapshot, name)
+                if key in self._events:
+                    out[name] = self._events.get_item(key)
+                else:
+                    missing.append(name)
+
+        def one(name: str) -> tuple[str, float | None]:
+            try:
+                bundle = self._client().workflow(name)
+            except NotFoundError:
+                return name, None
+            unstructure = converter().unstructure
+            return name, event_progress(unstructure(bundle.workflow),
+                                        [unstructure(d) for d in bundle.datasets])
+
+        for name, progress in self._pool.map(one, missing):
+            out[name] = progress
+            with self._lock:
+                self._events.put((snapshot, name), progress)
+        return {"snapshot": snapshot, "progress": out}
+
+    def _agents(self) -> dict[str, Any]:
+        unstructure = converter().unstructure
+        items = []
+        for summary, agent in self._client().agents():
+            item = summary_item(unstructure(summary))
+            item["agent"] = None if agent is None else unstructure(agent)
+            items.append(item)
+        return {"items": items}
+
+    def _status(self) -> dict[str, Any]:
+        health = self._client().health()
+        ready = bool(health.get("ready"))
+        age = health.get("snapshot_age_seconds")
+        stale_after = self.config.stale_after
+        stale = bool(ready and stale_after and isinstance(age, (int, float))
+                     and age > stale_after)
+        return {"ready": ready, "stale": stale, "staleAfter": stale_after,
+                "snapshot": health.get("snapshot"), "snapshotAge": age,
+                "workflows": health.get("workflows"), "agents": health.get("agents"),
+                "backend": health.get("backend"), "version": __version__,
+                "detail": None if ready else "the cache server does not answer"}
+
+
+def _no_params(params: Mapping[str, list[str]]) -> None:
+    for key in params:
+        raise ApiError(400, f"unknown parameter {key[:60]!r}; this path takes none",
+                       parameter=key[:60])
+
+
+def _names(params: dict[str, list[str]]) -> list[str]:
+    names = params.pop("name", [])
+    for key in params:
+        raise ApiError(400, f"unknown parameter {key[:60]!r} (known: name)",
+                       parameter=key[:60])
+    if len(names) > _MAX_NAMES:
+        raise ApiError(400, f"at most {_MAX_NAMES} names", parameter="name")
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def build_application(root: UIApp | None = None, script_name: str | None = None,
+                      **options: Any) -> Any:
+    """A ``cherrypy.Application`` (a WSGI callable) serving a UI app.
+
+    ``build_application(cache_url="http://localhost:8250")`` is what ``wmstats
+    serve`` and ``wmstats ui-server`` run.
+
+    :param root: the app; built from ``options`` when ``None``.
+    :param script_name: the mount point; ``None`` takes it from each request's
+        WSGI ``SCRIPT_NAME``.
+    """
+    if root is None:
+        root = UIApp.from_options(**options)
+    elif options:
+        raise TypeError("give either an app or its options, not both")
+    return cherrypy.Application(root, None if script_name is None else script_name.rstrip("/"),
+                                UIApp.mount_config())
