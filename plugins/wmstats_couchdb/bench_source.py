@@ -31,11 +31,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
@@ -45,7 +42,14 @@ from typing import IO, Any
 import requests
 import ujson
 
-from wmstats.bench._common import envelope, rss_kib, spread, write_json
+from wmstats.bench._common import (
+    envelope,
+    rss_kib,
+    spread,
+    start_server,
+    stop_server,
+    write_json,
+)
 from wmstats.convert import Problem
 from wmstats.mock import MockGenerator
 from wmstats.source import ACTIVE_STATUSES
@@ -55,7 +59,6 @@ from wmstats_couchdb.seed import seed_couchdb
 
 __all__ = ["main", "measure"]
 
-_URL = re.compile(r"wmstats cache server: (http://[^/\s]+)/")
 
 
 @contextlib.contextmanager
@@ -111,40 +114,11 @@ def _read(client: CouchClient, db: str, batch: int, decode: bool,
         session.close()
 
 
-def _drain(stream: IO[str]) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        for _ in stream:
-            pass
-
-
 def _start_server(source_url: str, log: IO[str], timeout: float
                   ) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "wmstats.serve", "cache-server", "--port", "0", "--quiet",
-           "--source", source_url]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = _URL.search(line)
-        if match:
-            threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-            return proc, match.group(1)
-    _stop(proc)
-    raise RuntimeError(f"the cache server did not start (exit status {proc.returncode})")
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+    proc, (url,) = start_server(["cache-server", "--port", "0", "--quiet", "--source",
+                                 source_url], log, timeout)
+    return proc, url
 
 
 def _visible(http: requests.Session, base: str, name: str, field: str, value: int,
@@ -234,7 +208,7 @@ def measure(server_url: str, workflows: int, *, updates: int = 100, batch_size: 
                 rss = rss_kib(proc.pid)
                 results["server_rss_after_updates_mib"] = rss.get("VmRSS", 0) / 1024 or None
         finally:
-            _stop(proc)
+            stop_server(proc)
         details["server_exit_status"] = proc.returncode
     finally:
         for db in (req_db, wms_db):

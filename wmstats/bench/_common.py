@@ -19,17 +19,24 @@ import json
 import math
 import os
 import platform
+import re
 import resource
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 __all__ = [
     "PACKAGES",
+    "CACHE_URL",
+    "UI_URL",
+    "start_server",
+    "stop_server",
     "envelope",
     "machine",
     "percentile",
@@ -184,3 +191,65 @@ def write_json(path: str | os.PathLike[str], document: Any) -> None:
     with open(target, "w", encoding="utf-8") as out:
         json.dump(document, out, indent=2)
         out.write("\n")
+
+
+#: The line ``wmstats cache-server`` / ``serve`` prints once the cache server listens.
+CACHE_URL: Final = re.compile(r"wmstats cache server: (http://[^/\s]+)/")
+#: The line ``wmstats serve`` prints once the UI server listens.
+UI_URL: Final = re.compile(r"wmstats UI server: (http://[^/\s]+)/")
+
+
+def start_server(args: Sequence[str], log: IO[str], timeout: float,
+                 patterns: Sequence[re.Pattern[str]] = (CACHE_URL,)
+                 ) -> tuple[subprocess.Popen[str], list[str]]:
+    """Run ``python -m wmstats.serve ARGS`` until every pattern matched a line it printed.
+
+    :param log: where the server's stderr goes.
+    :returns: the process and each pattern's first group (the URLs).
+    :raises RuntimeError: when the server exits or ``timeout`` passes first (it is
+        stopped).
+    """
+    cmd = [sys.executable, "-m", "wmstats.serve", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    found: list[str | None] = [None] * len(patterns)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and None in found:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        for i, pattern in enumerate(patterns):
+            match = pattern.search(line)
+            if match and found[i] is None:
+                found[i] = match.group(1)
+    urls = [url for url in found if url is not None]
+    if len(urls) < len(patterns):
+        stop_server(proc)
+        proc.stdout.close()
+        raise RuntimeError(f"'wmstats {args[0] if args else ''}' did not start "
+                           f"(exit status {proc.returncode})")
+    # Keep reading what the server prints, so that it never blocks on a full pipe.
+    threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
+    return proc, urls
+
+
+def _drain(stream: IO[str]) -> None:
+    try:
+        for _ in stream:
+            pass
+    except (OSError, ValueError):
+        pass
+    finally:
+        stream.close()
+
+
+def stop_server(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL after 60 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)

@@ -27,9 +27,6 @@ JSON with ``--json FILE``.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,12 +41,9 @@ import requests
 
 from wmstats.bench._common import envelope, write_json
 from wmstats.bench._common import percentile as _percentile
-from wmstats.bench._common import rss_kib
+from wmstats.bench._common import rss_kib, start_server, stop_server
 
 __all__ = ["flat_results", "main", "measure_store"]
-
-_URL = re.compile(r"wmstats cache server: (http://[^/\s]+)/")
-
 
 def _status_kb(pid: int, key: str) -> int | None:
     return rss_kib(pid).get(key)
@@ -57,45 +51,10 @@ def _status_kb(pid: int, key: str) -> int | None:
 
 def _start_server(store_url: str, workflows: int, seed: int, log: IO[str],
                   timeout: float) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "wmstats.serve", "cache-server", "--port", "0", "--quiet",
-           "--store", store_url, "--mock", str(workflows), "--seed", str(seed)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        match = _URL.search(line)
-        if match:
-            # Keep reading what the server prints, so that it never blocks on a
-            # full pipe.
-            threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-            return proc, match.group(1)
-    _stop_server(proc)
-    proc.stdout.close()
-    raise RuntimeError(f"the cache server did not start (exit status {proc.returncode})")
-
-
-def _drain(stream: IO[str]) -> None:
-    try:
-        for _ in stream:
-            pass
-    except (OSError, ValueError):
-        pass
-    finally:
-        stream.close()
-
-
-def _stop_server(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+    proc, (url,) = start_server(["cache-server", "--port", "0", "--quiet", "--store",
+                                 store_url, "--mock", str(workflows), "--seed", str(seed)],
+                                log, timeout)
+    return proc, url
 
 
 def _read_raw(http: requests.Session, url: str, headers: dict[str, str],
@@ -248,7 +207,7 @@ def measure_store(store: str, workflows: int, *, requests_per_case: int = 200,
                     for count in clients}
                 result["rss_after_concurrency_mb"] = (_status_kb(proc.pid, "VmRSS") or 0) / 1024
         finally:
-            _stop_server(proc)
+            stop_server(proc)
             result["server_exit_status"] = proc.returncode
     return result
 

@@ -24,25 +24,27 @@ into the envelope of :mod:`wmstats.bench._common` (``results`` flat).
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import IO, Any
 
 from wmstats._argtypes import count as _count
-from wmstats.bench._common import envelope, percentile, write_json
+from wmstats.bench._common import (
+    CACHE_URL,
+    UI_URL,
+    envelope,
+    percentile,
+    start_server,
+    stop_server,
+    write_json,
+)
 from wmstats.web._ui_harness import chromium_path, launch_chromium
 
 __all__ = ["main", "measure", "screenshot"]
 
-_CACHE = re.compile(r"wmstats cache server: (http://[^/\s]+)/")
-_UI = re.compile(r"wmstats UI server: (http://[^/\s]+)/")
 #: Statuses clicked in turn for the filter-change figures (those of the mock data).
 _STATUSES = ("running-open", "completed", "acquired", "running-closed", "assigned",
              "closed-out", "new")
@@ -90,46 +92,11 @@ _FIRST_VIEW_BYTES = """
 
 def _start(workflows: int, seed: int, log: IO[str], timeout: float
            ) -> tuple[subprocess.Popen[str], str, str, float]:
-    cmd = [sys.executable, "-m", "wmstats.serve", "serve", "--port", "0", "--ui-port", "0",
-           "--quiet", "--mock", str(workflows), "--seed", str(seed)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-    assert proc.stdout is not None
-    cache = ui = None
-    deadline = started + timeout
-    while time.monotonic() < deadline and (cache is None or ui is None):
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if (found := _CACHE.search(line)) is not None:
-            cache = found.group(1)
-        if (found := _UI.search(line)) is not None:
-            ui = found.group(1)
-    if cache is None or ui is None:
-        _stop(proc)
-        raise RuntimeError(f"'wmstats serve' did not start (exit status {proc.returncode}); "
-                           f"is the UI server installed?")
-    threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
+    proc, (cache, ui) = start_server(
+        ["serve", "--port", "0", "--ui-port", "0", "--quiet", "--mock", str(workflows),
+         "--seed", str(seed)], log, timeout, (CACHE_URL, UI_URL))
     return proc, cache, ui, time.monotonic() - started
-
-
-def _drain(stream: IO[str]) -> None:
-    try:
-        for _ in stream:
-            pass
-    except (OSError, ValueError):
-        pass
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 def _wait_ready(ui: str, timeout: float) -> None:
@@ -314,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = measure(ui, repeat, screenshot_path=args.screenshot)
     finally:
         if proc is not None:
-            _stop(proc)
+            stop_server(proc)
     if start_s is not None:
         figures["server_start_s"] = round(start_s, 1)
     _print(figures, args.workflows)
