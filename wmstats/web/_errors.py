@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import cherrypy  # type: ignore[import-untyped]
 import ujson
 
-__all__ = ["ApiError", "ERROR_CODES", "error_document", "error_body"]
+__all__ = ["ApiError", "ERROR_CODES", "error_document", "error_body", "error_page",
+           "APP_CP_CONFIG"]
 
 #: HTTP status -> the short, stable ``error`` code of the JSON error document.
 ERROR_CODES: Final[dict[int, str]] = {
@@ -66,3 +68,31 @@ def error_body(status: int, detail: str, parameter: str | None = None) -> bytes:
     """The error document as UTF-8 JSON bytes (ASCII-escaped, so any input is safe)."""
     return (ujson.dumps(error_document(status, detail, parameter), ensure_ascii=True,
                         escape_forward_slashes=False) + "\n").encode("ascii")
+
+
+def error_page(status: str, message: str, traceback: str, version: str) -> str:
+    """CherryPy's ``error_page.default``: errors raised by CherryPy itself, as JSON."""
+    cherrypy.serving.response.headers["Content-Type"] = "application/json"
+    try:
+        code = int(str(status).split()[0])
+    except (ValueError, IndexError):
+        code = 500
+    detail = str(message) if code < 500 else "internal server error"
+    return error_body(code, detail).decode("ascii")
+
+
+#: CherryPy configuration that the cache and UI apps carry on their root objects,
+#: so that any mount (``cherrypy.tree.mount``, WMCore's ``RESTMain``) gets JSON
+#: errors, no tracebacks and no body processing; no global tool is touched.
+APP_CP_CONFIG: Final[dict[str, Any]] = {
+    "request.show_tracebacks": False,
+    "request.process_request_body": False,
+    # The handlers parse the raw query string themselves (strict UTF-8 -> 400);
+    # latin-1 never fails, so CherryPy's own parsing never answers 404.
+    "request.query_string_encoding": "latin-1",
+    "error_page.default": error_page,
+    "tools.trailing_slash.on": False,
+    "tools.encode.on": False,
+    "tools.gzip.on": False,
+    "tools.sessions.on": False,
+}

@@ -65,7 +65,7 @@ from wmstats.web._encode import (
     ndjson_body,
     workflow_unstructure,
 )
-from wmstats.web._errors import ApiError, error_body
+from wmstats.web._errors import APP_CP_CONFIG, ApiError, error_body
 from wmstats.web._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from wmstats.web._metrics import Metrics
 from wmstats.web._negotiate import (
@@ -207,17 +207,6 @@ class _Reply:
     compress: bool = False
 
 
-def _error_page(status: str, message: str, traceback: str, version: str) -> str:
-    """CherryPy's ``error_page.default``: errors raised by CherryPy itself, as JSON."""
-    cherrypy.serving.response.headers["Content-Type"] = JSON
-    try:
-        code = int(str(status).split()[0])
-    except (ValueError, IndexError):
-        code = 500
-    detail = str(message) if code < 500 else "internal server error"
-    return error_body(code, detail).decode("ascii")
-
-
 def _single(params: dict[str, list[str]], name: str) -> str | None:
     values = params.pop(name, None)
     if values is None:
@@ -279,18 +268,7 @@ class CacheApp:
     #: CherryPy configuration carried by the object itself, so that any mount
     #: (``cherrypy.tree.mount``, WMCore's ``RESTMain``) gets JSON errors, no
     #: tracebacks and no body processing; no global tool is touched.
-    _cp_config: ClassVar[dict[str, Any]] = {
-        "request.show_tracebacks": False,
-        "request.process_request_body": False,
-        # The handler parses the raw query string itself (strict UTF-8 -> 400);
-        # latin-1 never fails, so CherryPy's own parsing never answers 404.
-        "request.query_string_encoding": "latin-1",
-        "error_page.default": _error_page,
-        "tools.trailing_slash.on": False,
-        "tools.encode.on": False,
-        "tools.gzip.on": False,
-        "tools.sessions.on": False,
-    }
+    _cp_config: ClassVar[dict[str, Any]] = dict(APP_CP_CONFIG)
 
     def __init__(self, app: Any = None, config: Any = None, mount: str = "",
                  **options: Any) -> None:

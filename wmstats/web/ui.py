@@ -63,7 +63,7 @@ from wmstats.client import (
 )
 from wmstats.serialize import converter
 from wmstats.web._encode import dumps_bytes, gzip_bytes
-from wmstats.web._errors import ApiError, error_body
+from wmstats.web._errors import APP_CP_CONFIG, ApiError, error_body
 from wmstats.web._negotiate import etag_matches, parse_query_string, wants_gzip
 from wmstats.web._ui_model import (
     FILTER_PATHS,
@@ -238,17 +238,6 @@ def _load_assets() -> dict[str, _Asset]:
     return assets
 
 
-def _error_page(status: str, message: str, traceback: str, version: str) -> str:
-    """CherryPy's ``error_page.default``: its own errors as JSON."""
-    cherrypy.serving.response.headers["Content-Type"] = _JSON
-    try:
-        code = int(str(status).split()[0])
-    except (ValueError, IndexError):
-        code = 500
-    return error_body(code, str(message) if code < 500 else "internal server error"
-                      ).decode("ascii")
-
-
 class UIApp:
     """The UI server's CherryPy root object.
 
@@ -258,16 +247,7 @@ class UIApp:
     :param options: :class:`UIConfig` options.
     """
 
-    _cp_config: ClassVar[dict[str, Any]] = {
-        "request.show_tracebacks": False,
-        "request.process_request_body": False,
-        "request.query_string_encoding": "latin-1",
-        "error_page.default": _error_page,
-        "tools.trailing_slash.on": False,
-        "tools.encode.on": False,
-        "tools.gzip.on": False,
-        "tools.sessions.on": False,
-    }
+    _cp_config: ClassVar[dict[str, Any]] = dict(APP_CP_CONFIG)
 
     def __init__(self, app: Any = None, config: Any = None, mount: str = "",
                  **options: Any) -> None:
