@@ -20,11 +20,10 @@ from wmstats.convert import (
     ConversionResult,
     DocumentConverter,
     Problem,
-    WorkflowBundle,
     convert_agent_info,
     convert_documents,
 )
-from wmstats.schema import COUNTER_FIELDS, COUNTER_SOURCES, Workflow
+from wmstats.schema import COUNTER_FIELDS, COUNTER_SOURCES, Workflow, WorkflowBundle
 
 TASKCHAIN = "amaltaro_TaskChain_ProdMinBias_HG1812_Validation_181203_121009_5217"
 STEPCHAIN = "amaltaro_StepChain_MC_HG1812_Validation_181203_121017_2487"

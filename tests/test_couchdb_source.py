@@ -18,11 +18,15 @@ import jsonschema
 import pytest
 import requests
 import ujson
+from wmstats_couchdb._http import CouchClient, quote, split_server_url
+from wmstats_couchdb.seed import seed_couchdb
+from wmstats_couchdb.source import CouchSource
 
 from wmstats import cli, serve
 from wmstats.client import CacheClient
-from wmstats.convert import WorkflowBundle, convert_documents
+from wmstats.convert import convert_documents
 from wmstats.mock import MockGenerator
+from wmstats.schema import WorkflowBundle
 from wmstats.source import ACTIVE_STATUSES, open_source
 from wmstats.store import Store, open_store
 from wmstats.testing.couchdb_server import (
@@ -33,9 +37,6 @@ from wmstats.testing.couchdb_server import (
 )
 from wmstats.web import CacheApp, WebServer, build_application
 from wmstats.web.cache import SourcePlugin
-from wmstats_couchdb._http import CouchClient, quote, split_server_url
-from wmstats_couchdb.seed import seed_couchdb
-from wmstats_couchdb.source import CouchSource
 
 SEED = 11
 #: Fast settings, so that faults are noticed and retried quickly.

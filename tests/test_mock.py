@@ -14,7 +14,7 @@ import ujson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wmstats.convert import WorkflowBundle, convert_documents
+from wmstats.convert import convert_documents
 from wmstats.mock import (
     ACTIVE_STATUSES,
     AGENTS,
@@ -22,7 +22,7 @@ from wmstats.mock import (
     SITES,
     MockGenerator,
 )
-from wmstats.schema import COUNTER_FIELDS, COUNTER_SOURCES
+from wmstats.schema import COUNTER_FIELDS, COUNTER_SOURCES, WorkflowBundle
 
 _COUNTER_PATHS = frozenset(COUNTER_SOURCES.values())
 _PERF_KEYS = frozenset({"cmsRunCPUPerformance", "inputEvents", "wrappedTotalJobTime", "dataset"})

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wmstats.convert import WorkflowBundle
+from wmstats.schema import WorkflowBundle
 from wmstats.query import (
     Filter,
     Page,

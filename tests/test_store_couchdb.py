@@ -14,7 +14,7 @@ import attrs
 import pytest
 import requests
 
-from wmstats.convert import WorkflowBundle
+from wmstats.schema import WorkflowBundle
 from wmstats.query import Query, apply_query, parse_query, summarize
 from wmstats.store import Store, StoreError, StoreOptionError, open_store
 from wmstats.testing.couchdb_server import (

@@ -8,7 +8,7 @@ import pytest
 
 from wmstats.backends import memory
 from wmstats.backends.memory import MemoryStore
-from wmstats.convert import WorkflowBundle
+from wmstats.schema import WorkflowBundle
 from wmstats.query import Query, apply_query, parse_query
 from wmstats.schema import Workflow
 from wmstats.store import Store

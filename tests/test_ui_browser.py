@@ -19,7 +19,7 @@ import attrs
 import cherrypy
 import pytest
 
-from wmstats.convert import WorkflowBundle
+from wmstats.schema import WorkflowBundle
 from wmstats.mock import MockGenerator
 from wmstats.query import parse_query
 from wmstats.testing.couchdb_server import in_ci

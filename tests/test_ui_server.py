@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from wmstats import serve
-from wmstats.convert import WorkflowBundle
+from wmstats.schema import WorkflowBundle
 from wmstats.mock import MockGenerator
 from wmstats.query import parse_query
 from wmstats.schema import Workflow

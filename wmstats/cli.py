@@ -18,6 +18,7 @@ import ujson
 
 from wmstats._argtypes import count as _positive
 from wmstats._version import __version__
+from wmstats.serialize import json_dumps
 
 __all__ = ["main", "build_parser", "read_documents", "InputError", "Progress"]
 
@@ -68,8 +69,7 @@ class Progress:
             self._show(time.monotonic(), "\n")
 
 
-def _json_dumps(value: Any) -> str:
-    return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
+_json_dumps = json_dumps
 
 
 def _record_types(value: str) -> list[str]:

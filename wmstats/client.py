@@ -37,14 +37,14 @@ import requests
 import ujson
 
 from wmstats._version import __version__
-from wmstats.convert import WorkflowBundle
-from wmstats.query import Summary
 from wmstats.schema import (
     Agent,
     ChainParentage,
     DatasetStats,
+    Summary,
     TaskSite,
     Workflow,
+    WorkflowBundle,
     WorkflowSite,
     WorkflowTask,
 )

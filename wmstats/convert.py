@@ -31,17 +31,16 @@ from wmstats.schema import (
     Agent,
     ChainParentage,
     DatasetStats,
-    Record,
     TaskSite,
     Transition,
     Workflow,
+    WorkflowBundle,
     WorkflowSite,
     WorkflowTask,
 )
 
 __all__ = [
     "Problem",
-    "WorkflowBundle",
     "RequestPart",
     "AgentPart",
     "DocumentConverter",
@@ -605,27 +604,6 @@ def convert_agent_info(doc: Mapping[str, Any], problems: list[Problem]) -> Agent
 
 
 # --------------------------------------------------------------------------- merging
-
-
-@attrs.frozen
-class WorkflowBundle:
-    """Every static record of one workflow, each tuple sorted by its record key."""
-
-    workflow: Workflow
-    sites: tuple[WorkflowSite, ...] = ()
-    tasks: tuple[WorkflowTask, ...] = ()
-    task_sites: tuple[TaskSite, ...] = ()
-    datasets: tuple[DatasetStats, ...] = ()
-    parentage: tuple[ChainParentage, ...] = ()
-
-    def records(self) -> Iterator[Record]:
-        """All records, the workflow first."""
-        yield self.workflow
-        yield from self.sites
-        yield from self.tasks
-        yield from self.task_sites
-        yield from self.datasets
-        yield from self.parentage
 
 
 def merge_workflow(name: str, request: RequestPart | None,

@@ -14,7 +14,13 @@ from typing import Any, Final
 
 import attrs
 
-from wmstats.schema import COUNTER_PREFIXES, RECORD_TYPES, SCHEMA_VERSION, Transition, record_key
+from wmstats.schema import (
+    COUNTER_PREFIXES,
+    RECORD_TYPES,
+    SCHEMA_VERSION,
+    Transition,
+    record_key,
+)
 
 __all__ = ["DROPPED_KEYS", "json_schema", "record_schema", "render_markdown"]
 

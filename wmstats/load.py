@@ -27,8 +27,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from wmstats.convert import WorkflowBundle
-from wmstats.schema import RECORD_TYPES, Agent, Workflow
+from wmstats.schema import RECORD_TYPES, Agent, Workflow, WorkflowBundle
 
 __all__ = ["add_arguments", "run", "read_inputs", "StaticRecordReader"]
 

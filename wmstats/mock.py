@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Generic, TypeVar
 
-from wmstats.convert import WorkflowBundle
 from wmstats.schema import (
     COUNTER_SOURCES,
     Agent,
@@ -46,6 +45,7 @@ from wmstats.schema import (
     TaskSite,
     Transition,
     Workflow,
+    WorkflowBundle,
     WorkflowSite,
     WorkflowTask,
 )

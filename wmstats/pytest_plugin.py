@@ -30,9 +30,8 @@ import pytest
 from wmstats.testing.couchdb_server import couchdb_database, couchdb_server
 
 if TYPE_CHECKING:  # the generator is imported only when a fixture is used
-    from wmstats.convert import WorkflowBundle
     from wmstats.mock import MockGenerator
-    from wmstats.schema import Agent, Workflow
+    from wmstats.schema import Agent, Workflow, WorkflowBundle
 
 __all__ = [
     "couchdb_server",

@@ -50,10 +50,14 @@ from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
-from wmstats.schema import COUNTER_FIELDS, Counters, Workflow
-
-if typing.TYPE_CHECKING:
-    from wmstats.convert import WorkflowBundle
+from wmstats.aggregates import BY_KEY
+from wmstats.schema import (
+    COUNTER_FIELDS,
+    StatusCount,
+    Summary,
+    Workflow,
+    WorkflowBundle,
+)
 
 __all__ = [
     "QueryError",
@@ -71,8 +75,6 @@ __all__ = [
     "Filter",
     "Query",
     "Page",
-    "StatusCount",
-    "Summary",
     "glob_to_regex",
     "compile_glob",
     "make_projector",
@@ -104,16 +106,9 @@ TIE_BREAK: Final = "RequestName"
 SORT_SEPARATOR: Final = "\x1f"
 #: Parameters of :func:`parse_query` that are not field filters.
 RESERVED_PARAMS: Final[frozenset[str]] = frozenset({"idx", "limit", "sort", "fields"})
-#: Aggregation keys (see :func:`summarize`) -> the Workflow field holding the value.
-AGGREGATE_KEYS: Final[Mapping[str, str]] = {
-    "site": "Sites",
-    "campaign": "Campaigns",
-    "agent": "Agents",
-    "release": "CMSSWVersions",
-    "status": "RequestStatus",
-    "type": "RequestType",
-    "team": "Teams",
-}
+#: Aggregation key -> the Workflow field holding the value (read from
+#: :data:`wmstats.aggregates.AGGREGATES`, see :func:`summarize`).
+AGGREGATE_KEYS: Final[Mapping[str, str]] = {key: a.field for key, a in BY_KEY.items()}
 #: Limits that keep a single query cheap.
 MAX_VALUES: Final = 1000
 MAX_PATTERN: Final = 1000
@@ -420,27 +415,6 @@ class Page:
         return [project(r) for r in self.records]
 
 
-@attrs.frozen
-class StatusCount:
-    """How many workflows are in one status."""
-
-    RequestStatus: str
-    Workflows: int
-
-
-@attrs.frozen(kw_only=True)
-class Summary(Counters):
-    """Job counters and workflow counts of one site, campaign, agent, release or status.
-
-    Counters are summed as described in :func:`summarize`.
-    """
-
-    By: str
-    Value: str
-    Workflows: int = 0
-    WorkflowsByStatus: tuple[StatusCount, ...] = ()
-
-
 # --------------------------------------------------------------------------- matching
 
 
@@ -603,6 +577,7 @@ def summarize(bundles: Iterable[WorkflowBundle], by: str,
         raise QueryError("by", f"unknown aggregation {by!r} "
                                f"(known: {', '.join(sorted(AGGREGATE_KEYS))})")
     field = AGGREGATE_KEYS[by]
+    site_field = BY_KEY[by].site_field
     predicates = [compile_filter(f) for f in query.filters] if query is not None else []
     counters: dict[str, list[int]] = {}
     workflows: dict[str, dict[str, int]] = {}
@@ -617,9 +592,9 @@ def summarize(bundles: Iterable[WorkflowBundle], by: str,
             by_status = workflows.setdefault(v, {})
             by_status[wf.RequestStatus] = by_status.get(wf.RequestStatus, 0) + 1
             counters.setdefault(v, [0] * n_counters)
-        if by in ("site", "agent"):
+        if site_field is not None:
             for ws in bundle.sites:
-                key = ws.Site if by == "site" else ws.Agent
+                key = getattr(ws, site_field)
                 if key not in values:
                     continue
                 acc = counters[key]

@@ -11,6 +11,7 @@ Models carry no serialization rules: see :mod:`wmstats.serialize`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Final
 
 import attrs
@@ -33,6 +34,10 @@ __all__ = [
     "RECORD_TYPES",
     "Record",
     "record_key",
+    "WorkflowBundle",
+    "BUNDLE_PARTS",
+    "StatusCount",
+    "Summary",
 ]
 
 #: Bumped whenever a field is added, removed, renamed or changes type.
@@ -391,3 +396,62 @@ def record_key(cls: type[Any]) -> tuple[str, ...]:
     :param cls: a record type from :data:`RECORD_TYPES`.
     """
     return _KEYS[cls]
+
+
+#: The breakdown parts of a :class:`WorkflowBundle`: attribute name -> record type,
+#: in the order :meth:`WorkflowBundle.records` yields them (after the workflow).
+BUNDLE_PARTS: Final[dict[str, type[Any]]] = {
+    "sites": WorkflowSite,
+    "tasks": WorkflowTask,
+    "task_sites": TaskSite,
+    "datasets": DatasetStats,
+    "parentage": ChainParentage,
+}
+
+
+@attrs.frozen
+class WorkflowBundle:
+    """Every static record of one workflow, each tuple sorted by its record key.
+
+    The tuples are the :data:`BUNDLE_PARTS`, in that order.
+    """
+
+    workflow: Workflow
+    sites: tuple[WorkflowSite, ...] = ()
+    tasks: tuple[WorkflowTask, ...] = ()
+    task_sites: tuple[TaskSite, ...] = ()
+    datasets: tuple[DatasetStats, ...] = ()
+    parentage: tuple[ChainParentage, ...] = ()
+
+    def parts(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
+        """Each breakdown part's name and records, in :data:`BUNDLE_PARTS` order."""
+        for name in BUNDLE_PARTS:
+            yield name, getattr(self, name)
+
+    def records(self) -> Iterator[Record]:
+        """All records, the workflow first."""
+        yield self.workflow
+        for _name, records in self.parts():
+            yield from records
+
+
+@attrs.frozen
+class StatusCount:
+    """How many workflows are in one status."""
+
+    RequestStatus: str
+    Workflows: int
+
+
+@attrs.frozen(kw_only=True)
+class Summary(Counters):
+    """Job counters and workflow counts of one value of an aggregate (a site, a
+    campaign, an agent...; see :mod:`wmstats.aggregates`).
+
+    Counters are summed as described in :func:`wmstats.query.summarize`.
+    """
+
+    By: str
+    Value: str
+    Workflows: int = 0
+    WorkflowsByStatus: tuple[StatusCount, ...] = ()

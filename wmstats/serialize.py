@@ -27,6 +27,8 @@ __all__ = [
     "dumps",
     "loads",
     "to_ndjson",
+    "json_dumps",
+    "json_bytes",
     "StructureError",
 ]
 
@@ -109,9 +111,23 @@ def structure(data: Mapping[str, Any], cls: type[T]) -> T:
     return converter().structure(data, cls)
 
 
+def json_dumps(value: Any) -> str:
+    """Plain JSON data as compact text: UTF-8 kept as is, ``/`` not escaped.
+
+    The one place that sets the JSON encoder's options; every module that writes
+    JSON calls this or :func:`json_bytes`.
+    """
+    return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
+
+
+def json_bytes(value: Any) -> bytes:
+    """:func:`json_dumps` as UTF-8 bytes."""
+    return json_dumps(value).encode("utf-8")
+
+
 def dumps(record: Any) -> str:
     """A record as compact JSON text."""
-    return ujson.dumps(unstructure(record), ensure_ascii=False, escape_forward_slashes=False)
+    return json_dumps(unstructure(record))
 
 
 def loads(text: str | bytes, cls: type[T]) -> T:
@@ -123,5 +139,4 @@ def to_ndjson(records: Iterable[Any]) -> Iterator[str]:
     """One JSON line (with its newline) per record."""
     unstruct = converter().unstructure
     for record in records:
-        yield ujson.dumps(unstruct(record), ensure_ascii=False,
-                          escape_forward_slashes=False) + "\n"
+        yield json_dumps(unstruct(record)) + "\n"

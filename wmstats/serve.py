@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from wmstats._argtypes import count as _count
-from wmstats.convert import WorkflowBundle
+from wmstats.schema import WorkflowBundle
 from wmstats.source import SourceError
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, WebServer, build_application

@@ -48,7 +48,6 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from wmstats.convert import WorkflowBundle
 from wmstats.query import (
     AGGREGATE_KEYS,
     Filter,
@@ -56,10 +55,9 @@ from wmstats.query import (
     Query,
     QueryError,
     Scalar,
-    Summary,
     make_summary,
 )
-from wmstats.schema import COUNTER_FIELDS, Agent, Workflow
+from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
 
 __all__ = [
     "Store",

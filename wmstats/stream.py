@@ -26,9 +26,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
-import ujson
-
 from wmstats.query import Page, Query
+from wmstats.serialize import json_bytes
 
 __all__ = [
     "CHUNK_SIZE",
@@ -59,8 +58,7 @@ def _default_unstructure() -> Unstructure:
     return converter().unstructure
 
 
-def _dumps(value: Any) -> bytes:
-    return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False).encode()
+_dumps: Final = json_bytes
 
 
 def _encoded(records: Iterable[Any], unstructure: Unstructure | None) -> Iterator[bytes]:

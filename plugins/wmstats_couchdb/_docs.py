@@ -27,7 +27,6 @@ from typing import Any, Final
 import ujson
 
 from wmstats.backends.codec import field_names, record_from_values, record_values
-from wmstats.convert import WorkflowBundle
 from wmstats.query import AGGREGATE_KEYS
 from wmstats.schema import (
     COUNTER_FIELDS,
@@ -36,10 +35,11 @@ from wmstats.schema import (
     DatasetStats,
     TaskSite,
     Workflow,
+    WorkflowBundle,
     WorkflowSite,
     WorkflowTask,
 )
-from wmstats.serialize import structure, unstructure
+from wmstats.serialize import json_bytes, structure, unstructure
 
 __all__ = [
     "DOC_PREFIX",
@@ -104,8 +104,7 @@ def _encode_parts(bundle: WorkflowBundle) -> bytes | None:
                       for r in getattr(bundle, attr)])
     if not any(parts):
         return None
-    text = ujson.dumps(parts, ensure_ascii=False, escape_forward_slashes=False)
-    return zlib.compress(text.encode(), 1)
+    return zlib.compress(json_bytes(parts), 1)
 
 
 def _decode_parts(name: str, data: str) -> dict[str, tuple[Any, ...]]:

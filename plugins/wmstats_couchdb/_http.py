@@ -17,6 +17,7 @@ import requests
 import ujson
 import urllib3
 
+from wmstats.serialize import json_dumps
 from wmstats.store import StoreError
 
 __all__ = ["CouchClient", "CouchError", "quote", "split_server_url", "redact"]
@@ -98,8 +99,7 @@ def _read_timeout(exc: BaseException) -> bool:
     return False
 
 
-def _dumps(value: Any) -> str:
-    return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False)
+_dumps: Final = json_dumps
 
 
 class CouchClient:

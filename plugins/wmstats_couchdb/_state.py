@@ -33,13 +33,13 @@ from wmstats.convert import (
     AgentPart,
     Problem,
     RequestPart,
-    WorkflowBundle,
     convert_agent_info,
     convert_agent_request,
     convert_request,
     merge_workflow,
 )
-from wmstats.schema import Agent
+from wmstats.schema import Agent, WorkflowBundle
+from wmstats.serialize import json_bytes
 
 __all__ = ["SourceState", "Key"]
 
@@ -56,8 +56,7 @@ class _Report(NamedTuple):
 
 
 def _pack(doc: dict[str, Any]) -> bytes:
-    return zlib.compress(ujson.dumps(doc, ensure_ascii=False,
-                                     escape_forward_slashes=False).encode(), 1)
+    return zlib.compress(json_bytes(doc), 1)
 
 
 def _unpack(blob: bytes, problems: list[Problem]) -> AgentPart:

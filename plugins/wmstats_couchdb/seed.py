@@ -23,7 +23,13 @@ import attrs
 
 from wmstats._argtypes import count as _count
 from wmstats.mock import MockGenerator
-from wmstats_couchdb._http import CouchClient, CouchError, quote, redact, split_server_url
+from wmstats_couchdb._http import (
+    CouchClient,
+    CouchError,
+    quote,
+    redact,
+    split_server_url,
+)
 from wmstats_couchdb._prefetch import prefetched
 
 __all__ = ["SeedResult", "seed_couchdb", "add_arguments", "run", "main",

@@ -51,10 +51,17 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final
 
-from wmstats.convert import Problem, WorkflowBundle
+from wmstats.convert import Problem
+from wmstats.schema import WorkflowBundle
 from wmstats.source import ACTIVE_STATUSES, Source, SourceOptionError, SourceStatus
 from wmstats.store import Store
-from wmstats_couchdb._http import CouchClient, CouchError, quote, redact, split_server_url
+from wmstats_couchdb._http import (
+    CouchClient,
+    CouchError,
+    quote,
+    redact,
+    split_server_url,
+)
 from wmstats_couchdb._prefetch import prefetched
 from wmstats_couchdb._state import SourceState
 

@@ -50,7 +50,6 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
-from wmstats.convert import WorkflowBundle
 from wmstats.query import (
     AGGREGATE_KEYS,
     SORT_SEPARATOR,
@@ -60,12 +59,11 @@ from wmstats.query import (
     Query,
     QueryError,
     Scalar,
-    Summary,
     field_spec,
     field_specs,
     make_summary,
 )
-from wmstats.schema import COUNTER_FIELDS, Agent, Workflow
+from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
 from wmstats.store import Store, StoreError, StoreOptionError
 from wmstats_couchdb import _docs
 from wmstats_couchdb._http import CouchClient, CouchError, quote

@@ -54,7 +54,6 @@ from wmstats.backends.codec import (
     encode_workflow,
     record_from_values,
 )
-from wmstats.convert import WorkflowBundle
 from wmstats.query import (
     AGGREGATE_KEYS,
     SORT_SEPARATOR,
@@ -63,11 +62,11 @@ from wmstats.query import (
     Query,
     QueryError,
     Scalar,
-    Summary,
     field_specs,
     make_summary,
 )
-from wmstats.schema import COUNTER_FIELDS, Agent, Workflow
+from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
+from wmstats.serialize import json_dumps
 from wmstats.store import Store, StoreError, StoreOptionError
 
 __all__ = ["SqliteStore", "INDEXED_FIELDS", "SCHEMA_VERSION"]
@@ -475,7 +474,7 @@ class SqliteStore(Store):
     def _insert_agents(con: sqlite3.Connection, agents: Iterable[Agent]) -> None:
         con.executemany(
             "INSERT OR REPLACE INTO agent (url, doc) VALUES (?, ?)",
-            ((a.AgentURL, ujson.dumps(_agent_values(a), ensure_ascii=False)) for a in agents))
+            ((a.AgentURL, json_dumps(_agent_values(a))) for a in agents))
 
     # ------------------------------------------------------------------ reads
 

@@ -16,16 +16,17 @@ from typing import Any, Final
 import attrs
 import ujson
 
-from wmstats.convert import WorkflowBundle
 from wmstats.schema import (
     ChainParentage,
     DatasetStats,
     TaskSite,
     Transition,
     Workflow,
+    WorkflowBundle,
     WorkflowSite,
     WorkflowTask,
 )
+from wmstats.serialize import json_bytes, json_dumps
 
 __all__ = [
     "PART_TYPES",
@@ -127,8 +128,7 @@ def record_from_values(cls: type[Any], values: Sequence[Any]) -> Any:
 
 def encode_workflow(workflow: Workflow) -> str:
     """One workflow as a JSON array."""
-    return ujson.dumps(record_values(workflow), ensure_ascii=False,
-                       escape_forward_slashes=False)
+    return json_dumps(record_values(workflow))
 
 
 def decode_workflow(text: str | bytes) -> Workflow:
@@ -151,7 +151,7 @@ def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
             del values[at]
             rows.append(values)
         parts.append(rows)
-    data = ujson.dumps(parts, ensure_ascii=False, escape_forward_slashes=False).encode()
+    data = json_bytes(parts)
     if compress:
         return zlib.compress(data, 1)
     return data

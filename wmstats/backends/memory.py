@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final, TypeAlias
 
 from wmstats.backends.codec import decode_bundle, encode_parts
-from wmstats.convert import WorkflowBundle
 from wmstats.query import (
     AGGREGATE_KEYS,
     RANGE_OPS,
@@ -45,11 +44,10 @@ from wmstats.query import (
     Query,
     QueryError,
     Scalar,
-    Summary,
     field_specs,
     make_summary,
 )
-from wmstats.schema import COUNTER_FIELDS, Agent, Workflow
+from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
 from wmstats.store import Store
 
 __all__ = ["MemoryStore"]

@@ -39,9 +39,14 @@ from typing import IO, Any
 
 import requests
 
-from wmstats.bench._common import envelope, write_json
+from wmstats.bench._common import (
+    envelope,
+    rss_kib,
+    start_server,
+    stop_server,
+    write_json,
+)
 from wmstats.bench._common import percentile as _percentile
-from wmstats.bench._common import rss_kib, start_server, stop_server
 
 __all__ = ["flat_results", "main", "measure_store"]
 

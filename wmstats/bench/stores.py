@@ -39,8 +39,9 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
-from wmstats.bench._common import envelope, rss_kib, rss_mib, timed as _timed, write_json
+from wmstats.bench._common import envelope, rss_kib, rss_mib, write_json
 from wmstats.bench._common import percentile as _percentile
+from wmstats.bench._common import timed as _timed
 
 __all__ = ["BACKEND_URLS", "FILTERS", "main", "measure", "rss_kib"]
 

@@ -11,7 +11,6 @@ import random
 from collections.abc import Sequence
 from typing import Final
 
-from wmstats.convert import WorkflowBundle
 from wmstats.schema import (
     COUNTER_FIELDS,
     Agent,
@@ -20,6 +19,7 @@ from wmstats.schema import (
     TaskSite,
     Transition,
     Workflow,
+    WorkflowBundle,
     WorkflowSite,
     WorkflowTask,
 )

@@ -31,7 +31,6 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from wmstats.convert import WorkflowBundle
 from wmstats.query import (
     AGGREGATE_KEYS,
     Filter,
@@ -44,7 +43,7 @@ from wmstats.query import (
     parse_query,
     summarize,
 )
-from wmstats.schema import Agent, Workflow
+from wmstats.schema import Agent, Workflow, WorkflowBundle
 from wmstats.store import Store
 from wmstats.testing.data import SPECIAL_NAMES, sample_agents, sample_bundles
 

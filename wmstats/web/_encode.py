@@ -8,16 +8,14 @@ with ``RecordType``, and small fixed documents.
 
 from __future__ import annotations
 
-import functools
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
-import ujson
-
 from wmstats import stream
 from wmstats.query import make_projector
 from wmstats.schema import Workflow
+from wmstats.serialize import json_dumps
 
 __all__ = [
     "Tally",
@@ -32,8 +30,7 @@ __all__ = [
 ]
 
 #: Compact JSON text (UTF-8 kept as is, ``/`` not escaped).
-dumps: Final[Callable[[Any], str]] = functools.partial(
-    ujson.dumps, ensure_ascii=False, escape_forward_slashes=False)
+dumps: Final[Callable[[Any], str]] = json_dumps
 gzip_chunks: Final = stream.gzip_chunks
 
 

@@ -18,8 +18,7 @@ from typing import Any
 
 import attrs
 
-from wmstats.convert import WorkflowBundle
-from wmstats.schema import Agent
+from wmstats.schema import Agent, WorkflowBundle
 from wmstats.store import Store, open_store
 from wmstats.web._server import WebServer
 from wmstats.web.cache import CacheApp

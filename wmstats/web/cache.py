@@ -47,11 +47,10 @@ from wmstats.query import (
     RESERVED_PARAMS,
     Query,
     QueryError,
-    Summary,
     make_summary,
     parse_query,
 )
-from wmstats.schema import COUNTER_FIELDS, SCHEMA_VERSION, Agent, Workflow
+from wmstats.schema import COUNTER_FIELDS, SCHEMA_VERSION, Agent, Summary, Workflow
 from wmstats.serialize import converter
 from wmstats.source import Source, open_source
 from wmstats.store import Store, StoreError, open_store
