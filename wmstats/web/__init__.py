@@ -7,7 +7,7 @@
 * :class:`WebServer` — a WSGI app on its own port, in a thread, no global state.
 """
 
-from wmstats.web._server import WebServer
+from wmstats.web.server import WebServer
 from wmstats.web.cache import CacheApp, CacheConfig, build_application
 
 __all__ = ["CacheApp", "CacheConfig", "WebServer", "build_application"]
