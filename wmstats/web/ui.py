@@ -309,8 +309,10 @@ class UIApp:
         client: CacheClient | None = getattr(self._local, "client", None)
         if client is None:
             timeout = self.config.timeout
+            # Short waits: the page shows an error rather than hang (even when the
+            # cache server asks for a longer Retry-After while its source loads).
             client = CacheClient(self.config.cache_url, timeout=(min(3.0, timeout), timeout),
-                                 retries=self.config.retries, backoff=0.1)
+                                 retries=self.config.retries, backoff=0.1, max_wait=1.0)
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
