@@ -53,6 +53,7 @@ import attrs
 import cherrypy  # type: ignore[import-untyped]
 
 from wmstats._version import __version__
+from wmstats.aggregates import BY_KEY
 from wmstats.client import (
     CacheClient,
     ClientError,
@@ -61,7 +62,6 @@ from wmstats.client import (
     ServerError,
     TransportError,
 )
-from wmstats.aggregates import BY_KEY
 from wmstats.serialize import converter, json_dumps
 from wmstats.web._encode import dumps_bytes, gzip_bytes
 from wmstats.web._errors import APP_CP_CONFIG, ApiError
