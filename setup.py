@@ -29,6 +29,9 @@ setup(
         "ujson>=5.7",
         "requests>=2.28",
         "CherryPy>=18.8",
+        # /metrics of the cache server: the Prometheus text format, histograms and
+        # process metrics, from one CollectorRegistry per app (never the global one).
+        "prometheus_client>=0.16",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +55,18 @@ def wmcore_files() -> list[str]:
 def wmcore_file(request: pytest.FixtureRequest) -> str:
     """Each anchor file name in turn."""
     return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def quiet_cherrypy() -> Iterator[None]:
+    """CherryPy's log off the screen for a module's servers (errors the tests
+    provoke on purpose would fill the output); restored afterwards.
+
+    A module asks for it with ``pytestmark = pytest.mark.usefixtures("quiet_cherrypy")``.
+    """
+    import cherrypy
+
+    screen = cherrypy.log.screen
+    cherrypy.log.screen = False
+    yield
+    cherrypy.log.screen = screen

@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+import types
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-import cherrypy
 import pytest
 import requests
+import urllib3.util.retry
 
 from wmstats.client import (
     CacheClient,
@@ -22,6 +23,7 @@ from wmstats.client import (
 )
 from wmstats.mock import MockGenerator
 from wmstats.query import Query, parse_query
+from wmstats.schema import BUNDLE_PARTS
 from wmstats.store import Store, open_store
 from wmstats.web import CacheApp, WebServer, build_application
 
@@ -29,12 +31,7 @@ N_WORKFLOWS = 150
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_cherrypy() -> Iterator[None]:
-    screen = cherrypy.log.screen
-    cherrypy.log.screen = False
-    yield
-    cherrypy.log.screen = screen
+pytestmark = pytest.mark.usefixtures("quiet_cherrypy")
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +125,13 @@ def test_fetch_count_and_workflow(client: CacheClient, store: Store) -> None:
     assert page.next_url is not None and page.snapshot == store.snapshot_id
     assert client.count() == N_WORKFLOWS
     name = store.query(Query(limit=1).where("ChainLength", "ge", 2)).records[0].RequestName
-    assert client.workflow(name) == store.get(name)
+    expected = store.get(name)
+    assert expected is not None
+    # Every part of the bundle (whatever BUNDLE_PARTS holds) has records here, so a
+    # part the client did not read would show.
+    assert [part for part, records in expected.parts() if not records] == []
+    assert [part for part, _ in expected.parts()] == list(BUNDLE_PARTS)
+    assert client.workflow(name) == expected
 
 
 def test_summaries(client: CacheClient, store: Store) -> None:
@@ -188,9 +191,10 @@ def test_errors_are_typed(client: CacheClient) -> None:
 # --------------------------------------------------------------------------- failures
 
 
-def _flaky(inner: WSGIApp, failures: int, status: str = "503 Service Unavailable"
-           ) -> tuple[WSGIApp, list[int]]:
-    """The first ``failures`` requests fail with ``status``; the rest reach ``inner``."""
+def _flaky(inner: WSGIApp, failures: int, status: str = "503 Service Unavailable",
+           headers: Sequence[tuple[str, str]] = ()) -> tuple[WSGIApp, list[int]]:
+    """The first ``failures`` requests fail with ``status`` (and ``headers``); the
+    rest reach ``inner``."""
     calls = [0]
     lock = threading.Lock()
 
@@ -199,7 +203,7 @@ def _flaky(inner: WSGIApp, failures: int, status: str = "503 Service Unavailable
             calls[0] += 1
             fail = calls[0] <= failures
         if fail:
-            start_response(status, [("Content-Type", "application/json")])
+            start_response(status, [("Content-Type", "application/json"), *headers])
             return [b'{"error":"unavailable","detail":"try later"}']
         return inner(environ, start_response)
     return app, calls
@@ -223,6 +227,42 @@ def test_retries_5xx_with_backoff(application: Any) -> None:
         with pytest.raises(ServerError):
             list(client.iter_workflows())
         assert calls[0] == 2
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The waits urllib3's Retry asks for, recorded instead of slept."""
+    slept: list[float] = []
+    monkeypatch.setattr(urllib3.util.retry, "time",
+                        types.SimpleNamespace(sleep=slept.append, time=time.time))
+    return slept
+
+
+def test_retry_after_is_honoured(application: Any, waits: list[float]) -> None:
+    flaky, calls = _flaky(application, 1, headers=[("Retry-After", "2")])
+    with WebServer(flaky) as server, CacheClient(server.url, retries=3,
+                                                 backoff=0.01) as client:
+        assert client.count() == N_WORKFLOWS
+    assert calls[0] == 2 and waits == [2]
+    # Never longer than max_wait, whatever the server asks.
+    flaky, calls = _flaky(application, 2, headers=[("Retry-After", "3600")])
+    with WebServer(flaky) as server, CacheClient(server.url, retries=3, backoff=0.01,
+                                                 max_wait=0.5) as client:
+        assert client.info()["name"] == "wmstats cache server"
+    assert calls[0] == 3 and waits[1:] == [0.5, 0.5]
+
+
+def test_backoff_doubles_from_the_first_retry(application: Any, waits: list[float]) -> None:
+    flaky, calls = _flaky(application, 3, "502 Bad Gateway")
+    with WebServer(flaky) as server, CacheClient(server.url, retries=3,
+                                                 backoff=0.01) as client:
+        assert client.count() == N_WORKFLOWS
+    assert calls[0] == 4 and waits == [0.01, 0.02, 0.04]
+    # health() asks once: a 503 there is the answer.
+    flaky, calls = _flaky(application, 5, headers=[("Retry-After", "1")])
+    with WebServer(flaky) as server, CacheClient(server.url, retries=3) as client:
+        assert client.health() == {"error": "unavailable", "detail": "try later"}
+    assert calls[0] == 1 and waits == [0.01, 0.02, 0.04]
 
 
 def test_4xx_is_not_retried(application: Any) -> None:

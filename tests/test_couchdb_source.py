@@ -44,12 +44,7 @@ FAST: dict[str, Any] = {"heartbeat": 0.2, "idle_timeout": 5.0, "retry_initial": 
                         "retry_max": 0.5, "batch_size": 40, "timeout": 10.0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_cherrypy() -> Iterator[None]:
-    screen = cherrypy.log.screen
-    cherrypy.log.screen = False
-    yield
-    cherrypy.log.screen = screen
+pytestmark = pytest.mark.usefixtures("quiet_cherrypy")
 
 
 class Dbs(NamedTuple):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from wmstats.schema import WorkflowBundle
 from wmstats.query import (
     Filter,
+    LimitError,
     Page,
     Query,
     QueryError,
@@ -103,6 +104,44 @@ def test_parse_errors_name_the_field(params: dict[str, str | list[str]], field: 
     assert info.value.field == field
     assert words is not None and words in info.value.message
     assert str(info.value).startswith(f"{field}: ")
+    # The parameter at fault is named too: the one key of ``params``.
+    assert info.value.parameter == next(iter(params))
+
+
+@pytest.mark.parametrize(("params", "parameter", "field"), [
+    ({"RequestDate": "2024-01-01", "RequestDate.ge": "yesterday"}, "RequestDate.ge",
+     "RequestDate"),
+    ({"RequestDate.ge": "yesterday", "RequestDate": "2024-01-01"}, "RequestDate.ge",
+     "RequestDate"),
+    ({"RequestDate.le": "2024-01-01", "RequestDate": "soon"}, "RequestDate", "RequestDate"),
+    ({"RequestName": "x", "sort": "RequestName,-Nope"}, "sort", "Nope"),
+    ({"sort": "RequestName", "fields": "RequestName,Nope"}, "fields", "Nope"),
+    ({"Sites": "x", "Sites.re": "["}, "Sites.re", "Sites"),
+    ({"idx": "1", "limit": ["1", "2"]}, "limit", "limit"),
+])
+def test_parse_errors_name_the_parameter(params: dict[str, str | list[str]], parameter: str,
+                                         field: str) -> None:
+    """Several parameters on one field: the error names the one that is wrong."""
+    with pytest.raises(QueryError) as info:
+        parse_query(params)
+    assert (info.value.parameter, info.value.field) == (parameter, field)
+
+
+def test_limits_are_applied_by_the_parser() -> None:
+    with pytest.raises(LimitError) as info:
+        parse_query({"limit": "51", "RequestStatus": "new"}, max_limit=50)
+    assert isinstance(info.value, QueryError)
+    assert (info.value.limit, info.value.maximum) == (51, 50)
+    assert (info.value.parameter, info.value.field) == ("limit", "limit")
+    assert info.value.message == "must be at most 50, got 51"
+    with pytest.raises(LimitError) as info:
+        parse_query({}, default_limit=None, max_limit=50)
+    assert (info.value.limit, info.value.maximum) == (None, 50)
+    assert parse_query({"limit": "50"}, max_limit=50).limit == 50
+    assert parse_query({}, default_limit=20, max_limit=50).limit == 20
+    again = pickle.loads(pickle.dumps(LimitError(51, 50)))
+    assert (type(again), again.limit, again.maximum, str(again)) == (
+        LimitError, 51, 50, "limit: must be at most 50, got 51")
 
 
 def test_whitelist_and_limits() -> None:
@@ -122,6 +161,10 @@ def test_query_error_is_a_value_error_and_pickles() -> None:
     assert isinstance(error, ValueError)
     again = pickle.loads(pickle.dumps(error))
     assert (again.field, again.message, str(again)) == (error.field, error.message, str(error))
+    named = QueryError("RequestDate", "bad date", "RequestDate.ge")
+    again = pickle.loads(pickle.dumps(named))
+    assert (again.field, again.parameter) == ("RequestDate", "RequestDate.ge")
+    assert named.at("other") is named and named.parameter == "RequestDate.ge"
 
 
 @pytest.mark.parametrize(("args", "field"), [

@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator
 
-import cherrypy
 import pytest
 import requests
 
@@ -24,12 +23,7 @@ from wmstats import serve
 URL = re.compile(r"wmstats cache server: (http://127\.0\.0\.1:\d+)/")
 
 
-@pytest.fixture(autouse=True)
-def _quiet_cherrypy() -> Iterator[None]:
-    screen = cherrypy.log.screen
-    cherrypy.log.screen = False
-    yield
-    cherrypy.log.screen = screen
+pytestmark = pytest.mark.usefixtures("quiet_cherrypy")
 
 
 def _parse(add: object, argv: list[str]) -> argparse.Namespace:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import cherrypy
 import pytest
 
+from wmstats.aggregates import AGGREGATES
 from wmstats.schema import WorkflowBundle
 from wmstats.mock import MockGenerator
 from wmstats.query import parse_query
@@ -41,12 +41,7 @@ except ImportError:  # pragma: no cover - in CI a missing playwright fails loudl
     pytest.skip("playwright is not installed", allow_module_level=True)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_cherrypy() -> Iterator[None]:
-    screen = cherrypy.log.screen
-    cherrypy.log.screen = False
-    yield
-    cherrypy.log.screen = screen
+pytestmark = pytest.mark.usefixtures("quiet_cherrypy")
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +163,9 @@ def test_main_view_loads(page: Watched, stack: Stack, artifacts: Path) -> None:
     p.wait_for_selector("#workflows td.events .bar")  # event progress filled in
     assert p.is_visible("#view-workflows") and not p.is_visible("#banner")
     facets = p.eval_on_selector_all("#facets details.facet", "els => els.map(e => e.dataset.facet)")
-    assert facets == ["status", "type", "campaign", "site", "agent", "release", "team"]
+    assert facets == [a.key for a in AGGREGATES]
+    tabs = p.eval_on_selector_all("#tabs a", "els => els.map(e => e.dataset.view)")
+    assert tabs == ["workflows", *(a.key for a in AGGREGATES if a.view), "agents"]
     p.wait_for_function("document.getElementById('data-status').textContent.includes('workflows')")
     p.screenshot(path=str(artifacts / "ui-main.png"))
     assert (artifacts / "ui-main.png").stat().st_size > 10_000
@@ -248,7 +245,7 @@ def test_detail_view_and_back_button(page: Watched, stack: Stack) -> None:
     p = page.page
     assert set(page.column(1)) == {"running-open"}
     name = page.column(0)[0]
-    p.click(f"#workflows tbody tr:first-child a.wf-link")
+    p.click("#workflows tbody tr:first-child a.wf-link")
     p.wait_for_selector("#detail h2.wf-title")
     assert p.text_content("#detail h2.wf-title") == name
     assert "wf=" in p.url and p.is_visible("#view-detail") and not p.is_visible("#view-workflows")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
+import html
 import io
+import json
+import re
 import threading
 import time
 import urllib.parse
@@ -14,11 +17,11 @@ from typing import Any
 
 import attrs
 import cheroot.wsgi
-import cherrypy
 import pytest
 import requests
 
 from wmstats import serve
+from wmstats.aggregates import AGGREGATES
 from wmstats.schema import WorkflowBundle
 from wmstats.mock import MockGenerator
 from wmstats.query import parse_query
@@ -40,12 +43,7 @@ N_WORKFLOWS = 150
 XSS = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_cherrypy() -> Iterator[None]:
-    screen = cherrypy.log.screen
-    cherrypy.log.screen = False
-    yield
-    cherrypy.log.screen = screen
+pytestmark = pytest.mark.usefixtures("quiet_cherrypy")
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +151,12 @@ def test_page_and_static_files(stack: Stack) -> None:
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert '<script src="static/app.js" defer></script>' in page.text
     assert "<script>" not in page.text  # no inline script
+    # The filters and grouping views the page builds: the aggregates, in order.
+    config = re.search(r'<meta name="wmstats-config" content="([^"]*)">', page.text)
+    assert config is not None
+    assert json.loads(html.unescape(config.group(1))) == {
+        "filters": [[a.key, a.label] for a in AGGREGATES],
+        "groups": [[a.key, a.label] for a in AGGREGATES if a.view]}
     for name, media in [("app.js", "text/javascript"), ("app.css", "text/css"),
                         ("favicon.svg", "image/svg+xml")]:
         response = _get(stack, "/static/" + name)
@@ -214,8 +218,7 @@ def test_search_and_multi_select(stack: Stack) -> None:
 
 def test_filter_values_come_from_the_cache(stack: Stack) -> None:
     doc = _get(stack, "/api/filters").json()
-    assert set(doc["filters"]) == {"status", "type", "campaign", "site", "agent", "release",
-                                   "team"}
+    assert list(doc["filters"]) == [a.key for a in AGGREGATES]
     store = stack.store
     assert dict(map(tuple, doc["filters"]["status"])) == dict(store.distinct("RequestStatus"))
     assert dict(map(tuple, doc["filters"]["type"])) == dict(store.distinct("RequestType"))
@@ -254,7 +257,9 @@ def test_summary_matches_the_store(stack: Stack) -> None:
 
 
 def test_groups_agents_and_status(stack: Stack) -> None:
-    for by in ("campaign", "site", "agent", "release"):
+    groups = [a.key for a in AGGREGATES if a.view]
+    assert {"campaign", "site", "agent", "release"} <= set(groups)
+    for by in groups:
         doc = _get(stack, f"/api/groups/{by}").json()
         assert doc["by"] == by and doc["items"]
         item = doc["items"][0]
@@ -298,6 +303,10 @@ def test_workflow_detail_and_events(stack: Stack) -> None:
     ("/api/events?name=" + "&name=".join(str(i) for i in range(300)), 400),
     ("/api/agents?x=1", 400),
     ("/api/nope", 404),
+    ("/api/groups/nope", 404),
+    ("/api/groups", 404),
+    ("/api/workflow", 404),
+    ("/api/workflows/x", 404),
     ("/nope", 404),
     ("/api/workflows?status=%ff", 400),
     ("/api/workflows?q=" + "x" * 20000, 414),
@@ -432,7 +441,7 @@ def test_summary_and_filters_follow_the_data(generator: MockGenerator) -> None:
 def _fetched_records(stack: Stack) -> int:
     """Workflow records the cache server has sent from ``/fetch`` (its metrics)."""
     text = requests.get(stack.cache_url + "/metrics", timeout=10).text
-    return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
                if "_records_served_total" in line and 'endpoint="fetch"' in line)
 
 

@@ -14,24 +14,23 @@ import pytest
 import requests
 import ujson
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from wmstats.aggregates import AGGREGATES
 from wmstats.mock import MockGenerator
 from wmstats.query import Query, parse_query
+from wmstats.schema import BUNDLE_PARTS
 from wmstats.serialize import unstructure
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, CacheConfig, WebServer, build_application
+from wmstats.web._metrics import Metrics
 from wmstats.web._negotiate import choose_type, etag_matches, wants_gzip
-from wmstats.web._routes import COLLECTIONS, ROUTES
+from wmstats.web._routes import AGENTS
+from wmstats.web.cache import ROUTES
 
 N_WORKFLOWS = 240
 LIMITS = {"default_limit": 20, "max_limit": 100, "max_stream_limit": 1000}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_cherrypy() -> Iterator[None]:
-    screen = cherrypy.log.screen
-    cherrypy.log.screen = False
-    yield
-    cherrypy.log.screen = screen
+pytestmark = pytest.mark.usefixtures("quiet_cherrypy")
 
 
 class Served(NamedTuple):
@@ -132,12 +131,12 @@ def _data_paths(store: Store) -> list[tuple[str, str, str]]:
     wf = store.query(Query(limit=1)).records[0].RequestName
     paths = [("/fetch?limit=7", "WorkflowPage", "workflows"),
              ("/fetch/" + urllib.parse.quote(wf), "WorkflowDetail", "tagged")]
-    for segment, (by, _item, _noun) in COLLECTIONS.items():
-        listing = "AgentValueList" if by == "agent" else "ValueList"
-        page = "AgentPage" if by == "agent" else "SummaryPage"
-        value = urllib.parse.quote(first_value(store, by), safe="")
-        paths.append((f"/{segment}", listing, "summaries"))
-        paths.append((f"/{segment}/{value}?limit=3", page, "tagged"))
+    for aggregate in AGGREGATES:
+        listing = "AgentValueList" if aggregate is AGENTS else "ValueList"
+        page = "AgentPage" if aggregate is AGENTS else "SummaryPage"
+        value = urllib.parse.quote(first_value(store, aggregate.key), safe="")
+        paths.append((f"/{aggregate.segment}", listing, "summaries"))
+        paths.append((f"/{aggregate.segment}/{value}?limit=3", page, "tagged"))
     return paths
 
 
@@ -213,6 +212,18 @@ def test_openapi_describes_every_route_and_field(openapi: dict[str, Any]) -> Non
     assert set(fetch["responses"]) >= {"200", "304", "400", "404", "406", "413"}
     assert params["limit"]["schema"]["maximum"] == LIMITS["max_stream_limit"]
     assert openapi["servers"] == [{"url": "/"}]
+    # Every part of a workflow bundle is described (whatever BUNDLE_PARTS holds).
+    detail = openapi["components"]["schemas"]["WorkflowDetail"]
+    for name, cls in BUNDLE_PARTS.items():
+        assert detail["properties"][name]["items"]["$ref"].endswith("/" + cls.__name__)
+        assert name in detail["required"]
+        assert cls.__name__ in openapi["components"]["schemas"]
+    # Every aggregate has its listing and its per-value page.
+    for aggregate in AGGREGATES:
+        assert f"/{aggregate.segment}" in openapi["paths"]
+        assert f"/{aggregate.segment}/{{{aggregate.param}}}" in openapi["paths"]
+    assert openapi["components"]["schemas"]["Summary"]["properties"]["By"]["enum"] == \
+        sorted(a.key for a in AGGREGATES)
 
 
 # --------------------------------------------------------------------------- paging
@@ -331,8 +342,10 @@ def test_workflow_detail(any_server: Served, http: requests.Session) -> None:
     response, body = get(http, any_server.url + "/fetch/" + record.RequestName)
     doc = ujson.loads(body)
     assert doc["workflow"] == unstructure(bundle.workflow)
-    for part in ("sites", "tasks", "task_sites", "datasets", "parentage"):
-        assert doc[part] == [unstructure(r) for r in getattr(bundle, part)]
+    assert set(doc) == {"snapshot", "sources", "workflow", *BUNDLE_PARTS}
+    for part, records in bundle.parts():
+        assert doc[part] == [unstructure(r) for r in records]
+    assert sum(len(doc[part]) for part in BUNDLE_PARTS) > 0
     response, body = get(http, any_server.url + "/fetch/" + record.RequestName, fmt="ndjson")
     lines = ndjson(body)
     assert [line["RecordType"] for line in lines] == [
@@ -342,13 +355,14 @@ def test_workflow_detail(any_server: Served, http: requests.Session) -> None:
 
 def test_summary_endpoints_match_the_store(server: Served, http: requests.Session) -> None:
     store = server.store
-    assert {"status", "type", "team"} <= set(COLLECTIONS)
-    for segment, (by, _item, _noun) in COLLECTIONS.items():
+    assert {"status", "type", "team"} <= {a.segment for a in AGGREGATES}
+    for aggregate in AGGREGATES:
+        by, segment = aggregate.key, aggregate.segment
         response, body = get(http, f"{server.url}/{segment}")
         listing = ujson.loads(body)
         expected = [unstructure(s) for s in store.aggregate(by)]
         got = [{k: v for k, v in item.items() if k != "Agent"} for item in listing["values"]]
-        if by == "agent":
+        if aggregate is AGENTS:
             # agents with a heartbeat but no workflow are listed too, with zero counts
             assert {a.AgentURL for a in store.get_agents()} <= {v["Value"] for v in got}
             got = [g for g in got if g["Workflows"]]
@@ -360,7 +374,7 @@ def test_summary_endpoints_match_the_store(server: Served, http: requests.Sessio
         narrowed = parse_query({"RequestStatus.re": "^r"})
         assert doc["summary"] == unstructure(store.summary(by, value, narrowed))
         assert doc["total"] == doc["summary"]["Workflows"]
-        if by == "agent":
+        if aggregate is AGENTS:
             agent = store.get_agent(value)
             assert doc["agent"] == (None if agent is None else unstructure(agent))
 
@@ -425,6 +439,9 @@ BAD_REQUESTS = [
     ("/fetch?RequestPriority=..", 400, "RequestPriority"),
     ("/fetch?RequestPriority.gt=1.5", 400, "RequestPriority.gt"),
     ("/fetch?RequestDate.ge=yesterday", 400, "RequestDate.ge"),
+    ("/fetch?RequestDate=2024-01-01&RequestDate.ge=yesterday", 400, "RequestDate.ge"),
+    ("/fetch?RequestDate.le=2024-01-01&RequestDate=soon", 400, "RequestDate"),
+    ("/fetch?RequestName=x&sort=RequestName,-Bogus", 400, "sort"),
     ("/fetch?HasRequest=maybe", 400, "HasRequest"),
     ("/fetch?Transitions=x", 400, "Transitions"),
     ("/fetch?sort=Bogus", 400, "sort"),
@@ -535,26 +552,64 @@ def test_etag_and_not_modified(generator: MockGenerator, http: requests.Session)
 _SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_]+="[^"]*",?)*\})? \S+$')
 
 
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text exposition: (name, labels) -> value."""
+    for line in text.splitlines():
+        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or _SAMPLE.match(line), \
+            line
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def _sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+            **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
 def test_metrics(server: Served, http: requests.Session) -> None:
     before = server.app.metrics.requests("fetch")
     for _ in range(3):
         get(http, server.url + "/fetch?limit=10&fields=RequestName")
     get(http, server.url + "/fetch?limit=x")
     response, body = get(http, server.url + "/metrics")
-    text = body.decode()
-    for line in text.splitlines():
-        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or _SAMPLE.match(line), \
-            line
-    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
-    assert int(samples['wmstats_http_requests_total{endpoint="fetch",code="400"}']) >= 1
+    samples = _samples(body.decode())
+    assert _sample(samples, "wmstats_http_requests_total", endpoint="fetch", code="400") >= 1
     assert server.app.metrics.requests("fetch") == before + 4
-    assert int(samples['wmstats_http_request_duration_seconds_count{endpoint="fetch"}']) >= 4
-    assert 'wmstats_http_request_duration_seconds_bucket{endpoint="fetch",le="+Inf"}' in samples
-    assert int(samples['wmstats_records_served_total{endpoint="fetch"}']) >= 30
-    assert int(samples["wmstats_store_workflows"]) == N_WORKFLOWS
-    assert float(samples["wmstats_snapshot_age_seconds"]) >= 0
-    assert samples["wmstats_http_requests_in_flight"] == "1"  # this request
-    assert int(samples["process_resident_memory_bytes"]) > 0
+    assert _sample(samples, "wmstats_http_request_duration_seconds_count",
+                   endpoint="fetch") >= 4
+    assert _sample(samples, "wmstats_http_request_duration_seconds_bucket",
+                   endpoint="fetch", le="+Inf") >= 4
+    assert _sample(samples, "wmstats_records_served_total", endpoint="fetch") >= 30
+    assert _sample(samples, "wmstats_store_workflows") == N_WORKFLOWS
+    assert _sample(samples, "wmstats_snapshot_age_seconds") >= 0
+    assert _sample(samples, "wmstats_http_requests_in_flight") == 1  # this request
+    assert _sample(samples, "process_resident_memory_bytes") > 0
+    info = next(labels for (name, labels) in samples if name == "wmstats_info")
+    assert dict(info)["backend"] == "memory" and dict(info)["schema_version"] == "1.0"
+
+
+def test_histogram_buckets_are_inclusive_upper_bounds() -> None:
+    """An observation exactly on a bound counts in that bucket (``le``), not the next;
+    buckets are cumulative; each app has its own numbers."""
+    metrics = Metrics(buckets=(0.01, 0.1, 1.0))
+    other = Metrics(buckets=(0.01, 0.1, 1.0))
+    for seconds in (0.01, 0.1, 0.10000001, 1.0, 5.0, 0.0):
+        metrics.started()
+        metrics.observe("fetch", 200, seconds, records=2, nbytes=10)
+    samples = _samples(metrics.render())
+    counts = {le: _sample(samples, "wmstats_http_request_duration_seconds_bucket",
+                          endpoint="fetch", le=le) for le in ("0.01", "0.1", "1.0", "+Inf")}
+    assert counts == {"0.01": 2, "0.1": 3, "1.0": 5, "+Inf": 6}
+    assert _sample(samples, "wmstats_http_request_duration_seconds_count", endpoint="fetch") == 6
+    assert _sample(samples, "wmstats_http_request_duration_seconds_sum",
+                   endpoint="fetch") == pytest.approx(6.21000001)
+    assert _sample(samples, "wmstats_records_served_total", endpoint="fetch") == 12
+    assert _sample(samples, "wmstats_response_bytes_total", endpoint="fetch") == 60
+    assert _sample(samples, "wmstats_http_requests_in_flight") == 0
+    assert metrics.requests() == metrics.requests("fetch") == 6
+    assert other.requests() == 0
+    assert not any(name.startswith("wmstats_http_request_duration_seconds_bucket")
+                   for name, _ in _samples(other.render()))
 
 
 # --------------------------------------------------------------------------- failures
@@ -658,6 +713,40 @@ def test_negotiation_helpers() -> None:
     assert not wants_gzip("*, gzip;q=0")
     assert etag_matches('"a", W/"b"', '"b"') and etag_matches("*", '"x"')
     assert not etag_matches('"a"', '"b"') and not etag_matches(None, '"b"')
+
+
+#: Accept headers where the most specific matching range decides a type's q
+#: (RFC 9110 12.5.1), in both orders: taking the first or the best range instead
+#: picks the other type.
+SPECIFICITY = [
+    ("application/*;q=0.5, application/x-ndjson;q=1", "application/x-ndjson"),
+    ("application/x-ndjson;q=1, application/*;q=0.5", "application/x-ndjson"),
+    ("application/json;q=0.1, application/*;q=0.5", "application/x-ndjson"),
+    ("application/*;q=0.5, application/json;q=0.1", "application/x-ndjson"),
+    ("application/json;q=0, */*", "application/x-ndjson"),
+    ("*/*, application/json;q=0", "application/x-ndjson"),
+    ("application/x-ndjson;q=0, */*", "application/json"),
+    ("*/*;q=0.9, application/*;q=0.1, application/ndjson", "application/ndjson"),
+]
+
+
+@pytest.mark.parametrize("accept,expected", SPECIFICITY)
+def test_accept_the_most_specific_range_decides(accept: str, expected: str) -> None:
+    offered = ("application/json", "application/x-ndjson", "application/ndjson")
+    assert choose_type(accept, None, offered) == expected
+
+
+def test_accept_specificity_over_http(server: Served, http: requests.Session) -> None:
+    for accept, expected in SPECIFICITY:
+        with http.get(server.url + "/fetch?limit=1", headers={"Accept": accept}) as response:
+            assert response.status_code == 200
+            assert response.headers["Content-Type"] == expected, accept
+    # A JSON-only endpoint refused JSON by name is 406, even with */* allowed.
+    for accept in ("application/json;q=0, */*", "*/*, application/json;q=0",
+                   "application/json;q=0, application/*;q=1"):
+        with http.get(server.url + "/info", headers={"Accept": accept}) as response:
+            assert response.status_code == 406, accept
+            assert response.json()["error"] == "not_acceptable"
 
 
 # --------------------------------------------------------------------------- schemathesis

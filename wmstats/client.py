@@ -20,34 +20,31 @@ between pages, :class:`SnapshotChangedError` is raised (the pages would not fit
 together).
 
 Every request has a timeout; connection errors, timeouts and 5xx answers are
-retried with exponential backoff (a broken page stream resumes where it stopped);
-a 4xx answer raises :class:`RequestRejectedError` (:class:`NotFoundError` for
-404) with the server's ``error``, ``detail`` and ``parameter``.
+retried by urllib3's ``Retry`` (mounted on the session for the server's URL),
+with exponential backoff or, on a 503 that says ``Retry-After``, after that
+long; a page stream that breaks off once the answer has begun resumes where it
+stopped (the client's own loop).  A 4xx answer raises
+:class:`RequestRejectedError` (:class:`NotFoundError` for 404) with the server's
+``error``, ``detail`` and ``parameter``.
 """
 
 from __future__ import annotations
 
 import time
+import typing
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, TypeAlias
 
 import attrs
 import requests
+import requests.adapters
 import ujson
+from urllib3.util.retry import Retry
 
 from wmstats._version import __version__
-from wmstats.schema import (
-    Agent,
-    ChainParentage,
-    DatasetStats,
-    Summary,
-    TaskSite,
-    Workflow,
-    WorkflowBundle,
-    WorkflowSite,
-    WorkflowTask,
-)
+from wmstats.aggregates import BY_KEY
+from wmstats.schema import BUNDLE_PARTS, Agent, Summary, Workflow, WorkflowBundle
 from wmstats.serialize import converter
 
 __all__ = [
@@ -72,10 +69,30 @@ JSON: Final = "application/json"
 _RETRY_STATUS: Final = frozenset({500, 502, 503, 504})
 #: Page size when the server does not publish its NDJSON maximum.
 _FALLBACK_PAGE: Final = 10_000
-_PART_TYPES: Final[dict[str, type[Any]]] = {
-    "sites": WorkflowSite, "tasks": WorkflowTask, "task_sites": TaskSite,
-    "datasets": DatasetStats, "parentage": ChainParentage,
-}
+
+
+class _Retry(Retry):
+    """urllib3's ``Retry`` with the client's waits: ``backoff_factor`` before the
+    first retry, doubled each time (urllib3 waits nothing before the first), and
+    no wait longer than :attr:`max_wait`, a ``Retry-After`` included."""
+
+    #: The longest wait before a retry, seconds.
+    max_wait: float = 30.0
+
+    def new(self, **kw: Any) -> Any:
+        retry = super().new(**kw)
+        retry.max_wait = self.max_wait
+        return retry
+
+    def get_backoff_time(self) -> float:
+        retries = len(self.history)
+        if retries == 0:
+            return 0.0
+        return float(min(self.max_wait, self.backoff_factor * 2 ** (retries - 1)))
+
+    def get_retry_after(self, response: Any) -> float | None:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(self.max_wait, seconds)
 
 
 class ClientError(Exception):
@@ -197,26 +214,39 @@ class CacheClient:
         (``http://host:8250`` or ``https://host/wmstats``).
     :param timeout: seconds to connect, and to wait for each read.
     :param retries: further attempts after a connection error, timeout or 5xx.
-    :param backoff: seconds before the first retry, doubled each time (capped at 30).
+    :param backoff: seconds before the first retry, doubled each time; a 503 with
+        ``Retry-After`` waits what the server says instead.
+    :param max_wait: the longest wait before a retry (``Retry-After`` included).
     :param page_size: workflows per request when iterating; by default the
         server's NDJSON maximum (read once from ``/info``), so that an iteration
         is one request, read from one snapshot, whenever it can be.
-    :param session: a ``requests.Session`` to use (the client does not close it).
+    :param session: a ``requests.Session`` to use (the client does not close it,
+        but mounts its retrying adapter on it for ``base_url``).
     """
 
     def __init__(self, base_url: str, *, timeout: float | tuple[float, float] = (5.0, 60.0),
-                 retries: int = 3, backoff: float = 0.5, page_size: int | None = None,
+                 retries: int = 3, backoff: float = 0.5, max_wait: float = 30.0,
+                 page_size: int | None = None,
                  session: requests.Session | None = None) -> None:
-        if retries < 0 or backoff < 0 or (page_size is not None and page_size < 1):
-            raise ValueError("retries and backoff must be >= 0, page_size >= 1")
+        if retries < 0 or backoff < 0 or max_wait < 0 or (
+                page_size is not None and page_size < 1):
+            raise ValueError("retries, backoff and max_wait must be >= 0, page_size >= 1")
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        self.max_wait = max_wait
         self.page_size = page_size
         self._own_session = session is None
         self.session = session if session is not None else requests.Session()
         self.session.headers.setdefault("User-Agent", f"wmstats-client/{__version__}")
+        retry = _Retry(total=retries, status_forcelist=_RETRY_STATUS,
+                       allowed_methods=frozenset({"GET", "HEAD"}), backoff_factor=backoff,
+                       raise_on_status=False, respect_retry_after_header=True)
+        retry.max_wait = max_wait
+        self.session.mount(self.base_url, requests.adapters.HTTPAdapter(max_retries=retry))
+        # /healthz is asked once: a 503 there is an answer, not a failure.
+        self.session.mount(self._url("healthz"), requests.adapters.HTTPAdapter(max_retries=0))
 
     def close(self) -> None:
         """Close the HTTP session (if the client made it)."""
@@ -235,45 +265,37 @@ class CacheClient:
         return urllib.parse.urljoin(self.base_url, path.lstrip("/"))
 
     def _sleep(self, attempt: int) -> None:
-        time.sleep(min(self.backoff * (2 ** attempt), 30.0))
+        """The wait before resuming a broken body (urllib3 waits before the others)."""
+        time.sleep(min(self.backoff * (2 ** attempt), self.max_wait))
 
     def _request(self, path: str, params: Sequence[tuple[str, str]] = (), *,
-                 accept: str = JSON, stream: bool = False,
-                 absolute: str | None = None) -> requests.Response:
-        """GET with retries; returns a 2xx response (open if ``stream``).
+                 accept: str = JSON, stream: bool = False) -> requests.Response:
+        """GET (retried by the session's adapter); returns a 2xx response (open
+        if ``stream``).
 
         :raises RequestRejectedError: on 4xx.
         :raises ServerError: on 5xx after the retries.
         :raises TransportError: on connection errors after the retries.
         """
-        url = absolute if absolute is not None else self._url(path)
+        url = self._url(path)
         headers = {"Accept": accept, "Accept-Encoding": "gzip"}
-        attempt = 0
-        while True:
-            try:
-                response = self.session.get(url, params=list(params) or None, headers=headers,
-                                            timeout=self.timeout, stream=stream)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt >= self.retries:
-                    raise TransportError(f"cannot reach {url}: {exc}") from exc
-                self._sleep(attempt)
-                attempt += 1
-                continue
-            if response.status_code < 400:
-                return response
-            try:
-                body = response.content
-            except requests.RequestException:
-                body = b""
-            finally:
-                response.close()
-            self._raise_for(response.status_code, body, response.url,
-                            attempt < self.retries)
-            self._sleep(attempt)
-            attempt += 1
+        try:
+            response = self.session.get(url, params=list(params) or None, headers=headers,
+                                        timeout=self.timeout, stream=stream)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransportError(f"cannot reach {url}: {exc}") from exc
+        if response.status_code < 400:
+            return response
+        try:
+            body = response.content
+        except requests.RequestException:
+            body = b""
+        finally:
+            response.close()
+        self._raise_for(response.status_code, body, response.url)
 
     @staticmethod
-    def _raise_for(status: int, body: bytes, url: str, may_retry: bool) -> None:
+    def _raise_for(status: int, body: bytes, url: str) -> typing.NoReturn:
         try:
             doc = ujson.loads(body) if body else {}
         except ValueError:
@@ -282,8 +304,6 @@ class CacheClient:
             doc = {}
         detail = str(doc.get("detail") or body[:200].decode("utf-8", "replace"))
         if status >= 500:
-            if status in _RETRY_STATUS and may_retry:
-                return
             raise ServerError(status, detail, url)
         cls = NotFoundError if status == 404 else RequestRejectedError
         parameter = doc.get("parameter")
@@ -294,7 +314,7 @@ class CacheClient:
         """GET a JSON document (retried, as a whole, also when its body breaks off)."""
         attempt = 0
         while True:
-            response = self._request(path, params)
+            response = self._request(path, params, stream=True)
             try:
                 return ujson.loads(response.content)
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
@@ -435,7 +455,7 @@ class CacheClient:
         doc = self._get_json("fetch/" + urllib.parse.quote(name, safe=""))
         structure = converter().structure
         parts = {key: tuple(structure(r, cls) for r in doc.get(key, ()))
-                 for key, cls in _PART_TYPES.items()}
+                 for key, cls in BUNDLE_PARTS.items()}
         return WorkflowBundle(structure(doc["workflow"], Workflow), **parts)
 
     # ------------------------------------------------------------------ summaries
@@ -446,8 +466,8 @@ class CacheClient:
         """The summary of one value and a page of its workflows.
 
         :param by: the collection path: ``sites``, ``campaign``, ``agent``,
-            ``release``, ``status``, ``type`` or ``team`` (the keys of
-            :data:`wmstats.web._routes.COLLECTIONS`).
+            ``release``, ``status``, ``type`` or ``team`` (the ``segment`` of each
+            aggregate of :data:`wmstats.aggregates.AGGREGATES`).
         :raises NotFoundError: when no workflow (nor agent) has that value.
         """
         doc = self._get_json(f"{by}/" + urllib.parse.quote(value, safe=""), _params(
@@ -460,19 +480,19 @@ class CacheClient:
 
     def site(self, name: str, filters: Filters | None = None, **page: Any) -> SummaryPage:
         """``/sites/<name>``: see :meth:`summary`."""
-        return self.summary("sites", name, filters, **page)
+        return self.summary(BY_KEY["site"].segment, name, filters, **page)
 
     def campaign(self, name: str, filters: Filters | None = None, **page: Any) -> SummaryPage:
         """``/campaign/<name>``: see :meth:`summary`."""
-        return self.summary("campaign", name, filters, **page)
+        return self.summary(BY_KEY["campaign"].segment, name, filters, **page)
 
     def agent(self, url: str, filters: Filters | None = None, **page: Any) -> SummaryPage:
         """``/agent/<url>``: see :meth:`summary` (``.agent`` holds its record)."""
-        return self.summary("agent", url, filters, **page)
+        return self.summary(BY_KEY["agent"].segment, url, filters, **page)
 
     def release(self, name: str, filters: Filters | None = None, **page: Any) -> SummaryPage:
         """``/release/<name>``: see :meth:`summary`."""
-        return self.summary("release", name, filters, **page)
+        return self.summary(BY_KEY["release"].segment, name, filters, **page)
 
     def values(self, by: str, filters: Filters | None = None) -> list[Summary]:
         """Every known value of ``by`` (a collection path, as for :meth:`summary`)
@@ -493,15 +513,15 @@ class CacheClient:
 
     def sites(self, filters: Filters | None = None) -> list[Summary]:
         """Every site with its summary."""
-        return self.values("sites", filters)
+        return self.values(BY_KEY["site"].segment, filters)
 
     def campaigns(self, filters: Filters | None = None) -> list[Summary]:
         """Every campaign with its summary."""
-        return self.values("campaign", filters)
+        return self.values(BY_KEY["campaign"].segment, filters)
 
     def agents(self, filters: Filters | None = None) -> list[tuple[Summary, Agent | None]]:
         """Every agent with its summary and heartbeat record."""
-        doc = self._get_json("agent", _params(filters))
+        doc = self._get_json(BY_KEY["agent"].segment, _params(filters))
         structure = converter().structure
         out: list[tuple[Summary, Agent | None]] = []
         for item in doc["values"]:
@@ -512,7 +532,7 @@ class CacheClient:
 
     def releases(self, filters: Filters | None = None) -> list[Summary]:
         """Every CMSSW release with its summary."""
-        return self.values("release", filters)
+        return self.values(BY_KEY["release"].segment, filters)
 
     # ------------------------------------------------------------------ service
 

@@ -2,25 +2,29 @@
 
 Record schemas come from :func:`wmstats.jsonschema.json_schema` (itself derived
 from the attrs classes), filter parameters from
-:func:`wmstats.query.field_specs`, endpoints from
-:data:`wmstats.web._routes.ROUTES`: nothing is written twice, so the description
+:func:`wmstats.query.field_specs`, aggregates from
+:data:`wmstats.aggregates.AGGREGATES`, the parts of a workflow from
+:data:`wmstats.schema.BUNDLE_PARTS`, endpoints from the routing table
+(:data:`wmstats.web.cache.ROUTES`): nothing is written twice, so the description
 cannot drift from what the server does.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from wmstats._version import __version__
+from wmstats.aggregates import AGGREGATES
 from wmstats.jsonschema import json_schema
 from wmstats.query import FieldSpec, field_specs
-from wmstats.schema import COUNTER_FIELDS, SCHEMA_VERSION
+from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, SCHEMA_VERSION
 from wmstats.web._errors import ERROR_CODES
 from wmstats.web._negotiate import JSON
-from wmstats.web._routes import COLLECTIONS, METRICS_TYPE, ROUTES, Params, Route
+from wmstats.web._routes import METRICS_TYPE, Params, Route
 
-__all__ = ["openapi_document", "filter_parameters"]
+__all__ = ["openapi_document", "filter_parameters", "english_list"]
 
 _REF: Final = "#/components/schemas/"
 _PARAM_REF: Final = "#/components/parameters/"
@@ -41,6 +45,17 @@ _OP_TEXT: Final[dict[str, str]] = {
     "lt": "less than",
     "le": "less than or equal",
 }
+
+
+def english_list(words: Iterable[str]) -> str:
+    """``a, b and c``."""
+    items = list(words)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _part_types() -> list[str]:
+    """The record type of each part of a workflow bundle, in order."""
+    return [cls.__name__ for cls in BUNDLE_PARTS.values()]
 
 
 def _rewrite_refs(value: Any) -> Any:
@@ -85,11 +100,12 @@ def _record_schemas() -> dict[str, Any]:
     }
     summary_props: dict[str, Any] = dict(counters)
     summary_props.update({
-        "By": {"type": "string", "enum": sorted({by for by, _, _ in COLLECTIONS.values()}),
+        "By": {"type": "string", "enum": sorted(a.key for a in AGGREGATES),
                "description": "What the summary is of."},
         "Value": {"type": "string", "description": (
-            "The site, campaign, agent, release, status, type or team (may be empty for "
-            "status and type: workflows without one are counted under \"\")")},
+            f"The {english_list(a.noun for a in AGGREGATES)} (may be empty for a scalar "
+            f"field such as the request status or type: workflows without one are counted "
+            f"under \"\")")},
         "Workflows": {"type": "integer", "minimum": 0,
                       "description": "Workflows holding the value (and matching the filters)."},
         "WorkflowsByStatus": {"type": "array", "items": _ref("StatusCount"),
@@ -156,6 +172,10 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
                  "description": "URL of the next page; null on the last page."},
         "workflows": {"type": "array", "items": _ref("WorkflowFields")},
     }
+    detail_props: dict[str, Any] = {
+        "snapshot": {"type": "string"}, "sources": _SOURCES, "workflow": _ref("Workflow"),
+        **{name: {"type": "array", "items": _ref(cls.__name__)}
+           for name, cls in BUNDLE_PARTS.items()}}
     schemas: dict[str, Any] = {
         "Error": {
             "type": "object", "title": "Error",
@@ -184,18 +204,8 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
         },
         "WorkflowDetail": {
             "type": "object", "title": "WorkflowDetail",
-            "properties": {
-                "snapshot": {"type": "string"},
-                "sources": _SOURCES,
-                "workflow": _ref("Workflow"),
-                "sites": {"type": "array", "items": _ref("WorkflowSite")},
-                "tasks": {"type": "array", "items": _ref("WorkflowTask")},
-                "task_sites": {"type": "array", "items": _ref("TaskSite")},
-                "datasets": {"type": "array", "items": _ref("DatasetStats")},
-                "parentage": {"type": "array", "items": _ref("ChainParentage")},
-            },
-            "required": ["snapshot", "sources", "workflow", "sites", "tasks", "task_sites",
-                         "datasets", "parentage"],
+            "properties": detail_props,
+            "required": list(detail_props),
             "additionalProperties": False,
         },
         "Health": {
@@ -387,20 +397,21 @@ def _success(route: Route) -> tuple[str, dict[str, Any]]:
     if seg == "fetch":
         return "The workflow and its records.", {
             JSON: {"schema": _ref("WorkflowDetail")},
-            **_ndjson_content("the Workflow first, then its WorkflowSite, WorkflowTask, "
-                              "TaskSite, DatasetStats and ChainParentage records", True)}
-    if seg in COLLECTIONS and item is None:
-        listing = "AgentValueList" if seg == "agent" else "ValueList"
+            **_ndjson_content(f"the Workflow first, then its {english_list(_part_types())} "
+                              f"records", True)}
+    agent = route.carries_agent
+    if route.aggregate is not None and item is None:
+        listing = "AgentValueList" if agent else "ValueList"
         return "Every known value with its summary.", {
             JSON: {"schema": _ref(listing)},
             **_ndjson_content("one Summary per value" + (
-                " (with its Agent record)" if seg == "agent" else ""), False)}
-    if seg in COLLECTIONS:
-        page = "AgentPage" if seg == "agent" else "SummaryPage"
+                " (with its Agent record)" if agent else ""), False)}
+    if route.aggregate is not None:
+        page = "AgentPage" if agent else "SummaryPage"
         return "The summary and one page of its workflows.", {
             JSON: {"schema": _ref(page)},
             **_ndjson_content("the Summary, " + ("the Agent record (if any), "
-                                                 if seg == "agent" else "")
+                                                 if agent else "")
                               + "then the page's workflows", True)}
     if seg == "healthz":
         return "The store answers.", {JSON: {"schema": _ref("Health")}}
@@ -433,7 +444,7 @@ def _operation(route: Route) -> dict[str, Any]:
     data = route.segment not in ("healthz", "metrics")
     if data:
         headers: dict[str, Any] = {"ETag": {"$ref": _HEADER_REF + "ETag"}}
-        if route.segment in ("fetch", *COLLECTIONS):
+        if route.data:
             headers["X-Snapshot-Id"] = {"$ref": _HEADER_REF + "X-Snapshot-Id"}
             headers["X-Source-Sequences"] = {"$ref": _HEADER_REF + "X-Source-Sequences"}
         if route.params is Params.PAGED:
@@ -454,7 +465,7 @@ def _operation(route: Route) -> dict[str, Any]:
         responses["503"] = {"description": ("The store does not answer, or the data source "
                                             "has not finished its first load."),
                             "content": {JSON: {"schema": _ref("Health")}}}
-    elif route.segment in ("fetch", *COLLECTIONS):
+    elif route.data:
         responses["503"] = {**_error_response(
             "The store does not answer, or the data source has not finished its first load "
             "(then with Retry-After)."),
@@ -465,11 +476,13 @@ def _operation(route: Route) -> dict[str, Any]:
             "parameters": params, "responses": responses}
 
 
-def openapi_document(server_url: str, limits: dict[str, int]) -> dict[str, Any]:
+def openapi_document(server_url: str, limits: dict[str, int],
+                     routes: Sequence[Route]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of a cache server.
 
     :param server_url: where the API is mounted (the script name, ``/`` at the root).
     :param limits: ``default_limit``, ``max_limit``, ``max_stream_limit``.
+    :param routes: the server's routing table.
     """
     parameters: dict[str, Any] = {"format": _format_parameter(False),
                                   "format_json": _format_parameter(True)}
@@ -478,7 +491,7 @@ def openapi_document(server_url: str, limits: dict[str, int]) -> dict[str, Any]:
     schemas = _record_schemas()
     schemas.update(_envelopes(limits))
     paths: dict[str, Any] = {}
-    for route in ROUTES:
+    for route in routes:
         paths[route.path] = {"get": _operation(route)}
     return {
         "openapi": "3.1.0",

@@ -1,27 +1,36 @@
-"""The cache server's routing table: one :class:`Route` per endpoint.
+"""The pieces of the cache server's routing table: :class:`Route`, :class:`Call`,
+:class:`Router`.
 
-The dispatcher (:mod:`wmstats.web.cache`) and the OpenAPI description
-(:mod:`wmstats.web._openapi`) both read this table, so they cannot disagree.
+Each :class:`Route` carries the handler that answers it; the table itself
+(:data:`wmstats.web.cache.ROUTES`) is built next to those handlers.  The
+dispatcher and the OpenAPI description (:mod:`wmstats.web._openapi`) both read
+it, so they cannot disagree.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 import attrs
 
-from wmstats.web._negotiate import DATA_TYPES, JSON_ONLY
+from wmstats.aggregates import BY_KEY, Aggregate
+from wmstats.web._reply import Reply
 
-__all__ = ["Params", "Route", "ROUTES", "COLLECTIONS", "find_route", "METRICS_TYPE"]
+__all__ = ["Params", "Route", "Call", "Handler", "Router", "METRICS_TYPE", "AGENTS"]
 
 METRICS_TYPE: Final = "text/plain"
+#: The aggregate whose values have a record of their own, the agent's heartbeat
+#: (:class:`~wmstats.schema.Agent`): its listing and pages carry that record too.
+AGENTS: Final[Aggregate] = BY_KEY["agent"]
 
 
 class Params(enum.Enum):
     """Which query parameters an endpoint accepts (anything else is refused)."""
 
-    #: none at all
+    #: none at all, not even ``format``: the endpoint's one media type is
+    #: answered whatever the ``Accept`` header says
     NONE = "none"
     #: ``format``
     FORMAT = "format"
@@ -31,16 +40,23 @@ class Params(enum.Enum):
     PAGED = "paged"
 
 
+#: A route's handler: ``handler(app, call)``, a method of the app.
+Handler = Callable[[Any, "Call"], Reply]
+
+
 @attrs.frozen
 class Route:
-    """One endpoint.
+    """One endpoint and the handler answering it.
 
     :param segment: the first path segment (``""`` for the root).
     :param item: name of the path parameter after it, or ``None`` for a bare path.
     :param params: the parameters accepted.
     :param types: media types produced, in preference order.
     :param summary: one line for the OpenAPI description.
-    :param by: for the :data:`COLLECTIONS` routes, the aggregation key.
+    :param handler: the app's method answering it.
+    :param aggregate: for the summary endpoints, the aggregate listed.
+    :param data: whether it reads the store's data (snapshot headers; 503 until a
+        source has finished its first load).
     """
 
     segment: str
@@ -48,7 +64,9 @@ class Route:
     params: Params
     types: tuple[str, ...]
     summary: str
-    by: str | None = None
+    handler: Handler = attrs.field(eq=False, repr=False)
+    aggregate: Aggregate | None = None
+    data: bool = False
 
     @property
     def template(self) -> str:
@@ -66,69 +84,59 @@ class Route:
         base = {"": "index", "openapi.json": "openapi"}.get(self.segment, self.segment)
         return base + (f"_{self.item}" if self.item else "")
 
-
-#: Path segment -> (aggregation key, path parameter name, noun), for the
-#: per-value summary endpoints.
-COLLECTIONS: Final[dict[str, tuple[str, str, str]]] = {
-    "sites": ("site", "site", "site"),
-    "campaign": ("campaign", "campaign", "campaign"),
-    "agent": ("agent", "agent", "agent"),
-    "release": ("release", "release", "CMSSW release"),
-    "status": ("status", "status", "request status"),
-    "type": ("type", "type", "request type"),
-    "team": ("team", "team", "team"),
-}
+    @property
+    def carries_agent(self) -> bool:
+        """Whether its answers carry each agent's own record (see :data:`AGENTS`)."""
+        return self.aggregate is AGENTS
 
 
-def _routes() -> tuple[Route, ...]:
-    routes = [
-        Route("", None, Params.FORMAT, JSON_ONLY, "Server identity and links (as /info)."),
-        Route("fetch", None, Params.PAGED, DATA_TYPES,
-              "Workflows matching the filters, one page, sorted."),
-        Route("fetch", "workflow", Params.FORMAT, DATA_TYPES,
-              "One workflow with its site, task, task-site, dataset and parentage records."),
-    ]
-    for segment, (by, item, noun) in COLLECTIONS.items():
-        routes.append(Route(segment, None, Params.FILTERS, DATA_TYPES,
-                            f"Every known {noun} with its summary (job counters, "
-                            f"workflows by status).", by))
-        routes.append(Route(segment, item, Params.PAGED, DATA_TYPES,
-                            f"The summary of one {noun} and its workflows, one page.", by))
-    routes += [
-        Route("healthz", None, Params.FORMAT, JSON_ONLY,
-              "Readiness: whether the store answers, its snapshot id and age."),
-        Route("metrics", None, Params.NONE, (METRICS_TYPE,),
-              "Prometheus metrics: requests, latencies, records, snapshot age."),
-        Route("info", None, Params.FORMAT, JSON_ONLY,
-              "Server and schema versions, store backend, limits."),
-        Route("openapi.json", None, Params.FORMAT, JSON_ONLY,
-              "This OpenAPI description."),
-        Route("schema", None, Params.FORMAT, JSON_ONLY,
-              "The JSON Schema of the records."),
-    ]
-    return tuple(routes)
+@attrs.frozen
+class Call:
+    """One request as a handler sees it: routed, its parameters whitelisted, its
+    media type and encoding negotiated.
 
-
-#: Every endpoint.
-ROUTES: Final[tuple[Route, ...]] = _routes()
-_BY_KEY: Final[dict[tuple[str, bool], Route]] = {
-    (r.segment, r.item is not None): r for r in ROUTES}
-
-
-def find_route(path: tuple[str, ...]) -> tuple[Route, str | None] | None:
-    """The route of a request path (split in segments) and its path parameter.
-
-    Everything after the first segment is the path parameter, joined with ``/``
-    (so a value may hold slashes).  ``None`` when no route matches.
+    :param route: the route.
+    :param value: the path parameter (``None`` for a bare path).
+    :param params: the query parameters left once ``format`` is taken out.
+    :param media: the media type to answer with.
+    :param gz: whether the client accepts gzip.
+    :param if_none_match: the ``If-None-Match`` header.
     """
-    if not path:
-        route = _BY_KEY.get(("", False))
-        return (route, None) if route else None
-    head, rest = path[0], path[1:]
-    if not rest:
-        route = _BY_KEY.get((head, False))
-        return (route, None) if route else None
-    route = _BY_KEY.get((head, True))
-    if route is None:
-        return None
-    return route, "/".join(rest)
+
+    route: Route
+    value: str | None
+    params: dict[str, list[str]]
+    media: str
+    gz: bool
+    if_none_match: str | None
+
+
+class Router:
+    """Finds the route of a request path in a table of routes.
+
+    :param routes: the table; one bare and one item route per segment at most.
+    """
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self.routes = tuple(routes)
+        self._by_key = {(r.segment, r.item is not None): r for r in self.routes}
+        if len(self._by_key) != len(self.routes):
+            raise ValueError("two routes for the same path")
+
+    def find(self, path: tuple[str, ...]) -> tuple[Route, str | None] | None:
+        """The route of a request path (split in segments) and its path parameter.
+
+        Everything after the first segment is the path parameter, joined with ``/``
+        (so a value may hold slashes).  ``None`` when no route matches.
+        """
+        if not path:
+            route = self._by_key.get(("", False))
+            return (route, None) if route else None
+        head, rest = path[0], path[1:]
+        if not rest:
+            route = self._by_key.get((head, False))
+            return (route, None) if route else None
+        route = self._by_key.get((head, True))
+        if route is None:
+            return None
+        return route, "/".join(rest)

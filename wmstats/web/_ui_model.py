@@ -3,7 +3,9 @@
 The page speaks a small vocabulary of its own (``status``, ``campaign``, ``q``,
 ``sort=-priority``...), which is also what its URL holds; this module checks it
 by whitelist (:func:`parse_view`) and translates it to the cache server's query
-parameters (:meth:`View.cache_filters`).  The other direction, cache records to
+parameters (:meth:`View.cache_filters`).  Its filters and grouping views are the
+aggregates of :data:`wmstats.aggregates.AGGREGATES` (:data:`PAGE_CONFIG` tells
+the page which).  The other direction, cache records to
 the compact rows the page draws, is :func:`workflow_row`, :func:`job_groups`,
 :func:`summary_item` and :func:`workflow_detail`.
 
@@ -30,6 +32,7 @@ from typing import Any, Final
 
 import attrs
 
+from wmstats.aggregates import AGGREGATES
 from wmstats.schema import COUNTER_FIELDS
 from wmstats.web._errors import ApiError
 
@@ -38,6 +41,7 @@ __all__ = [
     "SORTS",
     "GROUPS",
     "FILTER_PATHS",
+    "PAGE_CONFIG",
     "JOB_STATES",
     "ROW_FIELDS",
     "View",
@@ -50,16 +54,9 @@ __all__ = [
     "status_summary",
 ]
 
-#: Page filter name -> the Workflow field it filters (exact values, OR within one).
-FILTERS: Final[dict[str, str]] = {
-    "status": "RequestStatus",
-    "type": "RequestType",
-    "campaign": "Campaigns",
-    "site": "Sites",
-    "agent": "Agents",
-    "release": "CMSSWVersions",
-    "team": "Teams",
-}
+#: Page filter name (an aggregate key) -> the Workflow field it filters (exact
+#: values, OR within one): one filter per aggregate.
+FILTERS: Final[dict[str, str]] = {a.key: a.field for a in AGGREGATES}
 #: Page sort key -> the Workflow field it sorts by.
 SORTS: Final[dict[str, str]] = {
     "name": "RequestName",
@@ -75,23 +72,16 @@ SORTS: Final[dict[str, str]] = {
     "running": "SubmittedRunning",
     "success": "Success",
 }
-#: Grouping view -> the cache server's collection path.
-GROUPS: Final[dict[str, str]] = {
-    "campaign": "campaign",
-    "site": "sites",
-    "agent": "agent",
-    "release": "release",
-}
+#: Grouping view -> the cache server's collection path (the aggregates with a view).
+GROUPS: Final[dict[str, str]] = {a.key: a.segment for a in AGGREGATES if a.view}
 #: Page filter name -> the cache server's collection listing its values (with
 #: workflow counts): what ``/api/filters`` shows.
-FILTER_PATHS: Final[dict[str, str]] = {
-    "status": "status",
-    "type": "type",
-    "campaign": "campaign",
-    "site": "sites",
-    "agent": "agent",
-    "release": "release",
-    "team": "team",
+FILTER_PATHS: Final[dict[str, str]] = {a.key: a.segment for a in AGGREGATES}
+#: What the page builds its filter controls and grouping views from, in display
+#: order: ``[name, label]`` pairs (the UI server writes it into ``index.html``).
+PAGE_CONFIG: Final[dict[str, list[list[str]]]] = {
+    "filters": [[a.key, a.label] for a in AGGREGATES],
+    "groups": [[a.key, a.label] for a in AGGREGATES if a.view],
 }
 #: Job states shown (table columns, chart bars), in display order.
 JOB_STATES: Final[tuple[str, ...]] = (
@@ -357,7 +347,9 @@ def workflow_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
         "jobs": jobs,
         **_figures(jobs),
         "eventProgress": event_progress(wf, datasets),
-        "transitions": [t for t in wf.get("Transitions") or () if isinstance(t, Mapping)],
+        # The status history: a part of the bundle, or (schema 1.0) a workflow field.
+        "transitions": [t for t in doc.get("transitions") or wf.get("Transitions") or ()
+                        if isinstance(t, Mapping)],
         "tasks": task_rows,
         "sites": _merge((s for s in doc.get("sites") or () if isinstance(s, Mapping)),
                         "Site"),

@@ -16,9 +16,10 @@ Endpoints (all ``GET``/``HEAD``; see ``docs/http.md`` and ``/openapi.json``):
 ``/type[/<type>]``, ``/team[/<team>]``, ``/healthz``, ``/metrics``,
 ``/info``, ``/openapi.json``, ``/schema``.
 
-Every request goes through :meth:`CacheApp.default`: route (a table, see
-:mod:`wmstats.web._routes`), whitelist the parameters, negotiate the media type
-and encoding, answer 304 when the ETag matches, then build the body.  Pages are
+Every request goes through :meth:`CacheApp.default`: find its route in
+:data:`ROUTES` (one per endpoint, each with the method answering it), whitelist
+the parameters, negotiate the media type and encoding, then call the route's
+handler, which answers 304 when the ETag matches or builds the body.  Pages are
 generators over the store, encoded record by record and gzip-compressed chunk by
 chunk, so memory stays flat whatever the page size.  Every refusal is a JSON
 error; nothing else (no traceback) ever reaches a client.
@@ -33,7 +34,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -41,16 +42,24 @@ import cherrypy  # type: ignore[import-untyped]
 import cherrypy.process.plugins  # type: ignore[import-untyped]
 
 from wmstats._version import __version__
+from wmstats.aggregates import AGGREGATES
 from wmstats.jsonschema import json_schema
 from wmstats.query import (
-    AGGREGATE_KEYS,
     RESERVED_PARAMS,
+    LimitError,
     Query,
     QueryError,
     make_summary,
     parse_query,
 )
-from wmstats.schema import COUNTER_FIELDS, SCHEMA_VERSION, Agent, Summary, Workflow
+from wmstats.schema import (
+    BUNDLE_PARTS,
+    COUNTER_FIELDS,
+    SCHEMA_VERSION,
+    Agent,
+    Summary,
+    Workflow,
+)
 from wmstats.serialize import converter
 from wmstats.source import Source, open_source
 from wmstats.store import Store, StoreError, open_store
@@ -59,35 +68,39 @@ from wmstats.web._encode import (
     document_body,
     dumps,
     dumps_bytes,
-    gzip_bytes,
-    gzip_chunks,
     ndjson_body,
     workflow_unstructure,
 )
-from wmstats.web._errors import APP_CP_CONFIG, ApiError, error_body
+from wmstats.web._errors import APP_CP_CONFIG, ApiError
 from wmstats.web._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from wmstats.web._metrics import Metrics
 from wmstats.web._negotiate import (
     DATA_TYPES,
-    JSON,
+    JSON_ONLY,
     NDJSON_TYPES,
     choose_type,
-    etag_matches,
     parse_query_string,
     wants_gzip,
 )
-from wmstats.web._openapi import openapi_document
-from wmstats.web._routes import ROUTES, Params, Route, find_route
+from wmstats.web._openapi import english_list, openapi_document
+from wmstats.web._reply import (
+    GZIP_MIN,
+    Reply,
+    check_method,
+    content_etag,
+    guarded,
+    not_modified,
+    send,
+)
+from wmstats.web._routes import AGENTS, METRICS_TYPE, Call, Params, Route, Router
 
-__all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application"]
+__all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application", "ROUTES"]
 
-_INT: Final = re.compile(r"^\s*[+-]?[0-9]+\s*$")
 _ETAG_SAFE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-#: Bodies smaller than this are never gzip-compressed.
-_GZIP_MIN: Final = 1024
-_ALLOW: Final = "GET, HEAD"
 #: Seconds a client is told to wait while the source has not loaded yet.
 _RETRY_AFTER: Final = "5"
+#: Headers on every response.
+_HEADERS: Final = {"X-Content-Type-Options": "nosniff"}
 
 
 def _positive(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
@@ -192,20 +205,6 @@ class CacheConfig:
                 "max_stream_limit": self.max_stream_limit}
 
 
-@attrs.define
-class _Reply:
-    """What a handler answers; :meth:`CacheApp._send` turns it into the response."""
-
-    body: bytes | Iterator[bytes]
-    content_type: str = JSON
-    status: int = 200
-    headers: dict[str, str] = attrs.field(factory=dict)
-    #: records in the body (counted while it streams for generators)
-    tally: Tally = attrs.field(factory=Tally)
-    #: whether the body may be gzip-compressed
-    compress: bool = False
-
-
 def _single(params: dict[str, list[str]], name: str) -> str | None:
     values = params.pop(name, None)
     if values is None:
@@ -215,33 +214,11 @@ def _single(params: dict[str, list[str]], name: str) -> str | None:
     return values[0]
 
 
-def _culprit(params: Mapping[str, list[str]], field: str) -> str:
-    """The query parameter behind a :class:`QueryError` about ``field``.
-
-    The parser names a field; the client wants the parameter it sent:
-    ``RequestDate.ge`` for a bad date there, ``sort`` for an unknown sort field.
-    """
-    if field in params:
-        return field
-    for key in params:
-        if key.partition(".")[0] == field:
-            return key
-    for key in ("sort", "fields"):
-        for value in params.get(key, ()):
-            if field in (part.strip().lstrip("+-") for part in value.split(",")):
-                return key
-    return field
-
-
 def _etag(snapshot: str, media: str, gz: bool) -> str:
     sid = snapshot if _ETAG_SAFE.match(snapshot) else hashlib.sha1(
         snapshot.encode("utf-8", "surrogatepass")).hexdigest()[:20]
     kind = "ndjson" if media in NDJSON_TYPES else "json"
     return f'"{sid}-{kind}{"-gzip" if gz else ""}"'
-
-
-def _content_etag(body: bytes, gz: bool) -> str:
-    return f'"{hashlib.sha1(body).hexdigest()[:20]}{"-gzip" if gz else ""}"'
 
 
 def _unstructure(value: Any) -> Any:
@@ -298,8 +275,10 @@ class CacheApp:
 
             gen = MockGenerator(seed=self.config.mock_seed)
             self._store.replace(gen.bundles(self.config.mock), gen.agents())
-        self.metrics = Metrics()
         self._started = time.time()
+        self.metrics = Metrics(gauges=self._gauges)
+        self.metrics.set_info({"version": __version__, "schema_version": SCHEMA_VERSION,
+                               "backend": self._backend()})
         self._seen: tuple[str, float] = ("", self._started)
         self._seen_lock = threading.Lock()
         self._docs: dict[str, bytes] = {}
@@ -354,67 +333,47 @@ class CacheApp:
         request = cherrypy.serving.request
         start = time.perf_counter()
         self.metrics.started()
-        endpoint = "unknown"
-        try:
-            found = find_route(path)
+        found = _ROUTER.find(path)
+        endpoint = "unknown" if found is None else (found[0].template or "index")
+
+        def answer() -> Reply:
             if found is None:
                 raise ApiError(404, f"no endpoint at /{'/'.join(path)} (see /openapi.json)")
-            route, value = found
-            endpoint = route.template or "index"
-            if request.method not in ("GET", "HEAD"):
-                raise ApiError(405, f"method {request.method} not allowed; the API is "
-                                    f"read-only", headers={"Allow": _ALLOW})
+            check_method(request.method, "; the API is read-only")
             params = parse_query_string(request.query_string or "",
                                         self.config.max_query_length)
-            reply = self._answer(route, value, params, request.headers)
-        except ApiError as exc:
-            reply = self._error(exc)
-        except StoreError:
-            cherrypy.log(f"store error on {request.path_info}", traceback=True,
-                         severity=logging.ERROR)
-            reply = self._error(ApiError(503, "the store is not available"))
-        except Exception:
-            cherrypy.log(f"unexpected error on {request.path_info}", traceback=True,
-                         severity=logging.ERROR)
-            reply = self._error(ApiError(500, "internal server error"))
-        return self._send(reply, endpoint, start, request)
+            try:
+                return self._answer(found[0], found[1], params, request.headers)
+            except StoreError:
+                cherrypy.log(f"store error on {request.path_info}", traceback=True,
+                             severity=logging.ERROR)
+                raise ApiError(503, "the store is not available") from None
+
+        reply = guarded(answer, request.path_info)
+        if reply.status < 400:
+            reply.headers = {"Vary": "Accept, Accept-Encoding", "Cache-Control": "no-cache",
+                             **reply.headers}
+        return send(reply, request, headers=_HEADERS, gzip_level=self.config.gzip_level,
+                    done=lambda records, sent: self.metrics.observe(
+                        endpoint, reply.status, time.perf_counter() - start, records, sent))
 
     #: CherryPy's default dispatcher calls ``default(*path_segments, **params)``
     #: for every path, since the object has no other exposed attribute.
     default = cherrypy.expose(_default)
 
     def _answer(self, route: Route, value: str | None, params: dict[str, list[str]],
-                headers: Mapping[str, str]) -> _Reply:
+                headers: Mapping[str, str]) -> Reply:
+        """Whitelist the parameters, negotiate, and call the route's handler."""
         self._whitelist(route, params)
-        if route.segment == "metrics":
-            return self._metrics()
-        media = choose_type(headers.get("Accept"), _single(params, "format"), route.types)
-        gz = wants_gzip(headers.get("Accept-Encoding"))
-        if_none_match = headers.get("If-None-Match")
-        seg = route.segment
-        if (seg == "fetch" or route.by is not None) and self._source is not None \
-                and not self._source.ready:
+        fmt = _single(params, "format")
+        media = route.types[0] if route.params is Params.NONE else choose_type(
+            headers.get("Accept"), fmt, route.types)
+        if route.data and self._source is not None and not self._source.ready:
             raise ApiError(503, "the data source has not finished its first load; see "
                                 "/healthz", headers={"Retry-After": _RETRY_AFTER})
-        if seg == "fetch" and value is None:
-            return self._fetch(params, media, gz, if_none_match)
-        if seg == "fetch":
-            assert value is not None
-            return self._workflow(value, media, gz, if_none_match)
-        if route.by is not None and value is None:
-            return self._values(route.by, params, media, gz, if_none_match)
-        if route.by is not None:
-            assert value is not None
-            return self._summary(route.by, value, params, media, gz, if_none_match)
-        if seg == "healthz":
-            return self._health()
-        if seg == "schema":
-            return self._document("schema", lambda: json_schema(), gz, if_none_match)
-        if seg == "openapi.json":
-            script = cherrypy.serving.request.script_name or "/"
-            return self._document(f"openapi:{script}", lambda: openapi_document(
-                script, self.config.limits()), gz, if_none_match)
-        return self._document("info", self._info, gz, if_none_match)
+        call = Call(route, value, params, media, wants_gzip(headers.get("Accept-Encoding")),
+                    headers.get("If-None-Match"))
+        return route.handler(self, call)
 
     @staticmethod
     def _whitelist(route: Route, params: dict[str, list[str]]) -> None:
@@ -430,6 +389,9 @@ class CacheApp:
                                     f"filters but no {key!r}", parameter=key)
 
     # ------------------------------------------------------------------ helpers
+
+    def _backend(self) -> str:
+        return self._store.backend or type(self._store).__name__
 
     def _snapshot(self) -> str:
         """The store's snapshot id, noting when it was first seen."""
@@ -458,32 +420,26 @@ class CacheApp:
         sid, since = self._seen
         return max(0.0, time.time() - since) if sid else None
 
-    def _query(self, params: dict[str, list[str]], media: str, paged: bool) -> Query:
-        if paged:
-            raw = params.get("limit")
-            if raw and len(raw) == 1 and _INT.match(raw[0]):
-                stream = media in NDJSON_TYPES
-                maximum = self.config.max_stream_limit if stream else self.config.max_limit
-                limit = int(raw[0])
-                if limit > maximum:
-                    hint = "" if stream else (
-                        f"; NDJSON (format=ndjson) pages go up to "
-                        f"{self.config.max_stream_limit}")
-                    raise ApiError(413, f"limit {limit} is above the maximum of {maximum} "
-                                        f"for {media}{hint}", parameter="limit")
+    def _query(self, call: Call, paged: bool) -> Query:
+        """The call's query parameters as a :class:`Query` (paged: bounded by the
+        limit of its media type)."""
+        stream = call.media in NDJSON_TYPES
+        maximum = self.config.max_stream_limit if stream else self.config.max_limit
         try:
-            return parse_query(params, default_limit=self.config.default_limit if paged
-                               else None)
+            if paged:
+                return parse_query(call.params, default_limit=self.config.default_limit,
+                                   max_limit=maximum)
+            return parse_query(call.params, default_limit=None)
+        except LimitError as exc:
+            hint = "" if stream else (f"; NDJSON (format=ndjson) pages go up to "
+                                      f"{self.config.max_stream_limit}")
+            raise ApiError(413, f"limit {exc.limit} is above the maximum of {exc.maximum} "
+                                f"for {call.media}{hint}", parameter="limit") from None
         except QueryError as exc:
-            parameter = _culprit(params, exc.field)
+            parameter = exc.parameter or exc.field
             detail = exc.message if parameter.partition(".")[0] == exc.field else \
                 f"{exc.field}: {exc.message}"
             raise ApiError(400, detail, parameter=parameter) from None
-
-    def _not_modified(self, etag: str, if_none_match: str | None) -> _Reply | None:
-        if etag_matches(if_none_match, etag):
-            return _Reply(b"", status=304, headers={"ETag": etag})
-        return None
 
     def _next_url(self, idx: int) -> str:
         """This request's URL with ``idx`` replaced."""
@@ -507,10 +463,11 @@ class CacheApp:
         return path + "?" + urllib.parse.urlencode(pairs, safe=",:*",
                                                    quote_via=urllib.parse.quote)
 
-    def _page(self, query: Query, media: str, gz: bool, head: dict[str, Any],
-              lines: list[dict[str, Any]], snapshot_hint: str) -> _Reply:
+    def _page(self, query: Query, call: Call, head: dict[str, Any],
+              lines: list[dict[str, Any]], snapshot_hint: str) -> Reply:
         """One page of workflows: the first batch read now, the rest streamed."""
         assert query.limit is not None
+        media, gz = call.media, call.gz
         first = min(query.limit, self.config.max_limit)
         page = self._store.query(query.page(query.idx, first))
         total, sid = page.total, page.snapshot or snapshot_hint
@@ -537,66 +494,74 @@ class CacheApp:
                          "snapshot": sid, "sources": sources, "next": next_url})
             body = document_body(head, "workflows", records,
                                  workflow_unstructure(query.fields), tally, chunk)
-        return _Reply(body, media, headers=headers, tally=tally, compress=gz)
+        return Reply(body, media, headers=headers, tally=tally, compress=gz)
+
+    def _document(self, key: str, build: Callable[[], Any], call: Call) -> Reply:
+        """A fixed JSON document, encoded once."""
+        body = self._docs.get(key)
+        if body is None:
+            body = self._docs[key] = dumps_bytes(build())
+        etag = content_etag(body, call.gz and len(body) >= GZIP_MIN)
+        cached = not_modified(etag, call.if_none_match)
+        if cached is not None:
+            return cached
+        return Reply(body, headers={"ETag": etag}, compress=call.gz)
 
     # ------------------------------------------------------------------ endpoints
 
-    def _fetch(self, params: dict[str, list[str]], media: str, gz: bool,
-               if_none_match: str | None) -> _Reply:
-        query = self._query(params, media, paged=True)
+    def _fetch(self, call: Call) -> Reply:
+        """``/fetch``: one page of workflows."""
+        query = self._query(call, paged=True)
         sid = self._snapshot()
-        cached = self._not_modified(_etag(sid, media, gz), if_none_match)
+        cached = not_modified(_etag(sid, call.media, call.gz), call.if_none_match)
         if cached is not None:
             return cached
-        return self._page(query, media, gz, {}, [], sid)
+        return self._page(query, call, {}, [], sid)
 
-    def _workflow(self, name: str, media: str, gz: bool, if_none_match: str | None) -> _Reply:
+    def _workflow(self, call: Call) -> Reply:
+        """``/fetch/<workflow>``: one workflow bundle, every part of it."""
+        assert call.value is not None
+        media = call.media
         sid = self._snapshot()
-        etag = _etag(sid, media, gz)
-        cached = self._not_modified(etag, if_none_match)
+        etag = _etag(sid, media, call.gz)
+        cached = not_modified(etag, call.if_none_match)
         if cached is not None:
             return cached
-        bundle = self._store.get(name)
+        bundle = self._store.get(call.value)
         if bundle is None:
-            raise ApiError(404, f"no workflow named {name!r}", parameter="workflow")
+            raise ApiError(404, f"no workflow named {call.value!r}", parameter=call.route.item)
         sources = self._sources(sid)
         tally = Tally()
-        unstructure = converter().unstructure
         if media in NDJSON_TYPES:
-            lines = [dumps({"RecordType": type(r).__name__, **unstructure(r)})
+            lines = [dumps({"RecordType": type(r).__name__, **_unstructure(r)})
                      for r in bundle.records()]
             tally.records = len(lines)
             body = ("\n".join(lines) + "\n").encode("utf-8")
         else:
-            doc = {"snapshot": sid, "sources": sources, "workflow": unstructure(bundle.workflow)}
-            for part in ("sites", "tasks", "task_sites", "datasets", "parentage"):
-                doc[part] = [unstructure(r) for r in getattr(bundle, part)]
+            doc = {"snapshot": sid, "sources": sources,
+                   "workflow": _unstructure(bundle.workflow)}
+            for name, records in bundle.parts():
+                doc[name] = [_unstructure(r) for r in records]
             tally.records = sum(1 for _ in bundle.records())
             body = dumps_bytes(doc)
-        return _Reply(body, media, headers=self._data_headers(sid, etag, sources),
-                      tally=tally, compress=gz)
+        return Reply(body, media, headers=self._data_headers(sid, etag, sources),
+                     tally=tally, compress=call.gz)
 
-    def _values(self, by: str, params: dict[str, list[str]], media: str, gz: bool,
-                if_none_match: str | None) -> _Reply:
-        query = self._query(params, media, paged=False)
+    def _values(self, call: Call) -> Reply:
+        """``/<collection>``: every value of an aggregate with its summary."""
+        aggregate = call.route.aggregate
+        assert aggregate is not None
+        by, media = aggregate.key, call.media
+        query = self._query(call, paged=False)
         sid = self._snapshot()
-        etag = _etag(sid, media, gz)
-        cached = self._not_modified(etag, if_none_match)
+        etag = _etag(sid, media, call.gz)
+        cached = not_modified(etag, call.if_none_match)
         if cached is not None:
             return cached
         summaries = self._store.aggregate(by, query if query.filters else None)
         items: list[dict[str, Any]] = [_unstructure(s) for s in summaries]
-        if by == "agent":
-            agents = {a.AgentURL: a for a in self._store.get_agents()}
-            listed = {s.Value for s in summaries}
-            if not query.filters:
-                zero = [0] * len(COUNTER_FIELDS)
-                items += [_unstructure(make_summary(by, url, zero, {}))
-                          for url in agents if url not in listed]
-                items.sort(key=lambda item: str(item["Value"]))
-            for item in items:
-                agent = agents.get(item["Value"])
-                item["Agent"] = None if agent is None else _unstructure(agent)
+        if call.route.carries_agent:
+            self._attach_agents(items, listed_only=bool(query.filters))
         tally = Tally()
         sources = self._sources(sid)
         if media in NDJSON_TYPES:
@@ -605,33 +570,52 @@ class CacheApp:
             body = document_body({"by": by, "snapshot": sid, "sources": sources,
                                   "total": len(items)}, "values",
                                  items, _unstructure, tally, self.config.chunk_size)
-        return _Reply(body, media, headers=self._data_headers(sid, etag, sources),
-                      tally=tally, compress=gz)
+        return Reply(body, media, headers=self._data_headers(sid, etag, sources),
+                     tally=tally, compress=call.gz)
 
-    def _summary(self, by: str, value: str, params: dict[str, list[str]], media: str,
-                 gz: bool, if_none_match: str | None) -> _Reply:
-        query = self._query(params, media, paged=True)
+    def _attach_agents(self, items: list[dict[str, Any]], listed_only: bool) -> None:
+        """Each agent summary with its heartbeat record (``Agent``, or None); unless
+        ``listed_only``, agents without a workflow are added with zero counters."""
+        agents = {a.AgentURL: a for a in self._store.get_agents()}
+        if not listed_only:
+            listed = {item["Value"] for item in items}
+            zero = [0] * len(COUNTER_FIELDS)
+            items += [_unstructure(make_summary(AGENTS.key, url, zero, {}))
+                      for url in agents if url not in listed]
+            items.sort(key=lambda item: str(item["Value"]))
+        for item in items:
+            agent = agents.get(item["Value"])
+            item["Agent"] = None if agent is None else _unstructure(agent)
+
+    def _summary(self, call: Call) -> Reply:
+        """``/<collection>/<value>``: one value's summary and a page of its workflows."""
+        aggregate, value = call.route.aggregate, call.value
+        assert aggregate is not None and value is not None
+        by = aggregate.key
+        query = self._query(call, paged=True)
         sid = self._snapshot()
-        cached = self._not_modified(_etag(sid, media, gz), if_none_match)
+        cached = not_modified(_etag(sid, call.media, call.gz), call.if_none_match)
         if cached is not None:
             return cached
         summary: Summary = self._store.summary(by, value)
-        agent: Agent | None = self._store.get_agent(value) if by == "agent" else None
+        agent: Agent | None = self._store.get_agent(value) if call.route.carries_agent \
+            else None
         if summary.Workflows == 0 and agent is None:
-            raise ApiError(404, f"no workflow has {by} {value!r}", parameter=by)
+            raise ApiError(404, f"no workflow has {by} {value!r}", parameter=call.route.item)
         if query.filters:
             summary = self._store.summary(by, value, query)
-        narrowed = query.where(AGGREGATE_KEYS[by], "eq", value)
+        narrowed = query.where(aggregate.field, "eq", value)
         head: dict[str, Any] = {"summary": _unstructure(summary)}
         lines: list[dict[str, Any]] = [{"RecordType": "Summary", **head["summary"]}]
-        if by == "agent":
+        if call.route.carries_agent:
             head["agent"] = None if agent is None else _unstructure(agent)
             if agent is not None:
                 lines.append({"RecordType": "Agent", **head["agent"]})
-        return self._page(narrowed, media, gz, head, lines, sid)
+        return self._page(narrowed, call, head, lines, sid)
 
-    def _health(self) -> _Reply:
-        backend = self._store.backend or type(self._store).__name__
+    def _health(self, call: Call) -> Reply:
+        """``/healthz``: whether the store answers (and the source has loaded)."""
+        backend = self._backend()
         source = None if self._source is None else self._source.status()
         source_doc = None if source is None else source.to_dict()
         try:
@@ -644,8 +628,7 @@ class CacheApp:
                 "ready": False, "snapshot": None, "snapshot_age_seconds": None,
                 "workflows": None, "agents": None, "backend": backend, "source": source_doc,
                 "detail": f"the store does not answer ({type(exc).__name__})"}
-            return _Reply(dumps_bytes(doc), status=503,
-                          headers={"Cache-Control": "no-store"})
+            return Reply(dumps_bytes(doc), status=503, headers={"Cache-Control": "no-store"})
         doc = {"ready": True, "snapshot": sid, "snapshot_age_seconds": self._snapshot_age(),
                "workflows": workflows, "agents": agents, "backend": backend,
                "source": source_doc}
@@ -653,11 +636,17 @@ class CacheApp:
             doc["ready"] = False
             doc["detail"] = "the data source has not finished its first load" + (
                 f" (last error: {source.last_error})" if source.last_error else "")
-            return _Reply(dumps_bytes(doc), status=503,
-                          headers={"Cache-Control": "no-store", "Retry-After": _RETRY_AFTER})
-        return _Reply(dumps_bytes(doc), headers={"Cache-Control": "no-store"})
+            return Reply(dumps_bytes(doc), status=503,
+                         headers={"Cache-Control": "no-store", "Retry-After": _RETRY_AFTER})
+        return Reply(dumps_bytes(doc), headers={"Cache-Control": "no-store"})
 
-    def _metrics(self) -> _Reply:
+    def _metrics(self, call: Call) -> Reply:
+        """``/metrics``: the Prometheus text exposition of this app."""
+        return Reply(self.metrics.render().encode("utf-8"), METRICS_CONTENT_TYPE,
+                     headers={"Cache-Control": "no-store"}, compress=call.gz)
+
+    def _gauges(self) -> dict[str, tuple[str, float | None]]:
+        """The app's gauges, read at each scrape of ``/metrics``."""
         gauges: dict[str, tuple[str, float | None]] = {}
         try:
             self._snapshot()
@@ -691,108 +680,68 @@ class CacheApp:
                                          "log names the documents).", float(status.problems))
             gauges["source_errors"] = ("Failed upstream requests or loads, each retried "
                                        "(count).", float(status.errors))
-        info = {"version": __version__, "schema_version": SCHEMA_VERSION,
-                "backend": self._store.backend or type(self._store).__name__}
-        text = self.metrics.render(gauges, info)
-        return _Reply(text.encode("utf-8"), METRICS_CONTENT_TYPE,
-                      headers={"Cache-Control": "no-store"},
-                      compress=wants_gzip(cherrypy.serving.request.headers.get(
-                          "Accept-Encoding")))
+        return gauges
 
-    def _info(self) -> dict[str, Any]:
-        return {
+    def _info(self, call: Call) -> Reply:
+        """``/info`` (and ``/``): server identity, limits and endpoints."""
+        return self._document("info", lambda: {
             "name": "wmstats cache server",
             "version": __version__,
             "schema_version": SCHEMA_VERSION,
-            "backend": self._store.backend or type(self._store).__name__,
+            "backend": self._backend(),
             "limits": self.config.limits(),
             "formats": list(DATA_TYPES),
             "endpoints": ["/" + r.template for r in ROUTES],
-        }
+        }, call)
 
-    def _document(self, key: str, build: Callable[[], Any], gz: bool,
-                  if_none_match: str | None) -> _Reply:
-        """A fixed JSON document, encoded once."""
-        body = self._docs.get(key)
-        if body is None:
-            body = self._docs[key] = dumps_bytes(build())
-        etag = _content_etag(body, gz and len(body) >= _GZIP_MIN)
-        cached = self._not_modified(etag, if_none_match)
-        if cached is not None:
-            return cached
-        return _Reply(body, headers={"ETag": etag}, compress=gz)
+    def _schema(self, call: Call) -> Reply:
+        """``/schema``: the JSON Schema of the records."""
+        return self._document("schema", json_schema, call)
 
-    # ------------------------------------------------------------------ output
-
-    @staticmethod
-    def _error(exc: ApiError) -> _Reply:
-        return _Reply(error_body(exc.status, exc.detail, exc.parameter), status=exc.status,
-                      headers=dict(exc.headers))
-
-    def _send(self, reply: _Reply, endpoint: str, start: float, request: Any) -> Any:
-        response = cherrypy.serving.response
-        response.status = reply.status
-        headers = response.headers
-        headers.pop("Content-Type", None)
-        if reply.status != 304:
-            headers["Content-Type"] = reply.content_type
-        headers["X-Content-Type-Options"] = "nosniff"
-        if reply.status < 400 and reply.status != 503:
-            headers["Vary"] = "Accept, Accept-Encoding"
-            headers.setdefault("Cache-Control", "no-cache")
-        headers.update(reply.headers)
-        head = request.method == "HEAD"
-        metrics = self.metrics
-        tally = reply.tally
-        if reply.status == 304:
-            # Streamed, so that no Content-Length is added to a 304.
-            response.stream = True
-            metrics.observe(endpoint, 304, time.perf_counter() - start)
-            return []
-        if isinstance(reply.body, bytes):
-            body = reply.body
-            if reply.compress and len(body) >= _GZIP_MIN:
-                body = gzip_bytes(body, self.config.gzip_level)
-                headers["Content-Encoding"] = "gzip"
-            metrics.observe(endpoint, reply.status, time.perf_counter() - start,
-                            tally.records, 0 if head else len(body))
-            return body
-        chunks: Iterator[bytes] = reply.body
-        if head:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-            if reply.compress:
-                headers["Content-Encoding"] = "gzip"
-            metrics.observe(endpoint, reply.status, time.perf_counter() - start, 0, 0)
-            return b""
-        if reply.compress:
-            headers["Content-Encoding"] = "gzip"
-            chunks = gzip_chunks(chunks, self.config.gzip_level)
-        response.stream = True
-        return _observed(chunks, lambda sent: metrics.observe(
-            endpoint, reply.status, time.perf_counter() - start, tally.records, sent))
+    def _openapi(self, call: Call) -> Reply:
+        """``/openapi.json``: this server's OpenAPI description (per mount point)."""
+        script = cherrypy.serving.request.script_name or "/"
+        return self._document(f"openapi:{script}", lambda: openapi_document(
+            script, self.config.limits(), ROUTES), call)
 
 
-def _observed(chunks: Iterator[bytes], done: Callable[[int], None]) -> Iterator[bytes]:
-    """``chunks``, calling ``done(bytes sent)`` when they end or the client goes away."""
-    sent = 0
-    try:
-        for chunk in chunks:
-            sent += len(chunk)
-            yield chunk
-    except Exception:
-        # The status and headers are sent already: log, and let the HTTP server
-        # drop the connection without the final chunk, so the client sees the
-        # body is incomplete.
-        cherrypy.log("error while streaming a response", traceback=True,
-                     severity=logging.ERROR)
-        raise
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-        done(sent)
+def _routes() -> tuple[Route, ...]:
+    """The routing table: every endpoint with the method answering it."""
+    app = CacheApp
+    parts = english_list(cls.__name__ for cls in BUNDLE_PARTS.values())
+    routes = [
+        Route("", None, Params.FORMAT, JSON_ONLY, "Server identity and links (as /info).",
+              app._info),
+        Route("fetch", None, Params.PAGED, DATA_TYPES,
+              "Workflows matching the filters, one page, sorted.", app._fetch, data=True),
+        Route("fetch", "workflow", Params.FORMAT, DATA_TYPES,
+              f"One workflow with its {parts} records.", app._workflow, data=True),
+    ]
+    for a in AGGREGATES:
+        routes.append(Route(a.segment, None, Params.FILTERS, DATA_TYPES,
+                            f"Every known {a.noun} with its summary (job counters, "
+                            f"workflows by status).", app._values, a, data=True))
+        routes.append(Route(a.segment, a.param, Params.PAGED, DATA_TYPES,
+                            f"The summary of one {a.noun} and its workflows, one page.",
+                            app._summary, a, data=True))
+    routes += [
+        Route("healthz", None, Params.FORMAT, JSON_ONLY,
+              "Readiness: whether the store answers, its snapshot id and age.", app._health),
+        Route("metrics", None, Params.NONE, (METRICS_TYPE,),
+              "Prometheus metrics: requests, latencies, records, snapshot age.", app._metrics),
+        Route("info", None, Params.FORMAT, JSON_ONLY,
+              "Server and schema versions, store backend, limits.", app._info),
+        Route("openapi.json", None, Params.FORMAT, JSON_ONLY,
+              "This OpenAPI description.", app._openapi),
+        Route("schema", None, Params.FORMAT, JSON_ONLY,
+              "The JSON Schema of the records.", app._schema),
+    ]
+    return tuple(routes)
+
+
+#: Every endpoint of the cache server, with its handler.
+ROUTES: Final[tuple[Route, ...]] = _routes()
+_ROUTER: Final = Router(ROUTES)
 
 
 class SourcePlugin(cherrypy.process.plugins.SimplePlugin):  # type: ignore[misc]

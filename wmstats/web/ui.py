@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import hashlib
+import html
 import importlib.resources
 import logging
 import threading
@@ -53,6 +53,7 @@ import attrs
 import cherrypy  # type: ignore[import-untyped]
 
 from wmstats._version import __version__
+from wmstats.aggregates import BY_KEY
 from wmstats.client import (
     CacheClient,
     ClientError,
@@ -61,15 +62,23 @@ from wmstats.client import (
     ServerError,
     TransportError,
 )
-from wmstats.serialize import converter
+from wmstats.serialize import converter, json_dumps
 from wmstats.web._encode import dumps_bytes, gzip_bytes
-from wmstats.web._errors import APP_CP_CONFIG, ApiError, error_body
-from wmstats.web._negotiate import etag_matches, parse_query_string, wants_gzip
+from wmstats.web._errors import APP_CP_CONFIG, ApiError
+from wmstats.web._negotiate import JSON, parse_query_string, wants_gzip
+from wmstats.web._reply import (
+    Reply,
+    check_method,
+    content_etag,
+    guarded,
+    not_modified,
+    send,
+)
 from wmstats.web._ui_model import (
     FILTER_PATHS,
     GROUPS,
+    PAGE_CONFIG,
     ROW_FIELDS,
-    View,
     event_progress,
     parse_view,
     status_summary,
@@ -81,8 +90,6 @@ from wmstats.web._ui_model import (
 __all__ = ["UIConfig", "UIApp", "build_application", "SECURITY_HEADERS"]
 
 _T = TypeVar("_T")
-_JSON: Final = "application/json"
-_GZIP_MIN: Final = 1024
 #: The page's files (package data in ``wmstats/web/static``) and their media types.
 _STATIC: Final[dict[str, str]] = {
     "index.html": "text/html; charset=utf-8",
@@ -105,6 +112,11 @@ SECURITY_HEADERS: Final[dict[str, str]] = {
 }
 _MAX_NAMES: Final = 200
 _EVENTS_SIZE: Final = 20_000
+#: Where ``index.html`` receives :data:`~wmstats.web._ui_model.PAGE_CONFIG`.
+_CONFIG_SLOT: Final = b"@PAGE_CONFIG@"
+#: The listing read first for the filter values: every workflow has exactly one
+#: status, so it also tells the snapshot and the number of workflows.
+_STATUS: Final = BY_KEY["status"]
 
 
 def _to_float(value: Any) -> float:
@@ -200,14 +212,6 @@ class _Values:
     lists: dict[str, list[list[Any]]]
 
 
-@attrs.define
-class _Reply:
-    body: bytes
-    content_type: str = _JSON
-    status: int = 200
-    headers: dict[str, str] = attrs.field(factory=dict)
-
-
 class _Lru(collections.OrderedDict[Any, Any]):
     """A small least-recently-used map (callers hold the app's lock)."""
 
@@ -229,12 +233,17 @@ class _Lru(collections.OrderedDict[Any, Any]):
 
 
 def _load_assets() -> dict[str, _Asset]:
+    """The page's files; ``index.html`` with the page config written in."""
     folder = importlib.resources.files("wmstats.web") / "static"
     assets = {}
     for name, media in _STATIC.items():
         body = (folder / name).read_bytes()
-        assets[name] = _Asset(body, gzip_bytes(body, 6),
-                              f'"{hashlib.sha1(body).hexdigest()[:20]}"', media)
+        if name == "index.html":
+            if _CONFIG_SLOT not in body:
+                raise RuntimeError(f"index.html has no {_CONFIG_SLOT!r} for the page config")
+            config = html.escape(json_dumps(PAGE_CONFIG), quote=True)
+            body = body.replace(_CONFIG_SLOT, config.encode("utf-8"))
+        assets[name] = _Asset(body, gzip_bytes(body, 6), content_etag(body, False), media)
     return assets
 
 
@@ -300,8 +309,10 @@ class UIApp:
         client: CacheClient | None = getattr(self._local, "client", None)
         if client is None:
             timeout = self.config.timeout
+            # Short waits: the page shows an error rather than hang (even when the
+            # cache server asks for a longer Retry-After while its source loads).
             client = CacheClient(self.config.cache_url, timeout=(min(3.0, timeout), timeout),
-                                 retries=self.config.retries, backoff=0.1)
+                                 retries=self.config.retries, backoff=0.1, max_wait=1.0)
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
@@ -318,32 +329,28 @@ class UIApp:
 
     def _default(self, /, *path: str, **_params: Any) -> Any:
         request = cherrypy.serving.request
-        try:
-            if request.method not in ("GET", "HEAD"):
-                raise ApiError(405, f"method {request.method} not allowed",
-                               headers={"Allow": "GET, HEAD"})
+
+        def answer() -> Reply:
+            check_method(request.method)
             params = parse_query_string(request.query_string or "",
                                         self.config.max_query_length)
-            reply = self._route(path, params, request)
-        except ApiError as exc:
-            reply = _Reply(error_body(exc.status, exc.detail, exc.parameter),
-                           status=exc.status, headers=dict(exc.headers))
-        except Exception:
-            cherrypy.log(f"unexpected error on {request.path_info}", traceback=True,
-                         severity=logging.ERROR)
-            reply = _Reply(error_body(500, "internal server error"), status=500)
-        return self._send(reply, request)
+            return self._route(path, params, request)
+
+        reply = guarded(answer, request.path_info)
+        reply.compress = reply.content_type == JSON and wants_gzip(
+            request.headers.get("Accept-Encoding"))
+        return send(reply, request, headers=SECURITY_HEADERS)
 
     default = cherrypy.expose(_default)
 
     def _route(self, path: tuple[str, ...], params: dict[str, list[str]],
-               request: Any) -> _Reply:
+               request: Any) -> Reply:
         if not path or path == ("index.html",):
             if not path and not (request.path_info or "").endswith("/"):
                 # Mounted at /prefix and asked for /prefix: the page's relative
                 # URLs need the slash.
                 target = (request.script_name or "") + "/"
-                return _Reply(b"", status=301, headers={"Location": target})
+                return Reply(b"", status=301, headers={"Location": target})
             # The query string is the page's own state (read by its script).
             return self._asset("index.html", request)
         head, rest = path[0], path[1:]
@@ -354,39 +361,12 @@ class UIApp:
         if head == "favicon.ico" and not rest:
             _no_params(params)
             return self._asset("favicon.svg", request)
-        if head != "api" or not rest:
-            raise ApiError(404, f"nothing at /{'/'.join(path)}")
-        name, value = rest[0], "/".join(rest[1:])
-        handler: Callable[[], Any]
-        if name == "workflows" and not value:
-            view = parse_view(params)
-            handler = lambda: self._workflows(view)  # noqa: E731
-        elif name == "summary" and not value:
-            view = parse_view(params, paged=False)
-            handler = lambda: self._summary(view)  # noqa: E731
-        elif name == "filters" and not value:
-            _no_params(params)
-            handler = self._filter_values
-        elif name == "groups" and value in GROUPS:
-            view = parse_view(params, paged=False)
-            handler = lambda: self._groups(value, view)  # noqa: E731
-        elif name == "workflow" and value:
-            _no_params(params)
-            handler = lambda: self._workflow(value)  # noqa: E731
-        elif name == "events" and not value:
-            names = _names(params)
-            handler = lambda: self._event_progress(names)  # noqa: E731
-        elif name == "agents" and not value:
-            _no_params(params)
-            handler = self._agents
-        elif name == "status" and not value:
-            _no_params(params)
-            handler = self._status
-        else:
-            raise ApiError(404, f"no endpoint at /{'/'.join(path)}"
-                                + (" (groups: " + ", ".join(GROUPS) + ")"
-                                   if name == "groups" else ""))
-        return _Reply(dumps_bytes(self._ask(handler)), headers={"Cache-Control": "no-store"})
+        api = _API.get(rest[0]) if head == "api" and rest else None
+        value = "/".join(rest[1:])
+        if api is None or api.item != bool(value):
+            raise ApiError(404, f"no endpoint at /{'/'.join(path)}")
+        answer = self._ask(lambda: api.handler(self, value, params))
+        return Reply(dumps_bytes(answer), headers={"Cache-Control": "no-store"})
 
     @staticmethod
     def _ask(handler: Callable[[], _T]) -> _T:
@@ -407,56 +387,45 @@ class UIApp:
                          severity=logging.WARNING)
             raise ApiError(503, "the cache server gave an unusable answer") from None
 
-    def _asset(self, name: str, request: Any) -> _Reply:
+    def _asset(self, name: str, request: Any) -> Reply:
         asset = self._assets[name]
         gz = wants_gzip(request.headers.get("Accept-Encoding"))
         etag = asset.etag[:-1] + '-gzip"' if gz else asset.etag
         headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-        if etag_matches(request.headers.get("If-None-Match"), etag):
-            return _Reply(b"", asset.content_type, 304, headers)
+        cached = not_modified(etag, request.headers.get("If-None-Match"))
+        if cached is not None:
+            cached.headers.update(headers)
+            return cached
         if gz:
             headers["Content-Encoding"] = "gzip"
-            return _Reply(asset.gzipped, asset.content_type, headers=headers)
-        return _Reply(asset.body, asset.content_type, headers=headers)
-
-    @staticmethod
-    def _send(reply: _Reply, request: Any) -> bytes:
-        response = cherrypy.serving.response
-        response.status = reply.status
-        headers = response.headers
-        headers.pop("Content-Type", None)
-        if reply.status != 304:
-            headers["Content-Type"] = reply.content_type
-        headers.update(SECURITY_HEADERS)
-        headers.update(reply.headers)
-        body = reply.body
-        if reply.content_type == _JSON and len(body) >= _GZIP_MIN and wants_gzip(
-                request.headers.get("Accept-Encoding")):
-            body = gzip_bytes(body, 1)
-            headers["Content-Encoding"] = "gzip"
-            headers["Vary"] = "Accept-Encoding"
-        if request.method == "HEAD" or reply.status == 304:
-            return b""
-        return body
+            return Reply(asset.gzipped, asset.content_type, headers=headers)
+        return Reply(asset.body, asset.content_type, headers=headers)
 
     # ------------------------------------------------------------------ endpoints
+    # Each takes the path value after /api/<name>/ ("" for none) and the query
+    # parameters, checks them, and asks the cache server.
 
-    def _workflows(self, view: View) -> dict[str, Any]:
+    def _workflows(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """``/api/workflows``: one page of table rows."""
+        view = parse_view(params)
         page = self._client().fetch(view.cache_filters(), idx=view.idx, limit=view.limit,
                                     sort=view.cache_sort(), fields=ROW_FIELDS)
         return {"total": page.total, "idx": page.idx, "limit": page.limit,
                 "snapshot": page.snapshot,
                 "rows": [workflow_row(record) for record in page.workflows]}
 
-    def _summary(self, view: View) -> dict[str, Any]:
-        """Jobs by state and workflows by status of the view's workflows: the cache
-        server's per-status aggregation (``/status``) with the view's filters."""
+    def _summary(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """``/api/summary``: jobs by state and workflows by status of the view's
+        workflows: the cache server's per-status aggregation with the view's filters."""
+        view = parse_view(params, paged=False)
         unstructure = converter().unstructure
-        snapshot, items = self._client().values_with_snapshot("status", view.cache_filters())
+        snapshot, items = self._client().values_with_snapshot(_STATUS.segment,
+                                                              view.cache_filters())
         return {"snapshot": snapshot, **status_summary(unstructure(s) for s in items)}
 
-    def _filter_values(self) -> dict[str, Any]:
+    def _filter_values(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
         """``/api/filters``: every filter's values with workflow counts."""
+        _no_params(params)
         values = self._value_cache()
         return {"snapshot": values.snapshot, "workflows": values.workflows,
                 "filters": values.lists}
@@ -464,16 +433,16 @@ class UIApp:
     def _value_cache(self) -> _Values:
         """The filter value lists, read again only when the cache's snapshot changed.
 
-        The ``/status`` listing is always read (one cheap request: the cache
-        server keeps unfiltered aggregates per snapshot) and tells the snapshot;
-        the other lists are read again only when it differs from the kept one.
+        The status listing is always read (one cheap request: the cache server
+        keeps unfiltered aggregates per snapshot) and tells the snapshot; the
+        other lists are read again only when it differs from the kept one.
         """
         client = self._client()
-        snapshot, statuses = client.values_with_snapshot("status")
+        snapshot, statuses = client.values_with_snapshot(_STATUS.segment)
         current = self._values
         if current is not None and current.snapshot == snapshot:
             return current
-        lists = {"status": [[s.Value, s.Workflows] for s in statuses]}
+        lists = {_STATUS.key: [[s.Value, s.Workflows] for s in statuses]}
         for name, path in FILTER_PATHS.items():
             if name not in lists:
                 lists[name] = [[s.Value, s.Workflows] for s in client.values(path)]
@@ -481,22 +450,29 @@ class UIApp:
         self._values = values
         return values
 
-    def _groups(self, by: str, view: View) -> dict[str, Any]:
-        client = self._client()
-        filters = view.cache_filters()
+    def _groups(self, by: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """``/api/groups/<by>``: one row per value, for the view's workflows."""
+        if by not in GROUPS:
+            raise ApiError(404, f"no endpoint at /api/groups/{by} (groups: "
+                                f"{', '.join(GROUPS)})")
+        view = parse_view(params, paged=False)
         unstructure = converter().unstructure
-        items = [summary_item(unstructure(s)) for s in client.values(GROUPS[by], filters)]
+        items = [summary_item(unstructure(s))
+                 for s in self._client().values(GROUPS[by], view.cache_filters())]
         return {"by": by, "items": items}
 
-    def _workflow(self, name: str) -> dict[str, Any]:
+    def _workflow(self, name: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """``/api/workflow/<name>``: the detail view of one workflow."""
+        _no_params(params)
         bundle = self._client().workflow(name)
         unstructure = converter().unstructure
         doc = {"workflow": unstructure(bundle.workflow)}
-        for part in ("sites", "tasks", "datasets"):
-            doc[part] = [unstructure(r) for r in getattr(bundle, part)]
+        doc.update((part, [unstructure(r) for r in records]) for part, records in bundle.parts())
         return workflow_detail(doc)
 
-    def _event_progress(self, names: list[str]) -> dict[str, Any]:
+    def _event_progress(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """``/api/events``: event progress of some workflows, kept per snapshot."""
+        names = _names(params)
         client = self._client()
         snapshot = client.fetch(limit=0).snapshot
         out: dict[str, float | None] = {}
@@ -524,7 +500,9 @@ class UIApp:
                 self._events.put((snapshot, name), progress)
         return {"snapshot": snapshot, "progress": out}
 
-    def _agents(self) -> dict[str, Any]:
+    def _agents(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """``/api/agents``: every agent's heartbeat record and job counters."""
+        _no_params(params)
         unstructure = converter().unstructure
         items = []
         for summary, agent in self._client().agents():
@@ -533,7 +511,9 @@ class UIApp:
             items.append(item)
         return {"items": items}
 
-    def _status(self) -> dict[str, Any]:
+    def _status(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        """``/api/status``: whether the cache server answers, and how old its data is."""
+        _no_params(params)
         health = self._client().health()
         ready = bool(health.get("ready"))
         age = health.get("snapshot_age_seconds")
@@ -545,6 +525,28 @@ class UIApp:
                 "workflows": health.get("workflows"), "agents": health.get("agents"),
                 "backend": health.get("backend"), "version": __version__,
                 "detail": None if ready else "the cache server does not answer"}
+
+
+@attrs.frozen
+class _Api:
+    """One ``/api/<name>`` endpoint: whether it takes a path value after its name,
+    and the method answering it."""
+
+    item: bool
+    handler: Callable[[UIApp, str, dict[str, list[str]]], dict[str, Any]]
+
+
+#: Every ``/api/<name>`` endpoint.
+_API: Final[dict[str, _Api]] = {
+    "workflows": _Api(False, UIApp._workflows),
+    "summary": _Api(False, UIApp._summary),
+    "filters": _Api(False, UIApp._filter_values),
+    "groups": _Api(True, UIApp._groups),
+    "workflow": _Api(True, UIApp._workflow),
+    "events": _Api(False, UIApp._event_progress),
+    "agents": _Api(False, UIApp._agents),
+    "status": _Api(False, UIApp._status),
+}
 
 
 def _no_params(params: Mapping[str, list[str]]) -> None:

@@ -12,12 +12,12 @@
 "use strict";
 
 (function () {
-  const FACETS = [
-    ["status", "Status"], ["type", "Type"], ["campaign", "Campaign"], ["site", "Site"],
-    ["agent", "Agent"], ["release", "Release"], ["team", "Team"],
-  ];
-  const GROUP_VIEWS = {campaign: "Campaign", site: "Site", agent: "Agent", release: "Release"};
-  const VIEWS = ["workflows", "campaign", "site", "agent", "release", "agents"];
+  // The filters and grouping views are the server's (its aggregates): [name, label]
+  // pairs in display order, written into index.html by the UI server.
+  const CONFIG = JSON.parse(document.querySelector('meta[name="wmstats-config"]').content);
+  const FACETS = CONFIG.filters;
+  const GROUP_VIEWS = Object.fromEntries(CONFIG.groups);
+  const VIEWS = ["workflows", ...CONFIG.groups.map(([name]) => name), "agents"];
   const STATES = [
     ["queued", "Queued"], ["pending", "Pending"], ["running", "Running"],
     ["cooloff", "Cooloff"], ["paused", "Paused"], ["success", "Success"],
@@ -1151,6 +1151,23 @@
     navigate(st);
   }
 
+  /** The view tabs: one per view the server has (a grouping view index.html
+   * does not list gets a tab labelled by the server; one it no longer has goes). */
+  function syncTabs() {
+    const tabs = $("tabs");
+    const last = tabs.querySelector('a[data-view="agents"]');
+    for (const [name, label] of CONFIG.groups) {
+      if (tabs.querySelector('a[data-view="' + CSS.escape(name) + '"]')) continue;
+      const link = el("a", null, label);
+      link.href = "?view=" + encodeURIComponent(name);
+      link.dataset.view = name;
+      tabs.insertBefore(link, last);
+    }
+    for (const link of tabs.querySelectorAll("a[data-view]")) {
+      if (!VIEWS.includes(link.dataset.view)) link.remove();
+    }
+  }
+
   function init() {
     $("facets").addEventListener("change", onFacetChange);
     $("q").addEventListener("input", () => {
@@ -1169,6 +1186,7 @@
       $("q").value = "";
       navigate(st);
     });
+    syncTabs();
     for (const link of document.querySelectorAll("#tabs a")) {
       link.addEventListener("click", (ev) => {
         if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
