@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from wmstats.testing.couchdb_server import couchdb_database, couchdb_server
+from wmstats.testing.fixtures import couchdb_database, couchdb_server
 
 if TYPE_CHECKING:  # the generator is imported only when a fixture is used
     from wmstats.mock import MockGenerator
