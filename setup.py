@@ -38,7 +38,8 @@ setup(
         "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",
                  "playwright>=1.40"],
         "dev": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",
-                "mypy>=1.10", "types-ujson", "types-requests", "tox>=4", "import-linter>=2.1"],
+                "mypy>=1.10", "types-ujson", "types-requests", "tox>=4",
+                "import-linter>=2.17; python_version >= '3.11'"],
     },
     entry_points={
         "console_scripts": ["wmstats = wmstats.cli:main"],
