@@ -18,7 +18,8 @@ change what is generated; ``wmstats_mock`` gives the generator itself.
 deleted afterwards) give a real CouchDB-protocol server: the one at
 ``WMSTATS_COUCHDB_URL``, or a pouchdb-server started on a free loopback port
 (installed by ``ci/install-pouchdb.sh``; with ``CI`` set a missing server fails
-the test instead of skipping it).
+the test instead of skipping it).  They are defined in
+:mod:`wmstats.testing.fixtures`, which only this plugin imports.
 """
 
 from __future__ import annotations

@@ -1,10 +1,18 @@
-"""The CherryPy web apps: the cache server (:mod:`wmstats.web.cache`).
+"""The CherryPy web apps: the cache server and the UI server.
 
-* :class:`CacheApp` — the cache server's root object, constructible the WMCore
-  way (``CacheApp(app, config, mount)``) or from keywords, mountable under any
-  prefix with ``cherrypy.tree.mount(app, prefix, CacheApp.mount_config())``;
-* :func:`build_application` — the app as a ``cherrypy.Application`` (WSGI);
-* :class:`WebServer` — a WSGI app on its own port, in a thread, no global state.
+* :mod:`wmstats.web.cache` -- the cache server, the REST API over one store
+  (``docs/http.md``).  :class:`CacheApp` is its root object, constructible the
+  WMCore way (``CacheApp(app, config, mount)``) or from keywords, mountable under
+  any prefix with ``cherrypy.tree.mount(app, prefix, CacheApp.mount_config())``;
+  :func:`build_application` gives it as a ``cherrypy.Application`` (WSGI).
+* :mod:`wmstats.web.ui` -- the UI server: the monitoring page and the thin JSON
+  endpoints it calls, reading everything from a cache server through
+  :class:`wmstats.client.CacheClient` (``docs/ui.md``).  :class:`~wmstats.web.ui.UIApp`
+  is built the same ways; ``wmstats.web.ui.build_application`` is its WSGI app.
+* :class:`WebServer` -- a WSGI app on its own port, in a thread, no global state
+  (both servers of ``wmstats serve`` run in one).
+
+The apps import no benchmark or test code (``.importlinter``).
 """
 
 from wmstats.web._server import WebServer
