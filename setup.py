@@ -17,8 +17,12 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    # Storage backends other than the built-in memory one live in plugins/ and
-    # register themselves through the ``wmstats.backends`` entry point group.
+    # Storage backends other than the built-in memory one, data sources and plugin
+    # commands live in plugins/ and register themselves through the
+    # ``wmstats.backends``, ``wmstats.sources`` and ``wmstats.commands`` entry point
+    # groups (wmstats.plugins). A plain install needs nothing from the extras:
+    # "test" is what the test suite needs (pytest, playwright for the browser tests
+    # and ``wmstats bench ui``), "dev" adds the type checker and the linters.
     packages=[*find_packages(include=["wmstats", "wmstats.*"]), *PLUGINS],
     package_dir={name: f"plugins/{name}" for name in PLUGINS},
     package_data={"wmstats": ["py.typed", "web/static/*"], **{name: ["py.typed"] for name in PLUGINS}},
@@ -36,8 +40,9 @@ setup(
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",
                  "playwright>=1.40"],
-        "dev": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4", "mypy>=1.10", "types-ujson",
-                "types-requests", "tox>=4"],
+        "dev": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",
+                "mypy>=1.10", "types-ujson", "types-requests", "tox>=4",
+                "import-linter>=2.17; python_version >= '3.11'"],
     },
     entry_points={
         "console_scripts": ["wmstats = wmstats.cli:main"],
@@ -47,6 +52,7 @@ setup(
             "couchdb = wmstats_couchdb:CouchStore",
         ],
         "wmstats.sources": ["couchdb = wmstats_couchdb.source:CouchSource"],
+        "wmstats.commands": ["couch-seed = wmstats_couchdb.seed:SeedCommand"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install what the tests need and run the whole suite (tests, mypy --strict, docs check).
+# Install what the tests need and run the whole suite: tests against the built wheel,
+# mypy --strict, the docs check, the layer contracts (import-linter), then a plain
+# install (no test extras) in a fresh venv running the benchmark report and the servers.
 # Usage: bash scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,5 +19,13 @@ if [ -f ci/install-chromium.sh ]; then
   export WMSTATS_CHROMIUM
 fi
 
-python3 -m pip install --quiet --disable-pip-version-check "tox>=4"
-python3 -m tox run -e py,mypy,docs -- "$@"
+# tox in its own virtual environment (cached in .cache/tox), so that this works where
+# the system Python refuses 'pip install' (Debian's externally-managed Python).
+if [ ! -x .cache/tox/bin/tox ]; then
+  python3 -m venv .cache/tox
+fi
+.cache/tox/bin/python -m pip install --quiet --disable-pip-version-check "tox>=4"
+.cache/tox/bin/tox run -e py,mypy,docs,lint -- "$@"
+
+# A plain install needs nothing test-only (ci/plain-install.sh).
+bash ci/plain-install.sh

@@ -14,6 +14,8 @@ import io
 import json
 import math
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -63,7 +65,7 @@ def test_quick_run_succeeds(quick_run: tuple[int, Path, str], results: dict[str,
     log = (out / "run.log").read_text()
     assert status == 0, log[-5000:]
     assert [r for r in results["runs"] if r.get("error")] == []
-    assert "== Targets (DESIGN.md section 7) ==" in stdout
+    assert "== Targets ==" in stdout
     assert "== memory store ==" in stdout and "== cache server on the sqlite store ==" in stdout
 
 
@@ -124,6 +126,24 @@ def test_optional_sections_ran_or_say_why(results: dict[str, Any]) -> None:
             assert results["skipped"][section]
     if in_ci():  # pouchdb-server is installed in CI: the CouchDB source must run
         assert "couchdb-source" in results["sections"]
+
+
+_WITHOUT_PLAYWRIGHT = """
+import sys
+sys.modules["playwright"] = None  # as in a plain install: import playwright fails
+from wmstats.bench import report, ui
+print(repr(report.unavailable("ui")))
+sys.exit(ui.main(["--workflows", "10"]))
+"""
+
+
+def test_ui_benchmark_without_playwright_says_it_is_unavailable() -> None:
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_PLAYWRIGHT], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.strip() == "'playwright is not installed'"
+    assert done.stderr.startswith("wmstats bench ui: unavailable: playwright is not installed")
+    assert "Traceback" not in done.stderr
 
 
 def test_converter_shapes(results: dict[str, Any]) -> None:
@@ -193,7 +213,7 @@ def test_markdown_and_plots(quick_run: tuple[int, Path, str], results: dict[str,
     out = quick_run[1]
     text = (out / "benchmarks.md").read_text()
     assert text.startswith("# Benchmarks\n")
-    for heading in ("## Machine", "## Method", "## Targets (DESIGN.md section 7)",
+    for heading in ("## Machine", "## Method", "## Targets",
                     "## Stores", "## Cache server", "## Scaling"):
         assert heading in text
     # Tables: every row has as many cells as its header.

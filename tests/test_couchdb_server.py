@@ -1,10 +1,12 @@
-"""The pouchdb-server test helper: start, stop, restart, ports in use, fixtures."""
+"""The pouchdb-server test helper (start, stop, restart, ports in use) and its fixtures."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from wmstats.testing import couchdb_server as cs
+from wmstats.testing import fixtures
 from wmstats.testing.couchdb_server import (
     CouchDatabase,
     CouchServerError,
@@ -24,7 +27,7 @@ from wmstats.testing.couchdb_server import (
 
 
 def _bin() -> Path:
-    return cs.require_pouchdb_bin()
+    return fixtures.require_pouchdb_bin()
 
 
 def _get(url: str, method: str = "GET", body: object = None) -> object:
@@ -175,17 +178,27 @@ def test_bin_from_environment(monkeypatch: pytest.MonkeyPatch, pouchdb_bin: Path
     assert find_pouchdb_bin() == pouchdb_bin
 
 
+def test_launcher_needs_no_pytest() -> None:
+    """The benchmarks start pouchdb-server with it in a plain install, without pytest."""
+    code = ("import sys, wmstats.testing.couchdb_server, wmstats.testing.ui_harness\n"
+            "print(sorted(m for m in ('pytest', 'playwright', 'hypothesis') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
 def test_unavailable_fails_in_ci_and_skips_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="CI is set"):
-        cs._unavailable("no server")
+    with pytest.raises(pytest.fail.Exception,
+                       match=r"CouchDB test server unavailable \(CI is set.*: no server"):
+        fixtures.unavailable("CouchDB test server", "no server")
     for value in ("", "false", "0"):
         monkeypatch.setenv("CI", value)
         with pytest.raises(pytest.skip.Exception, match="no server"):
-            cs._unavailable("no server")
+            fixtures.unavailable("CouchDB test server", "no server")
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
-        cs._unavailable("no server")
+        fixtures.unavailable("CouchDB test server", "no server")
 
 
 def test_external_server_from_environment(monkeypatch: pytest.MonkeyPatch,

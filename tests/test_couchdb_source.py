@@ -29,12 +29,8 @@ from wmstats.mock import MockGenerator
 from wmstats.schema import WorkflowBundle
 from wmstats.source import ACTIVE_STATUSES, open_source
 from wmstats.store import Store, open_store
-from wmstats.testing.couchdb_server import (
-    CouchDatabase,
-    PouchServer,
-    free_port,
-    require_pouchdb_bin,
-)
+from wmstats.testing.couchdb_server import CouchDatabase, PouchServer, free_port
+from wmstats.testing.fixtures import require_pouchdb_bin
 from wmstats.web import CacheApp, WebServer, build_application
 from wmstats.web.cache import SourcePlugin
 

@@ -17,12 +17,8 @@ import requests
 from wmstats.schema import WorkflowBundle
 from wmstats.query import Query, apply_query, parse_query, summarize
 from wmstats.store import Store, StoreError, StoreOptionError, open_store
-from wmstats.testing.couchdb_server import (
-    CouchDatabase,
-    PouchServer,
-    require_pouchdb_bin,
-    free_port,
-)
+from wmstats.testing.couchdb_server import CouchDatabase, PouchServer, free_port
+from wmstats.testing.fixtures import require_pouchdb_bin
 from wmstats.testing.data import sample_agents, sample_bundles
 from wmstats.testing.store_suite import StoreSuite
 from wmstats_couchdb import CouchError, CouchStore, _docs

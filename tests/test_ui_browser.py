@@ -25,7 +25,7 @@ from wmstats.query import parse_query
 from wmstats.testing.couchdb_server import in_ci
 from wmstats.store import open_store
 from wmstats.web import CacheApp, WebServer
-from wmstats.web._ui_harness import Stack, chromium_path, launch_chromium, serve_stack
+from wmstats.testing.ui_harness import Stack, chromium_path, launch_chromium, serve_stack
 from wmstats.web.cache import build_application as build_cache
 from wmstats.web.ui import UIApp
 from wmstats.web.ui import build_application as build_ui

@@ -28,7 +28,7 @@ from wmstats.query import parse_query
 from wmstats.schema import Workflow
 from wmstats.web import WebServer
 from wmstats.web._errors import ApiError
-from wmstats.web._ui_harness import Stack, chromium_path, serve_stack
+from wmstats.testing.ui_harness import Stack, chromium_path, serve_stack
 from wmstats.web._ui_model import (
     ROW_FIELDS,
     View,

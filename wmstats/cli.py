@@ -1,7 +1,18 @@
 """The ``wmstats`` command line.
 
-Sub-commands: ``mock`` (generate data), ``convert`` (WMCore documents ->
-static records), ``schema`` (JSON Schema / Markdown reference).
+Sub-commands:
+
+* ``mock`` -- generate mock workflows, as static records or WMCore documents;
+* ``convert`` -- WMCore documents -> static records (NDJSON);
+* ``schema`` -- the JSON Schema of the records, or its Markdown reference;
+* ``cache-server`` -- serve the cache REST API (:mod:`wmstats.serve`);
+* ``serve`` -- the cache server and the UI server in one process;
+* ``ui-server`` -- serve the monitoring page for a cache server;
+* ``load`` -- fill a store from mock data or files (:mod:`wmstats.load`);
+* ``bench`` -- run a benchmark (:data:`wmstats.bench.BENCHMARKS`);
+* commands of installed plugins, from the ``wmstats.commands`` entry points
+  (:mod:`wmstats.commands`): ``couch-seed`` (write mock documents into CouchDB,
+  from the ``wmstats_couchdb`` plugin).
 """
 
 from __future__ import annotations
@@ -10,16 +21,16 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import IO, Any, TextIO
-
-import ujson
+from typing import Any, TextIO
 
 from wmstats._argtypes import count as _positive
 from wmstats._version import __version__
+from wmstats.inputs import InputError, Progress, read_documents
 from wmstats.serialize import json_dumps
 
+# InputError, Progress and read_documents live in wmstats.inputs; re-exported here
+# for the callers that found them in this module.
 __all__ = ["main", "build_parser", "read_documents", "InputError", "Progress"]
 
 #: ``--records`` names -> record type names, in output order.
@@ -34,44 +45,6 @@ _RECORD_CHOICES = {
 }
 
 
-class InputError(Exception):
-    """The input is not JSON at all (exit status 2)."""
-
-
-class Progress:
-    """Progress on stderr, at most once a second, only when stderr is a terminal."""
-
-    def __init__(self, label: str, total: int | None = None,
-                 stream: TextIO | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty()
-        self.label = label
-        self.total = total
-        self.count = 0
-        self._start = self._last = time.monotonic()
-
-    def step(self, n: int = 1) -> None:
-        self.count += n
-        if self.enabled:
-            now = time.monotonic()
-            if now - self._last >= 1.0:
-                self._last = now
-                self._show(now)
-
-    def _show(self, now: float, end: str = "") -> None:
-        rate = self.count / max(now - self._start, 1e-9)
-        of = f"/{self.total}" if self.total else ""
-        self.stream.write(f"\r{self.label}: {self.count}{of} ({rate:,.0f}/s){end}")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            self._show(time.monotonic(), "\n")
-
-
-_json_dumps = json_dumps
-
-
 def _record_types(value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     if names == ["all"]:
@@ -82,78 +55,6 @@ def _record_types(value: str) -> list[str]:
             f"unknown record type(s) {', '.join(unknown) or value!r}; choose from "
             f"{', '.join(_RECORD_CHOICES)} or 'all'")
     return [_RECORD_CHOICES[n] for n in names]
-
-
-
-# --------------------------------------------------------------------------- input
-
-
-def read_documents(stream: IO[str], name: str = "<stdin>",
-                   on_bad_line: Callable[[int, str], None] | None = None) -> Iterator[Any]:
-    """Yield the documents of one input: a JSON array, a JSON object keyed by id
-    (as ``reqmgr_requests_20.json``), a single document, or NDJSON.
-
-    NDJSON is read line by line (constant memory); a line that is not JSON is
-    passed to ``on_bad_line(line_number, message)`` and skipped.
-
-    :raises InputError: when the input is not JSON at all.
-    """
-    first = stream.readline()
-    while first and not first.strip():
-        first = stream.readline()
-    if not first:
-        return
-    try:
-        head: Any = ujson.loads(first)
-    except ValueError:
-        head = _NOT_PARSED
-    rest = stream.readline() if head is not _NOT_PARSED else ""
-    while rest and not rest.strip():
-        rest = stream.readline()
-    if head is not _NOT_PARSED and rest:  # two JSON values on two lines: NDJSON
-        yield from _ndjson(head, rest, stream, name, on_bad_line)
-        return
-    text = first + rest + stream.read()
-    try:
-        value = ujson.loads(text) if head is _NOT_PARSED else head
-    except ValueError as exc:
-        raise InputError(f"{name}: not JSON, a JSON array or NDJSON ({exc})") from None
-    if isinstance(value, list):
-        yield from value
-    elif isinstance(value, dict) and value and not _looks_like_document(value) and all(
-            isinstance(v, dict) for v in value.values()):
-        for key, doc in value.items():
-            yield doc if "_id" in doc else {"_id": key, **doc}
-    else:
-        yield value
-
-
-_NOT_PARSED = object()
-
-
-def _looks_like_document(value: dict[str, Any]) -> bool:
-    return any(k in value for k in ("_id", "type", "RequestName", "workflow", "agent_url"))
-
-
-def _ndjson(head: Any, second: str, stream: IO[str], name: str,
-            on_bad_line: Callable[[int, str], None] | None) -> Iterator[Any]:
-    yield head
-    line_no = 1
-    for line in _chain_first(second, stream):
-        line_no += 1
-        if not line.strip():
-            continue
-        try:
-            yield ujson.loads(line)
-        except ValueError as exc:
-            if on_bad_line is None:
-                raise InputError(f"{name}:{line_no}: not JSON ({exc})") from None
-            on_bad_line(line_no, f"not JSON ({exc}); line skipped")
-
-
-def _chain_first(first: str, rest: Iterable[str]) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 def _open_output(path: str | None) -> TextIO:
@@ -214,7 +115,7 @@ def _write_values(out: TextIO, items: Iterable[Any], fmt: str, progress: Progres
                 value = item
             else:
                 value = unstructure(item)
-            yield _json_dumps(value)
+            yield json_dumps(value)
 
     if fmt == "json":
         out.write("[")
@@ -330,56 +231,27 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``wmstats bench NAME`` -> module in :mod:`wmstats.bench` with a ``main(argv)``.
-_BENCHMARKS = {
-    "representation": "wmstats.bench.representation",
-    "stores": "wmstats.bench.stores",
-    "server": "wmstats.bench.server",
-    "ui": "wmstats.bench.ui",
-    "couchdb-source": "wmstats_couchdb.bench_source",
-    "report": "wmstats.bench.report",
-}
-
-
-def _cmd_couch_seed(args: argparse.Namespace) -> int:
-    try:
-        from wmstats_couchdb import seed
-    except ImportError as exc:
-        print(f"wmstats couch-seed: needs the wmstats_couchdb plugin, which is not installed "
-              f"({exc}); install wmstats_couchdb (it ships with wmstats, in "
-              f"plugins/wmstats_couchdb)", file=sys.stderr)
-        return 2
-    return seed.run(args)
-
-
 def _cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
+    from wmstats.bench import BENCHMARKS
+
     try:
-        module = importlib.import_module(_BENCHMARKS[args.benchmark])
+        module = importlib.import_module(BENCHMARKS[args.benchmark])
     except ImportError as exc:
         print(f"wmstats bench {args.benchmark}: cannot import "
-              f"{_BENCHMARKS[args.benchmark]} ({exc}); is its plugin installed?",
+              f"{BENCHMARKS[args.benchmark]} ({exc}); is its plugin installed?",
               file=sys.stderr)
         return 2
     status: int = module.main(args.args)
     return status
 
 
-def _couch_seed_arguments(parser: argparse.ArgumentParser) -> None:
-    try:
-        from wmstats_couchdb.seed import add_arguments
-    except ImportError:
-        # Parsed anyway, so that the command itself can say what to install.
-        parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-        return
-    add_arguments(parser)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``wmstats`` command."""
     parser = argparse.ArgumentParser(
-        prog="wmstats", description="Static-schema WMStats: mock data, conversion, schema.")
+        prog="wmstats", description="Static-schema WMStats: servers, stores, mock data, "
+                        "conversion, schema, benchmarks.")
     parser.add_argument("--version", action="version", version=f"wmstats {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -425,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from wmstats import load
     from wmstats import serve as serve_cmd
+    from wmstats.bench import BENCHMARKS
 
     cache = sub.add_parser("cache-server", help="serve the cache REST API (docs/http.md)")
     serve_cmd.add_cache_server_arguments(cache)
@@ -438,14 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_ui_server_arguments(ui)
     ui.set_defaults(func=serve_cmd.run_ui_server)
 
-    seed_parser = sub.add_parser(
-        "couch-seed", help="write mock WMCore documents into CouchDB (for a --source server)",
-        description="Write the mock generator's ReqMgr2 request documents and agent_request/"
-                    "agent_info documents into CouchDB with _bulk_docs, as a WMStats "
-                    "--source server reads them (needs the wmstats_couchdb plugin).")
-    _couch_seed_arguments(seed_parser)
-    seed_parser.set_defaults(func=_cmd_couch_seed)
-
     load_parser = sub.add_parser(
         "load", help="fill a store (memory://, sqlite:///path.db, couchdb://...) from "
                      "mock data or files",
@@ -457,16 +322,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="run a benchmark (see 'wmstats bench NAME -h')",
                            add_help=True)
-    bench.add_argument("benchmark", choices=sorted(_BENCHMARKS))
+    bench.add_argument("benchmark", choices=sorted(BENCHMARKS))
     bench.add_argument("args", nargs=argparse.REMAINDER,
                        help="options of that benchmark")
     bench.set_defaults(func=_cmd_bench)
+    _plugin_commands(sub)
     return parser
+
+
+def _plugin_commands(sub: Any) -> None:
+    """A sub-parser for each plugin command, and for each known one that is missing
+    (which then says what to install)."""
+    from wmstats.commands import COMMANDS, CommandError
+
+    taken = set(sub.choices)
+    for name in sorted({*COMMANDS.available(), *COMMANDS.known} - taken):
+        try:
+            command = COMMANDS.load(name)()
+        except CommandError as exc:
+            parser = sub.add_parser(name, help=f"(not available: needs the "
+                                               f"{COMMANDS.known.get(name, 'its')} plugin)")
+            # Any arguments are taken, so that the command itself says what to install.
+            parser.set_defaults(func=_unavailable(name, str(exc)), any_arguments=True)
+            continue
+        parser = sub.add_parser(name, help=command.help,
+                                description=command.description or command.help)
+        command.add_arguments(parser)
+        parser.set_defaults(func=command.run)
+
+
+def _unavailable(name: str, why: str) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        print(f"wmstats {name}: {why}", file=sys.stderr)
+        return 2
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "any_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         status: int = args.func(args)
     except BrokenPipeError:

@@ -27,12 +27,13 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from wmstats.schema import RECORD_TYPES, Agent, Workflow, WorkflowBundle
+from wmstats.inputs import InputError, Progress, read_documents
+from wmstats.schema import BUNDLE_PARTS, RECORD_TYPES, Agent, Workflow, WorkflowBundle
 
 __all__ = ["add_arguments", "run", "read_inputs", "StaticRecordReader"]
 
-_PARTS = {"WorkflowSite": "sites", "WorkflowTask": "tasks", "TaskSite": "task_sites",
-          "DatasetStats": "datasets", "ChainParentage": "parentage"}
+#: record type name -> the bundle part that holds it
+_PARTS = {cls.__name__: part for part, cls in BUNDLE_PARTS.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +107,6 @@ def read_inputs(paths: Iterable[str]) -> tuple[list[WorkflowBundle], list[Agent]
     :raises OSError: when a file cannot be read.
     :raises ValueError: when a file is not JSON or holds a bad static record.
     """
-    from wmstats.cli import InputError, read_documents
     from wmstats.convert import DocumentConverter
 
     converter = DocumentConverter()
@@ -128,26 +128,6 @@ def read_inputs(paths: Iterable[str]) -> tuple[list[WorkflowBundle], list[Agent]
     bundles = [*static.bundles(), *converter.bundles()]
     agents = [*static.agents, *converter.agents()]
     return bundles, agents, [str(p) for p in converter.problems]
-
-
-def _progress(items: Iterable[WorkflowBundle], total: int | None,
-              stream: TextIO) -> Iterator[WorkflowBundle]:
-    enabled = stream.isatty()
-    start = last = time.monotonic()
-    count = 0
-    for item in items:
-        yield item
-        count += 1
-        if enabled:
-            now = time.monotonic()
-            if now - last >= 1.0:
-                last = now
-                of = f"/{total}" if total else ""
-                stream.write(f"\rloading: {count}{of} workflows "
-                             f"({count / (now - start):,.0f}/s)")
-                stream.flush()
-    if enabled and count:
-        stream.write("\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -180,12 +160,13 @@ def run(args: argparse.Namespace) -> int:
                 print(f"wmstats load: {exc}", file=err)
                 return 2
             bundles, total = read, len(read)
-        counted = [0]
+        progress = Progress("loading workflows", total, err)
 
         def counting() -> Iterator[WorkflowBundle]:
-            for bundle in _progress(bundles, total, err):
-                counted[0] += 1
+            for bundle in bundles:
+                progress.step()
                 yield bundle
+            progress.done()
 
         if args.update:
             sid = store.apply(upserts=counting(), agents=agents)
@@ -194,9 +175,9 @@ def run(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - start
         for problem in problems:
             print(f"problem: {problem}", file=err)
-        print(f"wmstats load: {counted[0]} workflows and {len(agents)} agents "
+        print(f"wmstats load: {progress.count} workflows and {len(agents)} agents "
               f"{'upserted into' if args.update else 'loaded into'} {args.store} in "
-              f"{elapsed:.1f} s ({counted[0] / max(elapsed, 1e-9):,.0f}/s); snapshot {sid}"
+              f"{elapsed:.1f} s ({progress.count / max(elapsed, 1e-9):,.0f}/s); snapshot {sid}"
               + (f"; {len(problems)} conversion problems" if problems else ""), file=err)
         return 1 if problems else 0
     finally:

@@ -18,7 +18,8 @@ change what is generated; ``wmstats_mock`` gives the generator itself.
 deleted afterwards) give a real CouchDB-protocol server: the one at
 ``WMSTATS_COUCHDB_URL``, or a pouchdb-server started on a free loopback port
 (installed by ``ci/install-pouchdb.sh``; with ``CI`` set a missing server fails
-the test instead of skipping it).
+the test instead of skipping it).  They are defined in
+:mod:`wmstats.testing.fixtures`, which only this plugin imports.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from wmstats.testing.couchdb_server import couchdb_database, couchdb_server
+from wmstats.testing.fixtures import couchdb_database, couchdb_server
 
 if TYPE_CHECKING:  # the generator is imported only when a fixture is used
     from wmstats.mock import MockGenerator

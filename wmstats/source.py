@@ -21,8 +21,9 @@ Contract for sources:
   read from) to the sequences that snapshot reflects, so a response can say
   exactly which upstream state it shows.
 
-Sources are found by URL scheme (:func:`load_source`) through the
-``wmstats.sources`` entry point group; :func:`open_source` builds one::
+Sources are found by URL scheme (:func:`load_source`, the :data:`SOURCES`
+registry of :mod:`wmstats.plugins`) through the ``wmstats.sources`` entry point
+group; :func:`open_source` builds one::
 
     source = open_source("couchdb://user:secret@localhost:5984?wmstats_db=wmstats", store)
     source.start()
@@ -33,19 +34,18 @@ No network I/O happens here; sources live in plugins (``wmstats_couchdb``).
 from __future__ import annotations
 
 import abc
-import importlib.metadata
-import inspect
 import math
 import threading
 import time
 import types
 import typing
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
 import attrs
 
+from wmstats.plugins import PluginErrors, PluginRegistry
 from wmstats.store import Store
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "MissingSourceError",
     "SourceOptionError",
     "ENTRY_POINT_GROUP",
+    "SOURCES",
     "KNOWN_SOURCES",
     "SCHEME_ALIASES",
     "ACTIVE_STATUSES",
@@ -68,17 +69,6 @@ __all__ = [
 
 #: Entry point group that plugins register their source classes in.
 ENTRY_POINT_GROUP: Final = "wmstats.sources"
-
-_KNOWN: Final[dict[str, str]] = {
-    "couchdb": "wmstats_couchdb",
-}
-#: Sources shipped as plugins: scheme -> the distribution/package that provides it
-#: (to say what to install when it is missing).
-KNOWN_SOURCES: Final[Mapping[str, str]] = types.MappingProxyType(_KNOWN)
-
-_ALIASES: Final[dict[str, str]] = {"couchdbs": "couchdb"}
-#: Other schemes of a registered source: ``couchdbs://`` is CouchDB over https.
-SCHEME_ALIASES: Final[Mapping[str, str]] = types.MappingProxyType(_ALIASES)
 
 #: WMCore's active request statuses (``ACTIVE_STATUS`` in
 #: ``WMCore/ReqMgr/DataStructs/RequestStatus.py``): what WMStats shows by default.
@@ -235,48 +225,35 @@ class Source(abc.ABC):
 
 # --------------------------------------------------------------------------- registry
 
+#: The data sources, by URL scheme, from the ``wmstats.sources`` entry points (see
+#: :mod:`wmstats.plugins` for the rules they share with store backends).
+SOURCES: Final[PluginRegistry[Source]] = PluginRegistry(
+    "source", ENTRY_POINT_GROUP, Source,
+    PluginErrors(SourceError, UnknownSourceError, MissingSourceError, SourceOptionError),
+    known={"couchdb": "wmstats_couchdb"}, aliases={"couchdbs": "couchdb"},
+    positional=("store",))
 
-def _check(cls: Any, what: str) -> type[Source]:
-    if not (isinstance(cls, type) and issubclass(cls, Source)):
-        raise SourceError(f"{what} is not a wmstats.source.Source subclass")
-    return cls
-
-
-def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+#: Sources shipped as plugins: scheme -> the distribution/package that provides it
+#: (to say what to install when it is missing).
+KNOWN_SOURCES: Final[Mapping[str, str]] = SOURCES.known
+#: Other schemes of a registered source: ``couchdbs://`` is CouchDB over https.
+SCHEME_ALIASES: Final[Mapping[str, str]] = SOURCES.aliases
 
 
 def load_source(scheme: str) -> type[Source]:
-    """The source class registered for a URL scheme (``wmstats.sources`` entry points).
+    """The source class registered for a URL scheme (``wmstats.sources`` entry points;
+    :meth:`PluginRegistry.load <wmstats.plugins.PluginRegistry.load>`).
 
     :raises UnknownSourceError: when no source has that scheme.
     :raises MissingSourceError: when the source is known but its plugin is not
         installed or fails to import.
     """
-    name = _ALIASES.get(scheme, scheme)
-    entry = _entry_points().get(name)
-    if entry is None:
-        plugin = _KNOWN.get(name)
-        if plugin is not None:
-            raise MissingSourceError(
-                f"the {scheme}:// source is provided by the {plugin!r} plugin, which is "
-                f"not installed: install {plugin} (it ships with wmstats, in "
-                f"plugins/{plugin}) to use {scheme}://")
-        known = sorted({*_ALIASES, *_entry_points()})
-        raise UnknownSourceError(f"no source for {scheme}:// URLs "
-                                 f"(available: {', '.join(known) or 'none'})")
-    try:
-        cls = entry.load()
-    except (ImportError, AttributeError) as exc:
-        raise MissingSourceError(
-            f"the {scheme}:// source ({entry.value}) could not be imported: {exc}; "
-            f"install its plugin and its dependencies to use {scheme}://") from exc
-    return _check(cls, f"entry point {name} = {entry.value}")
+    return SOURCES.load(scheme)
 
 
 def available_sources() -> dict[str, str]:
     """Every installed source scheme -> ``"module:Class"`` (the entry points)."""
-    return {name: ep.value for name, ep in _entry_points().items()}
+    return SOURCES.available()
 
 
 def parse_source_url(url: str) -> tuple[str, urllib.parse.SplitResult]:
@@ -284,75 +261,17 @@ def parse_source_url(url: str) -> tuple[str, urllib.parse.SplitResult]:
 
     :raises SourceOptionError: for a string that is not a ``scheme://...`` URL.
     """
-    if not isinstance(url, str) or "://" not in url:
-        raise SourceOptionError(f"not a source URL (expected e.g. couchdb://host:5984): "
-                                f"{url!r}")
-    parts = urllib.parse.urlsplit(url)
-    if not parts.scheme:
-        raise SourceOptionError(f"source URL without a scheme: {url!r}")
-    return parts.scheme.lower(), parts
-
-
-_LISTS: Final = (tuple, list, set, frozenset, Iterable, Sequence)
-
-
-def _convert(name: str, text: str, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        real = [a for a in args if a is not type(None)]
-        if len(real) < len(args) and text.strip().lower() in ("none", "null"):
-            return None
-        errors: list[str] = []
-        for arg in real:
-            try:
-                return _convert(name, text, arg)
-            except SourceOptionError as exc:
-                errors.append(str(exc))
-        raise SourceOptionError(errors[-1] if errors else f"option {name}: bad value {text!r}")
-    if origin in _LISTS or hint in _LISTS:
-        return tuple(item.strip() for item in text.split(",") if item.strip())
-    if hint is bool:
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise SourceOptionError(f"option {name}: expected a boolean, got {text!r}")
-    if hint in (int, float):
-        try:
-            number = hint(text)
-        except ValueError:
-            kind = "an integer" if hint is int else "a number"
-            raise SourceOptionError(f"option {name}: expected {kind}, got {text!r}") from None
-        if isinstance(number, float) and not math.isfinite(number):
-            raise SourceOptionError(f"option {name}: expected a finite number, got {text!r}")
-        return number
-    if hint is str or hint is Any:
-        return text
-    raise SourceOptionError(f"option {name} cannot be given in a URL")
+    return SOURCES.parse_url(url)
 
 
 def coerce_source_options(cls: type[Source], raw: Mapping[str, str]) -> dict[str, Any]:
-    """Turn string options (a URL query) into typed keyword arguments of ``cls``.
-
-    Lists are comma-separated (``statuses=running-open,completed``).
+    """Turn string options (a URL query) into typed keyword arguments of ``cls`` (the
+    rules are in :mod:`wmstats.plugins`; lists are comma-separated:
+    ``statuses=running-open,completed``).
 
     :raises SourceOptionError: for an unknown option or a value of the wrong type.
     """
-    hints = typing.get_type_hints(cls.__init__)
-    params = inspect.signature(cls.__init__).parameters
-    accepted = {name for name, p in params.items()
-                if name not in ("self", "store") and p.kind in (p.KEYWORD_ONLY,
-                                                                p.POSITIONAL_OR_KEYWORD)}
-    out: dict[str, Any] = {}
-    for name, text in raw.items():
-        if name not in accepted:
-            raise SourceOptionError(f"unknown option {name!r} for the "
-                                    f"{cls.scheme or cls.__name__} source (known: "
-                                    f"{', '.join(sorted(accepted)) or 'none'})")
-        out[name] = _convert(name, text, hints.get(name, str))
-    return out
+    return SOURCES.coerce_options(cls, raw)
 
 
 def open_source(url: str, store: Store, **options: Any) -> Source:
@@ -365,17 +284,4 @@ def open_source(url: str, store: Store, **options: Any) -> Source:
     :raises UnknownSourceError, MissingSourceError: see :func:`load_source`.
     :raises SourceOptionError: for a bad URL or option.
     """
-    scheme, parts = parse_source_url(url)
-    cls = load_source(scheme)
-    query: dict[str, str] = {}
-    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
-        if key in query:
-            raise SourceOptionError(f"option {key!r} given twice in the source URL")
-        query[key] = value
-    kwargs = cls.url_options(parts)
-    kwargs.update(coerce_source_options(cls, query))
-    kwargs.update(options)
-    try:
-        return cls(store, **kwargs)
-    except TypeError as exc:
-        raise SourceOptionError(f"bad options for the {scheme} source: {exc}") from exc
+    return SOURCES.open(url, store, **options)

@@ -25,8 +25,9 @@ checks it):
 * Within one snapshot a workflow name is unique; when the same name comes twice in
   one write, the later bundle wins.
 
-Backends are found by name (:func:`load_backend`): the built-in ``memory``
-backend, then the ``wmstats.backends`` entry point group.  Each backend class
+Backends are found by name (:func:`load_backend`, the :data:`STORES` registry of
+:mod:`wmstats.plugins`): the built-in ``memory`` backend, then the
+``wmstats.backends`` entry point group.  Each backend class
 takes typed keyword options; :func:`open_store` builds one from a URL::
 
     open_store("memory://")
@@ -37,10 +38,6 @@ takes typed keyword options; :func:`open_store` builds one from a URL::
 from __future__ import annotations
 
 import abc
-import importlib
-import importlib.metadata
-import inspect
-import types
 import typing
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
@@ -48,6 +45,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from wmstats.plugins import PluginErrors, PluginRegistry
 from wmstats.query import (
     AGGREGATE_KEYS,
     Filter,
@@ -66,6 +64,7 @@ __all__ = [
     "MissingBackendError",
     "StoreOptionError",
     "ENTRY_POINT_GROUP",
+    "STORES",
     "BACKENDS",
     "KNOWN_PLUGINS",
     "load_backend",
@@ -83,19 +82,6 @@ __all__ = [
 
 #: Entry point group that plugins register their store classes in.
 ENTRY_POINT_GROUP: Final = "wmstats.backends"
-
-_BUILTIN: Final[dict[str, str]] = {
-    "memory": "wmstats.backends.memory:MemoryStore",
-}
-#: Built-in backends: name -> ``"module:Class"`` (read-only).
-BACKENDS: Final[Mapping[str, str]] = types.MappingProxyType(_BUILTIN)
-
-_KNOWN: Final[dict[str, str]] = {
-    "sqlite": "wmstats_sqlite",
-    "couchdb": "wmstats_couchdb",
-}
-#: Backends shipped as plugins: name -> the distribution/package that provides it.
-KNOWN_PLUGINS: Final[Mapping[str, str]] = types.MappingProxyType(_KNOWN)
 
 
 class StoreError(Exception):
@@ -278,22 +264,23 @@ class Store(abc.ABC):
 
 # --------------------------------------------------------------------------- registry
 
+#: The store backends: ``memory`` built in, the others from the ``wmstats.backends``
+#: entry points (see :mod:`wmstats.plugins` for the rules they share with sources).
+STORES: Final[PluginRegistry[Store]] = PluginRegistry(
+    "store backend", ENTRY_POINT_GROUP, Store,
+    PluginErrors(StoreError, UnknownBackendError, MissingBackendError, StoreOptionError),
+    builtins={"memory": "wmstats.backends.memory:MemoryStore"},
+    known={"sqlite": "wmstats_sqlite", "couchdb": "wmstats_couchdb"})
 
-def _import_target(target: str) -> type[Store]:
-    module_name, _, attr = target.partition(":")
-    module = importlib.import_module(module_name)
-    cls = getattr(module, attr)
-    if not (isinstance(cls, type) and issubclass(cls, Store)):
-        raise StoreError(f"{target} is not a wmstats.store.Store subclass")
-    return cls
-
-
-def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
-    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+#: Built-in backends: name -> ``"module:Class"`` (read-only).
+BACKENDS: Final[Mapping[str, str]] = STORES.builtins
+#: Backends shipped as plugins: name -> the distribution/package that provides it.
+KNOWN_PLUGINS: Final[Mapping[str, str]] = STORES.known
 
 
 def load_backend(name: str) -> type[Store]:
-    """The store class registered under ``name``.
+    """The store class registered under ``name`` (:meth:`PluginRegistry.load
+    <wmstats.plugins.PluginRegistry.load>`).
 
     Built-ins are looked up first; the ``wmstats.backends`` entry points are read
     only for other names.
@@ -302,35 +289,12 @@ def load_backend(name: str) -> type[Store]:
     :raises MissingBackendError: when the backend is known but its plugin is not
         installed or fails to import.
     """
-    target = _BUILTIN.get(name)
-    if target is not None:
-        return _import_target(target)
-    entry = _entry_points().get(name)
-    if entry is None:
-        plugin = _KNOWN.get(name)
-        if plugin is not None:
-            raise MissingBackendError(
-                f"the {name!r} store backend is provided by the {plugin!r} plugin, "
-                f"which is not installed: install {plugin} (it ships with wmstats, in "
-                f"plugins/{plugin}) to use {name}://")
-        known = sorted({*_BUILTIN, *_entry_points()})
-        raise UnknownBackendError(f"no store backend named {name!r} "
-                                  f"(available: {', '.join(known)})")
-    try:
-        cls = entry.load()
-    except ImportError as exc:
-        raise MissingBackendError(f"the {name!r} store backend ({entry.value}) could not "
-                                  f"be imported: {exc}; install its plugin and its "
-                                  f"dependencies to use {name}://") from exc
-    if not (isinstance(cls, type) and issubclass(cls, Store)):
-        raise StoreError(f"entry point {name} = {entry.value} is not a Store subclass")
-    return cls
+    return STORES.load(name)
 
 
 def available_backends() -> dict[str, str]:
     """Every backend name -> ``"module:Class"``: built-ins and installed plugins."""
-    found = {name: ep.value for name, ep in _entry_points().items()}
-    return {**found, **_BUILTIN}
+    return STORES.available()
 
 
 def parse_store_url(url: str) -> tuple[str, urllib.parse.SplitResult]:
@@ -338,69 +302,16 @@ def parse_store_url(url: str) -> tuple[str, urllib.parse.SplitResult]:
 
     :raises StoreOptionError: for a string that is not a ``scheme://...`` URL.
     """
-    if "://" not in url:
-        raise StoreOptionError(f"not a store URL (expected scheme://...): {url!r}")
-    parts = urllib.parse.urlsplit(url)
-    if not parts.scheme:
-        raise StoreOptionError(f"store URL without a backend name: {url!r}")
-    return parts.scheme.lower(), parts
-
-
-def _convert_text(name: str, text: str, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if text.lower() in ("", "none", "null") and len(args) < len(typing.get_args(hint)):
-            return None
-        last: Exception | None = None
-        for arg in args:
-            try:
-                return _convert_text(name, text, arg)
-            except StoreOptionError as exc:
-                last = exc
-        raise last or StoreOptionError(f"option {name}: cannot convert {text!r}")
-    if hint is bool:
-        lowered = text.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise StoreOptionError(f"option {name}: expected a boolean, got {text!r}")
-    if hint is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise StoreOptionError(f"option {name}: expected an integer, got {text!r}") \
-                from None
-    if hint is float:
-        try:
-            return float(text)
-        except ValueError:
-            raise StoreOptionError(f"option {name}: expected a number, got {text!r}") \
-                from None
-    if hint is str or hint is Any:
-        return text
-    if isinstance(hint, type):
-        return hint(text)
-    raise StoreOptionError(f"option {name} cannot be given in a URL")
+    return STORES.parse_url(url)
 
 
 def coerce_options(cls: type[Store], raw: Mapping[str, str]) -> dict[str, Any]:
-    """Turn string options (a URL query) into typed keyword arguments of ``cls``.
+    """Turn string options (a URL query) into typed keyword arguments of ``cls``
+    (the rules are in :mod:`wmstats.plugins`).
 
     :raises StoreOptionError: for an unknown option or a value of the wrong type.
     """
-    hints = typing.get_type_hints(cls.__init__)
-    params = inspect.signature(cls.__init__).parameters
-    accepted = {name for name, p in params.items()
-                if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
-    out: dict[str, Any] = {}
-    for name, text in raw.items():
-        if name not in accepted:
-            raise StoreOptionError(f"unknown option {name!r} for the {cls.backend or cls.__name__} "
-                                   f"store (known: {', '.join(sorted(accepted)) or 'none'})")
-        out[name] = _convert_text(name, text, hints.get(name, str))
-    return out
+    return STORES.coerce_options(cls, raw)
 
 
 def open_store(url: str = "memory://", **options: Any) -> Store:
@@ -414,18 +325,4 @@ def open_store(url: str = "memory://", **options: Any) -> Store:
     :raises UnknownBackendError, MissingBackendError: see :func:`load_backend`.
     :raises StoreOptionError: for a bad URL or option.
     """
-    name, parts = parse_store_url(url)
-    cls = load_backend(name)
-    query: dict[str, str] = {}
-    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True,
-                                             strict_parsing=False):
-        if key in query:
-            raise StoreOptionError(f"option {key!r} given twice in {url!r}")
-        query[key] = value
-    kwargs = cls.url_options(parts)
-    kwargs.update(coerce_options(cls, query))
-    kwargs.update(options)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise StoreOptionError(f"bad options for the {name} store: {exc}") from exc
+    return STORES.open(url, **options)

@@ -1,11 +1,12 @@
-"""Seed CouchDB with mock WMCore documents: ``wmstats couch-seed``.
+"""Seed CouchDB with mock WMCore documents: the ``wmstats couch-seed`` command.
 
 Writes what :class:`~wmstats.mock.MockGenerator` renders as WMCore documents
 into the two databases a WMStats server reads: ReqMgr2 request documents into
 the requests database (``reqmgr_workload_cache``), ``agent_request`` and
 ``agent_info`` documents into the WMStats database (``wmstats``), with
 ``_bulk_docs`` in batches.  The documents are made in a background thread while
-the previous batch is written, so memory stays flat::
+the previous batch is written, so memory stays flat.  :class:`SeedCommand` is
+registered in the ``wmstats.commands`` entry point group (:mod:`wmstats.commands`)::
 
     wmstats couch-seed --url http://127.0.0.1:5984 --workflows 40000
     seed_couchdb(CouchClient("http://127.0.0.1:5984"), 1000)
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 import attrs
 
 from wmstats._argtypes import count as _count
+from wmstats.commands import Command
 from wmstats.mock import MockGenerator
 from wmstats_couchdb._http import (
     CouchClient,
@@ -32,7 +34,7 @@ from wmstats_couchdb._http import (
 )
 from wmstats_couchdb._prefetch import prefetched
 
-__all__ = ["SeedResult", "seed_couchdb", "add_arguments", "run", "main",
+__all__ = ["SeedResult", "seed_couchdb", "SeedCommand", "add_arguments", "run", "main",
            "DEFAULT_REQUESTS_DB", "DEFAULT_WMSTATS_DB"]
 
 #: ReqMgr2's request database in WMCore deployments.
@@ -204,6 +206,23 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             out.write(f"  {line}\n")
         return 1
     return 0
+
+
+class SeedCommand(Command):
+    """``wmstats couch-seed`` (entry point ``couch-seed`` in ``wmstats.commands``)."""
+
+    help = "write mock WMCore documents into CouchDB (for a --source server)"
+    description = ("Write the mock generator's ReqMgr2 request documents and agent_request/"
+                   "agent_info documents into CouchDB with _bulk_docs, as a WMStats "
+                   "--source server reads them (needs the wmstats_couchdb plugin).")
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """The options: :func:`add_arguments`."""
+        add_arguments(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        """Seed, as :func:`run`."""
+        return run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,8 +18,8 @@ __all__ = ["OPTIONAL", "TARGET_SIZE", "build_markdown", "figure", "fmt", "growth
            "print_tables", "sizes_of", "tables", "targets"]
 
 #: Optional sections: name -> what must be importable (besides the benchmark itself).
-OPTIONAL: Final = {"couchdb-source": "wmstats_couchdb.bench_source", "ui": "wmstats.bench.ui"}
-#: The size the targets of DESIGN.md section 7 are stated for.
+OPTIONAL: Final = {"couchdb-source": "wmstats_couchdb", "ui": "playwright"}
+#: The size the targets (:func:`targets`) are stated for.
 TARGET_SIZE: Final = 100_000
 
 
@@ -264,7 +264,8 @@ def _find(figures: Mapping[str, Any], *words: str,
 
 
 def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The targets of DESIGN.md section 7, each against the largest size measured.
+    """The performance targets (stated here, one row each), each against the largest
+    size measured.
 
     :returns: rows with ``target``, ``measured``, ``status`` (``met``, ``not met`` or
         ``not measured here``), ``workflows`` (the size it was measured at) and ``note``.
@@ -635,7 +636,7 @@ def build_markdown(results: Mapping[str, Any], json_link: str = "bench/results.j
     for run in failed:
         lines += [f"**Failed:** `{run['section']}` at {run['workflows']:,} workflows "
                   f"({run['error']}).", ""]
-    lines += ["## Targets (DESIGN.md section 7)", "",
+    lines += ["## Targets", "",
               _markdown_table(["target", "measured", "workflows", "status", "note"],
                               [[t["target"], t["measured"],
                                 f"{t['workflows']:,}" if t["workflows"] else "-",
@@ -711,7 +712,7 @@ def print_tables(results: Mapping[str, Any], out: IO[str] | None = None) -> None
     if rows:
         out.write("\n== Scaling (log-log slope) ==\n" + _text_table(
             ["figure", "workflows", "first", "last", "exponent", "growth"], rows) + "\n")
-    out.write("\n== Targets (DESIGN.md section 7) ==\n" + _text_table(
+    out.write("\n== Targets ==\n" + _text_table(
         ["target", "measured", "status"],
         [[t["target"], t["measured"], t["status"]] for t in results.get("targets", [])]) + "\n")
     out.flush()

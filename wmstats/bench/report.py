@@ -11,11 +11,12 @@ benchmark in its own subprocess (so memory figures never mix):
   only up to ``--couchdb-max`` workflows: its load is slow);
 * ``server`` -- the cache server over loopback (pages, full streams, concurrency,
   server RSS);
-* ``couchdb-source`` and ``ui`` when those benchmarks are installed (the UI only
-  where Chromium is found; with ``--quick`` at the smallest size only), rendered
-  generically.
+* ``couchdb-source`` and ``ui`` where they can run (the CouchDB source with the
+  ``wmstats_couchdb`` plugin and a pouchdb-server; the UI with playwright, which a
+  plain install lacks, and Chromium; with ``--quick`` at the smallest size only),
+  rendered generically; the report lists the sections left out and why.
 
-It then writes ``OUT/benchmarks.md`` (tables, the targets of DESIGN.md section 7,
+It then writes ``OUT/benchmarks.md`` (tables, the design's targets,
 growth exponents), SVG plots of the scaling curves in ``OUT/bench/`` and every
 figure with the machine description in ``OUT/bench/results.json``; and prints
 the tables.  Timings are never pass/fail: the targets table says what is met.
@@ -40,6 +41,7 @@ from typing import IO, Any, Final
 
 import attrs
 
+from wmstats.bench import BENCHMARKS
 from wmstats.bench._common import machine, write_json
 from wmstats.bench._render import OPTIONAL, build_markdown, plots, print_tables, targets
 
@@ -107,12 +109,6 @@ class Run:
                 "--workflows", str(self.workflows), *self.args, "--json", str(json_path)]
 
 
-def _benchmarks() -> Mapping[str, str]:
-    from wmstats.cli import _BENCHMARKS
-
-    return _BENCHMARKS
-
-
 def _module_exists(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -121,18 +117,10 @@ def _module_exists(name: str) -> bool:
 
 
 def chromium() -> str | None:
-    """A Chromium (or Chrome) executable, if one is found (as the UI benchmark looks)."""
-    try:
-        from wmstats.web._ui_harness import chromium_path
-    except ImportError:
-        pass
-    else:
-        return chromium_path()
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+    """A Chromium executable, if one is found (as the UI benchmark looks)."""
+    from wmstats.testing.ui_harness import chromium_path
+
+    return chromium_path()
 
 
 def pouchdb_available() -> bool:
@@ -150,11 +138,10 @@ def unavailable(section: str) -> str | None:
     """Why ``section`` cannot run here (``None`` when it can)."""
     if section not in OPTIONAL:
         return None
-    benchmarks = _benchmarks()
-    if section not in benchmarks or not _module_exists(benchmarks[section]):
+    if section not in BENCHMARKS or not _module_exists(BENCHMARKS[section]):
         return f"'wmstats bench {section}' is not installed"
     if not _module_exists(OPTIONAL[section]):
-        return f"module {OPTIONAL[section]} is not installed"
+        return f"{OPTIONAL[section]} is not installed"
     if section == "ui" and chromium() is None:
         return "no Chromium found"
     if section == "couchdb-source" and not pouchdb_available():

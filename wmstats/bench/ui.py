@@ -24,6 +24,7 @@ into the envelope of :mod:`wmstats.bench._common` (``results`` flat).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -41,9 +42,9 @@ from wmstats.bench._common import (
     stop_server,
     write_json,
 )
-from wmstats.web._ui_harness import chromium_path, launch_chromium
+from wmstats.testing.ui_harness import chromium_path, launch_chromium
 
-__all__ = ["main", "measure", "screenshot"]
+__all__ = ["main", "measure", "screenshot", "unavailable"]
 
 #: Statuses clicked in turn for the filter-change figures (those of the mock data).
 _STATUSES = ("running-open", "completed", "acquired", "running-closed", "assigned",
@@ -247,6 +248,19 @@ def _print(figures: dict[str, Any], workflows: int) -> None:
         print(f"  {key:40s} {value:>14,.1f}")
 
 
+def unavailable() -> str | None:
+    """Why the benchmark cannot run here (``None`` when it can): Playwright is a test
+    extra, which a plain install lacks."""
+    try:
+        found = importlib.util.find_spec("playwright") is not None
+    except (ImportError, ValueError):  # a broken install, or import blocked
+        found = False
+    if not found:
+        return ("playwright is not installed (pip install 'wmstats[test]', or "
+                "pip install playwright; the system Chromium is used)")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``wmstats bench ui``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="wmstats bench ui", description=__doc__.split("\n")[0])
@@ -263,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ui", metavar="URL",
                         help="measure an already running UI server instead of starting one")
     args = parser.parse_args(argv)
+    why = unavailable()
+    if why is not None:
+        print(f"wmstats bench ui: unavailable: {why}", file=sys.stderr)
+        return 2
     if chromium_path() is None:
         print("wmstats bench ui: no Chromium (install Debian's chromium, or set "
               "WMSTATS_CHROMIUM)", file=sys.stderr)

@@ -10,18 +10,13 @@ a fresh temporary folder, and stops it by its PID::
 
 Where the bin script is looked up: ``$WMSTATS_POUCHDB_BIN``, else the default
 install folder ``.cache/pouchdb`` of the checkout (see :func:`find_pouchdb_bin`).
-When ``$WMSTATS_COUCHDB_URL`` is set the fixtures use that server (Apache CouchDB
-or any other) instead of starting one.
+When ``$WMSTATS_COUCHDB_URL`` is set :func:`server_from_environment` uses that
+server (Apache CouchDB or any other) instead of starting one.
 
-Fixtures for pytest (expose them from a ``conftest.py`` or pytest plugin with
-``from wmstats.testing.couchdb_server import couchdb_server, couchdb_database``):
-
-* ``couchdb_server`` (session): a running :class:`CouchServer`.
-* ``couchdb_database`` (function): a :class:`CouchDatabase` with a fresh, unused
-  database name; every database whose name starts with it is deleted afterwards.
-
-When no server can be found or started the fixtures fail if ``$CI`` is set
-(a CI run must never skip silently) and skip with the install command otherwise.
+This module needs nothing a plain install of wmstats lacks (the benchmarks use
+it): the standard library and attrs.  The pytest fixtures built on it,
+``couchdb_server`` and ``couchdb_database``, are in
+:mod:`wmstats.testing.fixtures`, which the wmstats pytest plugin registers.
 """
 
 from __future__ import annotations
@@ -39,17 +34,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, NoReturn, Protocol
+from typing import Any, Final, Protocol
 
 import attrs
-import pytest
 
 __all__ = [
-    "require_pouchdb_bin",
     "BIN_ENV",
     "URL_ENV",
     "INSTALL_COMMAND",
@@ -62,8 +54,6 @@ __all__ = [
     "free_port",
     "in_ci",
     "server_from_environment",
-    "couchdb_server",
-    "couchdb_database",
 ]
 
 #: Environment variable naming the ``pouchdb-server`` bin script.
@@ -404,21 +394,6 @@ def server_from_environment() -> Iterator[CouchServer]:
         yield server
 
 
-def _unavailable(message: str) -> NoReturn:
-    if in_ci():
-        pytest.fail(f"CouchDB test server unavailable (CI is set, so this fails instead of "
-                    f"skipping): {message}", pytrace=False)
-    pytest.skip(f"CouchDB test server unavailable: {message}")
-
-
-def require_pouchdb_bin() -> Path:
-    """:func:`find_pouchdb_bin` for tests: fails when ``CI`` is set, skips otherwise."""
-    try:
-        return find_pouchdb_bin()
-    except CouchServerError as exc:
-        _unavailable(str(exc))
-
-
 @attrs.frozen
 class CouchDatabase:
     """A fresh database name on a test server (the database is not created)."""
@@ -440,25 +415,3 @@ class CouchDatabase:
                     with contextlib.suppress(OSError, ValueError):
                         _get_json(f"{self.server.url}/{urllib.parse.quote(name, safe='')}",
                                   timeout=30.0, method="DELETE")
-
-
-@pytest.fixture(scope="session")
-def couchdb_server() -> Iterator[CouchServer]:
-    """A running CouchDB-compatible server for the whole test session."""
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(server_from_environment())
-        except CouchServerError as exc:
-            _unavailable(str(exc))
-        yield server
-
-
-@pytest.fixture
-def couchdb_database(couchdb_server: CouchServer) -> Iterator[CouchDatabase]:
-    """A fresh database name on :func:`couchdb_server`; deleted (with every
-    database whose name starts with it) after the test."""
-    database = CouchDatabase(couchdb_server, "wmstats_test_" + uuid.uuid4().hex[:16])
-    try:
-        yield database
-    finally:
-        database.delete_all()

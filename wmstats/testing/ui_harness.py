@@ -1,5 +1,10 @@
 """Driving the UI in a real headless Chromium (tests and ``wmstats bench ui``).
 
+Nothing here imports Playwright: :func:`launch_chromium` takes the object of
+``sync_playwright()`` from its caller, so that a plain install (without the test
+extras) can import this module and say that the browser benchmark is unavailable.
+
+
 * :func:`chromium_path` -- the system Chromium (``$WMSTATS_CHROMIUM`` or
   ``/usr/bin/chromium``); Playwright's own browser download is never used;
 * :func:`launch_chromium` -- launch it headless through Playwright;
@@ -20,9 +25,8 @@ import attrs
 
 from wmstats.schema import Agent, WorkflowBundle
 from wmstats.store import Store, open_store
-from wmstats.web._server import WebServer
-from wmstats.web.cache import CacheApp
-from wmstats.web.cache import build_application as build_cache
+from wmstats.web import CacheApp, WebServer
+from wmstats.web import build_application as build_cache
 from wmstats.web.ui import UIApp
 from wmstats.web.ui import build_application as build_ui
 

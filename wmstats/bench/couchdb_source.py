@@ -53,8 +53,7 @@ from wmstats.bench._common import (
 from wmstats.convert import Problem
 from wmstats.mock import MockGenerator
 from wmstats.source import ACTIVE_STATUSES
-from wmstats_couchdb._http import CouchClient, quote, redact, split_server_url
-from wmstats_couchdb._state import SourceState
+from wmstats_couchdb import CouchClient, SourceState, quote, redact, split_server_url
 from wmstats_couchdb.seed import seed_couchdb
 
 __all__ = ["main", "measure"]
