@@ -32,6 +32,9 @@ setup(
         "cattrs>=23.2",
         "ujson>=5.7",
         "requests>=2.28",
+        # The client mounts urllib3's Retry (Retry-After, allowed_methods) on its
+        # requests session; requests brings urllib3, this states the version we need.
+        "urllib3>=1.26",
         "CherryPy>=18.8",
         # /metrics of the cache server: the Prometheus text format, histograms and
         # process metrics, from one CollectorRegistry per app (never the global one).
