@@ -40,16 +40,13 @@ _STATUS_NAMES = ("ACTIVE_STATUS", "ACTIVE_STATUS_FILTER", "WMSTATS_JOB_INFO",
                  "WMSTATS_NO_JOB_INFO", "REQUEST_STATE_LIST")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (set, frozenset, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+def _default(value: Any) -> Any:
+    """What ``json`` cannot write itself: sets (as lists) and bytes (as text)."""
+    if isinstance(value, (set, frozenset)):
+        return list(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
@@ -61,8 +58,8 @@ def _error(exc: BaseException) -> dict[str, Any]:
         "message": str(exc),
         "status": getattr(exc, "status", None),
         "reason": getattr(exc, "reason", None),
-        "body": _jsonable(body) if body is not None else None,
-        "headers": _jsonable(headers) if isinstance(headers, dict) else None,
+        "body": body,
+        "headers": headers if isinstance(headers, dict) else None,
     }
 
 
@@ -75,7 +72,7 @@ def _call(client: Any, method: str, args: list[Any], kwargs: dict[str, Any]) -> 
         value = getattr(client, method)(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 -- reported: the caller asserts on it
         return {"ok": False, "error": _error(exc)}
-    return {"ok": True, "value": _jsonable(value)}
+    return {"ok": True, "value": value}
 
 
 def main() -> int:
@@ -88,8 +85,7 @@ def main() -> int:
     answer["wmcore_version"] = getattr(wmcore, "__version__", None)
     if request.get("constants"):
         statuses = importlib.import_module("WMCore.ReqMgr.DataStructs.RequestStatus")
-        answer["constants"] = {name: _jsonable(getattr(statuses, name))
-                               for name in _STATUS_NAMES}
+        answer["constants"] = {name: getattr(statuses, name) for name in _STATUS_NAMES}
     calls = request.get("calls") or []
     if calls:
         module = importlib.import_module("WMCore.Services.WMStatsServer.WMStatsServer")
@@ -97,7 +93,7 @@ def main() -> int:
         for call in calls:
             answer["results"].append(_call(client, call["method"], list(call.get("args", [])),
                                            dict(call.get("kwargs", {}))))
-    json.dump(answer, sys.stdout)
+    json.dump(answer, sys.stdout, default=_default)
     sys.stdout.write("\n")
     return 0
 
