@@ -93,8 +93,10 @@ def main() -> int:
         for call in calls:
             answer["results"].append(_call(client, call["method"], list(call.get("args", [])),
                                            dict(call.get("kwargs", {}))))
-    json.dump(answer, sys.stdout, default=_default)
-    sys.stdout.write("\n")
+    # One write: json.dump() would write piece by piece, and with PYTHONUNBUFFERED
+    # (which WMCore's environment sets) each piece is a system call.
+    sys.stdout.write(json.dumps(answer, default=_default) + "\n")
+    sys.stdout.flush()
     return 0
 
 

@@ -164,7 +164,8 @@ _FILL_RE: Final = re.compile(
 _TOTAL_RE: Final = re.compile(
     r"^(?P<at>\S+ \S+):INFO:DataCacheUpdate:Total time loading data from ReqMgr2 and "
     r"WMStats: (?P<s>[-+0-9.eE]+)\s*$", re.MULTILINE)
-_FAIL_RE: Final = re.compile(r"Exception updating DataCache", re.MULTILINE)
+# The fill's own error report, and the periodic thread's (an error outside the fill).
+_FAIL_RE: Final = re.compile(r"Exception updating DataCache|Periodic Thread ERROR")
 _PORT_TAKEN_RE: Final = re.compile(r"Port \d+ not free|Address already in use")
 
 #: Query parameters: a mapping (a list value repeats the key) or (key, value) pairs.
@@ -910,7 +911,7 @@ class ReqmonServer:
     def _answers(self) -> bool:
         try:
             reply = self.fetch("info", timeout=5.0)
-        except OSError:
+        except (OSError, http.client.HTTPException):
             return False
         return reply.status == 200
 
