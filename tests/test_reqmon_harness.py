@@ -616,3 +616,15 @@ def test_launcher_imports_neither_pytest_nor_wmcore() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_install_script_is_idempotent(reqmon_python: Path) -> None:
+    """A second run of ci/install-reqmon.sh on an installed venv only prints its python."""
+    venv = reqmon_python.parent.parent
+    if not (venv / ".installed").is_file():
+        pytest.skip(f"{venv} was not made by {INSTALL_COMMAND} (no .installed stamp)")
+    script = Path(__file__).resolve().parents[1] / "ci" / "install-reqmon.sh"
+    done = subprocess.run(["bash", str(script), str(venv)], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == str(venv / "bin" / "python")
+    assert "install-reqmon:" not in done.stderr  # nothing was installed
