@@ -52,6 +52,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -429,6 +430,12 @@ class _ProxyServer(http.server.ThreadingHTTPServer):
     upstream_auth: str | None
     prefix: str
     io_timeout: float
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-reply is not an error worth a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class _ProxyHandler(http.server.BaseHTTPRequestHandler):
