@@ -19,10 +19,10 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from wmstats_couchdb._http import CouchClient, quote, split_server_url
 
@@ -75,17 +75,17 @@ def constants(reqmon_python: Path) -> dict[str, Any]:
     return dict(wmcore_constants(reqmon_python))
 
 
-@dataclass
+@attrs.define
 class Seeded:
     """The databases and the documents read back from them."""
 
     url: str
     reqmgr_db: str
     wmstats_db: str
-    requests: dict[str, dict[str, Any]] = field(default_factory=dict)
-    agent_requests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    agent_infos: list[dict[str, Any]] = field(default_factory=list)
-    jobsummaries: list[dict[str, Any]] = field(default_factory=list)
+    requests: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    agent_requests: dict[str, list[dict[str, Any]]] = attrs.field(factory=dict)
+    agent_infos: list[dict[str, Any]] = attrs.field(factory=list)
+    jobsummaries: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 def _client(url: str) -> CouchClient:
