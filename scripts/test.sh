@@ -19,6 +19,14 @@ if [ -f ci/install-chromium.sh ]; then
   export WMSTATS_CHROMIUM
 fi
 
+# The real reqmon 2.4.5.9 (today's WMStats server, from PyPI) in a venv of its own,
+# cached in .cache/reqmon: the reference of the differential tests (tests marked
+# 'reqmon'; docs/wmcore-compat.md).
+if [ -f ci/install-reqmon.sh ]; then
+  WMSTATS_REQMON_PYTHON="$(bash ci/install-reqmon.sh)"
+  export WMSTATS_REQMON_PYTHON
+fi
+
 # tox in its own virtual environment (cached in .cache/tox), so that this works where
 # the system Python refuses 'pip install' (Debian's externally-managed Python).
 if [ ! -x .cache/tox/bin/tox ]; then

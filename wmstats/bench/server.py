@@ -118,15 +118,21 @@ def _concurrent(base: str, paths: Sequence[str], clients: int, seconds: float,
     headers = {"Accept": "application/json", "Accept-Encoding": "gzip"}
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures = [0] * clients
-    start_line = threading.Barrier(clients + 1)
     deadline = [0.0]
+    # The clock starts when every client is connected and warmed up (the barrier's
+    # action runs once, before any party is released): on a loaded machine the
+    # warm-ups alone can outlast a short window.
+    start_line = threading.Barrier(
+        clients + 1, action=lambda: deadline.__setitem__(0, time.perf_counter() + seconds))
 
     def client(k: int) -> None:
         with requests.Session() as http:
             _read_raw(http, base + paths[k % len(paths)], headers)  # connect, warm up
             start_line.wait()
             i = k
-            while time.perf_counter() < deadline[0] and len(latencies[k]) < max_requests:
+            # At least one timed request per client, so no level reports no latency.
+            while not latencies[k] or (time.perf_counter() < deadline[0]
+                                       and len(latencies[k]) < max_requests):
                 begin = time.perf_counter()
                 try:
                     _read_raw(http, base + paths[i % len(paths)], headers)
@@ -138,7 +144,6 @@ def _concurrent(base: str, paths: Sequence[str], clients: int, seconds: float,
     threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
     for thread in threads:
         thread.start()
-    deadline[0] = time.perf_counter() + seconds
     start_line.wait()
     began = time.perf_counter()
     for thread in threads:
