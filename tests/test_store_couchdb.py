@@ -24,7 +24,7 @@ from wmstats.testing.couchdb_server import (
     free_port,
 )
 from wmstats.testing.data import sample_agents, sample_bundles
-from wmstats.testing.store_suite import StoreSuite
+from wmstats.testing.store_suite import EXTRA_AGGREGATES, StoreSuite, extend_aggregates
 from wmstats_couchdb import CouchError, CouchStore, _docs
 
 
@@ -318,3 +318,31 @@ def test_older_design_document_is_upgraded(couchdb_database: CouchDatabase) -> N
             assert response.json()["wmstats_view"] == _docs.VIEW_VERSION
     finally:
         reader.close()
+
+
+def test_design_document_follows_the_aggregate_table(
+        couchdb_database: CouchDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A snapshot written before aggregates were added to the table: a store that
+    # knows them rewrites the design document (same version, more keys) once.
+    bundles = sample_bundles(12)
+    with make_store(couchdb_database) as writer:
+        writer.replace(bundles)
+    table = extend_aggregates(monkeypatch)
+    added = [a.key for a in table[-len(EXTRA_AGGREGATES):]]
+    reader = make_store(couchdb_database, create=False)
+    try:
+        for agg in table:
+            assert reader.aggregate(agg.key) == summarize(bundles, agg.key), agg.key
+        design = reader.client.request(
+            "GET", f"/{urllib.parse.quote(reader._snapshot_db())}/{_docs.DESIGN_ID}")
+        assert design["wmstats_view"] == _docs.VIEW_VERSION
+        assert {k[0] for k in design["wmstats_keys"]} >= set(added)
+        assert _docs.design_is_current(design)
+    finally:
+        reader.close()
+    monkeypatch.undo()
+    # The original table is covered by the rewritten document: left alone.
+    assert _docs.design_is_current(design)
+    assert not _docs.design_is_current({**design, "wmstats_keys": design["wmstats_keys"][:2]})
+    assert not _docs.design_is_current({**design, "wmstats_view": _docs.VIEW_VERSION - 1})
+    assert _docs.design_is_current({**design, "wmstats_view": _docs.VIEW_VERSION + 1})

@@ -18,10 +18,17 @@ Tables:
     blob, :mod:`wmstats.backends.codec`), read only for the page returned and by
     :meth:`SqliteStore.get_many`.
 ``site_sum``
-    per workflow, its WorkflowSite counters summed per site (kind 0) and per
-    agent (kind 1): what site and agent aggregates add up.
+    per workflow and per aggregate that sums WorkflowSite records (``site``,
+    ``agent``: see :data:`wmstats.aggregates.AGGREGATES`), the workflow's
+    WorkflowSite counters summed per value (``agg``, ``name``): what those
+    aggregates add up.
 ``agent``, ``meta``
-    agent records (JSON); the snapshot id and workflow count.
+    agent records (JSON); the layout version, the snapshot id, the workflow
+    count and the aggregates ``site_sum`` holds (when the aggregate table
+    changes, ``site_sum`` is rebuilt from the stored records on opening).
+
+A file of an older layout is opened but cannot be read: :meth:`SqliteStore.replace`
+rebuilds it in the current layout.  A file of a newer layout is refused.
 
 Filters, sort, paging, distinct and aggregates are all SQL with bound
 parameters (column names come only from the schema whitelist); regular
@@ -47,6 +54,7 @@ from typing import Any, ClassVar, Final
 
 import ujson
 
+from wmstats.aggregates import AGGREGATES
 from wmstats.backends.codec import (
     decode_bundle,
     decode_workflow,
@@ -55,7 +63,6 @@ from wmstats.backends.codec import (
     record_from_values,
 )
 from wmstats.query import (
-    AGGREGATE_KEYS,
     SORT_SEPARATOR,
     Filter,
     Page,
@@ -71,8 +78,9 @@ from wmstats.store import Store, StoreError, StoreOptionError
 
 __all__ = ["SqliteStore", "INDEXED_FIELDS", "SCHEMA_VERSION"]
 
-#: Bumped when the table layout changes (a mismatching file is refused).
-SCHEMA_VERSION: Final = "2"
+#: Bumped when the table layout changes (see the module docstring for older files).
+#: 3: ``site_sum`` keyed by aggregate.
+SCHEMA_VERSION: Final = "3"
 #: Workflow columns with an ``(field, RequestName)`` index.
 INDEXED_FIELDS: Final = (
     "RequestStatus", "RequestType", "SubRequestType", "Campaign", "Group", "Requestor",
@@ -125,15 +133,22 @@ class _Sql:
         marks = ", ".join("?" for _ in self.columns)
         self.insert_workflow = f"INSERT INTO workflow (row, {cols}) VALUES (?, {marks})"
         counters = ", ".join(f"c{i}" for i in range(_N))
-        self.insert_sum = (f"INSERT INTO site_sum (row, kind, name, {counters}) "
+        self.insert_sum = (f"INSERT INTO site_sum (row, agg, name, {counters}) "
                            f"VALUES (?, ?, ?, {', '.join('?' for _ in range(_N))})")
+        #: (aggregate key, WorkflowSite field, Workflow field) of the aggregates
+        #: that sum WorkflowSite records, read from the table when the store is made.
+        self.site_sums = tuple((a.key, a.site_field, a.field) for a in AGGREGATES
+                               if a.site_field is not None)
+        self.site_sum_keys = ",".join(key for key, _site, _field in self.site_sums)
         self.sum_columns = ", ".join(f"SUM(s.c{i})" for i in range(_N))
         self.workflow_sums = ", ".join(f"SUM(w.{_quote(c)})" for c in COUNTER_FIELDS)
         col_defs = ", ".join(
             f"{_quote(name)} {'TEXT' if specs[name].kind == 'str' else 'INTEGER'} NOT NULL"
             for name in self.columns)
+        self.create_meta = ("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
+                            "value TEXT NOT NULL)")
         self.create = [
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            self.create_meta,
             f"CREATE TABLE IF NOT EXISTS workflow (row INTEGER PRIMARY KEY, {col_defs})",
             "CREATE UNIQUE INDEX IF NOT EXISTS workflow_name ON workflow (RequestName)",
             "CREATE TABLE IF NOT EXISTS workflow_value (field INTEGER NOT NULL, "
@@ -143,9 +158,9 @@ class _Sql:
             "CREATE INDEX IF NOT EXISTS workflow_value_by_row ON workflow_value (row, field)",
             "CREATE TABLE IF NOT EXISTS workflow_doc (row INTEGER PRIMARY KEY, "
             "doc TEXT NOT NULL, parts BLOB NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS site_sum (row INTEGER NOT NULL, kind INTEGER NOT NULL, "
+            f"CREATE TABLE IF NOT EXISTS site_sum (row INTEGER NOT NULL, agg TEXT NOT NULL, "
             f"name TEXT NOT NULL, {', '.join(f'c{i} INTEGER NOT NULL' for i in range(_N))}, "
-            f"PRIMARY KEY (row, kind, name)) WITHOUT ROWID",
+            f"PRIMARY KEY (row, agg, name)) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS agent (url TEXT PRIMARY KEY, doc TEXT NOT NULL)",
         ]
         self.indexes = [
@@ -243,24 +258,29 @@ class _Sql:
             for value in set(getattr(wf, name)):
                 yield field_id, value, row
 
-
-def _sum_rows(row: int, bundle: WorkflowBundle) -> list[list[Any]]:
-    """Per site and per agent sums of the WorkflowSite counters; only for sites in
-    ``Workflow.Sites`` and agents in ``Workflow.Agents`` (what aggregates count)."""
-    sums: dict[tuple[int, str], list[int]] = {}
-    sites, agents = set(bundle.workflow.Sites), set(bundle.workflow.Agents)
-    for ws in bundle.sites:
-        counts = [getattr(ws, name) for name in COUNTER_FIELDS]
-        for key in ((0, ws.Site), (1, ws.Agent)):
-            if key[1] not in (sites if key[0] == 0 else agents):
-                continue
-            acc = sums.get(key)
-            if acc is None:
-                sums[key] = list(counts)
-            else:
-                for i, count in enumerate(counts):
-                    acc[i] += count
-    return [[row, kind, name, *counts] for (kind, name), counts in sums.items()]
+    def sum_rows(self, row: int, bundle: WorkflowBundle) -> list[list[Any]]:
+        """Per aggregate of :attr:`site_sums`, the WorkflowSite counters summed per
+        value; only for the values the workflow holds (a site in ``Workflow.Sites``,
+        an agent in ``Workflow.Agents``: what :func:`wmstats.query.summarize` counts)."""
+        if not self.site_sums or not bundle.sites:
+            return []
+        sums: dict[tuple[str, str], list[int]] = {}
+        wf = bundle.workflow
+        held = [(key, site_field, frozenset(getattr(wf, field)))
+                for key, site_field, field in self.site_sums]
+        for ws in bundle.sites:
+            counts = [getattr(ws, name) for name in COUNTER_FIELDS]
+            for key, site_field, values in held:
+                value = getattr(ws, site_field)
+                if value not in values:
+                    continue
+                acc = sums.get((key, value))
+                if acc is None:
+                    sums[key, value] = counts[:]
+                else:
+                    for i, count in enumerate(counts):
+                        acc[i] += count
+        return [[row, key, name, *counts] for (key, name), counts in sums.items()]
 
 
 class SqliteStore(Store):
@@ -308,25 +328,71 @@ class SqliteStore(Store):
             con = self._connection()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the sqlite database {path!r}: {exc}") from exc
+        #: the layout of a file written by an older version, until replace() rebuilds it
+        self._stale: str | None = None
         with self._write_lock:
             con.execute("BEGIN IMMEDIATE")
             try:
-                for statement in (*self._sql.create, *self._sql.indexes):
-                    con.execute(statement)
+                con.execute(self._sql.create_meta)
                 version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-                if version is None:
-                    con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
-                                    [("schema", SCHEMA_VERSION), ("snapshot", _new_id()),
-                                     ("count", "0")])
-                elif version[0] != SCHEMA_VERSION:
+                if version is None or version[0] == SCHEMA_VERSION:
+                    self._create(con, fresh=version is None)
+                elif _older(version[0]):
+                    self._stale = str(version[0])
+                else:
                     raise StoreOptionError(f"{self.path} has sqlite store layout "
-                                           f"{version[0]}, this version needs {SCHEMA_VERSION}")
-                con.execute("INSERT OR IGNORE INTO meta (key, value) SELECT 'next_row', "
-                            "COALESCE(MAX(row), 0) + 1 FROM workflow")
+                                           f"{version[0]}, newer than this version's "
+                                           f"{SCHEMA_VERSION}: use a newer wmstats")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+
+    def _create(self, con: sqlite3.Connection, fresh: bool) -> None:
+        """Create the tables (``fresh``: and the meta rows) of the current layout; bring
+        ``site_sum`` up to the aggregate table.  In the caller's write transaction."""
+        sql = self._sql
+        for statement in (*sql.create, *sql.indexes):
+            con.execute(statement)
+        if fresh:
+            con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                            [("schema", SCHEMA_VERSION), ("snapshot", _new_id()),
+                             ("count", "0"), ("site_sums", sql.site_sum_keys)])
+        con.execute("INSERT OR IGNORE INTO meta (key, value) SELECT 'next_row', "
+                    "COALESCE(MAX(row), 0) + 1 FROM workflow")
+        stored = con.execute("SELECT value FROM meta WHERE key = 'site_sums'").fetchone()
+        if stored is None or stored[0] != sql.site_sum_keys:
+            self._rebuild_site_sums(con)
+
+    def _rebuild_site_sums(self, con: sqlite3.Connection) -> None:
+        """Recompute ``site_sum`` from the stored bundles (the aggregate table has
+        changed since the file was written); a new snapshot id, as answers change."""
+        sql = self._sql
+        con.execute("DELETE FROM site_sum")
+        cursor = con.execute("SELECT row, doc, parts FROM workflow_doc")
+        while True:
+            found = cursor.fetchmany(_BATCH)
+            if not found:
+                break
+            con.executemany(sql.insert_sum, [
+                s for row, doc, parts in found
+                for s in sql.sum_rows(row, decode_bundle(decode_workflow(doc), parts))])
+        con.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                        [("site_sums", sql.site_sum_keys), ("snapshot", _new_id())])
+
+    def _check_layout(self, con: sqlite3.Connection) -> None:
+        """Refuse to read a file of an older layout (unless another process has
+        rebuilt it meanwhile)."""
+        if self._stale is None:
+            return
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if version is not None and version[0] == SCHEMA_VERSION:
+            self._stale = None
+            return
+        raise StoreError(f"{self.path} has the sqlite store layout {self._stale} of an older "
+                         f"wmstats; this version needs {SCHEMA_VERSION}: replace the whole "
+                         f"snapshot (wmstats load --store sqlite:///{self.path} ..., or "
+                         f"serve with --mock or --source) to rebuild it")
 
     @classmethod
     def url_options(cls, url: urllib.parse.SplitResult) -> dict[str, Any]:
@@ -370,7 +436,7 @@ class SqliteStore(Store):
             self._connections.clear()
 
     def _read(self) -> _ReadTransaction:
-        return _ReadTransaction(self._connection())
+        return _ReadTransaction(self._connection(), self._check_layout)
 
     # ------------------------------------------------------------------ writes
 
@@ -379,6 +445,8 @@ class SqliteStore(Store):
             con = self._connection()
             con.execute("BEGIN IMMEDIATE")
             try:
+                if self._stale is not None:
+                    self._drop_stale(con)
                 for statement in self._sql.drop_indexes:
                     con.execute(statement)
                 for table in ("workflow", "workflow_value", "workflow_doc", "site_sum",
@@ -394,6 +462,7 @@ class SqliteStore(Store):
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            self._stale = None
             return sid
 
     def apply(self, upserts: Iterable[WorkflowBundle] = (), deletes: Iterable[str] = (), *,
@@ -402,6 +471,7 @@ class SqliteStore(Store):
             con = self._connection()
             con.execute("BEGIN IMMEDIATE")
             try:
+                self._check_layout(con)
                 upserts = list(upserts)
                 self._delete(con, [b.workflow.RequestName for b in upserts])
                 self._insert(con, upserts, {})
@@ -415,6 +485,18 @@ class SqliteStore(Store):
                 con.execute("ROLLBACK")
                 raise
             return sid
+
+    def _drop_stale(self, con: sqlite3.Connection) -> None:
+        """Drop every table of an older layout and create the current ones."""
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if version is None or version[0] != SCHEMA_VERSION:
+            tables = [name for (name,) in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'meta' "
+                "AND name NOT LIKE 'sqlite_%'")]
+            for table in tables:
+                con.execute(f"DROP TABLE {_quote(table)}")
+            con.execute("DELETE FROM meta")
+            self._create(con, fresh=True)
 
     def _finish_write(self, con: sqlite3.Connection) -> str:
         sid = _new_id()
@@ -453,7 +535,7 @@ class SqliteStore(Store):
                             [(row, encode_workflow(b.workflow),
                               encode_parts(b, compress=self._compress)) for row, b in batch])
             con.executemany(sql.insert_sum,
-                            [s for row, b in batch for s in _sum_rows(row, b)])
+                            [s for row, b in batch for s in sql.sum_rows(row, b)])
             batch.clear()
 
         for bundle in bundles:
@@ -480,8 +562,8 @@ class SqliteStore(Store):
 
     @property
     def snapshot_id(self) -> str:
-        row = self._connection().execute(
-            "SELECT value FROM meta WHERE key = 'snapshot'").fetchone()
+        with self._read() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = 'snapshot'").fetchone()
         return str(row[0])
 
     def get_many(self, names: Iterable[str]) -> dict[str, WorkflowBundle]:
@@ -586,6 +668,7 @@ class SqliteStore(Store):
         con.create_function("regexp", 2, _regexp, deterministic=True)
         try:
             con.execute("BEGIN")
+            self._check_layout(con)
             where, params = sql.where(query.filters)
             limit = -1 if query.limit is None else query.limit
             cursor = con.execute(
@@ -627,9 +710,7 @@ class SqliteStore(Store):
         return list(self._cached(("distinct", field, filters), compute))
 
     def aggregate(self, by: str, query: Query | None = None) -> list[Summary]:
-        if by not in AGGREGATE_KEYS:
-            raise QueryError("by", f"unknown aggregation {by!r} "
-                                   f"(known: {', '.join(sorted(AGGREGATE_KEYS))})")
+        self.aggregate_of(by)
         filters = () if query is None else query.filters
         return list(self._cached(("aggregate", by, filters),
                                  lambda con: self._aggregate(con, by, filters)))
@@ -637,7 +718,8 @@ class SqliteStore(Store):
     def _aggregate(self, con: sqlite3.Connection, by: str,
                    filters: tuple[Filter, ...]) -> list[Summary]:
         sql = self._sql
-        field = AGGREGATE_KEYS[by]
+        agg = self.aggregate_of(by)
+        field = agg.field
         where, params = sql.where(filters)
         cond = " AND " + where[len(" WHERE "):] if where else ""
         if field_specs()[field].many:
@@ -655,13 +737,12 @@ class SqliteStore(Store):
                 f"SELECT {key}, w.RequestStatus, COUNT(*) FROM {source} "
                 f"GROUP BY {key}, w.RequestStatus", key_params):
             statuses.setdefault(value, {})[status] = count
-        if by in ("site", "agent"):
-            # site_sum holds only the sites in Workflow.Sites and agents in
-            # Workflow.Agents (see _sum_rows), so no membership test is needed.
+        if agg.sums_sites:
+            # site_sum holds only the values the workflow holds (see _Sql.sum_rows),
+            # so no membership test is needed.
             join = " JOIN workflow w ON w.row = s.row" if where else ""
             found = con.execute(f"SELECT s.name, {sql.sum_columns} FROM site_sum s{join} "
-                                f"WHERE s.kind = ?{cond} GROUP BY s.name",
-                                [0 if by == "site" else 1, *params])
+                                f"WHERE s.agg = ?{cond} GROUP BY s.name", [by, *params])
         else:
             found = con.execute(f"SELECT {key}, {sql.workflow_sums} FROM {source} "
                                 f"GROUP BY {key}", key_params)
@@ -719,16 +800,33 @@ def _new_id() -> str:
     return uuid.uuid4().hex
 
 
-class _ReadTransaction:
-    """``with``: one read transaction, so every statement sees the same snapshot."""
+def _older(version: str) -> bool:
+    """Whether a stored layout version is older than :data:`SCHEMA_VERSION`."""
+    return version.isdigit() and int(version) < int(SCHEMA_VERSION)
 
-    def __init__(self, con: sqlite3.Connection) -> None:
+
+class _ReadTransaction:
+    """``with``: one read transaction, so every statement sees the same snapshot.
+
+    :param check: called with the connection inside the transaction, first (it
+        raises to refuse the read).
+    """
+
+    def __init__(self, con: sqlite3.Connection,
+                 check: Callable[[sqlite3.Connection], None]) -> None:
         self.con = con
         self.nested = con.in_transaction
+        self.check = check
 
     def __enter__(self) -> sqlite3.Connection:
         if not self.nested:
             self.con.execute("BEGIN")
+        try:
+            self.check(self.con)
+        except BaseException:
+            if not self.nested:
+                self.con.execute("ROLLBACK")
+            raise
         return self.con
 
     def __exit__(self, *exc_info: object) -> None:

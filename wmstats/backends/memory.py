@@ -10,8 +10,9 @@ write):
 * every other record of a bundle packed into one positional JSON blob per
   workflow (:mod:`wmstats.backends.codec`, zlib-compressed by default), decoded
   only by :meth:`MemoryStore.get_many`;
-* per workflow, its :class:`~wmstats.schema.WorkflowSite` counters summed per site
-  and per agent in a sparse integer array (for aggregates);
+* per workflow, its :class:`~wmstats.schema.WorkflowSite` counters summed per
+  value of each WorkflowSite field an aggregate groups by (``Site``, ``Agent``:
+  see :data:`wmstats.aggregates.AGGREGATES`) in a sparse integer array;
 * built lazily and cached per snapshot: per field inverted indexes
   (value -> bitmap of rows, a Python ``int``, or a small array of rows), sort
   orders per sort spec, and the unfiltered aggregates and distinct counts.
@@ -34,9 +35,9 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final, TypeAlias
 
+from wmstats.aggregates import AGGREGATES, BY_KEY
 from wmstats.backends.codec import decode_bundle, encode_parts
 from wmstats.query import (
-    AGGREGATE_KEYS,
     RANGE_OPS,
     SORT_SEPARATOR,
     Filter,
@@ -187,19 +188,21 @@ class _Snapshot:
 
     def __init__(self, sid: str, workflows: list[Workflow], blobs: list[bytes],
                  sums: list[Sequence[int] | None], agents: dict[str, Agent],
-                 vocab: list[str], vocab_ids: dict[str, int],
+                 vocab: list[str], vocab_ids: dict[str, int], sum_fields: tuple[str, ...],
                  names: list[str] | None = None) -> None:
         self.sid = sid
         self.workflows = workflows
         self.names = [w.RequestName for w in workflows] if names is None else names
         self.blobs = blobs
-        #: Per row: sparse [kind*2**31 + id, mask, non-zero counters...] of site and
-        #: agent sums, see _encode_sums.
+        #: Per row: sparse [kind*2**31 + id, mask, non-zero counters...] of the sums per
+        #: site, per agent... (see _encode_sums).
         self.sums = sums
         self.agents = agents
         #: Site and agent names by id; append-only, shared with later snapshots.
         self.vocab = vocab
         self.vocab_ids = vocab_ids
+        #: The WorkflowSite fields summed per value (a sum's kind is the index).
+        self.sum_fields = sum_fields
         self.n = len(workflows)
         self._lock = threading.RLock()
         self._postings: dict[str, dict[Any, Posting]] = {}
@@ -452,18 +455,19 @@ class _Snapshot:
                 state = self._agg_state.get(by)
                 if state is None:
                     state = _AggState()
-                    state.add(by, self.items(range(self.n)), self.vocab, 1)
+                    state.add(by, self.items(range(self.n)), self.vocab, self.sum_fields, 1)
                     state = self._agg_state.setdefault(by, state)
                 found = self._aggregates.setdefault(by, state.summaries(by))
             return found
         bitmap = self.match(filters)
         if bitmap is not None and bitmap.bit_count() == self.n:
             return self.aggregate(by, None)  # every row matches: the cached answer
-        if by not in ("site", "agent") and bitmap:
-            if len(self.postings(AGGREGATE_KEYS[by])) <= _FEW_VALUES:
+        if not BY_KEY[by].sums_sites and bitmap:
+            if len(self.postings(BY_KEY[by].field)) <= _FEW_VALUES:
                 return self._aggregate_few(by, bitmap)
         state = _AggState()
-        state.add(by, self.items(_bitmap_rows(bitmap) if bitmap else []), self.vocab, 1)
+        state.add(by, self.items(_bitmap_rows(bitmap) if bitmap else []), self.vocab,
+                  self.sum_fields, 1)
         return state.summaries(by)
 
     def bitmaps(self, field: str) -> dict[Any, int]:
@@ -498,7 +502,7 @@ class _Snapshot:
         ``int.bit_count``; counters are summed over :meth:`counter_columns`."""
         columns = self.counter_columns()
         statuses = list(self.bitmaps("RequestStatus").items())
-        values = self.bitmaps(AGGREGATE_KEYS[by])
+        values = self.bitmaps(BY_KEY[by].field)
         out = []
         for value in sorted(values):
             rows = values[value] & bitmap
@@ -542,14 +546,17 @@ class _AggState:
         return other
 
     def add(self, by: str, items: Iterable[tuple[Workflow, Sequence[int] | None]],
-            vocab: list[str], sign: int) -> None:
-        """Add (``sign`` 1) or take away (-1) the contributions of some workflows."""
-        field = AGGREGATE_KEYS[by]
-        get = operator.attrgetter(field)
-        scalar = not field_specs()[field].many
+            vocab: list[str], sum_fields: tuple[str, ...], sign: int) -> None:
+        """Add (``sign`` 1) or take away (-1) the contributions of some workflows.
+
+        :param sum_fields: the snapshot's :attr:`_Snapshot.sum_fields`.
+        """
+        agg = BY_KEY[by]
+        get = operator.attrgetter(agg.field)
+        scalar = not field_specs()[agg.field].many
         counters, statuses = self.counters, self.statuses
-        kind = 0 if by == "site" else 1
-        from_sums = by in ("site", "agent")
+        from_sums = agg.site_field is not None
+        kind = sum_fields.index(agg.site_field) if agg.site_field is not None else -1
         zero = [0] * _N_COUNTERS
         for wf, packed in items:
             value = get(wf)
@@ -596,19 +603,27 @@ class _AggState:
 # --------------------------------------------------------------------------- encoding
 
 
-def _encode_sums(bundle: WorkflowBundle, vocab_ids: dict[str, int],
-                 vocab: list[str]) -> Sequence[int] | None:
-    """Site and agent sums of a bundle's WorkflowSite counters, sparsely packed.
+def _sum_fields() -> tuple[str, ...]:
+    """The :class:`~wmstats.schema.WorkflowSite` fields whose values some aggregate
+    sums counters over (``Site``, ``Agent``), from the aggregate table."""
+    return tuple(dict.fromkeys(a.site_field for a in AGGREGATES if a.site_field is not None))
 
-    Each entry: ``kind << 31 | id`` (kind 0 = site, 1 = agent), a bit mask of the
-    non-zero counters, then those counters.
+
+def _encode_sums(bundle: WorkflowBundle, vocab_ids: dict[str, int], vocab: list[str],
+                 fields: tuple[str, ...]) -> Sequence[int] | None:
+    """Per value of each of ``fields``, a bundle's WorkflowSite counters summed,
+    sparsely packed.
+
+    Each entry: ``kind << 31 | id`` (kind: the index in ``fields``; id: the value's
+    in ``vocab``), a bit mask of the non-zero counters, then those counters.
     """
-    if not bundle.sites:
+    if not bundle.sites or not fields:
         return None
+    getters = [operator.attrgetter(name) for name in fields]
     sums: dict[tuple[int, str], list[int]] = {}
     for ws in bundle.sites:
         counts = _COUNTERS(ws)
-        for key in ((0, ws.Site), (1, ws.Agent)):
+        for key in enumerate(get(ws) for get in getters):
             acc = sums.get(key)
             sums[key] = list(counts) if acc is None else list(map(operator.add, acc, counts))
     packed: list[int] = []
@@ -716,6 +731,8 @@ class MemoryStore(Store):
         self._prefix = uuid.uuid4().hex[:12]
         self._counter = 0
         self._interner = _Interner()
+        #: read from the aggregate table once, when the store is made
+        self._sum_fields = _sum_fields()
         self._snap = self._build_snapshot({}, {}, [], {})
 
     def _next_id(self) -> str:
@@ -728,7 +745,7 @@ class MemoryStore(Store):
         if self._intern:
             workflow = self._interner.workflow(workflow)
         return _Entry(workflow, encode_parts(bundle, compress=self._compress),
-                      _encode_sums(bundle, vocab_ids, vocab))
+                      _encode_sums(bundle, vocab_ids, vocab, self._sum_fields))
 
     def _build_snapshot(self, entries: dict[str, _Entry], agents: dict[str, Agent],
                         vocab: list[str], vocab_ids: dict[str, int]) -> _Snapshot:
@@ -736,7 +753,7 @@ class MemoryStore(Store):
         ordered = [entries[name] for name in names]
         return _Snapshot(self._next_id(), [e.workflow for e in ordered],
                          [e.blob for e in ordered], [e.sums for e in ordered],
-                         agents, vocab, vocab_ids)
+                         agents, vocab, vocab_ids, self._sum_fields)
 
     # ------------------------------------------------------------------ writes
 
@@ -792,7 +809,7 @@ class MemoryStore(Store):
                     blobs = [blobs[r] for r in order]
                     sums = [sums[r] for r in order]
             snap = _Snapshot(self._next_id(), workflows, blobs, sums, agent_map, vocab,
-                             vocab_ids, names)
+                             vocab_ids, self._sum_fields, names)
             # Carry the unfiltered aggregates over: take away the old versions of the
             # changed workflows, add the new ones.
             if changed:
@@ -803,8 +820,8 @@ class MemoryStore(Store):
             for by, state in list(old._agg_state.items()):
                 if changed:
                     state = state.copy()
-                    state.add(by, old.items(gone), vocab, -1)
-                    state.add(by, new_items, vocab, 1)
+                    state.add(by, old.items(gone), vocab, self._sum_fields, -1)
+                    state.add(by, new_items, vocab, self._sum_fields, 1)
                 snap._agg_state[by] = state
             self._snap = snap
             return snap.sid
@@ -849,15 +866,12 @@ class MemoryStore(Store):
         return list(self._snap.distinct(field, query))
 
     def aggregate(self, by: str, query: Query | None = None) -> list[Summary]:
-        if by not in AGGREGATE_KEYS:
-            raise QueryError("by", f"unknown aggregation {by!r} "
-                                   f"(known: {', '.join(sorted(AGGREGATE_KEYS))})")
+        self.aggregate_of(by)
         return list(self._snap.aggregate(by, query))
 
     def summary(self, by: str, value: str, query: Query | None = None) -> Summary:
         if query is None or not query.filters:
-            if by not in AGGREGATE_KEYS:
-                raise QueryError("by", f"unknown aggregation {by!r}")
+            self.aggregate_of(by)
             items = self._snap.aggregate(by, None)
             pos = bisect.bisect_left([s.Value for s in items], value)
             if pos < len(items) and items[pos].Value == value:
