@@ -6,8 +6,11 @@ or the CouchDB named by ``$WMSTATS_COUCHDB_URL``.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import urllib.parse
+import zlib
 from collections.abc import Iterator
 
 import attrs
@@ -346,3 +349,39 @@ def test_design_document_follows_the_aggregate_table(
     assert not _docs.design_is_current({**design, "wmstats_keys": design["wmstats_keys"][:2]})
     assert not _docs.design_is_current({**design, "wmstats_view": _docs.VIEW_VERSION - 1})
     assert _docs.design_is_current({**design, "wmstats_view": _docs.VIEW_VERSION + 1})
+
+
+def _format1_doc(bundle: WorkflowBundle) -> dict[str, object]:
+    """The document an older wmstats wrote: format 1, the status history inside the
+    workflow as keyed objects, the attachment without it."""
+    doc = _docs.workflow_doc(bundle)
+    doc["wmstats"] = 1
+    doc["Transitions"] = [{"Status": t.Status, "UpdateTime": t.UpdateTime, "DN": t.DN}
+                          for t in bundle.transitions]
+    attachment = doc["_attachments"]["parts"]
+    parts = json.loads(zlib.decompress(base64.b64decode(attachment["data"])))
+    assert len(parts) == 5 and parts[-1]  # tasks...parentage, then the history
+    attachment["data"] = base64.b64encode(zlib.compress(json.dumps(parts[:4]).encode())).decode()
+    return doc
+
+
+def test_format1_documents_are_still_read(store: CouchStore) -> None:
+    bundles = sample_bundles(20, seed=4)
+    store.replace(bundles[10:])
+    db = store._snapshot_db()
+    store._bulk(db, [_format1_doc(b) for b in bundles[:10]])
+    for bundle in bundles:
+        assert store.get(bundle.workflow.RequestName) == bundle
+    workflows = [b.workflow for b in bundles]
+    for params in ({}, {"RequestPriority": ">0", "sort": "-RequestDate"},
+                   {"RequestStatus": "running-open,completed"}):
+        query = parse_query(params)
+        assert store.query(query).records == apply_query(workflows, query).records, params
+    for by in ("site", "status", "campaign"):
+        assert store.aggregate(by) == summarize(bundles, by), by
+    # An upsert writes the workflow in the current format.
+    store.upsert(bundles[0])
+    doc_id = urllib.parse.quote(_docs.doc_id(bundles[0].workflow.RequestName), safe="")
+    raw = store.client.request("GET", f"/{urllib.parse.quote(db)}/{doc_id}")
+    assert raw["wmstats"] == 2 and "Transitions" not in raw
+    assert store.get(bundles[0].workflow.RequestName) == bundles[0]

@@ -42,8 +42,8 @@ from wmstats.schema import (
     Agent,
     ChainParentage,
     DatasetStats,
+    RequestTransition,
     TaskSite,
-    Transition,
     Workflow,
     WorkflowBundle,
     WorkflowSite,
@@ -1238,7 +1238,6 @@ def _render_bundle(t: _Truth) -> WorkflowBundle:
         eras = [t.acq_era]
         procs = [t.proc_string]
     resolved = True if t.parentage_resolved is None else t.parentage_resolved
-    transitions = tuple(Transition(Status=s, UpdateTime=u, DN=d) for s, u, d in t.transitions)
     workflow = Workflow(
         RequestName=name,
         RequestStatus=t.status,
@@ -1257,8 +1256,7 @@ def _render_bundle(t: _Truth) -> WorkflowBundle:
         ProcessingStrings=_dedup([*procs, *(s.proc_string for s in steps if t.chain)]),
         RequestPriority=t.priority,
         RequestDate=t.date,
-        StatusTime=transitions[-1].UpdateTime,
-        Transitions=transitions,
+        StatusTime=t.transitions[-1][1],
         InputDataset=t.input_dataset,
         OutputDatasets=t.output_datasets,
         MCPileup=_dedup([t.mc_pileup, *(s.mc_pileup for s in steps if t.chain)]),
@@ -1295,6 +1293,8 @@ def _render_bundle(t: _Truth) -> WorkflowBundle:
         datasets=tuple(DatasetStats(RequestName=name, Dataset=ds, Events=v[0], Size=v[1],
                                     Lumis=v[2]) for ds, v in sorted(datasets.items())),
         parentage=parentage,
+        transitions=tuple(RequestTransition(RequestName=name, Index=k, Status=s, UpdateTime=u,
+                                            DN=d) for k, (s, u, d) in enumerate(t.transitions)),
     )
 
 

@@ -1,8 +1,9 @@
 """The store contract, the backend registry and :func:`open_store`.
 
 A store holds one *snapshot*: per workflow a
-:class:`~wmstats.convert.WorkflowBundle` (its :class:`~wmstats.schema.Workflow`
-plus site, task, task-site, dataset and parentage records), plus the
+:class:`~wmstats.schema.WorkflowBundle` (its :class:`~wmstats.schema.Workflow`
+plus the records of :data:`~wmstats.schema.BUNDLE_PARTS`: sites, tasks, task-sites,
+datasets, parentage, status history), plus the
 :class:`~wmstats.schema.Agent` records.  Queries, :meth:`Store.distinct` and
 :meth:`Store.aggregate` run over the Workflow records with the semantics of
 :mod:`wmstats.query` (whose pure functions are the reference).

@@ -4,13 +4,17 @@ One document per workflow, ``_id`` = ``"wf:" + RequestName``:
 
 * the :class:`~wmstats.schema.Workflow` fields, keyed (readable in Fauxton, and
   what ``_find`` selectors and the view read);
-* ``"wmstats": 1`` marks the document as a workflow of this format;
+* ``"wmstats": 2`` marks the document as a workflow of this format (1: the
+  status history was a list of objects under ``Transitions``; such documents,
+  written by an older wmstats, are still read);
 * ``"S"``: the workflow's :class:`~wmstats.schema.WorkflowSite` records as compact
   rows ``[Site, Agent, <counters in COUNTER_FIELDS order>]`` (:data:`SITE_COLUMNS`;
   the aggregate view sums them per value of the column an aggregate groups by);
-* an attachment ``parts``: the other records (tasks, task-sites, datasets,
-  parentage) as zlib-compressed JSON rows.  Attachments are not read by view
-  builds or ``_find`` scans, which keeps both cheap.
+* an attachment ``parts``: the other records (every part of
+  :data:`~wmstats.schema.BUNDLE_PARTS` but the sites: tasks, task-sites,
+  datasets, parentage, status history) as zlib-compressed JSON rows.
+  Attachments are not read by view builds or ``_find`` scans, which keeps both
+  cheap.
 
 Agents live in one meta document (``wmstats-meta``) of the snapshot database,
 with a ``generation`` counter that every write bumps.
@@ -19,7 +23,6 @@ with a ``generation`` counter that every write bumps.
 from __future__ import annotations
 
 import base64
-import functools
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -29,15 +32,13 @@ import ujson
 from wmstats.aggregates import AGGREGATES
 from wmstats.backends.codec import field_names, record_from_values, record_values
 from wmstats.schema import (
+    BUNDLE_PARTS,
     COUNTER_FIELDS,
     Agent,
-    ChainParentage,
-    DatasetStats,
-    TaskSite,
+    RequestTransition,
     Workflow,
     WorkflowBundle,
     WorkflowSite,
-    WorkflowTask,
 )
 from wmstats.serialize import json_bytes, structure, unstructure
 
@@ -51,6 +52,7 @@ __all__ = [
     "VIEW_PATH",
     "VIEW_VERSION",
     "FIXED_DOCS",
+    "FORMATS",
     "SITE_COLUMNS",
     "indexed_fields",
     "view_keys",
@@ -77,19 +79,18 @@ VIEW: Final = "agg"
 VIEW_PATH: Final = f"/{DESIGN_ID}/_view/{VIEW}"
 #: Documents in a snapshot database that are not workflows (design + meta).
 FIXED_DOCS: Final = 2
-_FORMAT: Final = 1
+_FORMAT: Final = 2
+#: The workflow document formats this code reads (the view and queries select them).
+FORMATS: Final = (1, 2)
 #: The WorkflowSite fields at the head of each ``S`` row (the counters follow): every
 #: field but the counters and ``RequestName``.
 SITE_COLUMNS: Final[tuple[str, ...]] = tuple(
     name for name in field_names(WorkflowSite)
     if name not in COUNTER_FIELDS and name != "RequestName")
-#: Bundle attributes stored in the ``parts`` attachment, in order.
-_PARTS: Final[tuple[tuple[str, type[Any]], ...]] = (
-    ("tasks", WorkflowTask),
-    ("task_sites", TaskSite),
-    ("datasets", DatasetStats),
-    ("parentage", ChainParentage),
-)
+#: Bundle attributes stored in the ``parts`` attachment, in order (the sites are
+#: the ``S`` rows).  Format 1 had the first four.
+_PARTS: Final[tuple[tuple[str, type[Any]], ...]] = tuple(
+    (attr, cls) for attr, cls in BUNDLE_PARTS.items() if attr != "sites")
 
 
 def doc_id(name: str) -> str:
@@ -136,26 +137,22 @@ def workflow_doc(bundle: WorkflowBundle) -> dict[str, Any]:
     return doc
 
 
-@functools.cache
-def _transitions_at() -> int:
-    return field_names(Workflow).index("Transitions")
-
-
 def _workflow_fields(workflow: Workflow) -> dict[str, Any]:
     """The keyed fields of a workflow (as :func:`wmstats.serialize.unstructure`, faster)."""
-    values = record_values(workflow)
-    at = _transitions_at()
-    values[at] = [{"Status": s, "UpdateTime": u, "DN": d} for s, u, d in values[at]]
-    return dict(zip(field_names(Workflow), values))
+    return dict(zip(field_names(Workflow), record_values(workflow)))
 
 
 def workflow_from_doc(doc: Mapping[str, Any]) -> Workflow:
     """The :class:`Workflow` of a workflow document (written by :func:`workflow_doc`)."""
-    values = [doc[name] for name in field_names(Workflow)]
-    at = _transitions_at()
-    values[at] = [(t["Status"], t["UpdateTime"], t["DN"]) for t in values[at]]
-    workflow: Workflow = record_from_values(Workflow, values)
+    workflow: Workflow = record_from_values(Workflow, [doc[name] for name in field_names(Workflow)])
     return workflow
+
+
+def _format1_transitions(name: str, doc: Mapping[str, Any]) -> tuple[RequestTransition, ...]:
+    """The status history of a format 1 document (keyed objects under ``Transitions``)."""
+    return tuple(RequestTransition(RequestName=name, Index=i, Status=t["Status"],
+                                   UpdateTime=t["UpdateTime"], DN=t["DN"])
+                 for i, t in enumerate(doc.get("Transitions", ())))
 
 
 def bundle_from_doc(doc: Mapping[str, Any]) -> WorkflowBundle:
@@ -168,6 +165,8 @@ def bundle_from_doc(doc: Mapping[str, Any]) -> WorkflowBundle:
                   for row in doc.get("S", ()))
     attachment = doc.get("_attachments", {}).get("parts")
     parts = _decode_parts(name, attachment["data"]) if attachment else {}
+    if doc.get("wmstats") == 1:
+        parts["transitions"] = _format1_transitions(name, doc)
     return WorkflowBundle(workflow=workflow, sites=sites, **parts)
 
 
@@ -226,7 +225,7 @@ def agg_rows(doc: Mapping[str, Any], by: str) -> list[tuple[str, str, list[int]]
 
 
 _MAP: Final = """function (doc) {
-  if (doc.wmstats !== %(format)d) return;
+  if (%(formats)s.indexOf(doc.wmstats) < 0) return;
   var C = %(counters)s, N = C.length, W = %(width)d, name = doc.RequestName;
   var st = doc.RequestStatus;
   var KEYS = %(keys)s, own = [1], k;
@@ -255,7 +254,8 @@ _MAP: Final = """function (doc) {
 
 
 def _map_source(keys: list[tuple[str, str, int]]) -> str:
-    return _MAP % {"format": _FORMAT, "counters": ujson.dumps(list(COUNTER_FIELDS)),
+    return _MAP % {"formats": ujson.dumps(list(FORMATS)),
+                   "counters": ujson.dumps(list(COUNTER_FIELDS)),
                    "width": len(SITE_COLUMNS), "keys": ujson.dumps(keys)}
 
 
@@ -265,8 +265,9 @@ def _map_source(keys: list[tuple[str, str, int]]) -> str:
 #: ``wmstats_keys`` (see :func:`design_is_current`).  A
 #: :class:`~wmstats_couchdb.store.CouchStore` rewrites an older design document
 #: found in an existing snapshot database.  2: ``type`` and ``team`` added.  3:
-#: the aggregates come from the aggregate table and are recorded.
-VIEW_VERSION: Final = 3
+#: the aggregates come from the aggregate table and are recorded.  4: documents of
+#: format 2 (and 1).
+VIEW_VERSION: Final = 4
 
 
 def design_doc() -> dict[str, Any]:

@@ -176,7 +176,7 @@ def _selector(filters: Sequence[Filter]) -> dict[str, Any]:
     Equality and ranges are exact; wildcards and regular expressions are left to
     the client (their dialects differ between CouchDB, pouchdb and Python).
     """
-    conditions: list[dict[str, Any]] = [{"wmstats": 1}]
+    conditions: list[dict[str, Any]] = [{"wmstats": {"$in": list(_docs.FORMATS)}}]
     ops = {"gt": "$gt", "ge": "$gte", "lt": "$lt", "le": "$lte"}
     for flt in filters:
         if flt.op == "eq":

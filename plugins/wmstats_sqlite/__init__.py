@@ -15,7 +15,8 @@ Tables:
     key, so "any element matches" filters are index lookups.
 ``workflow_doc``
     the workflow record (positional JSON) and the bundle's other records (one
-    blob, :mod:`wmstats.backends.codec`), read only for the page returned and by
+    blob, :mod:`wmstats.backends.codec`: sites, tasks, task-sites, datasets,
+    parentage, status history), read only for the page returned and by
     :meth:`SqliteStore.get_many`.
 ``site_sum``
     per workflow and per aggregate that sums WorkflowSite records (``site``,
@@ -79,8 +80,9 @@ from wmstats.store import Store, StoreError, StoreOptionError
 __all__ = ["SqliteStore", "INDEXED_FIELDS", "SCHEMA_VERSION"]
 
 #: Bumped when the table layout changes (see the module docstring for older files).
-#: 3: ``site_sum`` keyed by aggregate.
-SCHEMA_VERSION: Final = "3"
+#: 3: ``site_sum`` keyed by aggregate.  4: the status history is a bundle part
+#: (RequestTransition records), no longer a Workflow field.
+SCHEMA_VERSION: Final = "4"
 #: Workflow columns with an ``(field, RequestName)`` index.
 INDEXED_FIELDS: Final = (
     "RequestStatus", "RequestType", "SubRequestType", "Campaign", "Group", "Requestor",
@@ -97,7 +99,7 @@ _N: Final = len(COUNTER_FIELDS)
 
 
 def _columns() -> tuple[str, ...]:
-    """Workflow columns: every field but ``Transitions``, in schema order."""
+    """Workflow columns: every field that filters can name, in schema order."""
     return tuple(name for name, spec in field_specs().items() if spec.filterable)
 
 
