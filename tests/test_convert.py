@@ -113,10 +113,13 @@ def test_taskchain_request(wmcore_doc: Any) -> None:
     # RequestDate [2018, 12, 3, 11, 10, 9] is UTC: the same second as the "new" transition.
     assert wf.RequestDate == calendar.timegm((2018, 12, 3, 11, 10, 9)) == 1543835409
     assert wf.StatusTime == 1543836342  # the "acquired" transition
-    assert [t.Status for t in wf.Transitions] == ["new", "assignment-approved", "assigned",
-                                                  "acquired"]
-    assert wf.Transitions[-1].DN == "/DC=ch/DC=cern/OU=computers/CN=wmagent/vocms0192.cern.ch"
-    assert wf.Transitions[0].UpdateTime == 1543835409
+    history = bundle.transitions
+    assert [t.Status for t in history] == ["new", "assignment-approved", "assigned",
+                                           "acquired"]
+    assert [(t.RequestName, t.Index) for t in history] == [(TASKCHAIN, i) for i in range(4)]
+    assert history[-1].DN == "/DC=ch/DC=cern/OU=computers/CN=wmagent/vocms0192.cern.ch"
+    assert history[0].UpdateTime == 1543835409
+    assert history[-1].UpdateTime == wf.StatusTime
     assert wf.ChainLength == 3
     # Top-level "DMWM_Test" plus the era every task sets.
     assert wf.AcquisitionEras == ("DMWM_Test", "CMSSW_8_1_0")
@@ -275,7 +278,8 @@ def test_agent_request_without_its_request(wmcore_doc: Any) -> None:
 
 
 def test_legacy_request(wmcore_doc: Any) -> None:
-    wf = single(convert(wmcore_doc("legacy_reqmgr_request.json"))).workflow
+    bundle = single(convert(wmcore_doc("legacy_reqmgr_request.json")))
+    wf = bundle.workflow
     assert wf.RequestName == LEGACY
     assert wf.RequestStatus == "assigned"  # the last entry of request_status
     assert wf.RequestType == "ReReco"
@@ -285,8 +289,10 @@ def test_legacy_request(wmcore_doc: Any) -> None:
     assert wf.InputDataset == "/Photon/Run2011A-v1/RAW"
     assert (wf.Campaign, wf.Group, wf.Requestor) == ("SryuTest2", "cmsdataops", "cmsdataops")
     assert wf.RequestDate == calendar.timegm((2012, 1, 11, 17, 49, 50))
-    assert [(t.Status, t.UpdateTime) for t in wf.Transitions] == [
-        ("new", 1326304190), ("assignment-approved", 1326304216), ("assigned", 1326304227)]
+    assert [(t.Index, t.Status, t.UpdateTime) for t in bundle.transitions] == [
+        (0, "new", 1326304190), (1, "assignment-approved", 1326304216),
+        (2, "assigned", 1326304227)]
+    assert {t.RequestName for t in bundle.transitions} == {LEGACY}
     assert wf.StatusTime == 1326304227
 
 
@@ -574,6 +580,27 @@ def test_wrong_container_types() -> None:
 # --------------------------------------------------------------------------- messy requests
 
 
+def test_status_history_records_skip_bad_entries() -> None:
+    # RequestTransition becomes one RequestTransition record per good entry,
+    # numbered 0, 1... in order; a bad entry is reported and not numbered.
+    doc = request("wf_h", RequestStatus="assigned", RequestTransition=[
+        {"Status": "new", "UpdateTime": 10, "DN": "/CN=a"},
+        5,
+        {"Status": "assigned", "UpdateTime": "20", "DN": None},
+        {"Status": "new", "UpdateTime": 30},
+    ])
+    result = convert(doc)
+    bundle = single(result)
+    assert [(t.RequestName, t.Index, t.Status, t.UpdateTime, t.DN)
+            for t in bundle.transitions] == [
+        ("wf_h", 0, "new", 10, "/CN=a"), ("wf_h", 1, "assigned", 20, ""),
+        ("wf_h", 2, "new", 30, "")]
+    # The time of the last entry into the current status, not of the last entry.
+    assert bundle.workflow.StatusTime == 20
+    assert where(result) == [("wf_h", "RequestTransition[1]"),
+                             ("wf_h", "RequestTransition[2].UpdateTime")]
+
+
 def test_request_numeric_strings_nulls_and_wrong_types() -> None:
     doc = request(
         RequestPriority="90000", TotalEstimatedJobs=None, TotalInputEvents=12.0,
@@ -582,12 +609,13 @@ def test_request_numeric_strings_nulls_and_wrong_types() -> None:
         ParentageResolved="false", RequestDate="yesterday", Teams=None, Team="t1, t2",
     )
     result = convert(doc)
-    wf = single(result).workflow
+    bundle = single(result)
+    wf = bundle.workflow
     assert wf.RequestPriority == 90000
     assert wf.TotalEstimatedJobs == 0 and wf.TotalInputEvents == 12
     assert wf.RequestType == "" and wf.Campaign == "" and wf.Group == "5"
     assert wf.SiteWhitelist == ("T1_US_FNAL",) and wf.SiteBlacklist == ()
-    assert wf.Transitions == () and wf.StatusTime == 0
+    assert bundle.transitions == () and wf.StatusTime == 0
     assert wf.ParentageResolved is False
     assert wf.RequestDate == 0
     assert wf.Teams == ("t1", "t2")

@@ -513,3 +513,24 @@ def test_cache_server_command_with_a_source(dbs: Dbs, client: CouchClient) -> No
                       ["--port", "0", "--source", "couchdb://localhost?nope=1"])
         assert serve.run_cache_server(args) == 2
     assert "unknown option 'nope'" in bad.getvalue()
+
+
+def test_kept_status_histories_share_their_strings() -> None:
+    # Requests read from CouchDB are parsed JSON: every status and DN of every
+    # history step is its own string.  The state keeps one of each, and the
+    # bundles still equal converting the documents at once.
+    from wmstats_couchdb._state import SourceState
+
+    gen = MockGenerator(seed=5)
+    docs = [ujson.loads(ujson.dumps(gen.documents(i)[0])) for i in range(30)]
+    state = SourceState(None)
+    problems: list[Any] = []
+    for doc in docs:
+        state.update("req", doc["_id"], doc, problems, set(), set())
+    bundles = list(state.bundles())
+    assert bundles == list(convert_documents(docs).bundles) and not problems
+    steps = [t for b in bundles for t in b.transitions]
+    assert len(steps) > 100
+    for attr in ("Status", "DN"):
+        values = [getattr(t, attr) for t in steps]
+        assert len({id(v) for v in values}) == len(set(values)) < len(values) / 3, attr

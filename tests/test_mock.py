@@ -22,7 +22,7 @@ from wmstats.mock import (
     SITES,
     MockGenerator,
 )
-from wmstats.schema import COUNTER_FIELDS, COUNTER_SOURCES, WorkflowBundle
+from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, COUNTER_SOURCES, WorkflowBundle
 
 _COUNTER_PATHS = frozenset(COUNTER_SOURCES.values())
 _PERF_KEYS = frozenset({"cmsRunCPUPerformance", "inputEvents", "wrappedTotalJobTime", "dataset"})
@@ -36,7 +36,7 @@ def population() -> list[WorkflowBundle]:
 
 def _diff(got: WorkflowBundle, want: WorkflowBundle) -> str:
     """Say which part of two bundles differs, for a readable failure."""
-    for part in ("workflow", "sites", "tasks", "task_sites", "datasets", "parentage"):
+    for part in ("workflow", *BUNDLE_PARTS):
         a, b = getattr(got, part), getattr(want, part)
         if a == b:
             continue
@@ -163,6 +163,19 @@ def test_knobs_are_honoured_and_convert(knobs: dict[str, int]) -> None:
             assert max(per_task.values(), default=0) <= knobs["max_sites"]
         active += bool(agents)
     assert active > 50
+
+
+def test_status_history_records(population: list[WorkflowBundle]) -> None:
+    # Each workflow's history is its own records, numbered from 0, from "new" to
+    # the current status, in time order; StatusTime is the last step's time.
+    for bundle in population:
+        wf, history = bundle.workflow, bundle.transitions
+        assert [t.Index for t in history] == list(range(len(history))) and history
+        assert {t.RequestName for t in history} == {wf.RequestName}
+        assert history[0].Status == "new" and history[-1].Status == wf.RequestStatus
+        assert history[-1].UpdateTime == wf.StatusTime
+        times = [t.UpdateTime for t in history]
+        assert times == sorted(times) and all(t.DN for t in history)
 
 
 # --------------------------------------------------------------------------- document shape

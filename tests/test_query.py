@@ -21,13 +21,14 @@ from wmstats.query import (
     compile_glob,
     distinct_values,
     field_spec,
+    field_specs,
     filter_records,
     glob_to_regex,
     parse_query,
     parse_time,
     summarize,
 )
-from wmstats.schema import Transition, Workflow, WorkflowSite
+from wmstats.schema import Workflow, WorkflowSite
 
 
 def test_parse_the_documented_example() -> None:
@@ -83,13 +84,13 @@ def test_parse_filters(params: dict[str, str | list[str]], expected: list[Filter
     ({"RequestDate": "yesterday"}, "RequestDate", "ISO 8601"),
     ({"HasRequest": "perhaps"}, "HasRequest", "true or false"),
     ({"ParentageResolved.gt": "1"}, "ParentageResolved", "needs a numeric field"),
-    ({"Transitions": "new"}, "Transitions", "cannot be filtered"),
+    ({"Transitions": "new"}, "Transitions", "unknown parameter"),  # its own record type now
     ({"idx": "-1"}, "idx", ">= 0"),
     ({"idx": "ten"}, "idx", ">= 0"),
     ({"idx": ["1", "2"]}, "idx", "more than once"),
     ({"limit": "1001"}, "limit", "at most 1000"),
     ({"sort": "-Planet"}, "Planet", "unknown field"),
-    ({"sort": "Transitions"}, "Transitions", "cannot be filtered"),
+    ({"sort": "Transitions"}, "Transitions", "unknown field"),
     ({"fields": "RequestName,Nope"}, "Nope", "unknown field"),
     ({"Sites": "x", "allowed": ""}, None, None),
 ])
@@ -249,15 +250,16 @@ def test_page_next_idx() -> None:
 
 
 def test_apply_query_pages_and_masks() -> None:
-    records = [_wf(f"w{i}", RequestPriority=i % 2,
-                   Transitions=(Transition(Status="new", UpdateTime=i),)) for i in range(5)]
+    records = [_wf(f"w{i}", RequestPriority=i % 2, StatusTime=i,
+                   Campaigns=(f"C{i}", "Run3")) for i in range(5)]
     page = apply_query(records, parse_query({"sort": "-RequestPriority", "idx": "1",
-                                             "limit": "2", "fields": "RequestName,Transitions"}))
+                                             "limit": "2",
+                                             "fields": "RequestName,StatusTime,Campaigns"}))
     assert [r.RequestName for r in page.records] == ["w1", "w4"]
     assert page.total == 5 and page.next_idx == 3
     assert page.dicts() == [
-        {"RequestName": "w1", "Transitions": [{"Status": "new", "UpdateTime": 1, "DN": ""}]},
-        {"RequestName": "w4", "Transitions": [{"Status": "new", "UpdateTime": 4, "DN": ""}]}]
+        {"RequestName": "w1", "StatusTime": 1, "Campaigns": ["C1", "Run3"]},
+        {"RequestName": "w4", "StatusTime": 4, "Campaigns": ["C4", "Run3"]}]
 
 
 def test_distinct_values_counts_each_workflow_once() -> None:
@@ -307,5 +309,7 @@ def test_parse_time() -> None:
 def test_field_spec() -> None:
     assert field_spec("RequestDate").time and field_spec("RequestDate").numeric
     assert field_spec("Sites").many and field_spec("Sites").kind == "str"
-    assert not field_spec("Transitions").filterable
+    assert {spec.kind for spec in field_specs().values()} == {"str", "int", "bool"}
+    with pytest.raises(QueryError, match="unknown field"):
+        field_spec("Transitions")  # the status history is its own record type
     assert not field_spec("HasRequest").numeric

@@ -6,8 +6,11 @@ or the CouchDB named by ``$WMSTATS_COUCHDB_URL``.
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import urllib.parse
+import zlib
 from collections.abc import Iterator
 
 import attrs
@@ -20,7 +23,7 @@ from wmstats.store import Store, StoreError, StoreOptionError, open_store
 from wmstats.testing.couchdb_server import CouchDatabase, PouchServer, free_port
 from wmstats.testing.fixtures import require_pouchdb_bin
 from wmstats.testing.data import sample_agents, sample_bundles
-from wmstats.testing.store_suite import StoreSuite
+from wmstats.testing.store_suite import EXTRA_AGGREGATES, StoreSuite, extend_aggregates
 from wmstats_couchdb import CouchError, CouchStore, _docs
 
 
@@ -314,3 +317,67 @@ def test_older_design_document_is_upgraded(couchdb_database: CouchDatabase) -> N
             assert response.json()["wmstats_view"] == _docs.VIEW_VERSION
     finally:
         reader.close()
+
+
+def test_design_document_follows_the_aggregate_table(
+        couchdb_database: CouchDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A snapshot written before aggregates were added to the table: a store that
+    # knows them rewrites the design document (same version, more keys) once.
+    bundles = sample_bundles(12)
+    with make_store(couchdb_database) as writer:
+        writer.replace(bundles)
+    table = extend_aggregates(monkeypatch)
+    added = [a.key for a in table[-len(EXTRA_AGGREGATES):]]
+    reader = make_store(couchdb_database, create=False)
+    try:
+        for agg in table:
+            assert reader.aggregate(agg.key) == summarize(bundles, agg.key), agg.key
+        design = reader.client.request(
+            "GET", f"/{urllib.parse.quote(reader._snapshot_db())}/{_docs.DESIGN_ID}")
+        assert design["wmstats_view"] == _docs.VIEW_VERSION
+        assert {k[0] for k in design["wmstats_keys"]} >= set(added)
+        assert _docs.design_is_current(design)
+    finally:
+        reader.close()
+    monkeypatch.undo()
+    # The original table is covered by the rewritten document: left alone.
+    assert _docs.design_is_current(design)
+    assert not _docs.design_is_current({**design, "wmstats_keys": design["wmstats_keys"][:2]})
+    assert not _docs.design_is_current({**design, "wmstats_view": _docs.VIEW_VERSION - 1})
+    assert _docs.design_is_current({**design, "wmstats_view": _docs.VIEW_VERSION + 1})
+
+
+def _format1_doc(bundle: WorkflowBundle) -> dict[str, object]:
+    """The document an older wmstats wrote: format 1, the status history inside the
+    workflow as keyed objects, the attachment without it."""
+    doc = _docs.workflow_doc(bundle)
+    doc["wmstats"] = 1
+    doc["Transitions"] = [{"Status": t.Status, "UpdateTime": t.UpdateTime, "DN": t.DN}
+                          for t in bundle.transitions]
+    attachment = doc["_attachments"]["parts"]
+    parts = json.loads(zlib.decompress(base64.b64decode(attachment["data"])))
+    assert len(parts) == 5 and parts[-1]  # tasks...parentage, then the history
+    attachment["data"] = base64.b64encode(zlib.compress(json.dumps(parts[:4]).encode())).decode()
+    return doc
+
+
+def test_format1_documents_are_still_read(store: CouchStore) -> None:
+    bundles = sample_bundles(20, seed=4)
+    store.replace(bundles[10:])
+    db = store._snapshot_db()
+    store._bulk(db, [_format1_doc(b) for b in bundles[:10]])
+    for bundle in bundles:
+        assert store.get(bundle.workflow.RequestName) == bundle
+    workflows = [b.workflow for b in bundles]
+    for params in ({}, {"RequestPriority": ">0", "sort": "-RequestDate"},
+                   {"RequestStatus": "running-open,completed"}):
+        query = parse_query(params)
+        assert store.query(query).records == apply_query(workflows, query).records, params
+    for by in ("site", "status", "campaign"):
+        assert store.aggregate(by) == summarize(bundles, by), by
+    # An upsert writes the workflow in the current format.
+    store.upsert(bundles[0])
+    doc_id = urllib.parse.quote(_docs.doc_id(bundles[0].workflow.RequestName), safe="")
+    raw = store.client.request("GET", f"/{urllib.parse.quote(db)}/{doc_id}")
+    assert raw["wmstats"] == 2 and "Transitions" not in raw
+    assert store.get(bundles[0].workflow.RequestName) == bundles[0]

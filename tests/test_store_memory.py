@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from wmstats.backends import memory
-from wmstats.backends.memory import MemoryStore
+from wmstats.backends.memory import MemoryStore, _bitmaps, _snapshot
 from wmstats.schema import WorkflowBundle
 from wmstats.query import Query, apply_query, parse_query
 from wmstats.schema import Workflow
@@ -36,7 +35,7 @@ class TestMemoryStoreBitmapWalk(StoreSuite):
 
     @pytest.fixture(autouse=True)
     def _no_small_results(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(memory, "_SMALL", 0)
+        monkeypatch.setattr(_snapshot, "SMALL", 0)
 
     @pytest.fixture
     def store(self) -> Iterator[Store]:
@@ -78,7 +77,7 @@ def test_large_results_match_reference(params: dict[str, str],
     expected = apply_query(workflows, query)
     assert page.total == expected.total
     assert names(page) == names(expected)
-    if expected.total > memory._SMALL:
+    if expected.total > _snapshot.SMALL:
         assert list(store.stream(query.unpaged())) == list(
             apply_query(workflows, query.unpaged()).records)
 
@@ -86,17 +85,17 @@ def test_large_results_match_reference(params: dict[str, str],
 def test_positions_selects_the_right_ones() -> None:
     chars = "0110100111" * 50
     ones = [i for i, c in enumerate(chars) if c == "1"]
-    walk = memory._Walk(chars)
+    walk = _bitmaps.Walk(chars)
     for idx in (0, 1, 5, 100, len(ones) - 1, len(ones)):
         for limit in (None, 1, 7):
-            got = list(memory._positions(walk, len(ones), idx, limit))
+            got = list(_bitmaps.positions(walk, len(ones), idx, limit))
             assert got == ones[idx:None if limit is None else idx + limit]
 
 
 def test_bitmap_round_trip() -> None:
     for n, rows in ((10, [0, 9]), (1000, list(range(0, 1000, 3))), (1000, [5]), (64, [])):
-        bitmap = memory._rows_to_bitmap(rows, n)
-        assert memory._bitmap_rows(bitmap) == rows
+        bitmap = _bitmaps.rows_to_bitmap(rows, n)
+        assert _bitmaps.bitmap_rows(bitmap) == rows
         assert bitmap.bit_count() == len(rows)
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from wmstats.query import Query, apply_query, parse_query
-from wmstats.store import Store, StoreOptionError, open_store
+from wmstats.query import Query, apply_query, parse_query, summarize
+from wmstats.store import Store, StoreError, StoreOptionError, open_store
 from wmstats.testing.data import sample_bundles
-from wmstats.testing.store_suite import StoreSuite, names
-from wmstats_sqlite import INDEXED_FIELDS, SqliteStore
+from wmstats.testing.store_suite import StoreSuite, extend_aggregates, names
+from wmstats_sqlite import INDEXED_FIELDS, SCHEMA_VERSION, SqliteStore
 
 
 class TestSqliteStore(StoreSuite):
@@ -138,15 +138,70 @@ def test_reader_threads_during_a_long_replace(tmp_path: Path) -> None:
     assert seen <= {30, 60} and seen
 
 
-def test_refuses_other_layout(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    SqliteStore(path).close()
+def _set_layout(path: Path, version: str) -> None:
     con = sqlite3.connect(path)
-    con.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (version,))
     con.commit()
     con.close()
-    with pytest.raises(StoreOptionError, match="layout"):
+
+
+def test_refuses_newer_layout(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    SqliteStore(path).close()
+    _set_layout(path, str(int(SCHEMA_VERSION) + 1))
+    with pytest.raises(StoreOptionError, match="layout .* newer"):
         SqliteStore(path)
+
+
+def test_older_layout_is_refused_until_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with SqliteStore(path) as store:
+        store.replace(sample_bundles(10))
+    # An older file: another version number, and a table of another shape.
+    _set_layout(path, "0")
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE site_sum RENAME COLUMN agg TO kind")
+    con.commit()
+    con.close()
+    store = SqliteStore(path)
+    other = SqliteStore(path)  # another process that opened the file too
+    try:
+        for read in (store.count, lambda: store.query(Query(limit=3)), store.get_agents,
+                     lambda: store.aggregate("site"), lambda: store.snapshot_id,
+                     lambda: list(store.stream()), lambda: store.apply(deletes=["x"])):
+            with pytest.raises(StoreError, match="layout 0 of an older wmstats"):
+                read()
+        fresh = sample_bundles(7, seed=3)
+        store.replace(fresh)
+        workflows = [b.workflow for b in fresh]
+        for reader in (store, other):
+            assert reader.count() == 7
+            assert reader.query().records == apply_query(workflows, Query()).records
+            assert reader.aggregate("site") == summarize(fresh, "site")
+            assert reader.get(fresh[0].workflow.RequestName) == fresh[0]
+    finally:
+        store.close()
+        other.close()
+    with SqliteStore(path) as reopened:
+        assert reopened.count() == 7
+
+
+def test_site_sums_follow_the_aggregate_table(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file written before aggregates were added to the table: opening it
+    # rebuilds the stored WorkflowSite sums for the new table.
+    bundles = sample_bundles(30)
+    path = tmp_path / "t.db"
+    with SqliteStore(path) as store:
+        store.replace(bundles)
+        before = store.snapshot_id
+    table = extend_aggregates(monkeypatch)
+    with SqliteStore(path) as store:
+        assert store.snapshot_id != before  # answers changed: another snapshot
+        for agg in table:
+            assert store.aggregate(agg.key) == summarize(bundles, agg.key), agg.key
+    with SqliteStore(path) as store:
+        assert store.aggregate("whitelist") == summarize(bundles, "whitelist")
 
 
 def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

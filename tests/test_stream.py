@@ -12,7 +12,7 @@ import pytest
 
 from wmstats.backends.memory import MemoryStore
 from wmstats.query import Query, parse_query
-from wmstats.schema import Transition, Workflow
+from wmstats.schema import Workflow
 from wmstats.serialize import unstructure
 from wmstats.stream import (
     JSON,
@@ -30,7 +30,7 @@ from wmstats.testing.data import sample_bundles
 
 def _records(n: int) -> list[Workflow]:
     return [Workflow(RequestName=f"wf_ü_{i}", RequestPriority=i, Campaigns=("A", "Ⅱ"),
-                     Transitions=(Transition(Status="new", UpdateTime=i),)) for i in range(n)]
+                     StatusTime=i) for i in range(n)]
 
 
 def test_json_array_round_trip() -> None:

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from wmstats.aggregates import AGGREGATES
 from wmstats.mock import MockGenerator
 from wmstats.query import Query, parse_query
-from wmstats.schema import BUNDLE_PARTS
+from wmstats.schema import BUNDLE_PARTS, SCHEMA_VERSION
 from wmstats.serialize import unstructure
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, CacheConfig, WebServer, build_application
@@ -185,7 +185,7 @@ def test_service_endpoints(server: Served, http: requests.Session, openapi: dict
         response, body = get(http, server.url + path, gz=gz)
         info = ujson.loads(body)
         validator(openapi, "Info").validate(info)
-        assert info["schema_version"] == "1.0" and info["limits"] == LIMITS
+        assert info["schema_version"] == SCHEMA_VERSION and info["limits"] == LIMITS
         assert set(info["endpoints"]) == {r.path for r in ROUTES}
     response, body = get(http, server.url + "/schema", gz=gz)
     from wmstats.jsonschema import json_schema
@@ -202,8 +202,7 @@ def test_openapi_describes_every_route_and_field(openapi: dict[str, Any]) -> Non
     params = openapi["components"]["parameters"]
     from wmstats.query import field_specs
     for spec in field_specs().values():
-        if spec.filterable:
-            assert spec.name in params
+        assert spec.name in params
     for name in ("RequestPriority.ge", "RequestName.re", "Campaigns.glob", "HasRequest.eq"):
         assert name in params
     fetch = openapi["paths"]["/fetch"]["get"]
@@ -585,7 +584,7 @@ def test_metrics(server: Served, http: requests.Session) -> None:
     assert _sample(samples, "wmstats_http_requests_in_flight") == 1  # this request
     assert _sample(samples, "process_resident_memory_bytes") > 0
     info = next(labels for (name, labels) in samples if name == "wmstats_info")
-    assert dict(info)["backend"] == "memory" and dict(info)["schema_version"] == "1.0"
+    assert dict(info)["backend"] == "memory" and dict(info)["schema_version"] == SCHEMA_VERSION
 
 
 def test_histogram_buckets_are_inclusive_upper_bounds() -> None:

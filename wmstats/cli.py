@@ -41,6 +41,7 @@ _RECORD_CHOICES = {
     "task-site": "TaskSite",
     "dataset": "DatasetStats",
     "parentage": "ChainParentage",
+    "transition": "RequestTransition",
     "agent": "Agent",
 }
 

@@ -31,8 +31,8 @@ from wmstats.schema import (
     Agent,
     ChainParentage,
     DatasetStats,
+    RequestTransition,
     TaskSite,
-    Transition,
     Workflow,
     WorkflowBundle,
     WorkflowSite,
@@ -297,10 +297,12 @@ def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
 
 @attrs.frozen
 class RequestPart:
-    """What one request document contributes: the workflow without agent data."""
+    """What one request document contributes: the workflow without agent data, its
+    chain parentage and its status history."""
 
     workflow: Workflow
     parentage: tuple[ChainParentage, ...]
+    transitions: tuple[RequestTransition, ...] = ()
 
 
 def _epoch(reader: _Reader, value: Any, path: str) -> int:
@@ -323,7 +325,10 @@ def _epoch(reader: _Reader, value: Any, path: str) -> int:
     return reader.integer(value, path)
 
 
-def _transitions(reader: _Reader, value: Any, path: str, legacy: bool) -> tuple[Transition, ...]:
+def _transitions(reader: _Reader, name: str, value: Any, path: str,
+                 legacy: bool) -> tuple[RequestTransition, ...]:
+    """The status history of request ``name``, numbered from 0 (oldest) on; an entry
+    that is not an object is reported and left out of the numbering."""
     if value is None:
         return ()
     if not isinstance(value, (list, tuple)):
@@ -331,15 +336,17 @@ def _transitions(reader: _Reader, value: Any, path: str, legacy: bool) -> tuple[
         return ()
     status_key, time_key, dn_key = (("status", "update_time", "dn") if legacy
                                     else ("Status", "UpdateTime", "DN"))
-    out: list[Transition] = []
+    out: list[RequestTransition] = []
     for i, item in enumerate(value):
         item_path = f"{path}[{i}]"
         if not isinstance(item, dict):
             reader.report(item_path, f"expected an object, got {_kind(item)}; ignored")
             continue
-        out.append(Transition(Status=reader.text_at(item, status_key, item_path),
-                              UpdateTime=reader.int_at(item, time_key, item_path),
-                              DN=reader.text_at(item, dn_key, item_path)))
+        out.append(RequestTransition(
+            RequestName=name, Index=len(out),
+            Status=reader.text_at(item, status_key, item_path),
+            UpdateTime=reader.int_at(item, time_key, item_path),
+            DN=reader.text_at(item, dn_key, item_path)))
     return tuple(out)
 
 
@@ -368,11 +375,12 @@ def convert_request(doc: Mapping[str, Any], problems: list[Problem]) -> RequestP
         reader.report("RequestName", "request document without a name; skipped")
         return None
     if legacy:
-        transitions = _transitions(reader, doc.get("request_status"), "request_status", True)
+        transitions = _transitions(reader, name, doc.get("request_status"), "request_status",
+                                   True)
         status = transitions[-1].Status if transitions else ""
     else:
-        transitions = _transitions(reader, doc.get("RequestTransition"), "RequestTransition",
-                                   False)
+        transitions = _transitions(reader, name, doc.get("RequestTransition"),
+                                   "RequestTransition", False)
         status = reader.text(doc.get("RequestStatus"), "RequestStatus")
     if not status:
         reader.report("RequestStatus", "missing request status")
@@ -429,7 +437,6 @@ def convert_request(doc: Mapping[str, Any], problems: list[Problem]) -> RequestP
                                        lenient=legacy),
         RequestDate=_epoch(reader, doc.get("RequestDate"), "RequestDate"),
         StatusTime=status_time,
-        Transitions=transitions,
         InputDataset=reader.text(doc.get("InputDataset"), "InputDataset"),
         OutputDatasets=_dedup(reader.strings(doc.get("OutputDatasets"), "OutputDatasets")),
         MCPileup=merged("MCPileup"),
@@ -459,7 +466,7 @@ def convert_request(doc: Mapping[str, Any], problems: list[Problem]) -> RequestP
             ParentageResolved=resolved,
         ))
     parentage.sort(key=lambda p: _chain_sort_key(p.ChainKey))
-    return RequestPart(workflow, tuple(parentage))
+    return RequestPart(workflow, tuple(parentage), transitions)
 
 
 def _chain_sort_key(key: str) -> tuple[str, int, str]:
@@ -648,6 +655,7 @@ def merge_workflow(name: str, request: RequestPart | None,
         datasets=tuple(DatasetStats(RequestName=name, Dataset=ds, Events=v[0], Size=v[1],
                                     Lumis=v[2]) for ds, v in sorted(datasets.items())),
         parentage=request.parentage if request is not None else (),
+        transitions=request.transitions if request is not None else (),
     )
 
 

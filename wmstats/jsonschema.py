@@ -14,13 +14,7 @@ from typing import Any, Final
 
 import attrs
 
-from wmstats.schema import (
-    COUNTER_PREFIXES,
-    RECORD_TYPES,
-    SCHEMA_VERSION,
-    Transition,
-    record_key,
-)
+from wmstats.schema import COUNTER_PREFIXES, RECORD_TYPES, SCHEMA_VERSION, record_key
 
 __all__ = ["DROPPED_KEYS", "json_schema", "record_schema", "render_markdown"]
 
@@ -44,7 +38,6 @@ DROPPED_KEYS: Final[dict[str, str]] = {
         "workload configuration, not monitoring data; read it from ReqMgr2 when needed"),
     "request: PriorityTransition": "history of priority changes; RequestPriority keeps "
                                    "the current one",
-    "request: RequestTransition[].DN of older steps": "kept in Workflow.Transitions",
     "agent_request: _id, _rev, type, agent, agent_version": (
         "CouchDB bookkeeping; the agent is identified by agent_url"),
     "agent_request: team / agent_team": "the request's Teams field is the source of truth",
@@ -72,10 +65,9 @@ def _json_type(tp: Any) -> dict[str, Any]:
     if origin is tuple:
         (item, _ellipsis) = typing.get_args(tp)
         return {"type": "array", "items": _json_type(item)}
-    if isinstance(tp, type) and attrs.has(tp):
-        return {"$ref": f"#/$defs/{tp.__name__}"}
     if isinstance(tp, types.UnionType):  # pragma: no cover - not used by the schema
         return {"anyOf": [_json_type(t) for t in typing.get_args(tp)]}
+    # Records are flat: a record inside a record has its own record type instead.
     raise TypeError(f"no JSON Schema type for {tp!r}")
 
 
@@ -118,7 +110,6 @@ def record_schema(cls: type[Any]) -> dict[str, Any]:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema document describing every record type (cached; do not mutate)."""
     defs = {name: record_schema(cls) for name, cls in RECORD_TYPES.items()}
-    defs[Transition.__name__] = record_schema(Transition)
     return {
         "$schema": _DIALECT,
         "$id": f"urn:wmstats:schema:{SCHEMA_VERSION}",
@@ -134,8 +125,6 @@ def json_schema() -> dict[str, Any]:
 
 
 def _type_label(prop: dict[str, Any]) -> str:
-    if "$ref" in prop:
-        return str(prop["$ref"]).rsplit("/", 1)[-1]
     if prop["type"] == "array":
         return f"array of {_type_label(prop['items'])}"
     return str(prop["type"])

@@ -23,13 +23,13 @@ __all__ = [
     "COUNTER_PREFIXES",
     "PERFORMANCE_FIELDS",
     "Counters",
-    "Transition",
     "Workflow",
     "WorkflowSite",
     "WorkflowTask",
     "TaskSite",
     "DatasetStats",
     "ChainParentage",
+    "RequestTransition",
     "Agent",
     "RECORD_TYPES",
     "Record",
@@ -40,8 +40,10 @@ __all__ = [
     "Summary",
 ]
 
-#: Bumped whenever a field is added, removed, renamed or changes type.
-SCHEMA_VERSION: Final = "1.0"
+#: Bumped whenever a field is added, removed, renamed or changes type.  2.0: the
+#: status history moved from ``Workflow.Transitions`` to :class:`RequestTransition`
+#: records.
+SCHEMA_VERSION: Final = "2.0"
 
 
 def _f(
@@ -167,17 +169,6 @@ PERFORMANCE_FIELDS: Final[dict[str, str]] = {
 
 
 @attrs.frozen(kw_only=True)
-class Transition:
-    """One step of a request's status history."""
-
-    Status: str = _f("Status entered.", "", source="RequestTransition[].Status")
-    UpdateTime: int = _f(
-        "When it was entered (epoch seconds).", 0, source="RequestTransition[].UpdateTime"
-    )
-    DN: str = _f("Who made the change.", "", source="RequestTransition[].DN")
-
-
-@attrs.frozen(kw_only=True)
 class Workflow(Counters):
     """One ReqMgr2 request, with job counters summed over all its agents."""
 
@@ -214,11 +205,10 @@ class Workflow(Counters):
     RequestPriority: int = _f("Current priority.", 0, source="RequestPriority")
     RequestDate: int = _f("Creation time (epoch seconds, UTC).", 0, source="RequestDate")
     StatusTime: int = _f(
-        "When the current status was entered (epoch seconds; 0 if unknown).", 0,
+        "When the current status was entered (epoch seconds; 0 if unknown); the "
+        "whole history is in the RequestTransition records.", 0,
         source="RequestTransition[-1].UpdateTime",
     )
-    Transitions: tuple[Transition, ...] = _f("Status history, oldest first.",
-                                             factory=tuple, source="RequestTransition")
     InputDataset: str = _f("Input dataset.", "", source="InputDataset")
     OutputDatasets: tuple[str, ...] = _f("Output datasets.", factory=tuple,
                                          source="OutputDatasets")
@@ -345,6 +335,19 @@ class ChainParentage:
 
 
 @attrs.frozen(kw_only=True)
+class RequestTransition:
+    """One step of a request's status history: one record per request and step."""
+
+    RequestName: str = _f("Workflow name.", source="RequestName")
+    Index: int = _f("Position in the history: 0 for the oldest step, then 1, 2...",
+                    source="RequestTransition[]")
+    Status: str = _f("Status entered.", "", source="RequestTransition[].Status")
+    UpdateTime: int = _f("When it was entered (epoch seconds).", 0,
+                         source="RequestTransition[].UpdateTime")
+    DN: str = _f("Who made the change.", "", source="RequestTransition[].DN")
+
+
+@attrs.frozen(kw_only=True)
 class Agent:
     """One WMAgent's heartbeat (``agent_info`` document), flattened."""
 
@@ -374,10 +377,11 @@ COUNTER_PREFIXES: Final[dict[type[Any], str]] = {
 RECORD_TYPES: Final[dict[str, type[Any]]] = {
     cls.__name__: cls
     for cls in (Workflow, WorkflowSite, WorkflowTask, TaskSite, DatasetStats,
-                ChainParentage, Agent)
+                ChainParentage, RequestTransition, Agent)
 }
 
-Record = Workflow | WorkflowSite | WorkflowTask | TaskSite | DatasetStats | ChainParentage | Agent
+Record = (Workflow | WorkflowSite | WorkflowTask | TaskSite | DatasetStats | ChainParentage
+          | RequestTransition | Agent)
 
 _KEYS: Final[dict[type[Any], tuple[str, ...]]] = {
     Workflow: ("RequestName",),
@@ -386,6 +390,7 @@ _KEYS: Final[dict[type[Any], tuple[str, ...]]] = {
     TaskSite: ("RequestName", "Task", "Site", "Agent"),
     DatasetStats: ("RequestName", "Dataset"),
     ChainParentage: ("RequestName", "ChainKey"),
+    RequestTransition: ("RequestName", "Index"),
     Agent: ("AgentURL",),
 }
 
@@ -406,6 +411,7 @@ BUNDLE_PARTS: Final[dict[str, type[Any]]] = {
     "task_sites": TaskSite,
     "datasets": DatasetStats,
     "parentage": ChainParentage,
+    "transitions": RequestTransition,
 }
 
 
@@ -422,6 +428,7 @@ class WorkflowBundle:
     task_sites: tuple[TaskSite, ...] = ()
     datasets: tuple[DatasetStats, ...] = ()
     parentage: tuple[ChainParentage, ...] = ()
+    transitions: tuple[RequestTransition, ...] = ()
 
     def parts(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
         """Each breakdown part's name and records, in :data:`BUNDLE_PARTS` order."""

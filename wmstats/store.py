@@ -1,8 +1,9 @@
 """The store contract, the backend registry and :func:`open_store`.
 
 A store holds one *snapshot*: per workflow a
-:class:`~wmstats.convert.WorkflowBundle` (its :class:`~wmstats.schema.Workflow`
-plus site, task, task-site, dataset and parentage records), plus the
+:class:`~wmstats.schema.WorkflowBundle` (its :class:`~wmstats.schema.Workflow`
+plus the records of :data:`~wmstats.schema.BUNDLE_PARTS`: sites, tasks, task-sites,
+datasets, parentage, status history), plus the
 :class:`~wmstats.schema.Agent` records.  Queries, :meth:`Store.distinct` and
 :meth:`Store.aggregate` run over the Workflow records with the semantics of
 :mod:`wmstats.query` (whose pure functions are the reference).
@@ -45,9 +46,9 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from wmstats.aggregates import BY_KEY, Aggregate
 from wmstats.plugins import PluginErrors, PluginRegistry
 from wmstats.query import (
-    AGGREGATE_KEYS,
     Filter,
     Page,
     Query,
@@ -190,9 +191,9 @@ class Store(abc.ABC):
     def aggregate(self, by: str, query: Query | None = None) -> list[Summary]:
         """Job counters and workflow counts per value of ``by``.
 
-        :param by: one of :data:`wmstats.query.AGGREGATE_KEYS` (``site``,
-            ``campaign``, ``agent``, ``release``, ``status``, ``type``, ``team``);
-            the counters are summed as in :func:`wmstats.query.summarize`.
+        :param by: the key of one of :data:`wmstats.aggregates.AGGREGATES`
+            (``site``, ``campaign``, ``agent``, ``release``, ``status``, ``type``,
+            ``team``); the counters are summed as in :func:`wmstats.query.summarize`.
         :param query: only workflows matching its filters take part (its paging
             and sort are ignored).
         :raises QueryError: for an unknown ``by`` or a bad filter.
@@ -227,18 +228,33 @@ class Store(abc.ABC):
         return self.query(Query(filters=filters, limit=0)).total
 
     def summary(self, by: str, value: str, query: Query | None = None) -> Summary:
-        """The summary of one site, campaign, agent, release, status, type or team.
+        """The summary of one value of an aggregate (one site, campaign, agent...).
 
         A value no workflow holds gets an all-zero summary.
+
+        :raises QueryError: for an unknown ``by`` or a bad filter.
         """
-        if by not in AGGREGATE_KEYS:
-            raise QueryError("by", f"unknown aggregation {by!r}")
+        field = self.aggregate_of(by).field
         base = query if query is not None else Query()
-        narrowed = base.where(AGGREGATE_KEYS[by], "eq", value)
+        narrowed = base.where(field, "eq", value)
         for item in self.aggregate(by, narrowed):
             if item.Value == value:
                 return item
         return make_summary(by, value, [0] * len(COUNTER_FIELDS), {})
+
+    @staticmethod
+    def aggregate_of(by: str) -> Aggregate:
+        """The aggregate named ``by``, from :data:`wmstats.aggregates.AGGREGATES`.
+
+        Backends read what to group and sum from it, never from the name itself.
+
+        :raises QueryError: for an unknown name (the message lists the known ones).
+        """
+        found = BY_KEY.get(by)
+        if found is None:
+            raise QueryError("by", f"unknown aggregation {by!r} "
+                                   f"(known: {', '.join(sorted(BY_KEY))})")
+        return found
 
     def stream(self, query: Query = Query(), batch_size: int = 1000) -> Iterator[Workflow]:
         """Every record of ``query`` (honouring its ``idx`` and ``limit``), page by page.

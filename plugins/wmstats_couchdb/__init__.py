@@ -13,7 +13,13 @@
   the way the source does it) for tools such as the benchmarks.
 """
 
-from wmstats_couchdb._http import CouchClient, CouchError, quote, redact, split_server_url
+from wmstats_couchdb._http import (
+           CouchClient,
+           CouchError,
+           quote,
+           redact,
+           split_server_url,
+)
 from wmstats_couchdb._state import SourceState
 from wmstats_couchdb.store import CouchStore
 

@@ -4,13 +4,17 @@ One document per workflow, ``_id`` = ``"wf:" + RequestName``:
 
 * the :class:`~wmstats.schema.Workflow` fields, keyed (readable in Fauxton, and
   what ``_find`` selectors and the view read);
-* ``"wmstats": 1`` marks the document as a workflow of this format;
+* ``"wmstats": 2`` marks the document as a workflow of this format (1: the
+  status history was a list of objects under ``Transitions``; such documents,
+  written by an older wmstats, are still read);
 * ``"S"``: the workflow's :class:`~wmstats.schema.WorkflowSite` records as compact
-  rows ``[Site, Agent, <counters in COUNTER_FIELDS order>]`` (the aggregate view
-  sums them per site and per agent);
-* an attachment ``parts``: the other records (tasks, task-sites, datasets,
-  parentage) as zlib-compressed JSON rows.  Attachments are not read by view
-  builds or ``_find`` scans, which keeps both cheap.
+  rows ``[Site, Agent, <counters in COUNTER_FIELDS order>]`` (:data:`SITE_COLUMNS`;
+  the aggregate view sums them per value of the column an aggregate groups by);
+* an attachment ``parts``: the other records (every part of
+  :data:`~wmstats.schema.BUNDLE_PARTS` but the sites: tasks, task-sites,
+  datasets, parentage, status history) as zlib-compressed JSON rows.
+  Attachments are not read by view builds or ``_find`` scans, which keeps both
+  cheap.
 
 Agents live in one meta document (``wmstats-meta``) of the snapshot database,
 with a ``generation`` counter that every write bumps.
@@ -19,25 +23,22 @@ with a ``generation`` counter that every write bumps.
 from __future__ import annotations
 
 import base64
-import functools
 import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import ujson
 
+from wmstats.aggregates import AGGREGATES
 from wmstats.backends.codec import field_names, record_from_values, record_values
-from wmstats.query import AGGREGATE_KEYS
 from wmstats.schema import (
+    BUNDLE_PARTS,
     COUNTER_FIELDS,
     Agent,
-    ChainParentage,
-    DatasetStats,
-    TaskSite,
+    RequestTransition,
     Workflow,
     WorkflowBundle,
     WorkflowSite,
-    WorkflowTask,
 )
 from wmstats.serialize import json_bytes, structure, unstructure
 
@@ -51,7 +52,11 @@ __all__ = [
     "VIEW_PATH",
     "VIEW_VERSION",
     "FIXED_DOCS",
-    "INDEXED_FIELDS",
+    "FORMATS",
+    "SITE_COLUMNS",
+    "indexed_fields",
+    "view_keys",
+    "design_is_current",
     "doc_id",
     "workflow_doc",
     "workflow_from_doc",
@@ -74,16 +79,18 @@ VIEW: Final = "agg"
 VIEW_PATH: Final = f"/{DESIGN_ID}/_view/{VIEW}"
 #: Documents in a snapshot database that are not workflows (design + meta).
 FIXED_DOCS: Final = 2
-#: Workflow field -> aggregation key, for the fields the view indexes.
-INDEXED_FIELDS: Final[Mapping[str, str]] = {field: by for by, field in AGGREGATE_KEYS.items()}
-_FORMAT: Final = 1
-#: Bundle attributes stored in the ``parts`` attachment, in order.
-_PARTS: Final[tuple[tuple[str, type[Any]], ...]] = (
-    ("tasks", WorkflowTask),
-    ("task_sites", TaskSite),
-    ("datasets", DatasetStats),
-    ("parentage", ChainParentage),
-)
+_FORMAT: Final = 2
+#: The workflow document formats this code reads (the view and queries select them).
+FORMATS: Final = (1, 2)
+#: The WorkflowSite fields at the head of each ``S`` row (the counters follow): every
+#: field but the counters and ``RequestName``.
+SITE_COLUMNS: Final[tuple[str, ...]] = tuple(
+    name for name in field_names(WorkflowSite)
+    if name not in COUNTER_FIELDS and name != "RequestName")
+#: Bundle attributes stored in the ``parts`` attachment, in order (the sites are
+#: the ``S`` rows).  Format 1 had the first four.
+_PARTS: Final[tuple[tuple[str, type[Any]], ...]] = tuple(
+    (attr, cls) for attr, cls in BUNDLE_PARTS.items() if attr != "sites")
 
 
 def doc_id(name: str) -> str:
@@ -121,7 +128,7 @@ def workflow_doc(bundle: WorkflowBundle) -> dict[str, Any]:
     workflow = bundle.workflow
     doc: dict[str, Any] = {"_id": doc_id(workflow.RequestName), "wmstats": _FORMAT}
     doc.update(_workflow_fields(workflow))
-    doc["S"] = [[s.Site, s.Agent, *(getattr(s, c) for c in COUNTER_FIELDS)]
+    doc["S"] = [[*(getattr(s, c) for c in SITE_COLUMNS), *(getattr(s, c) for c in COUNTER_FIELDS)]
                 for s in bundle.sites]
     parts = _encode_parts(bundle)
     if parts is not None:
@@ -130,37 +137,36 @@ def workflow_doc(bundle: WorkflowBundle) -> dict[str, Any]:
     return doc
 
 
-@functools.cache
-def _transitions_at() -> int:
-    return field_names(Workflow).index("Transitions")
-
-
 def _workflow_fields(workflow: Workflow) -> dict[str, Any]:
     """The keyed fields of a workflow (as :func:`wmstats.serialize.unstructure`, faster)."""
-    values = record_values(workflow)
-    at = _transitions_at()
-    values[at] = [{"Status": s, "UpdateTime": u, "DN": d} for s, u, d in values[at]]
-    return dict(zip(field_names(Workflow), values))
+    return dict(zip(field_names(Workflow), record_values(workflow)))
 
 
 def workflow_from_doc(doc: Mapping[str, Any]) -> Workflow:
     """The :class:`Workflow` of a workflow document (written by :func:`workflow_doc`)."""
-    values = [doc[name] for name in field_names(Workflow)]
-    at = _transitions_at()
-    values[at] = [(t["Status"], t["UpdateTime"], t["DN"]) for t in values[at]]
-    workflow: Workflow = record_from_values(Workflow, values)
+    workflow: Workflow = record_from_values(Workflow, [doc[name] for name in field_names(Workflow)])
     return workflow
+
+
+def _format1_transitions(name: str, doc: Mapping[str, Any]) -> tuple[RequestTransition, ...]:
+    """The status history of a format 1 document (keyed objects under ``Transitions``)."""
+    return tuple(RequestTransition(RequestName=name, Index=i, Status=t["Status"],
+                                   UpdateTime=t["UpdateTime"], DN=t["DN"])
+                 for i, t in enumerate(doc.get("Transitions", ())))
 
 
 def bundle_from_doc(doc: Mapping[str, Any]) -> WorkflowBundle:
     """The whole bundle of a workflow document read with ``attachments=true``."""
     workflow = workflow_from_doc(doc)
     name = workflow.RequestName
-    sites = tuple(WorkflowSite(RequestName=name, Site=row[0], Agent=row[1],
-                               **dict(zip(COUNTER_FIELDS, row[2:])))
+    width = len(SITE_COLUMNS)
+    sites = tuple(WorkflowSite(RequestName=name, **dict(zip(SITE_COLUMNS, row)),
+                               **dict(zip(COUNTER_FIELDS, row[width:])))
                   for row in doc.get("S", ()))
     attachment = doc.get("_attachments", {}).get("parts")
     parts = _decode_parts(name, attachment["data"]) if attachment else {}
+    if doc.get("wmstats") == 1:
+        parts["transitions"] = _format1_transitions(name, doc)
     return WorkflowBundle(workflow=workflow, sites=sites, **parts)
 
 
@@ -177,8 +183,19 @@ def agents_from_meta(doc: Mapping[str, Any] | None) -> list[Agent]:
     return [structure(a, Agent) for a in doc.get("agents", ())]
 
 
-#: Aggregations whose counters come from the ``S`` rows (column of the key there).
-_SITE_COLUMNS: Final[Mapping[str, int]] = {"site": 0, "agent": 1}
+def view_keys() -> list[tuple[str, str, int]]:
+    """What the view emits: ``(aggregate key, Workflow field, S column)`` per
+    aggregate of :data:`wmstats.aggregates.AGGREGATES`; the column is ``-1`` for
+    an aggregate of workflow-level counters, else the index in :data:`SITE_COLUMNS`
+    of the WorkflowSite field it sums by."""
+    return [(a.key, a.field, -1 if a.site_field is None else SITE_COLUMNS.index(a.site_field))
+            for a in AGGREGATES]
+
+
+def indexed_fields() -> dict[str, str]:
+    """Workflow field -> an aggregate key whose view rows list the workflows holding
+    each value of that field (what equality filters on the field read)."""
+    return {field: by for by, field, _col in reversed(view_keys())}
 
 
 def agg_rows(doc: Mapping[str, Any], by: str) -> list[tuple[str, str, list[int]]]:
@@ -189,16 +206,17 @@ def agg_rows(doc: Mapping[str, Any], by: str) -> list[tuple[str, str, list[int]]
     field counts as a one-value list.
     """
     status = doc["RequestStatus"]
-    field = doc[AGGREGATE_KEYS[by]]
+    _by, name, col = next(key for key in view_keys() if key[0] == by)
+    field = doc[name]
     values = list(dict.fromkeys(field if isinstance(field, list) else [field]))
-    col = _SITE_COLUMNS.get(by)
-    if col is not None:
+    if col >= 0:
+        width = len(SITE_COLUMNS)
         out = []
         for value in values:
             acc = [1] + [0] * len(COUNTER_FIELDS)
             for row in doc.get("S", ()):
                 if row[col] == value:
-                    for i, n in enumerate(row[2:], 1):
+                    for i, n in enumerate(row[width:], 1):
                         acc[i] += n
             out.append((value, status, acc))
         return out
@@ -207,8 +225,9 @@ def agg_rows(doc: Mapping[str, Any], by: str) -> list[tuple[str, str, list[int]]
 
 
 _MAP: Final = """function (doc) {
-  if (doc.wmstats !== %(format)d) return;
-  var C = %(counters)s, N = C.length, name = doc.RequestName, st = doc.RequestStatus;
+  if (%(formats)s.indexOf(doc.wmstats) < 0) return;
+  var C = %(counters)s, N = C.length, W = %(width)d, name = doc.RequestName;
+  var st = doc.RequestStatus;
   var KEYS = %(keys)s, own = [1], k;
   for (k = 0; k < N; k++) own.push(doc[C[k]]);
   function sites(col, value) {
@@ -216,7 +235,7 @@ _MAP: Final = """function (doc) {
     for (n = 0; n < N; n++) acc.push(0);
     for (r = 0; r < doc.S.length; r++) {
       row = doc.S[r];
-      if (row[col] === value) for (n = 0; n < N; n++) acc[n + 1] += row[n + 2];
+      if (row[col] === value) for (n = 0; n < N; n++) acc[n + 1] += row[n + W];
     }
     return acc;
   }
@@ -234,29 +253,48 @@ _MAP: Final = """function (doc) {
 }"""
 
 
-def _map_source() -> str:
-    keys = [[by, field, _SITE_COLUMNS.get(by, -1)] for by, field in AGGREGATE_KEYS.items()]
-    return _MAP % {"format": _FORMAT, "counters": ujson.dumps(list(COUNTER_FIELDS)),
-                   "keys": ujson.dumps(keys)}
+def _map_source(keys: list[tuple[str, str, int]]) -> str:
+    return _MAP % {"formats": ujson.dumps(list(FORMATS)),
+                   "counters": ujson.dumps(list(COUNTER_FIELDS)),
+                   "width": len(SITE_COLUMNS), "keys": ujson.dumps(keys)}
 
 
-#: Version of the design document (its ``wmstats_view``; absent means 1).  Bump it
-#: whenever the map changes (a new aggregation key, a new counter): a
+#: Version of the design document's code (its ``wmstats_view``; absent means 1).
+#: Bump it whenever the map function changes other than by the aggregate table (a
+#: new counter, a new document layout); the aggregates it emits are recorded in
+#: ``wmstats_keys`` (see :func:`design_is_current`).  A
 #: :class:`~wmstats_couchdb.store.CouchStore` rewrites an older design document
-#: found in an existing snapshot database.  2: ``type`` and ``team`` added.
-VIEW_VERSION: Final = 2
+#: found in an existing snapshot database.  2: ``type`` and ``team`` added.  3:
+#: the aggregates come from the aggregate table and are recorded.  4: documents of
+#: format 2 (and 1).
+VIEW_VERSION: Final = 4
 
 
 def design_doc() -> dict[str, Any]:
     """The design document of a snapshot database: one view, ``agg``.
 
-    Keys ``[by, value, RequestStatus, RequestName]`` (``by`` one of
-    :data:`wmstats.query.AGGREGATE_KEYS`), values ``[1, counters...]``, reduced
+    Keys ``[by, value, RequestStatus, RequestName]`` (``by`` the key of one of
+    :data:`wmstats.aggregates.AGGREGATES`), values ``[1, counters...]``, reduced
     with the built-in ``_sum``: ``group_level=2`` counts workflows per value,
     ``group_level=3`` adds the counters per status, ``reduce=false`` lists the
     workflows holding a value.  Raw collation: keys order by code point, like
-    Python strings.  ``wmstats_view`` holds :data:`VIEW_VERSION`.
+    Python strings.  ``wmstats_view`` holds :data:`VIEW_VERSION`, ``wmstats_keys``
+    the :func:`view_keys`.
     """
+    keys = view_keys()
     return {"_id": DESIGN_ID, "language": "javascript", "options": {"collation": "raw"},
-            "wmstats_view": VIEW_VERSION,
-            "views": {VIEW: {"map": _map_source(), "reduce": "_sum"}}}
+            "wmstats_view": VIEW_VERSION, "wmstats_keys": [list(k) for k in keys],
+            "views": {VIEW: {"map": _map_source(keys), "reduce": "_sum"}}}
+
+
+def design_is_current(doc: Mapping[str, Any] | None) -> bool:
+    """Whether a stored design document serves this code: a newer version, or this
+    version emitting every aggregate of the table (an older document, or one
+    missing an aggregate, is to be rewritten with :func:`design_doc`)."""
+    if doc is None:
+        return False
+    version = int(doc.get("wmstats_view", 1))
+    if version != VIEW_VERSION:
+        return version > VIEW_VERSION
+    stored = {tuple(k) for k in doc.get("wmstats_keys", ())}
+    return all(tuple(k) in stored for k in view_keys())

@@ -22,9 +22,10 @@ CouchDB evaluates them; the client never reads the whole database:
 
 * the default listing (no filter, ``RequestName`` order) pages through
   ``_all_docs`` (``skip``/``limit``) and takes the total from ``doc_count``;
-* equality filters on the fields of :data:`wmstats.query.AGGREGATE_KEYS`
-  (``RequestStatus``, ``RequestType``, ``Campaigns``, ``CMSSWVersions``,
-  ``Teams``, ``Sites``, ``Agents``) read key ranges of the view;
+* equality filters on the fields of the aggregates
+  (:data:`wmstats.aggregates.AGGREGATES`: ``RequestStatus``, ``RequestType``,
+  ``Campaigns``, ``CMSSWVersions``, ``Teams``, ``Sites``, ``Agents``) read key
+  ranges of the view;
 * every other filter is a Mango ``_find`` selector (no ``_index``, no ``limit``
   tricks, which pouchdb-server gets wrong) returning only the fields needed;
   regular expressions and wildcards, whose dialects differ between servers and
@@ -35,8 +36,8 @@ CouchDB evaluates them; the client never reads the whole database:
 * aggregates and unfiltered distinct counts of those indexed fields are
   ``_sum`` reductions of the view (``group_level``);
 * a snapshot database whose design document is older than this code's
-  (:data:`wmstats_couchdb._docs.VIEW_VERSION`) gets the new one the first time
-  it is read.
+  (:data:`wmstats_couchdb._docs.VIEW_VERSION`), or misses an aggregate of the
+  table, gets the new one the first time it is read.
 """
 
 from __future__ import annotations
@@ -51,13 +52,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar
 
 from wmstats.query import (
-    AGGREGATE_KEYS,
     SORT_SEPARATOR,
     TIE_BREAK,
     Filter,
     Page,
     Query,
-    QueryError,
     Scalar,
     field_spec,
     field_specs,
@@ -176,7 +175,7 @@ def _selector(filters: Sequence[Filter]) -> dict[str, Any]:
     Equality and ranges are exact; wildcards and regular expressions are left to
     the client (their dialects differ between CouchDB, pouchdb and Python).
     """
-    conditions: list[dict[str, Any]] = [{"wmstats": 1}]
+    conditions: list[dict[str, Any]] = [{"wmstats": {"$in": list(_docs.FORMATS)}}]
     ops = {"gt": "$gt", "ge": "$gte", "lt": "$lt", "le": "$lte"}
     for flt in filters:
         if flt.op == "eq":
@@ -198,13 +197,6 @@ def _summaries(by: str, rows: Iterable[tuple[str, str, Sequence[int]]]) -> list[
         by_status = statuses.setdefault(value, {})
         by_status[status] = by_status.get(status, 0) + int(sums[0])
     return [make_summary(by, v, counters[v], statuses[v]) for v in sorted(counters)]
-
-
-def _check_by(by: str) -> str:
-    if by not in AGGREGATE_KEYS:
-        raise QueryError("by", f"unknown aggregation {by!r} "
-                               f"(known: {', '.join(sorted(AGGREGATE_KEYS))})")
-    return by
 
 
 class CouchStore(Store):
@@ -362,18 +354,20 @@ class CouchStore(Store):
             return fn(db)
 
     def _check_design(self, db: str) -> None:
-        """Bring the design document of ``db`` up to :data:`_docs.VIEW_VERSION`, once.
+        """Bring the design document of ``db`` up to :data:`_docs.VIEW_VERSION`
+        and the aggregate table, once.
 
         A snapshot database written by an older wmstats has an older view (one
         missing aggregation keys); it is rewritten and the view rebuilt (waiting
-        up to ``build_timeout``).  A newer version is left alone.
+        up to ``build_timeout``).  A newer version is left alone (see
+        :func:`_docs.design_is_current`).
         """
         if db in self._design_ok:
             return
         path = f"/{quote(db)}/{_docs.DESIGN_ID}"
         for _attempt in range(_RETRIES):
             doc = self.client.request("GET", path, ok_missing=True)
-            if doc is not None and int(doc.get("wmstats_view", 1)) >= _docs.VIEW_VERSION:
+            if _docs.design_is_current(doc):
                 break
             new = _docs.design_doc()
             if doc is not None:
@@ -640,11 +634,12 @@ class CouchStore(Store):
                 ) -> list[dict[str, Any]]:
         """Every workflow matching ``filters``, as dicts of ``RequestName`` and ``needed``."""
         needed = set(needed)
-        indexed = [f for f in filters if f.op == "eq" and f.field in _docs.INDEXED_FIELDS]
+        by_field = _docs.indexed_fields()
+        indexed = [f for f in filters if f.op == "eq" and f.field in by_field]
         if indexed:
             candidates: set[str] | None = None
             for flt in indexed:
-                by = _docs.INDEXED_FIELDS[flt.field]
+                by = by_field[flt.field]
                 found: set[str] = set()
                 for value in flt.values:
                     found |= self._names_with(db, by, value)
@@ -763,11 +758,9 @@ class CouchStore(Store):
                 yield _docs.workflow_from_doc(doc)
 
     def distinct(self, field: str, query: Query | None = None) -> list[tuple[Scalar, int]]:
-        spec = field_spec(field)
-        if not spec.filterable:
-            raise QueryError(field, "field cannot be filtered, sorted or counted")
+        spec = field_spec(field)  # QueryError for an unknown field
         filters = () if query is None else query.filters
-        by = _docs.INDEXED_FIELDS.get(field)
+        by = _docs.indexed_fields().get(field)
 
         def run(db: str) -> list[tuple[Scalar, int]]:
             if by is not None and not filters:
@@ -783,7 +776,7 @@ class CouchStore(Store):
         return self._read(run)
 
     def aggregate(self, by: str, query: Query | None = None) -> list[Summary]:
-        _check_by(by)
+        self.aggregate_of(by)
         filters = () if query is None else query.filters
 
         def run(db: str) -> list[Summary]:
@@ -802,7 +795,7 @@ class CouchStore(Store):
         return self._read(run)
 
     def summary(self, by: str, value: str, query: Query | None = None) -> Summary:
-        _check_by(by)
+        self.aggregate_of(by)
         if query is not None and query.filters:
             return super().summary(by, value, query)
 

@@ -1,8 +1,11 @@
 """A compact positional encoding of records and bundles, shared by the backends.
 
-Records become JSON arrays of their field values in schema order (no keys), which
-is 3-4 times smaller than the keyed form and fast to read back; the bundle's
-records other than the workflow go into one blob, optionally zlib-compressed.
+Records (flat: every field a scalar or a tuple of scalars) become JSON arrays of
+their field values in schema order (no keys), which is 3-4 times smaller than the
+keyed form and fast to read back; the bundle's records other than the workflow
+(its :data:`~wmstats.schema.BUNDLE_PARTS`) go into one blob, optionally
+zlib-compressed.  A blob holds the parts the schema had when it was written: a
+backend that keeps blobs across versions bumps its layout when the parts change.
 """
 
 from __future__ import annotations
@@ -16,20 +19,10 @@ from typing import Any, Final
 import attrs
 import ujson
 
-from wmstats.schema import (
-    ChainParentage,
-    DatasetStats,
-    TaskSite,
-    Transition,
-    Workflow,
-    WorkflowBundle,
-    WorkflowSite,
-    WorkflowTask,
-)
+from wmstats.schema import BUNDLE_PARTS, Workflow, WorkflowBundle
 from wmstats.serialize import json_bytes, json_dumps
 
 __all__ = [
-    "PART_TYPES",
     "field_names",
     "record_values",
     "record_from_values",
@@ -40,14 +33,6 @@ __all__ = [
     "decode_bundle",
 ]
 
-#: The bundle's record tuples other than the workflow, in blob order.
-PART_TYPES: Final[tuple[tuple[str, type[Any]], ...]] = (
-    ("sites", WorkflowSite),
-    ("tasks", WorkflowTask),
-    ("task_sites", TaskSite),
-    ("datasets", DatasetStats),
-    ("parentage", ChainParentage),
-)
 _ZLIB_MAGIC: Final = b"\x78"  # every zlib stream starts with 0x78 at our levels
 _JSON_START: Final = b"["
 
@@ -60,10 +45,9 @@ class _Layout:
     def __init__(self, cls: type[Any]) -> None:
         self.names = tuple(f.name for f in attrs.fields(cls))
         hints = typing.get_type_hints(cls)
-        #: (index, holds Transition records) of each tuple field.
-        self.tuples = tuple(
-            (i, typing.get_args(hints[name])[0] is Transition)
-            for i, name in enumerate(self.names) if typing.get_origin(hints[name]) is tuple)
+        #: The index of each tuple field.
+        self.tuples = frozenset(
+            i for i, name in enumerate(self.names) if typing.get_origin(hints[name]) is tuple)
         getter: Callable[[Any], Any] = operator.attrgetter(*self.names)
         if len(self.names) == 1:
             single = getter
@@ -74,18 +58,11 @@ class _Layout:
     def _builder(self, cls: type[Any]) -> Callable[[Sequence[Any]], Any]:
         """A function ``values -> record`` written for this class (about twice as
         fast as a generic loop; the names are the schema's field names)."""
-        nested = dict(self.tuples)
         args = []
         for i, name in enumerate(self.names):
             assert name.isidentifier()
-            if i not in nested:
-                args.append(f"{name}=v[{i}]")
-            elif nested[i]:
-                args.append(f"{name}=tuple([_T(Status=s, UpdateTime=u, DN=d) "
-                            f"for s, u, d in v[{i}]])")
-            else:
-                args.append(f"{name}=tuple(v[{i}])")
-        namespace: dict[str, Any] = {"_cls": cls, "_T": Transition}
+            args.append(f"{name}=tuple(v[{i}])" if i in self.tuples else f"{name}=v[{i}]")
+        namespace: dict[str, Any] = {"_cls": cls}
         exec(f"def build(v):\n    return _cls({', '.join(args)})\n", namespace)  # noqa: S102
         build: Callable[[Sequence[Any]], Any] = namespace["build"]
         return build
@@ -111,14 +88,8 @@ def field_names(cls: type[Any]) -> tuple[str, ...]:
 
 
 def record_values(record: Any) -> list[Any]:
-    """A record's field values in schema order (tuples stay tuples; nested records
-    become lists of their values)."""
-    layout = _layout(type(record))
-    values = list(layout.getter(record))
-    for i, nested in layout.tuples:
-        if nested:
-            values[i] = [(t.Status, t.UpdateTime, t.DN) for t in values[i]]
-    return values
+    """A record's field values in schema order (tuples stay tuples)."""
+    return list(_layout(type(record)).getter(record))
 
 
 def record_from_values(cls: type[Any], values: Sequence[Any]) -> Any:
@@ -143,7 +114,7 @@ def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
     ``RequestName`` is left out of each part record: it is the workflow's.
     """
     parts = []
-    for attr, cls in PART_TYPES:
+    for attr, cls in BUNDLE_PARTS.items():
         at = _name_index(cls)
         rows = []
         for record in getattr(bundle, attr):
@@ -166,7 +137,7 @@ def decode_parts(name: str, blob: bytes) -> dict[str, tuple[Any, ...]]:
         blob = zlib.decompress(blob)
     parts = ujson.loads(blob)
     out: dict[str, tuple[Any, ...]] = {}
-    for (attr, cls), rows in zip(PART_TYPES, parts):
+    for (attr, cls), rows in zip(BUNDLE_PARTS.items(), parts):
         at = _name_index(cls)
         for row in rows:
             row.insert(at, name)

@@ -41,6 +41,8 @@ from typing import IO, Any
 
 import requests
 import ujson
+from wmstats_couchdb import CouchClient, SourceState, quote, redact, split_server_url
+from wmstats_couchdb.seed import seed_couchdb
 
 from wmstats.bench._common import (
     envelope,
@@ -53,8 +55,6 @@ from wmstats.bench._common import (
 from wmstats.convert import Problem
 from wmstats.mock import MockGenerator
 from wmstats.source import ACTIVE_STATUSES
-from wmstats_couchdb import CouchClient, SourceState, quote, redact, split_server_url
-from wmstats_couchdb.seed import seed_couchdb
 
 __all__ = ["main", "measure"]
 

@@ -23,9 +23,10 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from wmstats_couchdb import CouchStore
+
 from wmstats.mock import MockGenerator
 from wmstats.query import Query, parse_query
-from wmstats_couchdb import CouchStore
 
 __all__ = ["main", "measure"]
 

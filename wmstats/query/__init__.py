@@ -35,7 +35,7 @@ Semantics
       Python regular expression on strings, unanchored (:func:`re.search`).
   ``gt`` ``ge`` ``lt`` ``le``
       numeric (and time, epoch seconds) comparisons; one value per filter.
-* Sort: any sortable field (every field but ``Transitions``), ``asc`` or
+* Sort: any field, ``asc`` or
   ``desc``; ties are always broken by ``RequestName``, in the direction of the
   last sort key (so paging is stable, a descending order is exactly the reverse
   of the ascending one, and one ``(field, RequestName)`` index serves both).  Tuple fields sort by their elements joined with ``"\\x1f"``

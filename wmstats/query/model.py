@@ -37,7 +37,6 @@ __all__ = [
     "MAX_PATTERN",
     "field_specs",
     "field_spec",
-    "filterable",
     "Filter",
     "Query",
     "Page",
@@ -118,21 +117,16 @@ class FieldSpec:
     """What a :class:`Workflow` field holds, for validation.
 
     :param name: the field name.
-    :param kind: ``"str"``, ``"int"``, ``"bool"`` or ``"record"`` (``Transitions``).
+    :param kind: ``"str"``, ``"int"`` or ``"bool"`` (records are flat: every field
+        holds one of these, or a tuple of them).
     :param many: whether the field is a tuple.
     :param time: whether it holds epoch seconds.
     """
 
     name: str
-    kind: Literal["str", "int", "bool", "record"]
+    kind: Literal["str", "int", "bool"]
     many: bool
     time: bool = False
-
-    @property
-    def filterable(self) -> bool:
-        """Whether filters, sort and :func:`~wmstats.query.distinct_values` accept
-        the field."""
-        return self.kind != "record"
 
     @property
     def numeric(self) -> bool:
@@ -149,15 +143,15 @@ def field_specs() -> Mapping[str, FieldSpec]:
         hint = hints[field.name]
         many = typing.get_origin(hint) is tuple
         inner = typing.get_args(hint)[0] if many else hint
-        kind: Literal["str", "int", "bool", "record"]
+        kind: Literal["str", "int", "bool"]
         if inner is bool:
             kind = "bool"
         elif inner is int:
             kind = "int"
         elif inner is str:
             kind = "str"
-        else:
-            kind = "record"
+        else:  # the schema's flatness test keeps this from happening
+            raise TypeError(f"Workflow.{field.name} is not a flat field: {hint!r}")
         specs[field.name] = FieldSpec(field.name, kind, many, field.name in TIME_FIELDS)
     return specs
 
@@ -170,17 +164,6 @@ def field_spec(name: str) -> FieldSpec:
     spec = field_specs().get(name)
     if spec is None:
         raise QueryError(name, "unknown field")
-    return spec
-
-
-def filterable(name: str) -> FieldSpec:
-    """The spec of a field that filters, sort and counts accept.
-
-    :raises QueryError: for an unknown field or one that cannot be filtered.
-    """
-    spec = field_spec(name)
-    if not spec.filterable:
-        raise QueryError(name, "field cannot be filtered, sorted or counted")
     return spec
 
 
@@ -231,7 +214,7 @@ class Filter:
     values: tuple[Scalar, ...]
 
     def __attrs_post_init__(self) -> None:
-        spec = filterable(self.field)
+        spec = field_spec(self.field)
         if self.op not in FILTER_OPS:
             raise QueryError(self.field, f"unknown operator {self.op!r} "
                                          f"(known: {', '.join(sorted(FILTER_OPS))})")
@@ -261,7 +244,7 @@ def _check_sort(sort: object) -> None:
         if not (isinstance(item, tuple) and len(item) == 2):
             raise QueryError("sort", f"bad sort item {item!r}: expected (field, direction)")
         name, direction = item
-        filterable(name)
+        field_spec(name)
         if direction not in ("asc", "desc"):
             raise QueryError(name, f"sort direction must be 'asc' or 'desc', got {direction!r}")
 
@@ -349,9 +332,7 @@ def make_projector(fields: tuple[str, ...] | None) -> Callable[[Workflow], dict[
     getters: list[tuple[str, Callable[[Any], Any]]] = []
     for name in names:
         spec = field_spec(name)
-        if spec.kind == "record":
-            getters.append((name, lambda v: [unstructure(t) for t in v]))
-        elif spec.many:
+        if spec.many:
             getters.append((name, list))
         else:
             getters.append((name, _identity))

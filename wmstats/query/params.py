@@ -26,7 +26,6 @@ from wmstats.query.model import (
     Scalar,
     field_spec,
     field_specs,
-    filterable,
 )
 
 __all__ = ["parse_query", "parse_time"]
@@ -220,7 +219,7 @@ def _parse_sort(raw: list[str]) -> list[tuple[str, Direction]]:
     for name in _parse_names(raw):
         direction: Direction = "desc" if name.startswith("-") else "asc"
         name = name.lstrip("+-")
-        filterable(name)
+        field_spec(name)
         sort.append((name, direction))
     return sort
 
@@ -230,7 +229,7 @@ def _parse_filter(key: str, raw: list[str], allowed: frozenset[str] | None) -> l
     name, dot, op = key.partition(".")
     if name not in field_specs():
         raise QueryError(key, "unknown parameter")
-    spec = filterable(name)
+    spec = field_spec(name)
     if allowed is not None and name not in allowed:
         raise QueryError(key, "filtering on this field is not allowed")
     if not raw:

@@ -20,8 +20,8 @@ from wmstats.query.model import (
     Query,
     QueryError,
     Scalar,
+    field_spec,
     field_specs,
-    filterable,
 )
 from wmstats.schema import (
     COUNTER_FIELDS,
@@ -94,7 +94,7 @@ def distinct_values(records: Iterable[Workflow], field: str,
 
     Tuple fields count each element (once per record).  Sorted by value.
     """
-    spec = filterable(field)
+    spec = field_spec(field)
     counts: dict[Scalar, int] = {}
     selected = records if query is None else filter_records(records, query.filters)
     for record in selected:

@@ -16,8 +16,8 @@ from wmstats.schema import (
     Agent,
     ChainParentage,
     DatasetStats,
+    RequestTransition,
     TaskSite,
-    Transition,
     Workflow,
     WorkflowBundle,
     WorkflowSite,
@@ -124,8 +124,6 @@ def sample_bundles(n: int = 64, seed: int = 7, prefix: str = "") -> list[Workflo
             RequestPriority=rnd.choice((0, 80_000, 110_000, 110_000, 300_000)),
             RequestDate=created,
             StatusTime=created + rnd.randrange(5) * 3600,
-            Transitions=(Transition(Status="new", UpdateTime=created, DN="/CN=robot"),
-                         Transition(Status=status, UpdateTime=created + 60, DN="/CN=Ünï")),
             InputDataset=rnd.choice(("", "/Input/Run2024A-v1/RAW")),
             OutputDatasets=outputs,
             SiteWhitelist=_pick(rnd, SITES, 4),
@@ -150,6 +148,11 @@ def sample_bundles(n: int = 64, seed: int = 7, prefix: str = "") -> list[Workflo
                                            ChildDatasets=outputs[k:k + 1],
                                            ParentageResolved=workflow.ParentageResolved)
                             for k in range(len(outputs))),
+            transitions=(
+                RequestTransition(RequestName=name, Index=0, Status="new", UpdateTime=created,
+                                  DN="/CN=robot"),
+                RequestTransition(RequestName=name, Index=1, Status=status,
+                                  UpdateTime=created + 60, DN="/CN=Ünï")),
         ))
     rnd.shuffle(bundles)
     return bundles

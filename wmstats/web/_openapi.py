@@ -299,8 +299,6 @@ def filter_parameters() -> dict[str, dict[str, Any]]:
     """Every filter query parameter (``Field`` and ``Field.op``) as an OpenAPI parameter."""
     params: dict[str, dict[str, Any]] = {}
     for spec in field_specs().values():
-        if not spec.filterable:
-            continue
         for op in (None, *_OPS[spec.kind]):
             name = spec.name if op is None else f"{spec.name}.{op}"
             params[name] = {
@@ -319,7 +317,7 @@ def _names_pattern(names: list[str], signed: bool) -> str:
 
 
 def _paging_parameters(limits: dict[str, int]) -> dict[str, dict[str, Any]]:
-    sortable = [s.name for s in field_specs().values() if s.filterable]
+    sortable = list(field_specs())
     every = list(field_specs())
     return {
         "idx": {"name": "idx", "in": "query", "required": False,

@@ -337,8 +337,7 @@ def workflow_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
     task_rows = _merge(tasks, "Task")
     for row in task_rows:
         row["jobType"] = jobtypes.get(row["value"], "")
-    meta = {key: value for key, value in wf.items()
-            if key not in COUNTER_FIELDS and key != "Transitions"}
+    meta = {key: value for key, value in wf.items() if key not in COUNTER_FIELDS}
     jobs = job_groups(wf)
     return {
         "snapshot": str(doc.get("snapshot", "")),
@@ -347,9 +346,7 @@ def workflow_detail(doc: Mapping[str, Any]) -> dict[str, Any]:
         "jobs": jobs,
         **_figures(jobs),
         "eventProgress": event_progress(wf, datasets),
-        # The status history: a part of the bundle, or (schema 1.0) a workflow field.
-        "transitions": [t for t in doc.get("transitions") or wf.get("Transitions") or ()
-                        if isinstance(t, Mapping)],
+        "transitions": [t for t in doc.get("transitions") or () if isinstance(t, Mapping)],
         "tasks": task_rows,
         "sites": _merge((s for s in doc.get("sites") or () if isinstance(s, Mapping)),
                         "Site"),

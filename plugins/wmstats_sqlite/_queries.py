@@ -1,0 +1,263 @@
+"""Reads of the sqlite store: filters, sort and paging as SQL, and the statements
+behind every read (each runs on a connection the caller holds a read transaction
+on; caching is the store's).
+
+Every statement binds its values as parameters; column names come only from the
+schema (:class:`~wmstats_sqlite._schema.Layout`).  Regular expressions go through
+the ``REGEXP`` function (:func:`regexp`, registered on each connection), wildcards
+through ``GLOB`` with ``[`` escaped.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Final
+
+import ujson
+
+from wmstats.aggregates import Aggregate
+from wmstats.backends.codec import decode_bundle, decode_workflow, record_from_values
+from wmstats.query import Filter, Query, Scalar, field_specs, make_summary
+from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
+from wmstats_sqlite._schema import BATCH, INDEXED_FIELDS, N_COUNTERS, Layout, quote
+
+__all__ = ["ANY_DRIVER", "regexp", "Queries"]
+
+#: :meth:`Queries.where`: let sqlite pick the filter that drives the query.
+ANY_DRIVER: Final = object()
+
+
+def regexp(pattern: str, value: object) -> bool:
+    """sqlite's ``REGEXP``: Python's :func:`re.search`, unanchored."""
+    return value is not None and re.search(pattern, str(value)) is not None
+
+
+def _glob(pattern: str) -> str:
+    """Our glob (only ``*`` and ``?`` special) as an sqlite GLOB pattern."""
+    return pattern.replace("[", "[[]")
+
+
+class Queries:
+    """The SQL of queries over one store's :class:`~wmstats_sqlite._schema.Layout`."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.sum_columns = ", ".join(f"SUM(s.c{i})" for i in range(N_COUNTERS))
+        self.workflow_sums = ", ".join(f"SUM(w.{quote(c)})" for c in COUNTER_FIELDS)
+
+    # ------------------------------------------------------------------ filters
+
+    def condition(self, flt: Filter, drive: bool = True) -> tuple[str, list[Any]]:
+        """SQL for one filter on the workflow table aliased ``w``.
+
+        :param drive: whether sqlite may drive the query from this filter's index.
+            ``False`` writes it as a per-row test instead (a unary ``+`` on the
+            column; an ``EXISTS`` probe of the primary key for tuple fields).
+        """
+        spec = flt.spec
+        if spec.many:
+            inner, params = self._value_condition("v.value", flt)
+            params = [self.layout.field_ids[flt.field], *params]
+            if drive:
+                return (f"w.row IN (SELECT v.row FROM workflow_value v WHERE v.field = ? "
+                        f"AND ({inner}))", params)
+            return (f"EXISTS (SELECT 1 FROM workflow_value v WHERE v.field = ? "
+                    f"AND v.row = w.row AND ({inner}))", params)
+        return self._value_condition(f"{'' if drive else '+'}w.{quote(flt.field)}", flt)
+
+    @staticmethod
+    def _value_condition(column: str, flt: Filter) -> tuple[str, list[Any]]:
+        values = list(flt.values)
+        if flt.op == "eq":
+            if len(values) == 1:
+                return f"{column} = ?", values
+            return f"{column} IN ({', '.join('?' for _ in values)})", values
+        if flt.op == "glob":
+            return (" OR ".join(f"{column} GLOB ?" for _ in values),
+                    [_glob(str(v)) for v in values])
+        if flt.op == "re":
+            return " OR ".join(f"{column} REGEXP ?" for _ in values), values
+        symbol = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}[flt.op]
+        return f"{column} {symbol} ?", values
+
+    def where(self, filters: Sequence[Filter], driver: Filter | None | object = ANY_DRIVER,
+              sort_field: str = "") -> tuple[str, list[Any]]:
+        """The WHERE clause of the filters (AND).
+
+        :param driver: the one filter whose index may drive the query; ``None``
+            for none (walk the sort order); :data:`ANY_DRIVER` to let sqlite choose.
+        :param sort_field: filters on this field stay indexable (they narrow the
+            walk of the sort order's own index).
+        """
+        if not filters:
+            return "", []
+        parts: list[str] = []
+        params: list[Any] = []
+        for flt in filters:
+            sql, values = self.condition(flt, driver is ANY_DRIVER or flt is driver
+                                         or flt.field == sort_field)
+            parts.append(f"({sql})")
+            params.extend(values)
+        return " WHERE " + " AND ".join(parts), params
+
+    @staticmethod
+    def ordered_by_index(query: Query) -> bool:
+        """Whether an index holds the query's order (one field, then RequestName,
+        both in one direction)."""
+        spec = query.sort_spec()
+        if spec[0][0] == "RequestName":
+            return True
+        return (len(spec) == 2 and spec[0][0] in INDEXED_FIELDS and spec[1][0] == "RequestName"
+                and spec[0][1] == spec[1][1])
+
+    @staticmethod
+    def order_by(query: Query) -> str:
+        """The ORDER BY clause of the query's sort (with its tie-break)."""
+        return " ORDER BY " + ", ".join(
+            f"w.{quote(name)} {'DESC' if direction == 'desc' else 'ASC'}"
+            for name, direction in query.sort_spec())
+
+    # ------------------------------------------------------------------ reads
+
+    def count(self, con: sqlite3.Connection, filters: Sequence[Filter]) -> int:
+        """How many workflows match every filter."""
+        where, params = self.where(filters)
+        total: int = con.execute(f"SELECT COUNT(*) FROM workflow w{where}", params).fetchone()[0]
+        return total
+
+    def page_rows(self, con: sqlite3.Connection, query: Query, total: int, count: int,
+                  count_of: Callable[[Filter], int]) -> list[int]:
+        """The rows of the query's page, in order.
+
+        :param total: how many workflows match the query.
+        :param count: how many workflows there are.
+        :param count_of: how many match one filter (the store remembers them).
+        """
+        limit = -1 if query.limit is None else query.limit
+        # When many rows match, walking the sort order's index and testing each row
+        # finds the page sooner than sorting every match: steer sqlite to it.
+        # Otherwise let the most selective filter drive, and test the others per row.
+        wanted = query.idx + (total if query.limit is None else query.limit)
+        driver: Filter | None | object = ANY_DRIVER
+        if self.ordered_by_index(query) and total * total > wanted * count:
+            driver = None
+        elif len(query.filters) > 1:
+            driver = min(query.filters, key=count_of)
+        where, params = self.where(query.filters, driver, query.sort_spec()[0][0])
+        return [r for (r,) in con.execute(
+            f"SELECT w.row FROM workflow w{where}{self.order_by(query)} LIMIT ? OFFSET ?",
+            [*params, limit, query.idx])]
+
+    @staticmethod
+    def workflows(con: sqlite3.Connection, rows: Sequence[int]) -> dict[int, Workflow]:
+        """The workflow records of some rows, by row."""
+        found: dict[int, Workflow] = {}
+        for start in range(0, len(rows), BATCH):
+            chunk = rows[start:start + BATCH]
+            marks = ", ".join("?" for _ in chunk)
+            for row, doc in con.execute(
+                    f"SELECT row, doc FROM workflow_doc WHERE row IN ({marks})", chunk):
+                found[row] = decode_workflow(doc)
+        return found
+
+    @staticmethod
+    def bundles(con: sqlite3.Connection, names: Sequence[str]) -> dict[str, WorkflowBundle]:
+        """The bundles of the named workflows that exist, by name."""
+        found: dict[str, WorkflowBundle] = {}
+        for start in range(0, len(names), BATCH):
+            chunk = names[start:start + BATCH]
+            marks = ", ".join("?" for _ in chunk)
+            for doc, parts in con.execute(
+                    f"SELECT d.doc, d.parts FROM workflow w JOIN workflow_doc d "
+                    f"ON d.row = w.row WHERE w.RequestName IN ({marks})", chunk):
+                workflow = decode_workflow(doc)
+                found[workflow.RequestName] = decode_bundle(workflow, parts)
+        return found
+
+    def stream(self, con: sqlite3.Connection, query: Query, batch_size: int
+               ) -> Iterator[Workflow]:
+        """Every record of ``query`` in order, fetched ``batch_size`` rows at a time."""
+        where, params = self.where(query.filters)
+        limit = -1 if query.limit is None else query.limit
+        cursor = con.execute(
+            f"SELECT d.doc FROM workflow w JOIN workflow_doc d ON d.row = w.row"
+            f"{where}{self.order_by(query)} LIMIT ? OFFSET ?", [*params, limit, query.idx])
+        while True:
+            docs = cursor.fetchmany(batch_size)
+            if not docs:
+                return
+            for (doc,) in docs:
+                yield decode_workflow(doc)
+
+    def distinct(self, con: sqlite3.Connection, field: str,
+                 filters: Sequence[Filter]) -> list[tuple[Scalar, int]]:
+        """Each value of a (filterable) field with the number of matching workflows."""
+        spec = field_specs()[field]
+        where, params = self.where(filters)
+        if spec.many:
+            cond = " AND " + where[len(" WHERE "):] if where else ""
+            join = " JOIN workflow w ON w.row = v.row" if where else ""
+            statement = (f"SELECT v.value, COUNT(*) FROM workflow_value v{join} "
+                         f"WHERE v.field = ?{cond} GROUP BY v.value ORDER BY v.value")
+            params = [self.layout.field_ids[field], *params]
+        else:
+            column = f"w.{quote(field)}"
+            statement = (f"SELECT {column}, COUNT(*) FROM workflow w{where} "
+                         f"GROUP BY {column} ORDER BY {column}")
+        found = con.execute(statement, params).fetchall()
+        if spec.kind == "bool":
+            return [(bool(value), count) for value, count in found]
+        return [(value, count) for value, count in found]
+
+    def aggregate(self, con: sqlite3.Connection, agg: Aggregate,
+                  filters: Sequence[Filter]) -> list[Summary]:
+        """The summaries of one aggregate over the matching workflows."""
+        field = agg.field
+        where, params = self.where(filters)
+        cond = " AND " + where[len(" WHERE "):] if where else ""
+        if field_specs()[field].many:
+            key = "v.value"
+            source = ("workflow_value v JOIN workflow w ON w.row = v.row "
+                      "WHERE v.field = ?" + cond)
+            key_params = [self.layout.field_ids[field], *params]
+        else:
+            key = f"w.{quote(field)}"
+            source = "workflow w" + where
+            key_params = list(params)
+        statuses: dict[str, dict[str, int]] = {}
+        counters: dict[str, list[int]] = {}
+        for value, status, count in con.execute(
+                f"SELECT {key}, w.RequestStatus, COUNT(*) FROM {source} "
+                f"GROUP BY {key}, w.RequestStatus", key_params):
+            statuses.setdefault(value, {})[status] = count
+        if agg.sums_sites:
+            # site_sum holds only the values the workflow holds (see Layout.sum_rows),
+            # so no membership test is needed.
+            join = " JOIN workflow w ON w.row = s.row" if where else ""
+            found = con.execute(f"SELECT s.name, {self.sum_columns} FROM site_sum s{join} "
+                                f"WHERE s.agg = ?{cond} GROUP BY s.name", [agg.key, *params])
+        else:
+            found = con.execute(f"SELECT {key}, {self.workflow_sums} FROM {source} "
+                                f"GROUP BY {key}", key_params)
+        for value, *sums in found:
+            counters[value] = sums
+        zero = [0] * N_COUNTERS
+        return [make_summary(agg.key, value, counters.get(value, zero), statuses[value])
+                for value in sorted(statuses)]
+
+    @staticmethod
+    def agents(con: sqlite3.Connection, urls: Iterable[str] | None) -> list[Agent]:
+        """Agent records sorted by URL: all of them, or those of the given URLs."""
+        if urls is None:
+            found = con.execute("SELECT doc FROM agent ORDER BY url").fetchall()
+        else:
+            wanted = sorted(set(urls))
+            found = []
+            for start in range(0, len(wanted), BATCH):
+                chunk = wanted[start:start + BATCH]
+                found.extend(con.execute(
+                    f"SELECT doc FROM agent WHERE url IN ({', '.join('?' for _ in chunk)})"
+                    f" ORDER BY url", chunk).fetchall())
+        return [record_from_values(Agent, ujson.loads(doc)) for (doc,) in found]

@@ -1,0 +1,362 @@
+""":class:`SqliteStore`: connections, transactions and caches around the reads of
+:mod:`wmstats_sqlite._queries` and the writes of :mod:`wmstats_sqlite._writes`.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sqlite3
+import threading
+import typing
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from wmstats.query import Filter, Page, Query, Scalar, field_spec
+from wmstats.schema import Agent, Summary, Workflow, WorkflowBundle
+from wmstats.store import Store, StoreError, StoreOptionError
+from wmstats_sqlite import _writes
+from wmstats_sqlite._queries import Queries, regexp
+from wmstats_sqlite._schema import SCHEMA_VERSION, Layout, older
+
+__all__ = ["SqliteStore"]
+
+#: Match counts remembered per store (keyed by snapshot id and filters).
+_COUNT_CACHE: Final = 256
+#: distinct/aggregate answers remembered per store (keyed by snapshot id and query).
+_RESULT_CACHE: Final = 64
+_T = typing.TypeVar("_T")
+
+
+class SqliteStore(Store):
+    """Workflows and agents in one sqlite database file.
+
+    One connection per thread; writes are serialized by a lock (and, across
+    processes, by sqlite's own write lock).
+
+    :param path: the database file (created if missing).
+    :param timeout: seconds to wait for another process's write lock.
+    :param cache_kb: page cache per connection, in KiB.
+    :param compress: zlib-compress the per-workflow blobs.
+    :param synchronous: sqlite ``synchronous`` pragma (``NORMAL`` is safe with WAL).
+    :param cache_workflows: decoded workflow records kept in this process (LRU;
+        0 disables).  A row number always holds the same content, so the cache
+        never needs invalidating.
+    """
+
+    backend: ClassVar[str] = "sqlite"
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0,
+                 cache_kb: int = 32768, compress: bool = True,
+                 synchronous: str = "NORMAL", cache_workflows: int = 10_000) -> None:
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise StoreOptionError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, "
+                                   f"got {synchronous!r}")
+        self.path = Path(path)
+        self._timeout = timeout
+        self._cache_kb = cache_kb
+        self._compress = compress
+        self._synchronous = synchronous.upper()
+        self._layout = Layout()
+        self._sql = Queries(self._layout)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._counts: collections.OrderedDict[tuple[str, tuple[Filter, ...]], int] = \
+            collections.OrderedDict()
+        self._results: collections.OrderedDict[tuple[Any, ...], object] = \
+            collections.OrderedDict()
+        self._cache_size = cache_workflows
+        self._decoded: collections.OrderedDict[int, Workflow] = collections.OrderedDict()
+        self._closed = False
+        try:
+            con = self._connection()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the sqlite database {path!r}: {exc}") from exc
+        #: the layout of a file written by an older version, until replace() rebuilds it
+        self._stale: str | None = None
+        with self._write_lock:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute(self._layout.create_meta)
+                version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+                if version is None or version[0] == SCHEMA_VERSION:
+                    _writes.create(con, self._layout, fresh=version is None)
+                elif older(version[0]):
+                    self._stale = str(version[0])
+                else:
+                    raise StoreOptionError(f"{self.path} has sqlite store layout "
+                                           f"{version[0]}, newer than this version's "
+                                           f"{SCHEMA_VERSION}: use a newer wmstats")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    @classmethod
+    def url_options(cls, url: urllib.parse.SplitResult) -> dict[str, Any]:
+        """``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+        if url.netloc:
+            raise StoreOptionError(f"sqlite URLs take no host: {url.geturl()!r} (use "
+                                   f"sqlite:///relative.db or sqlite:////abs/path.db)")
+        path = urllib.parse.unquote(url.path)
+        if path.startswith("/"):
+            path = path[1:]
+        if not path:
+            raise StoreOptionError(f"sqlite URL without a file path: {url.geturl()!r}")
+        return {"path": path}
+
+    # ------------------------------------------------------------------ connections
+
+    def _connection(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is not None:
+            return con
+        if self._closed:
+            raise sqlite3.ProgrammingError("the store is closed")
+        con = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                              check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(f"PRAGMA synchronous={self._synchronous}")
+        con.execute(f"PRAGMA cache_size=-{int(self._cache_kb)}")
+        con.execute("PRAGMA temp_store=MEMORY")
+        con.create_function("regexp", 2, regexp, deterministic=True)
+        self._local.con = con
+        with self._lock:
+            self._connections.append(con)
+        return con
+
+    def close(self) -> None:
+        """Close every connection (of every thread)."""
+        with self._lock:
+            self._closed = True
+            for con in self._connections:
+                con.close()
+            self._connections.clear()
+
+    def _check_layout(self, con: sqlite3.Connection) -> None:
+        """Refuse to read a file of an older layout (unless another process has
+        rebuilt it meanwhile)."""
+        if self._stale is None:
+            return
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if version is not None and version[0] == SCHEMA_VERSION:
+            self._stale = None
+            return
+        raise StoreError(f"{self.path} has the sqlite store layout {self._stale} of an older "
+                         f"wmstats; this version needs {SCHEMA_VERSION}: replace the whole "
+                         f"snapshot (wmstats load --store sqlite:///{self.path} ..., or "
+                         f"serve with --mock or --source) to rebuild it")
+
+    def _read(self) -> _ReadTransaction:
+        return _ReadTransaction(self._connection(), self._check_layout)
+
+    # ------------------------------------------------------------------ writes
+
+    def replace(self, bundles: Iterable[WorkflowBundle], agents: Iterable[Agent] = ()) -> str:
+        with self._write_lock:
+            con = self._connection()
+            layout = self._layout
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if self._stale is not None:
+                    _writes.drop_older(con, layout)
+                for statement in layout.drop_indexes:
+                    con.execute(statement)
+                for table in ("workflow", "workflow_value", "workflow_doc", "site_sum",
+                              "agent"):
+                    con.execute(f"DELETE FROM {table}")
+                _writes.insert(con, layout, bundles, compress=self._compress)
+                _writes.insert_agents(con, agents)
+                for statement in layout.indexes:
+                    con.execute(statement)
+                con.execute("ANALYZE")
+                sid = _writes.finish(con)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            self._stale = None
+            return sid
+
+    def apply(self, upserts: Iterable[WorkflowBundle] = (), deletes: Iterable[str] = (), *,
+              agents: Iterable[Agent] = (), deleted_agents: Iterable[str] = ()) -> str:
+        with self._write_lock:
+            con = self._connection()
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                self._check_layout(con)
+                upserts = list(upserts)
+                _writes.delete(con, [b.workflow.RequestName for b in upserts])
+                _writes.insert(con, self._layout, upserts, compress=self._compress)
+                _writes.delete(con, deletes)
+                _writes.insert_agents(con, agents)
+                con.executemany("DELETE FROM agent WHERE url = ?",
+                                [(url,) for url in deleted_agents])
+                sid = _writes.finish(con)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            return sid
+
+    # ------------------------------------------------------------------ reads
+
+    @property
+    def snapshot_id(self) -> str:
+        with self._read() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = 'snapshot'").fetchone()
+        return str(row[0])
+
+    def get_many(self, names: Iterable[str]) -> dict[str, WorkflowBundle]:
+        wanted = list(dict.fromkeys(names))
+        with self._read() as con:
+            return self._sql.bundles(con, wanted)
+
+    def query(self, query: Query = Query()) -> Page:
+        with self._read() as con:
+            sid, total, workflows = self._page(con, query)
+        return Page(tuple(workflows), total, query.idx, query.limit, sid, query.fields)
+
+    def _page(self, con: sqlite3.Connection, query: Query) -> tuple[str, int, list[Workflow]]:
+        snapshot, count = self._meta(con)
+        total = self._count(con, snapshot, count, query.filters)
+        if query.limit == 0 or query.idx >= total:
+            return snapshot, total, []
+        rows = self._sql.page_rows(con, query, total, count,
+                                   lambda f: self._count(con, snapshot, count, (f,)))
+        return snapshot, total, self._workflows(con, rows)
+
+    @staticmethod
+    def _meta(con: sqlite3.Connection) -> tuple[str, int]:
+        """The snapshot id and the workflow count."""
+        meta = dict(con.execute("SELECT key, value FROM meta WHERE key IN "
+                                "('snapshot', 'count')").fetchall())
+        return meta["snapshot"], int(meta["count"])
+
+    def _count(self, con: sqlite3.Connection, snapshot: str, count: int,
+               filters: tuple[Filter, ...]) -> int:
+        """How many workflows match; remembered per (snapshot, filters)."""
+        if not filters:
+            return count
+        key = (snapshot, filters)
+        with self._lock:
+            found = self._counts.get(key)
+            if found is not None:
+                self._counts.move_to_end(key)
+                return found
+        total = self._sql.count(con, filters)
+        with self._lock:
+            self._counts[key] = total
+            while len(self._counts) > _COUNT_CACHE:
+                self._counts.popitem(last=False)
+        return total
+
+    def _workflows(self, con: sqlite3.Connection, rows: list[int]) -> list[Workflow]:
+        """The workflows of these rows, from the decoded-workflow cache or the table."""
+        cache = self._decoded
+        found: dict[int, Workflow] = {}
+        with self._lock:
+            for row in rows:
+                hit = cache.get(row)
+                if hit is not None:
+                    cache.move_to_end(row)
+                    found[row] = hit
+        missing = [r for r in rows if r not in found]
+        found.update(self._sql.workflows(con, missing))
+        if missing and self._cache_size:
+            with self._lock:
+                for row in missing:
+                    cache[row] = found[row]
+                while len(cache) > self._cache_size:
+                    cache.popitem(last=False)
+        return [found[r] for r in rows]
+
+    def stream(self, query: Query = Query(), batch_size: int = 1000) -> Iterator[Workflow]:
+        """Every record of ``query``, read from one snapshot (one read transaction)."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        return self._stream(query, batch_size)
+
+    def _stream(self, query: Query, batch_size: int) -> Iterator[Workflow]:
+        # A dedicated connection: the generator may be consumed slowly, or
+        # interleaved with other queries of this thread.
+        con = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                              check_same_thread=False)
+        con.create_function("regexp", 2, regexp, deterministic=True)
+        try:
+            con.execute("BEGIN")
+            self._check_layout(con)
+            yield from self._sql.stream(con, query, batch_size)
+        finally:
+            con.close()
+
+    def distinct(self, field: str, query: Query | None = None) -> list[tuple[Scalar, int]]:
+        field_spec(field)  # QueryError for an unknown field
+        filters = () if query is None else query.filters
+        return list(self._cached(("distinct", field, filters),
+                                 lambda con: self._sql.distinct(con, field, filters)))
+
+    def aggregate(self, by: str, query: Query | None = None) -> list[Summary]:
+        agg = self.aggregate_of(by)
+        filters = () if query is None else query.filters
+        return list(self._cached(("aggregate", by, filters),
+                                 lambda con: self._sql.aggregate(con, agg, filters)))
+
+    def _cached(self, key: tuple[Any, ...], compute: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``compute(con)`` in a read transaction, remembered per snapshot id (the
+        answers of distinct and aggregate depend on nothing else)."""
+        with self._read() as con:
+            snapshot = con.execute("SELECT value FROM meta WHERE key = 'snapshot'").fetchone()[0]
+            full = (snapshot, *key)
+            with self._lock:
+                if full in self._results:
+                    self._results.move_to_end(full)
+                    return typing.cast(_T, self._results[full])
+            value = compute(con)
+        with self._lock:
+            self._results[full] = value
+            while len(self._results) > _RESULT_CACHE:
+                self._results.popitem(last=False)
+        return value
+
+    def get_agents(self, urls: Iterable[str] | None = None) -> list[Agent]:
+        with self._read() as con:
+            return self._sql.agents(con, urls)
+
+    def count(self, query: Query | None = None) -> int:
+        with self._read() as con:
+            snapshot, count = self._meta(con)
+            return self._count(con, snapshot, count, () if query is None else query.filters)
+
+
+class _ReadTransaction:
+    """``with``: one read transaction, so every statement sees the same snapshot.
+
+    :param check: called with the connection inside the transaction, first (it
+        raises to refuse the read).
+    """
+
+    def __init__(self, con: sqlite3.Connection,
+                 check: Callable[[sqlite3.Connection], None]) -> None:
+        self.con = con
+        self.nested = con.in_transaction
+        self.check = check
+
+    def __enter__(self) -> sqlite3.Connection:
+        if not self.nested:
+            self.con.execute("BEGIN")
+        try:
+            self.check(self.con)
+        except BaseException:
+            if not self.nested:
+                self.con.execute("ROLLBACK")
+            raise
+        return self.con
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.nested and self.con.in_transaction:
+            self.con.execute("COMMIT")

@@ -1,0 +1,145 @@
+"""Writes of the sqlite store, each inside the caller's write transaction: creating
+and rebuilding the tables, inserting and deleting bundles and agents, and
+publishing a new snapshot id.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable
+
+from wmstats.backends.codec import (
+    decode_bundle,
+    decode_workflow,
+    encode_parts,
+    encode_workflow,
+    record_values,
+)
+from wmstats.schema import Agent, WorkflowBundle
+from wmstats.serialize import json_dumps
+from wmstats_sqlite._schema import BATCH, SCHEMA_VERSION, Layout, quote
+
+__all__ = ["new_id", "create", "drop_older", "rebuild_site_sums", "insert", "delete",
+           "insert_agents", "finish"]
+
+
+def new_id() -> str:
+    """A new snapshot id."""
+    return uuid.uuid4().hex
+
+
+def create(con: sqlite3.Connection, layout: Layout, fresh: bool) -> None:
+    """Create the tables (``fresh``: and the meta rows) of the current layout; bring
+    ``site_sum`` up to the aggregate table."""
+    for statement in (*layout.create, *layout.indexes):
+        con.execute(statement)
+    if fresh:
+        con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                        [("schema", SCHEMA_VERSION), ("snapshot", new_id()),
+                         ("count", "0"), ("site_sums", layout.site_sum_keys)])
+    con.execute("INSERT OR IGNORE INTO meta (key, value) SELECT 'next_row', "
+                "COALESCE(MAX(row), 0) + 1 FROM workflow")
+    stored = con.execute("SELECT value FROM meta WHERE key = 'site_sums'").fetchone()
+    if stored is None or stored[0] != layout.site_sum_keys:
+        rebuild_site_sums(con, layout)
+
+
+def rebuild_site_sums(con: sqlite3.Connection, layout: Layout) -> None:
+    """Recompute ``site_sum`` from the stored bundles (the aggregate table has
+    changed since the file was written); a new snapshot id, as answers change."""
+    con.execute("DELETE FROM site_sum")
+    cursor = con.execute("SELECT row, doc, parts FROM workflow_doc")
+    while True:
+        found = cursor.fetchmany(BATCH)
+        if not found:
+            break
+        con.executemany(layout.insert_sum, [
+            s for row, doc, parts in found
+            for s in layout.sum_rows(row, decode_bundle(decode_workflow(doc), parts))])
+    con.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    [("site_sums", layout.site_sum_keys), ("snapshot", new_id())])
+
+
+def drop_older(con: sqlite3.Connection, layout: Layout) -> None:
+    """Drop every table of an older layout and create the current ones (nothing to
+    do if the file already has the current layout)."""
+    version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if version is not None and version[0] == SCHEMA_VERSION:
+        return
+    tables = [name for (name,) in con.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'meta' "
+        "AND name NOT LIKE 'sqlite_%'")]
+    for table in tables:
+        con.execute(f"DROP TABLE {quote(table)}")
+    con.execute("DELETE FROM meta")
+    create(con, layout, fresh=True)
+
+
+def delete(con: sqlite3.Connection, names: Iterable[str]) -> None:
+    """Delete the named workflows (unknown names are ignored)."""
+    params = [(name,) for name in names]
+    for table in ("workflow_value", "workflow_doc", "site_sum"):
+        con.executemany(f"DELETE FROM {table} WHERE row IN "
+                        f"(SELECT row FROM workflow WHERE RequestName = ?)", params)
+    con.executemany("DELETE FROM workflow WHERE RequestName = ?", params)
+
+
+def insert(con: sqlite3.Connection, layout: Layout, bundles: Iterable[WorkflowBundle], *,
+           compress: bool) -> None:
+    """Insert bundles under new row numbers (a second bundle of one name wins).
+
+    Row numbers come from a counter that never goes back (``meta.next_row``), so
+    one row number always stands for the same content: the store's decoded
+    workflow cache is keyed by it.
+
+    :param compress: zlib-compress the part blobs.
+    """
+    rows: dict[str, int] = {}
+    next_row = int(con.execute("SELECT value FROM meta WHERE key = 'next_row'")
+                   .fetchone()[0])
+    batch: list[tuple[int, WorkflowBundle]] = []
+
+    def flush() -> None:
+        con.executemany(layout.insert_workflow,
+                        [layout.workflow_row(row, b.workflow) for row, b in batch])
+        con.executemany("INSERT INTO workflow_value (field, value, row) VALUES (?, ?, ?)",
+                        [v for row, b in batch for v in layout.value_rows(row, b.workflow)])
+        con.executemany("INSERT INTO workflow_doc (row, doc, parts) VALUES (?, ?, ?)",
+                        [(row, encode_workflow(b.workflow),
+                          encode_parts(b, compress=compress)) for row, b in batch])
+        con.executemany(layout.insert_sum,
+                        [s for row, b in batch for s in layout.sum_rows(row, b)])
+        batch.clear()
+
+    for bundle in bundles:
+        name = bundle.workflow.RequestName
+        if name in rows:
+            # A second bundle for one name: the later wins.
+            flush()
+            delete(con, [name])
+        rows[name] = next_row
+        batch.append((next_row, bundle))
+        next_row += 1
+        if len(batch) >= BATCH:
+            flush()
+    flush()
+    con.execute("UPDATE meta SET value = ? WHERE key = 'next_row'", (str(next_row),))
+
+
+def insert_agents(con: sqlite3.Connection, agents: Iterable[Agent]) -> None:
+    """Insert or replace agent records."""
+    con.executemany("INSERT OR REPLACE INTO agent (url, doc) VALUES (?, ?)",
+                    ((a.AgentURL, json_dumps(record_values(a))) for a in agents))
+
+
+def finish(con: sqlite3.Connection) -> str:
+    """Publish the write: a new snapshot id and the workflow count.
+
+    :returns: the new snapshot id.
+    """
+    sid = new_id()
+    count = con.execute("SELECT COUNT(*) FROM workflow").fetchone()[0]
+    con.executemany("UPDATE meta SET value = ? WHERE key = ?",
+                    [(sid, "snapshot"), (str(count), "count")])
+    return sid

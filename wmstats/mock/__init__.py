@@ -1,0 +1,128 @@
+"""Deterministic mock data: WMCore-shaped documents and their static records.
+
+:class:`MockGenerator` invents a production-like population of workflows
+(request statuses, types, campaigns, ~100 CMS sites, 1-3 agents per running
+workflow, multi-task chains, CMSSW releases) and renders each one two ways:
+
+* as the **dynamic** documents WMCore stores in CouchDB: the ReqMgr2 request,
+  one ``agent_request`` per agent, and one ``agent_info`` per agent
+  (:meth:`MockGenerator.documents`, :meth:`MockGenerator.iter_documents`);
+* as the **static** records of :mod:`wmstats.schema`
+  (:meth:`MockGenerator.bundle`, :meth:`MockGenerator.bundles`).
+
+Both renderings come from one neutral description of the workflow (a private
+"truth"), built from a random generator seeded by ``(seed, index)`` alone, so
+workflow ``i`` can be made without making the others: random access, and
+constant memory when streaming a million workflows.  The static rendering is
+computed here, independently of :mod:`wmstats.convert`; converting the dynamic
+documents gives exactly the static records (the test suite checks it)::
+
+    gen = MockGenerator(seed=7)
+    for doc in gen.iter_documents(100_000):   # agent_info docs, then per workflow
+        ...
+    for bundle in gen.bundles(100_000):       # WorkflowBundle per workflow
+        ...
+
+The package's parts: ``_catalog`` (the vocabulary: sites, agents, campaigns,
+statuses and their weights), ``_truth`` (the neutral description of a workflow),
+``_records`` (static rendering), ``_documents`` (dynamic rendering).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from wmstats.mock._catalog import (
+    ACTIVE_STATUSES,
+    AGENTS,
+    CAMPAIGNS,
+    DEFAULT_NOW,
+    REQUEST_STATUSES,
+    REQUEST_TYPES,
+    SITES,
+)
+from wmstats.mock._documents import (
+    render_agent_info,
+    render_agent_request,
+    render_request,
+)
+from wmstats.mock._records import render_agent, render_bundle
+from wmstats.mock._truth import Population
+from wmstats.schema import Agent, WorkflowBundle
+
+__all__ = [
+    "MockGenerator",
+    "SITES",
+    "AGENTS",
+    "CAMPAIGNS",
+    "REQUEST_STATUSES",
+    "REQUEST_TYPES",
+    "ACTIVE_STATUSES",
+    "DEFAULT_NOW",
+]
+
+
+class MockGenerator:
+    """Deterministic generator of mock WMStats data.
+
+    The same ``seed`` and knobs always give the same data; workflow ``i`` depends
+    only on ``(seed, i)``, so any slice can be made on its own.
+
+    :param seed: the random seed.
+    :param max_tasks: most tasks (task paths) a workflow has in its agents' reports.
+    :param max_sites: most sites one task runs at on one agent.
+    :param max_agents: most agents one workflow runs on (1 to 3).
+    :param now: the reference time (epoch seconds); every date is before it.
+    """
+
+    def __init__(self, seed: int = 0, *, max_tasks: int = 10, max_sites: int = 30,
+                 max_agents: int = 3, now: int = DEFAULT_NOW) -> None:
+        self._population = Population(seed, max_tasks=max_tasks, max_sites=max_sites,
+                                      max_agents=max_agents, now=now)
+        self.seed = seed
+        self.max_tasks = max_tasks
+        self.max_sites = max_sites
+        self.max_agents = max_agents
+        self.now = now
+
+    def __repr__(self) -> str:
+        return (f"MockGenerator(seed={self.seed!r}, max_tasks={self.max_tasks}, "
+                f"max_sites={self.max_sites}, max_agents={self.max_agents}, now={self.now})")
+
+    def workflow_name(self, i: int) -> str:
+        """The name of workflow ``i`` (unique per index for a given seed)."""
+        return self._population.truth(i).name
+
+    def bundle(self, i: int) -> WorkflowBundle:
+        """The static records of workflow ``i``."""
+        return render_bundle(self._population.truth(i))
+
+    def documents(self, i: int) -> list[dict[str, Any]]:
+        """The dynamic documents of workflow ``i``: its request, then its agent_request docs."""
+        truth = self._population.truth(i)
+        return [render_request(truth), *(render_agent_request(truth, a) for a in truth.agents)]
+
+    def agents(self) -> list[Agent]:
+        """The static agent records, sorted by URL."""
+        return [render_agent(info) for info in self._population.agents]
+
+    def agent_documents(self) -> list[dict[str, Any]]:
+        """The ``agent_info`` documents, sorted by agent URL."""
+        return [render_agent_info(info) for info in self._population.agents]
+
+    def bundles(self, n: int, start: int = 0) -> Iterator[WorkflowBundle]:
+        """Static records of workflows ``start`` to ``start + n - 1``, in constant memory."""
+        truth = self._population.truth
+        for i in range(start, start + n):
+            yield render_bundle(truth(i))
+
+    def iter_documents(self, n: int, start: int = 0) -> Iterator[dict[str, Any]]:
+        """Every dynamic document: the ``agent_info`` docs, then each workflow's documents.
+
+        :param n: number of workflows.
+        :param start: index of the first workflow.
+        """
+        yield from self.agent_documents()
+        for i in range(start, start + n):
+            yield from self.documents(i)
