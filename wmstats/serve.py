@@ -51,6 +51,16 @@ UI_PORT = 8251
 
 
 
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds >= 0: {value}")
+    return number
+
+
 def _port(value: str) -> int:
     number = _count(value)
     if number > 65535:
@@ -78,6 +88,9 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="HTTP worker threads per server (default 10)")
     parser.add_argument("--max-limit", type=_count, default=1000, metavar="N",
                         help="largest page for application/json (default 1000)")
+    parser.add_argument("--query-budget", type=_seconds, default=1.0, metavar="SECONDS",
+                        help="stop the work of a request whose filters take longer than "
+                             "this and answer 422 (default 1; 0: no budget)")
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
 
@@ -184,7 +197,8 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
                   file=sys.stderr, flush=True)
             fill_mock(store, args.mock, args.seed, sys.stderr)
         app = CacheApp(store=store, max_limit=args.max_limit,
-                       default_limit=min(100, args.max_limit), source=source_url or None)
+                       default_limit=min(100, args.max_limit), source=source_url or None,
+                       query_budget=args.query_budget)
     except SourceError as exc:
         store.close()
         print(f"wmstats: cannot use source {_redact(source_url)}: {exc}", file=sys.stderr)

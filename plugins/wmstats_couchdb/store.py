@@ -28,8 +28,10 @@ CouchDB evaluates them; the client never reads the whole database:
   ranges of the view;
 * every other filter is a Mango ``_find`` selector (no ``_index``, no ``limit``
   tricks, which pouchdb-server gets wrong) returning only the fields needed;
-  regular expressions and wildcards, whose dialects differ between servers and
-  Python, are decided on the client over those fields;
+  regular expressions and wildcards, whose dialects differ between servers,
+  are decided on the client over those fields, with the same RE2 and wildcard
+  predicates as every backend (:mod:`wmstats.query.match`, which also check the
+  request's time budget);
 * sorting (exact Python order, ``RequestName`` tie-break) is done on the client
   over the matching names and sort fields, then only the page's documents are
   read;

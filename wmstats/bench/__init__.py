@@ -9,6 +9,8 @@
   the ``wmstats_couchdb`` plugin);
 * :mod:`wmstats.bench.couchdb_store` -- the CouchDB store alone (needs the
   ``wmstats_couchdb`` plugin);
+* :mod:`wmstats.bench.hostile` -- costly filters and slow clients against the
+  servers (the time budget, the connection guard);
 * :mod:`wmstats.bench.report` -- all of them at several sizes, with a Markdown
   report, SVG plots and one JSON file.
 
@@ -34,5 +36,6 @@ BENCHMARKS: Final[Mapping[str, str]] = MappingProxyType({
     "ui": "wmstats.bench.ui",
     "couchdb-source": "wmstats.bench.couchdb_source",
     "couchdb-store": "wmstats.bench.couchdb_store",
+    "hostile": "wmstats.bench.hostile",
     "report": "wmstats.bench.report",
 })

@@ -24,6 +24,7 @@ ERROR_CODES: Final[dict[int, str]] = {
     406: "not_acceptable",
     413: "too_large",
     414: "uri_too_long",
+    422: "query_timeout",
     500: "internal_error",
     503: "unavailable",
 }

@@ -39,7 +39,8 @@ _OPS: Final[dict[str, tuple[str, ...]]] = {
 _OP_TEXT: Final[dict[str, str]] = {
     "eq": "exact value; repeated values are alternatives (OR)",
     "glob": "wildcard (`*` any run, `?` one character), anchored; repeated: OR",
-    "re": "Python regular expression, unanchored; repeated: OR",
+    "re": "RE2 regular expression (Python's syntax without backreferences or "
+          "look-around), unanchored; repeated: OR",
     "gt": "greater than; each repeated value is one more condition",
     "ge": "greater than or equal",
     "lt": "less than",
@@ -459,6 +460,9 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.params is Params.PAGED:
         responses["413"] = _error_response("`limit` above the maximum for the format.")
     responses["414"] = _error_response("Query string too long.")
+    if route.params in (Params.PAGED, Params.FILTERS):
+        responses["422"] = _error_response(
+            "The filters took longer than the server's time budget; the work was stopped.")
     if route.segment == "healthz":
         responses["503"] = {"description": ("The store does not answer, or the data source "
                                             "has not finished its first load."),

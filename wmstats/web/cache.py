@@ -49,8 +49,10 @@ from wmstats.query import (
     LimitError,
     Query,
     QueryError,
+    QueryTimeoutError,
     make_summary,
     parse_query,
+    time_budget,
 )
 from wmstats.schema import (
     BUNDLE_PARTS,
@@ -116,6 +118,15 @@ def _to_int(value: Any) -> int:
     return int(value)
 
 
+def _to_seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"expected seconds, got {value!r}")
+    seconds = float(value)
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"expected seconds >= 0, got {value!r}")
+    return seconds
+
+
 @attrs.frozen(kw_only=True)
 class CacheConfig:
     """Options of a :class:`CacheApp` (all optional).
@@ -138,6 +149,9 @@ class CacheConfig:
         opens it on its store, starts it and stops it in :meth:`CacheApp.close`),
         or a :class:`~wmstats.source.Source` (its store is served; the app starts
         it, the caller stops it).  Until its first load, data endpoints answer 503.
+    :param query_budget: seconds of work one request's queries may take (filters,
+        counts, aggregates); past it the work is stopped and the request answered
+        422 (:func:`wmstats.query.time_budget`).  0: no budget.
     """
 
     store: str | Store = "memory://"
@@ -153,6 +167,7 @@ class CacheConfig:
     mock: int = attrs.field(default=0, converter=_to_int, validator=_positive(0))
     mock_seed: int = attrs.field(default=0, converter=_to_int)
     source: str | Source | None = None
+    query_budget: float = attrs.field(default=1.0, converter=_to_seconds)
 
     def __attrs_post_init__(self) -> None:
         if self.gzip_level > 9:
@@ -343,11 +358,16 @@ class CacheApp:
             params = parse_query_string(request.query_string or "",
                                         self.config.max_query_length)
             try:
-                return self._answer(found[0], found[1], params, request.headers)
+                # Data endpoints run their queries within the time budget; health,
+                # metrics and the fixed documents do not.
+                with time_budget(self.config.query_budget if found[0].data else None):
+                    return self._answer(found[0], found[1], params, request.headers)
             except StoreError:
                 cherrypy.log(f"store error on {request.path_info}", traceback=True,
                              severity=logging.ERROR)
                 raise ApiError(503, "the store is not available") from None
+            except QueryTimeoutError as exc:
+                raise ApiError(422, exc.message) from None
 
         reply = guarded(answer, request.path_info)
         if reply.status < 400:
