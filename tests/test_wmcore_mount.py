@@ -165,6 +165,16 @@ def test_mounted_by_wmcore_restmain(tmp_path: Path) -> None:
             with http.get(base + "/wmstats/bogus?x=1") as response:
                 assert response.status_code == 404
                 assert "Traceback" not in response.text
+            # Refused by CherryPy before dispatch: JSON all the same; cookies ignored.
+            with http.get(base + "/wmstats/healthz",
+                          headers={"Cookie": "a=b; $Foo=1"}) as response:
+                assert response.status_code == 200
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /wmstats/healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+                raw = b"".join(iter(lambda: sock.recv(65536), b""))
+            head, _, body = raw.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+            assert b"Traceback" not in body and b'"bad_request"' in body
     finally:
         for view in server.views.values():
             view.close()

@@ -182,6 +182,13 @@ class SummaryPage:
     agent: Agent | None = None
 
 
+def _segment(value: str) -> str:
+    """``value`` as one path segment: every reserved character percent-encoded, and
+    ``.`` and ``..`` too (URL libraries would remove them as dot-segments)."""
+    quoted = urllib.parse.quote(value, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
+
+
 def _params(filters: Filters | None, extra: Mapping[str, Any] | None = None
             ) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
@@ -452,7 +459,12 @@ class CacheClient:
 
         :raises NotFoundError: when the server does not know it.
         """
-        doc = self._get_json("fetch/" + urllib.parse.quote(name, safe=""))
+        if not name:
+            raise NotFoundError(404, "not_found", "no workflow has an empty name", None,
+                                self.base_url + "fetch/")
+        doc = self._get_json("fetch/" + _segment(name))
+        if not isinstance(doc.get("workflow"), dict):
+            raise ClientError(f"the answer for workflow {name!r} holds no workflow")
         structure = converter().structure
         parts = {key: tuple(structure(r, cls) for r in doc.get(key, ()))
                  for key, cls in BUNDLE_PARTS.items()}
@@ -470,7 +482,7 @@ class CacheClient:
             aggregate of :data:`wmstats.aggregates.AGGREGATES`).
         :raises NotFoundError: when no workflow (nor agent) has that value.
         """
-        doc = self._get_json(f"{by}/" + urllib.parse.quote(value, safe=""), _params(
+        doc = self._get_json(f"{by}/" + _segment(value), _params(
             filters, {"idx": idx, "limit": limit, "sort": _sort(sort),
                       "fields": _fields(fields)}))
         structure = converter().structure

@@ -73,13 +73,14 @@ from wmstats.web._encode import (
     ndjson_body,
     workflow_unstructure,
 )
-from wmstats.web._errors import APP_CP_CONFIG, ApiError
+from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
 from wmstats.web._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from wmstats.web._metrics import Metrics
 from wmstats.web._negotiate import (
     DATA_TYPES,
     JSON_ONLY,
     NDJSON_TYPES,
+    check_path_encoding,
     choose_type,
     parse_query_string,
     wants_gzip,
@@ -260,9 +261,13 @@ class CacheApp:
     #: (``cherrypy.tree.mount``, WMCore's ``RESTMain``) gets JSON errors, no
     #: tracebacks and no body processing; no global tool is touched.
     _cp_config: ClassVar[dict[str, Any]] = dict(APP_CP_CONFIG)
+    #: JSON errors and no traceback from the start of every request, even those
+    #: CherryPy refuses before dispatch (:func:`~wmstats.web._errors.install_json_errors`).
+    JSON_ERRORS: ClassVar[bool] = True
 
     def __init__(self, app: Any = None, config: Any = None, mount: str = "",
                  **options: Any) -> None:
+        install_json_errors()
         self.app = app
         self.mount = mount
         self.config = CacheConfig.from_object(config, **options)
@@ -355,6 +360,7 @@ class CacheApp:
             if found is None:
                 raise ApiError(404, f"no endpoint at /{'/'.join(path)} (see /openapi.json)")
             check_method(request.method, "; the API is read-only")
+            check_path_encoding(request.wsgi_environ or {})
             params = parse_query_string(request.query_string or "",
                                         self.config.max_query_length)
             try:

@@ -64,8 +64,8 @@ from wmstats.client import (
 )
 from wmstats.serialize import converter, json_dumps
 from wmstats.web._encode import dumps_bytes, gzip_bytes
-from wmstats.web._errors import APP_CP_CONFIG, ApiError
-from wmstats.web._negotiate import JSON, parse_query_string, wants_gzip
+from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
+from wmstats.web._negotiate import JSON, check_path_encoding, parse_query_string, wants_gzip
 from wmstats.web._reply import (
     Reply,
     check_method,
@@ -257,9 +257,13 @@ class UIApp:
     """
 
     _cp_config: ClassVar[dict[str, Any]] = dict(APP_CP_CONFIG)
+    #: JSON errors and no traceback from the start of every request, even those
+    #: CherryPy refuses before dispatch (:func:`~wmstats.web._errors.install_json_errors`).
+    JSON_ERRORS: ClassVar[bool] = True
 
     def __init__(self, app: Any = None, config: Any = None, mount: str = "",
                  **options: Any) -> None:
+        install_json_errors()
         self.app = app
         self.mount = mount
         self.config = UIConfig.from_object(config, **options)
@@ -332,6 +336,7 @@ class UIApp:
 
         def answer() -> Reply:
             check_method(request.method)
+            check_path_encoding(request.wsgi_environ or {})
             params = parse_query_string(request.query_string or "",
                                         self.config.max_query_length)
             return self._route(path, params, request)
