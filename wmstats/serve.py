@@ -23,12 +23,12 @@ import signal
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
 from wmstats._argtypes import count as _count
+from wmstats.redact import redact_text, redact_url
 from wmstats.schema import WorkflowBundle
 from wmstats.source import SourceError
 from wmstats.store import Store, StoreError, open_store
@@ -186,10 +186,12 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
         print("wmstats: --source and --mock exclude each other (the source fills the store)",
               file=sys.stderr)
         return None
+    urls = [args.store, source_url or ""]
     try:
         store = open_store(args.store)
     except (StoreError, ValueError) as exc:
-        print(f"wmstats: cannot open store {args.store}: {exc}", file=sys.stderr)
+        print(f"wmstats: cannot open store {redact_url(args.store)}: "
+              f"{redact_text(str(exc), urls)}", file=sys.stderr)
         return None
     try:
         if args.mock:
@@ -201,20 +203,13 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
                        query_budget=args.query_budget)
     except SourceError as exc:
         store.close()
-        print(f"wmstats: cannot use source {_redact(source_url)}: {exc}", file=sys.stderr)
+        print(f"wmstats: cannot use source {redact_url(source_url or '')}: "
+              f"{redact_text(str(exc), urls)}", file=sys.stderr)
         return None
     except BaseException:
         store.close()
         raise
     return store, app
-
-
-def _redact(url: str | None) -> str:
-    parts = urllib.parse.urlsplit(url or "")
-    if parts.password is None:
-        return url or ""
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
 
 
 def _describe(app: CacheApp) -> str:

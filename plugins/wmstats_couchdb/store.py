@@ -67,7 +67,7 @@ from wmstats.query import (
 from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
 from wmstats.store import Store, StoreError, StoreOptionError
 from wmstats_couchdb import _docs
-from wmstats_couchdb._http import CouchClient, CouchError, quote
+from wmstats_couchdb._http import CouchClient, CouchError, quote, redact
 
 __all__ = ["CouchStore", "CouchError"]
 
@@ -240,7 +240,7 @@ class CouchStore(Store):
             parts = urllib.parse.urlsplit(server_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise StoreOptionError(f"server_url must be http(s)://host:port, got "
-                                       f"{server_url!r}")
+                                       f"{redact(server_url)!r}")
             if username is None and parts.username is not None:
                 username = urllib.parse.unquote(parts.username)
                 password = urllib.parse.unquote(parts.password or "")
@@ -279,7 +279,7 @@ class CouchStore(Store):
         try:
             port = url.port
         except ValueError as exc:
-            raise StoreOptionError(f"bad port in {url.geturl()!r}: {exc}") from None
+            raise StoreOptionError(f"bad port in {redact(url.geturl())!r}: {exc}") from None
         if url.hostname:
             options["host"] = url.hostname
         if port is not None:

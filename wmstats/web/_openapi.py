@@ -157,8 +157,10 @@ def _source_status() -> dict[str, Any]:
         "last_error": {"oneOf": [{"type": "string"}, {"type": "null"}]},
         "url": {"type": "string", "description": "The upstream server (no password)."},
     }
+    # url and last_error only with full health detail (see CacheConfig.health_detail).
+    required = [key for key in props if key not in ("url", "last_error")]
     return {"type": "object", "title": "SourceStatus", "properties": props,
-            "required": list(props), "additionalProperties": False}
+            "required": required, "additionalProperties": False}
 
 
 def _envelopes(limits: dict[str, int]) -> dict[str, Any]:

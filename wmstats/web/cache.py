@@ -97,13 +97,19 @@ from wmstats.web._reply import (
 )
 from wmstats.web._routes import AGENTS, METRICS_TYPE, Call, Params, Route, Router
 
-__all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application", "ROUTES"]
+__all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application", "ROUTES",
+           "HEALTH_DETAILS"]
 
 _ETAG_SAFE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 #: Seconds a client is told to wait while the source has not loaded yet.
 _RETRY_AFTER: Final = "5"
 #: Headers on every response.
 _HEADERS: Final = {"X-Content-Type-Options": "nosniff"}
+#: Values of ``health_detail``.
+HEALTH_DETAILS: Final = ("basic", "full")
+#: What ``health_detail="basic"`` leaves out of the source's status: who the
+#: upstream is and what it said (user names, host names, error texts).
+_PRIVATE_SOURCE_KEYS: Final = frozenset({"url", "last_error"})
 
 
 def _positive(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
@@ -153,6 +159,10 @@ class CacheConfig:
     :param query_budget: seconds of work one request's queries may take (filters,
         counts, aggregates); past it the work is stopped and the request answered
         422 (:func:`wmstats.query.time_budget`).  0: no budget.
+    :param health_detail: what ``/healthz`` tells a client that is not
+        authenticated: ``"basic"`` (readiness, counts, ages and the source's
+        counters, without the upstream URL, user name and error texts) or
+        ``"full"`` (everything).  Authenticated clients always get everything.
     """
 
     store: str | Store = "memory://"
@@ -169,6 +179,8 @@ class CacheConfig:
     mock_seed: int = attrs.field(default=0, converter=_to_int)
     source: str | Source | None = None
     query_budget: float = attrs.field(default=1.0, converter=_to_seconds)
+    health_detail: str = attrs.field(default="basic", validator=attrs.validators.in_(
+        HEALTH_DETAILS))
 
     def __attrs_post_init__(self) -> None:
         if self.gzip_level > 9:
@@ -642,8 +654,11 @@ class CacheApp:
     def _health(self, call: Call) -> Reply:
         """``/healthz``: whether the store answers (and the source has loaded)."""
         backend = self._backend()
+        full = self._full_detail()
         source = None if self._source is None else self._source.status()
-        source_doc = None if source is None else source.to_dict()
+        source_doc = None if source is None else {
+            key: value for key, value in source.to_dict().items()
+            if full or key not in _PRIVATE_SOURCE_KEYS}
         try:
             sid = self._snapshot()
             workflows = self._store.count()
@@ -661,10 +676,14 @@ class CacheApp:
         if source is not None and not source.ready:
             doc["ready"] = False
             doc["detail"] = "the data source has not finished its first load" + (
-                f" (last error: {source.last_error})" if source.last_error else "")
+                f" (last error: {source.last_error})" if full and source.last_error else "")
             return Reply(dumps_bytes(doc), status=503,
                          headers={"Cache-Control": "no-store", "Retry-After": _RETRY_AFTER})
         return Reply(dumps_bytes(doc), headers={"Cache-Control": "no-store"})
+
+    def _full_detail(self) -> bool:
+        """Whether this request may see everything ``/healthz`` knows."""
+        return self.config.health_detail == "full"
 
     def _metrics(self, call: Call) -> Reply:
         """``/metrics``: the Prometheus text exposition of this app."""
