@@ -229,6 +229,9 @@ class CacheClient:
         is one request, read from one snapshot, whenever it can be.
     :param session: a ``requests.Session`` to use (the client does not close it,
         but mounts its retrying adapter on it for ``base_url``).
+
+    :attr:`headers` holds extra headers sent with every request (the UI server
+    forwards a user's CMSWEB authentication headers through it).
     """
 
     def __init__(self, base_url: str, *, timeout: float | tuple[float, float] = (5.0, 60.0),
@@ -244,6 +247,8 @@ class CacheClient:
         self.backoff = backoff
         self.max_wait = max_wait
         self.page_size = page_size
+        #: extra headers sent with every request
+        self.headers: dict[str, str] = {}
         self._own_session = session is None
         self.session = session if session is not None else requests.Session()
         self.session.headers.setdefault("User-Agent", f"wmstats-client/{__version__}")
@@ -285,7 +290,7 @@ class CacheClient:
         :raises TransportError: on connection errors after the retries.
         """
         url = self._url(path)
-        headers = {"Accept": accept, "Accept-Encoding": "gzip"}
+        headers = {**self.headers, "Accept": accept, "Accept-Encoding": "gzip"}
         try:
             response = self.session.get(url, params=list(params) or None, headers=headers,
                                         timeout=self.timeout, stream=stream)
@@ -554,7 +559,8 @@ class CacheClient:
         """
         url = self._url("healthz")
         try:
-            with self.session.get(url, headers={"Accept": JSON}, timeout=self.timeout) as resp:
+            with self.session.get(url, headers={**self.headers, "Accept": JSON},
+                                  timeout=self.timeout) as resp:
                 doc = ujson.loads(resp.content) if resp.status_code in (200, 503) else None
         except (requests.RequestException, ValueError) as exc:
             return {"ready": False, "detail": f"{url}: {exc}"}

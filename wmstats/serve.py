@@ -33,6 +33,7 @@ from wmstats.schema import WorkflowBundle
 from wmstats.source import SourceError
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, WebServer, build_application
+from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS
 
 __all__ = [
     "add_cache_server_arguments",
@@ -93,6 +94,22 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                              "this and answer 422 (default 1; 0: no budget)")
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
+    _auth_arguments(parser)
+
+
+def _auth_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auth", choices=AUTH_MODES, default="none",
+                        help="cms-headers: require the CMSWEB front-end's signed cms-auth* "
+                             "headers (403 without); default none")
+    parser.add_argument("--hmac-key", metavar="FILE",
+                        help="the HMAC key shared with the front-ends (for --auth cms-headers)")
+    parser.add_argument("--auth-open", default=",".join(DEFAULT_OPEN_PATHS), metavar="PATHS",
+                        help="first path segments open without authentication "
+                             f"(comma-separated; default {','.join(DEFAULT_OPEN_PATHS)})")
+
+
+def _auth_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"auth": args.auth, "hmac_key_file": args.hmac_key, "auth_open": args.auth_open}
 
 
 def add_cache_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -200,11 +217,15 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
             fill_mock(store, args.mock, args.seed, sys.stderr)
         app = CacheApp(store=store, max_limit=args.max_limit,
                        default_limit=min(100, args.max_limit), source=source_url or None,
-                       query_budget=args.query_budget)
+                       query_budget=args.query_budget, **_auth_options(args))
     except SourceError as exc:
         store.close()
         print(f"wmstats: cannot use source {redact_url(source_url or '')}: "
               f"{redact_text(str(exc), urls)}", file=sys.stderr)
+        return None
+    except ValueError as exc:  # the authentication options
+        store.close()
+        print(f"wmstats: {redact_text(str(exc), urls)}", file=sys.stderr)
         return None
     except BaseException:
         store.close()
@@ -255,14 +276,14 @@ def _run_cache_server(args: argparse.Namespace, stop: threading.Event | None) ->
         store.close()
 
 
-def _ui_application(cache_url: str) -> Any | None:
+def _ui_application(cache_url: str, **options: Any) -> Any | None:
     """The UI app (``wmstats.web.ui.build_application(cache_url=...)``), if installed."""
     try:
         module = importlib.import_module("wmstats.web.ui")
     except ImportError:
         return None
     build = getattr(module, "build_application", None)
-    return None if build is None else build(cache_url=cache_url)
+    return None if build is None else build(cache_url=cache_url, **options)
 
 
 def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -287,7 +308,7 @@ def _run_serve(args: argparse.Namespace, stop: threading.Event | None) -> int:
                               threads=args.threads).start()
             servers.append(cache)
             print(f"wmstats cache server: {cache.url}/ ({_describe(app)})", flush=True)
-            ui_app = _ui_application(cache.url)
+            ui_app = _ui_application(cache.url, **_auth_options(args))
             if ui_app is None:
                 print("wmstats UI server: not available (wmstats.web.ui is not installed)",
                       flush=True)
@@ -324,6 +345,7 @@ def add_ui_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "for this long (default 3600; 0: never)")
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
+    _auth_arguments(parser)
 
 
 def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -336,7 +358,7 @@ def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None)
     from wmstats.web.ui import build_application as build_ui
 
     try:
-        app = UIApp(cache_url=args.cache, stale_after=args.stale_after)
+        app = UIApp(cache_url=args.cache, stale_after=args.stale_after, **_auth_options(args))
     except ValueError as exc:
         print(f"wmstats: {exc}", file=sys.stderr)
         return 2

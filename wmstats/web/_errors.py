@@ -31,6 +31,7 @@ __all__ = ["ApiError", "ERROR_CODES", "error_document", "error_body", "error_pag
 #: HTTP status -> the short, stable ``error`` code of the JSON error document.
 ERROR_CODES: Final[dict[int, str]] = {
     400: "bad_request",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",

@@ -427,7 +427,7 @@ def _success(route: Route) -> tuple[str, dict[str, Any]]:
     return "Server identity.", {JSON: {"schema": _ref("Info")}}
 
 
-def _operation(route: Route) -> dict[str, Any]:
+def _operation(route: Route, auth_open: frozenset[str] | None = None) -> dict[str, Any]:
     params: list[dict[str, Any]] = []
     if route.item is not None:
         params.append({"name": route.item, "in": "path", "required": True,
@@ -456,6 +456,10 @@ def _operation(route: Route) -> dict[str, Any]:
     if data:
         responses["304"] = {"description": "Not modified (If-None-Match matched the ETag)."}
     responses["400"] = _error_response("A bad or unknown parameter.")
+    if auth_open is not None and route.segment not in auth_open:
+        responses["403"] = _error_response(
+            "The request lacks valid CMSWEB authentication headers (cms-auth*, signed by "
+            "the front-end).")
     responses["404"] = _error_response("Unknown workflow or value." if route.item
                                        else "No such endpoint.")
     responses["406"] = _error_response("None of the media types it produces is acceptable.")
@@ -481,12 +485,16 @@ def _operation(route: Route) -> dict[str, Any]:
 
 
 def openapi_document(server_url: str, limits: dict[str, int],
-                     routes: Sequence[Route]) -> dict[str, Any]:
+                     routes: Sequence[Route], *,
+                     auth_open: frozenset[str] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of a cache server.
 
     :param server_url: where the API is mounted (the script name, ``/`` at the root).
     :param limits: ``default_limit``, ``max_limit``, ``max_stream_limit``.
     :param routes: the server's routing table.
+    :param auth_open: with CMSWEB authentication, the first path segments open
+        without it (the others answer 403 without valid headers); ``None``
+        without authentication.
     """
     parameters: dict[str, Any] = {"format": _format_parameter(False),
                                   "format_json": _format_parameter(True)}
@@ -496,7 +504,7 @@ def openapi_document(server_url: str, limits: dict[str, int],
     schemas.update(_envelopes(limits))
     paths: dict[str, Any] = {}
     for route in routes:
-        paths[route.path] = {"get": _operation(route)}
+        paths[route.path] = {"get": _operation(route, auth_open)}
     return {
         "openapi": "3.1.0",
         "info": {

@@ -73,6 +73,7 @@ from wmstats.web._encode import (
     ndjson_body,
     workflow_unstructure,
 )
+from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
 from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
 from wmstats.web._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from wmstats.web._metrics import Metrics
@@ -163,6 +164,12 @@ class CacheConfig:
         authenticated: ``"basic"`` (readiness, counts, ages and the source's
         counters, without the upstream URL, user name and error texts) or
         ``"full"`` (everything).  Authenticated clients always get everything.
+    :param auth: ``"none"`` or ``"cms-headers"``: require the CMSWEB front-end's
+        signed ``cms-auth*`` headers (:mod:`wmstats.web._auth`); 403 without.
+    :param hmac_key_file: the file holding the HMAC key shared with the
+        front-ends (for ``cms-headers``).
+    :param auth_open: first path segments that need no authentication
+        (comma-separated, or a list): ``healthz,metrics`` by default.
     """
 
     store: str | Store = "memory://"
@@ -181,6 +188,9 @@ class CacheConfig:
     query_budget: float = attrs.field(default=1.0, converter=_to_seconds)
     health_detail: str = attrs.field(default="basic", validator=attrs.validators.in_(
         HEALTH_DETAILS))
+    auth: str = attrs.field(default="none", validator=attrs.validators.in_(AUTH_MODES))
+    hmac_key_file: str | None = None
+    auth_open: str | tuple[str, ...] = DEFAULT_OPEN_PATHS
 
     def __attrs_post_init__(self) -> None:
         if self.gzip_level > 9:
@@ -283,6 +293,8 @@ class CacheApp:
         self.app = app
         self.mount = mount
         self.config = CacheConfig.from_object(config, **options)
+        self._auth: CmsHeaderAuth | None = make_auth(
+            self.config.auth, self.config.hmac_key_file, self.config.auth_open)
         store = self.config.store
         given = self.config.source
         if isinstance(given, Source):
@@ -369,6 +381,8 @@ class CacheApp:
         endpoint = "unknown" if found is None else (found[0].template or "index")
 
         def answer() -> Reply:
+            request.wmstats_user = None if self._auth is None else self._auth.check(
+                path, request.headers)
             if found is None:
                 raise ApiError(404, f"no endpoint at /{'/'.join(path)} (see /openapi.json)")
             check_method(request.method, "; the API is read-only")
@@ -682,8 +696,10 @@ class CacheApp:
         return Reply(dumps_bytes(doc), headers={"Cache-Control": "no-store"})
 
     def _full_detail(self) -> bool:
-        """Whether this request may see everything ``/healthz`` knows."""
-        return self.config.health_detail == "full"
+        """Whether this request may see everything ``/healthz`` knows (full detail
+        for anyone, or an authenticated client)."""
+        return (self.config.health_detail == "full"
+                or getattr(cherrypy.serving.request, "wmstats_user", None) is not None)
 
     def _metrics(self, call: Call) -> Reply:
         """``/metrics``: the Prometheus text exposition of this app."""
@@ -747,7 +763,8 @@ class CacheApp:
         """``/openapi.json``: this server's OpenAPI description (per mount point)."""
         script = cherrypy.serving.request.script_name or "/"
         return self._document(f"openapi:{script}", lambda: openapi_document(
-            script, self.config.limits(), ROUTES), call)
+            script, self.config.limits(), ROUTES,
+            auth_open=None if self._auth is None else self._auth.open_paths), call)
 
 
 def _routes() -> tuple[Route, ...]:
