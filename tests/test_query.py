@@ -87,14 +87,21 @@ def test_parse_filters(params: dict[str, str | list[str]], expected: list[Filter
     ({"RequestPriority.glob": "1*"}, "RequestPriority", "needs a string field"),
     ({"RequestPriority": "high"}, "RequestPriority", "expected an integer"),
     ({"RequestPriority": "1.5"}, "RequestPriority", "expected an integer"),
-    ({"RequestPriority": "1,>=5"}, "RequestPriority", "cannot combine"),
+    ({"RequestPriority": "1,>=x"}, "RequestPriority", "expected an integer"),
+    ({"RequestPriority": " 1"}, "RequestPriority", "expected an integer"),
+    ({"RequestDate": "2023-02-29"}, "RequestDate", "ISO 8601"),
+    ({"HasRequest": " true"}, "HasRequest", "true or false"),
+    ({"sort": "RequestName,,Campaign"}, "", "empty field name"),
+    ({"fields": " RequestName"}, " RequestName", "not a field name"),
+    ({"sort": "--RequestName"}, "--RequestName", "not a field name"),
     ({"RequestPriority": ".."}, "RequestPriority", "at least one bound"),
     ({"RequestDate": "yesterday"}, "RequestDate", "ISO 8601"),
     ({"HasRequest": "perhaps"}, "HasRequest", "true or false"),
     ({"ParentageResolved.gt": "1"}, "ParentageResolved", "needs a numeric field"),
     ({"Transitions": "new"}, "Transitions", "unknown parameter"),  # its own record type now
-    ({"idx": "-1"}, "idx", ">= 0"),
-    ({"idx": "ten"}, "idx", ">= 0"),
+    ({"idx": "-1"}, "idx", "from 0"),
+    ({"idx": "ten"}, "idx", "from 0"),
+    ({"idx": "99999999999999999999"}, "idx", "from 0"),
     ({"idx": ["1", "2"]}, "idx", "more than once"),
     ({"limit": "1001"}, "limit", "at most 1000"),
     ({"sort": "-Planet"}, "Planet", "unknown field"),
@@ -472,9 +479,29 @@ def test_summarize_semantics() -> None:
 def test_parse_time() -> None:
     assert parse_time("1700000000") == 1700000000
     assert parse_time("2024-01-01T00:00:00Z") == 1704067200
-    assert parse_time(" 2024-01-01 ") == 1704067200
-    with pytest.raises(QueryError):
-        parse_time("2024-13-01")
+    assert parse_time("2024-02-29T23:59:59.999+01:00") == 1709247599
+    assert parse_time("2000-02-29") == 951782400
+    # The exact grammar of wmstats.query.grammar.TIME (what /openapi.json publishes):
+    # no surrounding space, real days only, fractions of 3 or 6 digits.
+    for text in (" 2024-01-01 ", "2024-13-01", "1900-02-29", "2023-04-31", "2024-01-01T24:00",
+                 "2024-01-01T10:00:00.1", "2024-01-01 10:00", "2024-W01-1", "+"):
+        with pytest.raises(QueryError):
+            parse_time(text)
+
+
+def test_numbers_mix_exact_values_and_ranges() -> None:
+    """Exact values are alternatives, comparisons and ranges narrow them (they
+    used to be refused together; the OpenAPI grammar allows them per item)."""
+    records = [_wf(f"w{i}", RequestPriority=i) for i in range(10)]
+
+    def got(value: str | list[str]) -> list[int]:
+        query = parse_query({"RequestPriority": value}, default_limit=None)
+        return [r.RequestPriority for r in apply_query(records, query).records]
+
+    assert got("1,5,>=3") == [5]
+    assert got(["2,7", "..6"]) == [2]
+    assert got("3..5,5..8") == [5]
+    assert got(">7") == [8, 9]
 
 
 def test_field_spec() -> None:

@@ -154,3 +154,20 @@ def test_ui_workflow_with_a_real_dotted_name(store: Store, servers: Servers) -> 
 
 def test_every_app_root_asks_for_json_errors() -> None:
     assert CacheApp.JSON_ERRORS and UIApp.JSON_ERRORS
+
+
+def test_an_oversized_head_is_a_json_414_or_431(servers: Servers) -> None:
+    """A request head over 64 KiB is refused by the connection guard as JSON
+    (cheroot would answer in plain text): 414 for the request line, 431 for the
+    headers; a normal request is answered right after."""
+    for server, path in _targets(servers):
+        status, headers, body = _raw(server, f"GET {path}?a={'x' * 70_000} HTTP/1.1\r\n"
+                                              f"Host: x\r\nConnection: close\r\n\r\n".encode())
+        assert status == 414 and _json_error(status, headers, body)["error"] == "uri_too_long"
+        many = "".join(f"X-Filler-{i}: {'y' * 4000}\r\n" for i in range(20))
+        status, headers, body = _raw(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n{many}"
+                                              f"Connection: close\r\n\r\n".encode())
+        assert status == 431
+        assert _json_error(status, headers, body)["error"] == "headers_too_large"
+        status, _, _ = _raw(server, f"GET {path} HTTP/1.0\r\n\r\n".encode())
+        assert status == 200, path

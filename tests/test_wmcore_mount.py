@@ -83,6 +83,8 @@ def test_tree_mount_under_a_prefix_with_a_config_object() -> None:
                 assert resp.links["next"]["url"] == (
                     "/wmstats/cache/fetch?idx=3&limit=3&fields=RequestName")
             with http.get(base + "/wmstats/cache/fetch?limit=41") as response:
+                assert response.status_code == 200 and response.json()["limit"] == 40
+            with http.get(base + "/wmstats/cache/fetch?limit=1000001") as response:
                 assert response.status_code == 413
                 assert response.headers["Content-Type"] == "application/json"
             with http.get(base + "/wmstats/cache/openapi.json") as response:
@@ -156,6 +158,8 @@ def test_mounted_by_wmcore_restmain(tmp_path: Path) -> None:
                 assert len(response.json()["workflows"]) == 2
                 assert response.links["next"]["url"].startswith("/wmstats/fetch?idx=2")
             with http.get(base + "/wmstats/fetch?limit=51") as response:
+                assert response.status_code == 200 and response.json()["limit"] == 50
+            with http.get(base + "/wmstats/fetch?limit=1000001") as response:
                 assert response.status_code == 413
                 assert response.json()["parameter"] == "limit"
             with http.get(base + "/wmstats/api/fetch?format=ndjson&fields=RequestName") as resp:

@@ -14,6 +14,7 @@ from typing import Any, Final, Literal, TypeAlias
 import attrs
 
 from wmstats.aggregates import BY_KEY
+from wmstats.query import grammar
 from wmstats.query.errors import LimitError, QueryError
 from wmstats.query.match import PatternError, compile_regex, scalar_matcher
 from wmstats.schema import Workflow
@@ -64,9 +65,10 @@ RESERVED_PARAMS: Final[frozenset[str]] = frozenset({"idx", "limit", "sort", "fie
 #: Aggregation key -> the Workflow field holding the value (read from
 #: :data:`wmstats.aggregates.AGGREGATES`, see :func:`~wmstats.query.summarize`).
 AGGREGATE_KEYS: Final[Mapping[str, str]] = {key: a.field for key, a in BY_KEY.items()}
-#: Limits that keep a single query cheap.
+#: Limits that keep a single query cheap: values per filter, characters per
+#: string value or pattern.
 MAX_VALUES: Final = 1000
-MAX_PATTERN: Final = 1000
+MAX_PATTERN: Final = grammar.MAX_TEXT
 #: The integers a filter takes (signed 64-bit, what every backend stores): a
 #: value outside is refused, the same way on every backend.
 INT_MIN: Final = -(2 ** 63)
@@ -163,6 +165,8 @@ def _check_value(spec: FieldSpec, op: str, value: object) -> None:
     expected: type[Any] = {"str": str, "int": int, "bool": bool}[spec.kind]
     if type(value) is not expected:
         raise QueryError(spec.name, f"expected a {spec.kind} value, got {value!r}")
+    if expected is str and len(typing.cast(str, value)) > MAX_PATTERN:
+        raise QueryError(spec.name, f"value longer than {MAX_PATTERN} characters")
     if expected is int:
         _check_range(spec, typing.cast(int, value))
 

@@ -38,6 +38,7 @@ ERROR_CODES: Final[dict[int, str]] = {
     413: "too_large",
     414: "uri_too_long",
     422: "query_timeout",
+    431: "headers_too_large",
     500: "internal_error",
     503: "unavailable",
 }

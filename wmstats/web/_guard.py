@@ -21,7 +21,9 @@ first.  So:
   between two requests); beyond, a connection that would wait is closed.
 
 Everything else is cheroot's: the worker parses and answers the request as
-usual (its answers to malformed requests carry no traceback).  Plain TCP only:
+usual (its answers to malformed requests carry no traceback), except a head over
+``max_request_header_size`` (64 KiB), which the guard refuses itself with a JSON
+414 (request line) or 431 (headers), like every other error of the apps.  Plain TCP only:
 the guard stands aside when the server has an SSL adapter (TLS is the
 front-end's job, see ``docs/deployment.md``).
 """
@@ -38,6 +40,8 @@ from typing import Any, Final
 import cheroot.makefile
 import cheroot.server
 import cheroot.wsgi
+
+from wmstats.web._errors import error_body
 
 __all__ = ["GuardedServer", "MAX_WAITING", "MAX_BODY"]
 
@@ -163,16 +167,41 @@ class GuardedServer(cheroot.wsgi.Server):
             super().process_conn(conn)
         elif state == "wait":
             self._wait(conn)
+        elif state == "too_large":
+            self._refuse_too_large(conn)
         else:
             conn.close()
 
+    def _refuse_too_large(self, conn: _Connection) -> None:
+        """Answer a head over ``max_request_header_size`` with a JSON error (414 for
+        a request line that long, else 431) and close: cheroot would answer in
+        plain text."""
+        data = conn.rfile.pending()
+        line_end = data.find(b"\n")
+        long_line = line_end < 0 or line_end > self.max_request_header_size
+        status = 414 if long_line else 431
+        reason = "URI Too Long" if long_line else "Request Header Fields Too Large"
+        body = error_body(status, (
+            f"the request line is longer than {self.max_request_header_size} bytes"
+            if long_line else
+            f"the request headers are larger than {self.max_request_header_size} bytes"))
+        head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+        try:
+            conn.socket.settimeout(self.timeout)
+            conn.socket.sendall(head.encode("ascii") + body)
+        except OSError:
+            pass
+        conn.close()
+
     def _read_ahead(self, conn: _Connection) -> str:
-        """Read what has arrived without blocking: ``ready``, ``wait`` or ``gone``."""
+        """Read what has arrived without blocking: ``ready``, ``wait``,
+        ``too_large`` (a head over ``max_request_header_size``) or ``gone``."""
         reader: _Reader = conn.rfile
         limit = self.max_request_header_size + MAX_BODY
         data = reader.pending()
         if _complete(data) or len(data) > limit:
-            return "ready"
+            return self._judge(data)
         sock = conn.socket
         try:
             sock.settimeout(0.0)
@@ -193,7 +222,14 @@ class GuardedServer(cheroot.wsgi.Server):
                 sock.settimeout(self.timeout)
             except OSError:
                 pass
-        return "ready" if _complete(data) or len(data) > limit else "wait"
+        return self._judge(data) if _complete(data) or len(data) > limit else "wait"
+
+    def _judge(self, data: bytes) -> str:
+        """``ready``, or ``too_large`` when the head itself is over the limit."""
+        start = len(data) - len(data.lstrip(b"\r\n"))
+        end = _HEAD_END.search(data, start)
+        head_size = (end.start() if end is not None else len(data)) - start
+        return "too_large" if head_size > self.max_request_header_size else "ready"
 
     def _wait(self, conn: _Connection) -> None:
         """Register ``conn`` in cheroot's selector until more of its head arrives.

@@ -143,7 +143,8 @@ class CacheConfig:
         it and closes it in :meth:`CacheApp.close`), or an open
         :class:`~wmstats.store.Store` (shared; the caller closes it).
     :param default_limit: page size when ``limit`` is not given.
-    :param max_limit: largest ``limit`` for ``application/json`` (413 above).
+    :param max_limit: the most workflows in an ``application/json`` page (a larger
+        ``limit`` is capped to it).
     :param max_stream_limit: largest ``limit`` for NDJSON (413 above); NDJSON
         pages are streamed from the store, so this may be large.
     :param gzip_level: zlib level of gzip responses (1 is the fastest).
@@ -473,20 +474,20 @@ class CacheApp:
         return max(0.0, time.time() - since) if sid else None
 
     def _query(self, call: Call, paged: bool) -> Query:
-        """The call's query parameters as a :class:`Query` (paged: bounded by the
-        limit of its media type)."""
-        stream = call.media in NDJSON_TYPES
-        maximum = self.config.max_stream_limit if stream else self.config.max_limit
+        """The call's query parameters as a :class:`Query` (paged: ``limit`` at most
+        ``max_stream_limit``, and a JSON page capped at ``max_limit`` workflows)."""
         try:
             if paged:
-                return parse_query(call.params, default_limit=self.config.default_limit,
-                                   max_limit=maximum)
+                query = parse_query(call.params, default_limit=self.config.default_limit,
+                                    max_limit=self.config.max_stream_limit)
+                if call.media not in NDJSON_TYPES and query.limit is not None \
+                        and query.limit > self.config.max_limit:
+                    query = query.page(query.idx, self.config.max_limit)
+                return query
             return parse_query(call.params, default_limit=None)
         except LimitError as exc:
-            hint = "" if stream else (f"; NDJSON (format=ndjson) pages go up to "
-                                      f"{self.config.max_stream_limit}")
-            raise ApiError(413, f"limit {exc.limit} is above the maximum of {exc.maximum} "
-                                f"for {call.media}{hint}", parameter="limit") from None
+            raise ApiError(413, f"limit {exc.limit} is above the maximum of {exc.maximum}",
+                           parameter="limit") from None
         except QueryError as exc:
             parameter = exc.parameter or exc.field
             detail = exc.message if parameter.partition(".")[0] == exc.field else \
