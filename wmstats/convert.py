@@ -381,8 +381,12 @@ def _chain_level(reader: _Reader, name: str, key: str,
         if arg not in level:
             continue
         value = level[arg]
-        if top and arg in ("AcquisitionEra", "ProcessingString") and isinstance(value, dict):
-            continue  # per task, by task name: the tasks' own values are kept
+        if top and (value is None or (arg in ("AcquisitionEra", "ProcessingString")
+                                      and isinstance(value, dict))):
+            # null at the top reads as missing (a task's null still counts: WMCore
+            # then merges the tasks' values); per task by task name: the tasks' own
+            # values are kept
+            continue
         keys.append(arg)
         read = quiet if top or arg in _MERGED_KEYS else reader
         if arg in _CHAIN_TUPLES:

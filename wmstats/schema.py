@@ -379,8 +379,8 @@ class ChainArgs:
         "The keys this level of the request document holds, of TaskName or StepName, "
         "the keys of the fields below and, at the top level, TaskChain, StepChain, "
         "ParentageResolved and ChainParentageMap, in that order (a field whose key is "
-        "not listed was absent; a top-level AcquisitionEra or ProcessingString given "
-        "per task as an object is not listed).", factory=tuple)
+        "not listed was absent; a top-level key holding null, or an AcquisitionEra or "
+        "ProcessingString given per task as an object, is not listed).", factory=tuple)
     Campaign: str = _f("Campaign.", "", source="Campaign, TaskN.Campaign, StepN.Campaign")
     CMSSWVersion: str = _f("CMSSW release.", "",
                            source="CMSSWVersion, TaskN.CMSSWVersion, StepN.CMSSWVersion")

@@ -131,6 +131,9 @@ class RequestKey:
         compares the query's text with the request's value, so a key that never
         holds text or a boolean could never match.
     :param chain: whether a chain's tasks/steps may hold it (see :data:`CHAIN_ARG_KEYS`).
+    :param empty_shown: whether a request (not a chain's top level) that does not hold
+        the key shows it anyway, empty (``""``, ``[]``, ``0``): the records keep an
+        empty value for both.  The other keys are left out when empty.
     """
 
     name: str
@@ -138,6 +141,7 @@ class RequestKey:
     top: _Top = attrs.field(repr=False, eq=False)
     condition: bool = True
     chain: bool = False
+    empty_shown: bool = False
 
 
 def _text(name: str) -> _Top:
@@ -226,45 +230,51 @@ def _job_info(view: RequestView) -> Any:
 
 def _keys() -> dict[str, RequestKey]:
     text, texts, boolean, integer = KeyKind.TEXT, KeyKind.TEXTS, KeyKind.BOOL, KeyKind.INT
+    shown = {"empty_shown": True}
     keys = [
-        RequestKey("RequestName", text, _text("RequestName")),
-        RequestKey("RequestStatus", text, _text("RequestStatus")),
-        RequestKey("RequestType", text, _text("RequestType")),
-        RequestKey("SubRequestType", text, _text("SubRequestType")),
-        RequestKey("Campaign", text, _chain_top("Campaign", _text("Campaign")), chain=True),
+        RequestKey("RequestName", text, _text("RequestName"), **shown),
+        RequestKey("RequestStatus", text, _text("RequestStatus"), **shown),
+        RequestKey("RequestType", text, _text("RequestType"), **shown),
+        RequestKey("SubRequestType", text, _text("SubRequestType"), **shown),
+        RequestKey("Campaign", text, _chain_top("Campaign", _text("Campaign")), chain=True,
+                   **shown),
         RequestKey("Team", text, _team),
-        RequestKey("Group", text, _text("Group")),
-        RequestKey("Requestor", text, _text("Requestor")),
-        RequestKey("PrepID", text, _chain_top("PrepID", _text("PrepID")), chain=True),
+        RequestKey("Group", text, _text("Group"), **shown),
+        RequestKey("Requestor", text, _text("Requestor"), **shown),
+        RequestKey("PrepID", text, _chain_top("PrepID", _text("PrepID")), chain=True, **shown),
         RequestKey("CMSSWVersion", text, _chain_top("CMSSWVersion", _text("CMSSWVersion")),
-                   chain=True),
+                   chain=True, **shown),
         RequestKey("ScramArch", texts, _chain_top("ScramArch", _texts("ScramArch")),
-                   chain=True),
+                   chain=True, **shown),
         RequestKey("AcquisitionEra", text,
                    _chain_top("AcquisitionEra", _first_or_many("AcquisitionEras")), chain=True),
         RequestKey("ProcessingString", text,
                    _chain_top("ProcessingString", _first_or_many("ProcessingStrings")),
                    chain=True),
-        RequestKey("RequestPriority", integer, _number("RequestPriority"), condition=False),
+        RequestKey("RequestPriority", integer, _number("RequestPriority"), condition=False,
+                   **shown),
         RequestKey("RequestDate", KeyKind.DATE, _date, condition=False),
         RequestKey("RequestTransition", KeyKind.OBJECTS, _transitions, condition=False),
         RequestKey("InputDataset", text,
                    _chain_top("InputDataset", _text_or_absent("InputDataset")), chain=True),
-        RequestKey("OutputDatasets", texts, _texts("OutputDatasets")),
+        RequestKey("OutputDatasets", texts, _texts("OutputDatasets"), **shown),
         RequestKey("MCPileup", text, _chain_top("MCPileup", _first_or_many("MCPileup")),
                    chain=True),
         RequestKey("DataPileup", text, _chain_top("DataPileup", _first_or_many("DataPileup")),
                    chain=True),
-        RequestKey("SiteWhitelist", texts, _texts("SiteWhitelist")),
-        RequestKey("SiteBlacklist", texts, _texts("SiteBlacklist")),
-        RequestKey("OutputModulesLFNBases", texts, _texts("OutputModulesLFNBases")),
+        RequestKey("SiteWhitelist", texts, _texts("SiteWhitelist"), **shown),
+        RequestKey("SiteBlacklist", texts, _texts("SiteBlacklist"), **shown),
+        RequestKey("OutputModulesLFNBases", texts, _texts("OutputModulesLFNBases"), **shown),
         RequestKey("UnmergedLFNBase", text, _text_or_absent("UnmergedLFNBase")),
         RequestKey("ParentageResolved", boolean, _parentage_resolved),
         RequestKey("TotalEstimatedJobs", integer, _number("TotalEstimatedJobs"),
-                   condition=False),
-        RequestKey("TotalInputEvents", integer, _number("TotalInputEvents"), condition=False),
-        RequestKey("TotalInputLumis", integer, _number("TotalInputLumis"), condition=False),
-        RequestKey("TotalInputFiles", integer, _number("TotalInputFiles"), condition=False),
+                   condition=False, **shown),
+        RequestKey("TotalInputEvents", integer, _number("TotalInputEvents"), condition=False,
+                   **shown),
+        RequestKey("TotalInputLumis", integer, _number("TotalInputLumis"), condition=False,
+                   **shown),
+        RequestKey("TotalInputFiles", integer, _number("TotalInputFiles"), condition=False,
+                   **shown),
         RequestKey("RequestNumEvents", integer,
                    _chain_top("RequestNumEvents", _text_or_absent("RequestNumEvents")),
                    condition=False, chain=True),
@@ -538,7 +548,8 @@ def agent_job_info(bundle: WorkflowBundle) -> dict[str, Any]:
 
     Not carried, so not rebuilt: ``_id``, ``_rev``, ``agent``, the counters under
     status names WMCore does not know (``OtherJobs``), the output datasets of each
-    task at each site (``dataset``), and performance values that were all zero.
+    task at each site (``dataset``), performance values that were all zero, and
+    an empty ``agent_team`` or ``agent_version``.
     """
     name = bundle.workflow.RequestName
     docs: dict[str, dict[str, Any]] = {}
@@ -552,8 +563,12 @@ def agent_job_info(bundle: WorkflowBundle) -> dict[str, Any]:
 
     for report in bundle.agent_requests:
         doc = agent_doc(report.Agent)
-        doc.update({"agent_team": report.AgentTeam, "agent_version": report.AgentVersion,
-                    "status": _nested(report), "timestamp": report.Timestamp})
+        doc.update({"status": _nested(report), "timestamp": report.Timestamp})
+        # empty text: not sent (the records do not tell it from a missing key)
+        if report.AgentTeam:
+            doc["agent_team"] = report.AgentTeam
+        if report.AgentVersion:
+            doc["agent_version"] = report.AgentVersion
     for site in bundle.sites:
         agent_doc(site.Agent)["sites"][site.Site] = _nested(site)
     for task in bundle.tasks:
