@@ -371,7 +371,8 @@ def _wait(predicate: Any, what: str, timeout: float = 60) -> None:
 
 
 GUARDED = ("globallocks", "protectedlfns", "protectedlfns_final",
-           "filtered_requests?RequestType=StepChain&ParentageResolved=false&mask=ChainParentageMap")
+           "filtered_requests?RequestType=StepChain&ParentageResolved=false"
+           "&mask=ChainParentageMap")
 
 
 def test_lists_refused_until_loaded_and_when_stale() -> None:
@@ -413,7 +414,7 @@ def test_lists_refused_until_loaded_and_when_stale() -> None:
 
 @pytest.mark.reqmon
 def test_wmcore_client_as_its_callers_call_it(served: Served, rules: dict[str, Any],
-                                             reqmon_python: Path) -> None:
+                                              reqmon_python: Path) -> None:
     site_lists = ["SiteWhitelist", "SiteBlacklist"]
     heartbeat = ["RequestStatus", "RequestType", "RequestPriority", "Campaign",
                  "RequestNumEvents"]

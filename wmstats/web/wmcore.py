@@ -109,7 +109,8 @@ class WMCoreConfig:
         filled (as :class:`~wmstats.web.cache.CacheConfig`'s); its readiness and
         last contact guard the lists.
     :param cache_view: in a WMCore deployment, the name of the ``CacheApp`` view
-        (configured before this one) whose store and source to read.
+        whose store and source to read (looked up in ``RESTMain.views`` when this
+        view is built, else at its first request).
     :param stale_after: seconds without an answer from upstream after which the
         source's data counts as stale (default 30 minutes).
     :param gzip_level: zlib level of gzip replies.
@@ -232,36 +233,58 @@ class WMCoreApp:
         self.mount = mount
         self.config = WMCoreConfig.from_object(config, **options)
         self._owns_store = self._owns_source = False
-        self._store: Store
+        self._store: Store | None = None
         self._source: Source | None = None
         self.metrics: Any = None
+        #: WMCore's views, where ``cache_view`` is looked up once they are all built
+        self._rest_views: Mapping[str, Any] | None = None
         if cache is None and self.config.cache_view:
             views = getattr(app, "views", None)
-            cache = views.get(self.config.cache_view) if isinstance(views, Mapping) else None
-            if cache is None:
-                raise ValueError(f"cache_view {self.config.cache_view!r}: no such view built "
-                                 f"before this one")
+            if not isinstance(views, Mapping):
+                raise ValueError(f"cache_view {self.config.cache_view!r}: the app given "
+                                 f"({app!r}) has no views (WMCore's RESTMain has)")
+            # RESTMain builds its views in no set order: look it up at the first request.
+            self._rest_views = views
+            cache = views.get(self.config.cache_view)
         if cache is not None:
-            self._store = cache.store
-            self._source = cache.source
-            self.metrics = getattr(cache, "metrics", None)
-        else:
+            self._bind(cache)
+        elif self._rest_views is None:
             given_source = self.config.source
             store = given_source.store if isinstance(given_source, Source) else self.config.store
-            if isinstance(store, Store):
-                self._store = store
-            else:
-                self._store, self._owns_store = open_store(store), True
+            opened = store if isinstance(store, Store) else open_store(store)
+            self._store, self._owns_store = opened, not isinstance(store, Store)
             if given_source is not None:
                 try:
                     self._source = (given_source if isinstance(given_source, Source)
-                                    else open_source(given_source, self._store))
+                                    else open_source(given_source, opened))
                 except BaseException:
                     self.close()
                     raise
                 self._owns_source = not isinstance(given_source, Source)
                 self._source.start()
         self._started = time.time()
+
+    def _bind(self, cache: Any) -> None:
+        """Read ``cache``'s store and source, count in its metrics."""
+        self._store = cache.store
+        self._source = cache.source
+        self.metrics = getattr(cache, "metrics", None)
+
+    def _ready_store(self) -> Store:
+        """The store; looks the ``cache_view`` up first if needed.
+
+        :raises ApiError: 503 while that view does not exist.
+        """
+        if self._store is None:
+            name = self.config.cache_view
+            views = self._rest_views
+            found = None if views is None else views.get(name or "")
+            if found is None:
+                raise _error(503, f"the cache_view {name!r} this API reads is not configured",
+                             headers={"Retry-After": _RETRY_AFTER})
+            self._bind(found)
+        assert self._store is not None
+        return self._store
 
     @staticmethod
     def mount_config() -> dict[str, dict[str, Any]]:
@@ -270,20 +293,24 @@ class WMCoreApp:
 
     @property
     def store(self) -> Store:
-        """The store every API reads."""
-        return self._store
+        """The store every API reads.
+
+        :raises ApiError: while the ``cache_view`` it reads does not exist.
+        """
+        return self._ready_store()
 
     @property
     def source(self) -> Source | None:
         """The source filling the store, if any."""
+        self._ready_store()
         return self._source
 
     def close(self) -> None:
         """Stop the source and close the store, each if this app opened it."""
         if self._owns_source and self._source is not None:
             self._source.close()
-        if self._owns_store:
-            self._store.close()
+        if self._owns_store and self._store is not None:
+            self.store.close()
 
     def __enter__(self) -> WMCoreApp:
         return self
@@ -333,6 +360,7 @@ class WMCoreApp:
     default = cherrypy.expose(_default)
 
     def _answer(self, api: _Api, rest: tuple[str, ...], request: Any) -> Reply:
+        self._ready_store()
         query_string = request.query_string or ""
         params = parse_query_string(query_string, self.config.max_query_length)
         value: str | None = None
@@ -387,7 +415,7 @@ class WMCoreApp:
     def _check_not_empty(self) -> None:
         """503 when no request is active: an empty list would clear everything."""
         query = Query(filters=(Filter("RequestStatus", "eq", CACHE_STATUSES),), limit=0)
-        if self._store.query(query).total == 0:
+        if self.store.query(query).total == 0:
             raise _error(503, "no active request is known: refusing to answer an empty list",
                          reason="DataCache is Empty", headers={"Retry-After": _RETRY_AFTER})
 
@@ -395,7 +423,7 @@ class WMCoreApp:
 
     def _etag(self, call: _Call) -> str:
         """Per snapshot and request: the same question on the same data."""
-        key = "\n".join((self._store.snapshot_id, call.api.name, call.value or "",
+        key = "\n".join((self.store.snapshot_id, call.api.name, call.value or "",
                          call.query_string, call.media))
         digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
         return f'"{digest}{"-gzip" if call.gz else ""}"'
@@ -430,7 +458,7 @@ class WMCoreApp:
             job_info = status in JOB_INFO_STATUSES and (
                 keys is None or "AgentJobInfo" in wanted)
             batch: list[Workflow] = []
-            for workflow in self._store.stream(Query(filters=tuple(filters))):
+            for workflow in self.store.stream(Query(filters=tuple(filters))):
                 batch.append(workflow)
                 if len(batch) >= batch_size:
                     yield from self._views(batch, keys, wanted, job_info, conditions)
@@ -442,7 +470,7 @@ class WMCoreApp:
                job_info: bool, conditions: Sequence[Condition]) -> Iterator[RequestView]:
         names = [wf.RequestName for wf in batch
                  if keys is None or RequestView.needs_bundle(wf, wanted)]
-        bundles = self._store.get_many(names) if names else {}
+        bundles = self.store.get_many(names) if names else {}
         for workflow in batch:
             bundle = bundles.get(workflow.RequestName)
             if bundle is None and workflow.RequestName in names:
@@ -460,12 +488,12 @@ class WMCoreApp:
 
     def _teams(self, call: _Call) -> Reply:
         """``teams``: the teams of the agents' heartbeats."""
-        return self._result(call, agent_teams(self._store.get_agents()))
+        return self._result(call, agent_teams(self.store.get_agents()))
 
     def _request(self, call: _Call) -> Reply:
         """``request/<name>``: one request's document with ``AgentJobInfo``, any status."""
         assert call.value is not None
-        bundle = self._store.get(call.value)
+        bundle = self.store.get(call.value)
         if bundle is None or not bundle.workflow.HasRequest:
             return self._result(call, [{}])
         view = RequestView(bundle.workflow, bundle, job_info=True)
@@ -474,7 +502,7 @@ class WMCoreApp:
     def _isfinished(self, call: _Call) -> Reply:
         """``isfinished/<name>``: whether every task's jobs are done."""
         assert call.value is not None
-        bundle = self._store.get(call.value)
+        bundle = self.store.get(call.value)
         if bundle is None or not bundle.workflow.HasRequest:
             raise _error(404, f"Cannot find request: {call.value}", parameter="request_name",
                          reason="Cannot find request")
