@@ -295,6 +295,10 @@ REQUEST_KEYS: Final[Mapping[str, RequestKey]] = _keys()
 #: Keys read from records other than the workflow's.
 _BUNDLE_KEYS: Final = frozenset({"RequestTransition", "ChainParentageMap", "AgentJobInfo",
                                  "ParentageResolved"})
+#: Bundle parts (besides the chain's levels) that keys are read from.
+_PARTS_FOR: Final[Mapping[str, tuple[str, ...]]] = {
+    "RequestTransition": ("transitions",), "ChainParentageMap": ("parentage",),
+    "AgentJobInfo": ("agent_requests", "sites", "tasks", "task_sites")}
 #: The keys ``filtered_requests`` may filter on.
 CONDITION_KEYS: Final[tuple[str, ...]] = tuple(k for k, v in REQUEST_KEYS.items() if v.condition)
 
@@ -407,6 +411,17 @@ class RequestView:
         self.job_info: dict[str, Any] | None = None
         if job_info and bundle is not None:
             self.job_info = agent_job_info(bundle) or None
+
+    @staticmethod
+    def parts_for(keys: Iterable[str] | None) -> frozenset[str]:
+        """The bundle parts (:data:`~wmstats.schema.BUNDLE_PARTS`) a view reading
+        ``keys`` needs (``None``: the whole cache entry, ``AgentJobInfo`` included)."""
+        wanted = set(REQUEST_KEYS) if keys is None else set(keys)
+        parts = {"chain"}
+        for key, needs in _PARTS_FOR.items():
+            if key in wanted:
+                parts.update(needs)
+        return frozenset(parts)
 
     @staticmethod
     def needs_bundle(workflow: Workflow, keys: Iterable[str]) -> bool:

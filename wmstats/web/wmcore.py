@@ -470,7 +470,8 @@ class WMCoreApp:
                job_info: bool, conditions: Sequence[Condition]) -> Iterator[RequestView]:
         names = [wf.RequestName for wf in batch
                  if keys is None or RequestView.needs_bundle(wf, wanted)]
-        bundles = self.store.get_many(names) if names else {}
+        parts = RequestView.parts_for(None if keys is None else wanted)
+        bundles = self.store.get_parts(names, parts) if names else {}
         for workflow in batch:
             bundle = bundles.get(workflow.RequestName)
             if bundle is None and workflow.RequestName in names:
