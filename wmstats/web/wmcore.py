@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import resource
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
@@ -41,6 +40,7 @@ from typing import Any, ClassVar, Final
 import attrs
 import cherrypy  # type: ignore[import-untyped]
 
+from wmstats._procfs import rss_kib
 from wmstats._version import __version__
 from wmstats.query import Filter, Query
 from wmstats.schema import Workflow
@@ -659,25 +659,18 @@ def _process_status(started: float) -> dict[str, Any]:
     process (reqmon adds psutil's CPU percentage, sampled over a second)."""
     now = time.time()
     times = os.times()
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    status: dict[str, Any] = {
+    memory = rss_kib()
+    return {
         "pid": os.getpid(),
         "timestamp": time.strftime("%d/%b/%Y:%H:%M:%S", time.localtime(now)),
         "time": now,
         "cpu_times": {"user": times.user, "system": times.system,
                       "children_user": times.children_user,
                       "children_system": times.children_system},
-        "memory_full_info": {"maxrss": usage.ru_maxrss * 1024},
+        "memory_full_info": {"rss": memory.get("VmRSS", 0) * 1024,
+                             "peak_rss": memory.get("VmHWM", 0) * 1024},
         "uptime": now - started,
     }
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            pages = [int(v) for v in statm.read().split()[:2]]
-        page = os.sysconf("SC_PAGE_SIZE")
-        status["memory_full_info"].update(vms=pages[0] * page, rss=pages[1] * page)
-    except (OSError, ValueError):
-        pass
-    return status
 
 
 def _apis() -> dict[str, _Api]:
