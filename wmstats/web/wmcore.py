@@ -468,8 +468,8 @@ class WMCoreApp:
 
     def _views(self, batch: list[Workflow], keys: Sequence[str] | None, wanted: Sequence[str],
                job_info: bool, conditions: Sequence[Condition]) -> Iterator[RequestView]:
-        names = [wf.RequestName for wf in batch
-                 if keys is None or RequestView.needs_bundle(wf, wanted)]
+        names = {wf.RequestName for wf in batch
+                 if keys is None or RequestView.needs_bundle(wf, wanted)}
         parts = RequestView.parts_for(None if keys is None else wanted)
         bundles = self.store.get_parts(names, parts) if names else {}
         for workflow in batch:
