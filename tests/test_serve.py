@@ -197,7 +197,7 @@ def test_cache_server_mounts_the_wmcore_api(argv: list[str], prefix: str | None)
                 with requests.get(default, timeout=10) as response:
                     assert response.status_code == 404  # the cache app's own 404
                 return
-            assert f"WMCore-compatible API {url}{prefix}/" in out.getvalue()
+            assert f"wmstats WMCore-compatible API: {url}{prefix}/\n" in out.getvalue()
             with requests.get(url + prefix + "/requestcache", timeout=10) as response:
                 (entries,) = response.json()["result"]
                 assert 0 < len(entries) <= 9

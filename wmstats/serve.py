@@ -232,12 +232,11 @@ def _application(app: CacheApp, stale_after: float = 1800.0) -> Any:
         {"/": cache, prefix: wmcore})
 
 
-def _urls(url: str, app: CacheApp) -> str:
-    """What a cache server serves, for its start-up line."""
-    text = f"{url}/"
+def _announce(url: str, app: CacheApp) -> None:
+    """The start-up lines of a cache server (the first one is what scripts look for)."""
+    print(f"wmstats cache server: {url}/ ({_describe(app)})", flush=True)
     if app.config.wmcore_prefix:
-        text += f", WMCore-compatible API {url}{app.config.wmcore_prefix}/"
-    return text
+        print(f"wmstats WMCore-compatible API: {url}{app.config.wmcore_prefix}/", flush=True)
 
 
 def _stale_after(args: argparse.Namespace) -> float:
@@ -287,7 +286,7 @@ def _run_cache_server(args: argparse.Namespace, stop: threading.Event | None) ->
         except OSError as exc:
             print(f"wmstats: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 1
-        print(f"wmstats cache server: {_urls(server.url, app)} ({_describe(app)})", flush=True)
+        _announce(server.url, app)
         serve_until_stopped([server], stop)
         print("wmstats cache server: stopped", flush=True)
         return 0
@@ -327,8 +326,7 @@ def _run_serve(args: argparse.Namespace, stop: threading.Event | None) -> int:
             cache = WebServer(_application(app, _stale_after(args)), args.host, args.port,
                               threads=args.threads).start()
             servers.append(cache)
-            print(f"wmstats cache server: {_urls(cache.url, app)} ({_describe(app)})",
-                  flush=True)
+            _announce(cache.url, app)
             ui_app = _ui_application(cache.url)
             if ui_app is None:
                 print("wmstats UI server: not available (wmstats.web.ui is not installed)",
