@@ -11,6 +11,9 @@
   ``wmstats_couchdb`` plugin);
 * :mod:`wmstats.bench.hostile` -- costly filters and slow clients against the
   servers (the time budget, the connection guard);
+* :mod:`wmstats.bench.wmcore` -- the WMCore-compatible API next to the real reqmon
+  2.4.5.9 on the same CouchDB data (needs the ``wmstats_couchdb`` plugin and
+  ``ci/install-reqmon.sh``);
 * :mod:`wmstats.bench.report` -- all of them at several sizes, with a Markdown
   report, SVG plots and one JSON file.
 
@@ -37,5 +40,6 @@ BENCHMARKS: Final[Mapping[str, str]] = MappingProxyType({
     "couchdb-source": "wmstats.bench.couchdb_source",
     "couchdb-store": "wmstats.bench.couchdb_store",
     "hostile": "wmstats.bench.hostile",
+    "wmcore": "wmstats.bench.wmcore",
     "report": "wmstats.bench.report",
 })

@@ -97,6 +97,7 @@ from wmstats.web._reply import (
     send,
 )
 from wmstats.web._routes import AGENTS, METRICS_TYPE, Call, Params, Route, Router
+from wmstats.web.wmcore import DEFAULT_PREFIX
 
 __all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application", "ROUTES",
            "HEALTH_DETAILS"]
@@ -171,6 +172,9 @@ class CacheConfig:
         front-ends (for ``cms-headers``).
     :param auth_open: first path segments that need no authentication
         (comma-separated, or a list): ``healthz,metrics`` by default.
+    :param wmcore_prefix: where ``wmstats cache-server`` and ``wmstats serve`` mount
+        the WMCore-compatible API (:mod:`wmstats.web.wmcore`) next to this app,
+        reading its store and source; empty: not at all.
     """
 
     store: str | Store = "memory://"
@@ -192,8 +196,14 @@ class CacheConfig:
     auth: str = attrs.field(default="none", validator=attrs.validators.in_(AUTH_MODES))
     hmac_key_file: str | None = None
     auth_open: str | tuple[str, ...] = DEFAULT_OPEN_PATHS
+    wmcore_prefix: str = attrs.field(default=DEFAULT_PREFIX, converter=str)
 
     def __attrs_post_init__(self) -> None:
+        prefix = self.wmcore_prefix
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")
+                       or "//" in prefix or "?" in prefix or "#" in prefix):
+            raise ValueError(f"wmcore_prefix must be a path like /wmstatsserver/data (or "
+                             f"empty), got {prefix!r}")
         if self.gzip_level > 9:
             raise ValueError(f"gzip_level must be 1..9, got {self.gzip_level}")
         if self.default_limit > self.max_limit:
