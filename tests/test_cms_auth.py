@@ -248,3 +248,29 @@ def test_cli_refuses_cms_headers_without_a_key() -> None:
                           timeout=120)
     assert done.returncode == 2 and "--hmac-key" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.reqmon
+def test_the_wmcore_api_checks_the_headers_too(store: Store, key_file: str,
+                                               signed: list[dict[str, str]]) -> None:
+    """``--auth cms-headers`` on a cache server covers its WMCore-compatible API
+    (it answered anyone); a standalone WMCoreApp takes the options from a WMCore
+    view section.  Refusals are JSON 403s with reqmon's X-Error headers."""
+    from wmstats.serve import _application
+    from wmstats.web import WMCoreApp
+    from wmstats.web import wmcore as wmcore_web
+
+    cache = CacheApp(store=store, auth="cms-headers", hmac_key_file=key_file)
+    view = types.SimpleNamespace(store=store, auth="cms-headers", hmac_key_file=key_file)
+    with WebServer(_application(cache)) as both, \
+            WebServer(wmcore_web.build_application(WMCoreApp(None, view, "/data"))) as alone:
+        for base in (both.url + wmcore_web.DEFAULT_PREFIX, alone.url):
+            for path in ("/info", "/requestcache", "/filtered_requests?mask=RequestName",
+                         "/nowhere", "/request/%ff"):
+                for headers in ({}, {**signed[0], "cms-authn-login": "root"},
+                                {"cms-auth-status": "NONE"}):
+                    response = _get(base + path, headers)
+                    _forbidden(response)
+                    assert response.headers["X-Error-Http"] == "403"
+                assert _get(base + path, signed[0]).status_code in (200, 400, 404), path
+            assert _get(base + "/info", signed[1]).json()["result"][0].startswith("version")

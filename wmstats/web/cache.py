@@ -364,6 +364,13 @@ class CacheApp:
         return self._store
 
     @property
+    def auth(self) -> CmsHeaderAuth | None:
+        """The CMSWEB header check of this app (``None``: no authentication); an
+        app reading this one's store (:class:`~wmstats.web.wmcore.WMCoreApp`)
+        checks the same."""
+        return self._auth
+
+    @property
     def source(self) -> Source | None:
         """The source that fills the store, if any."""
         return self._source
