@@ -132,12 +132,15 @@ def test_no_secret_in_any_output_of_a_running_server(
         # Basic detail for anyone: counts and ages, not who or what failed.
         assert "url" not in doc["source"] and "last_error" not in doc["source"]
         assert USER not in health.text and "127.0.0.1" not in health.text
+        wmcore = "/wmstatsserver/data"  # the WMCore-compatible API, served next to it
         for path in ("/healthz", "/info", "/metrics", "/fetch?limit=1", "/sites",
-                     "/openapi.json", "/nowhere"):
+                     "/openapi.json", "/nowhere", f"{wmcore}/info", f"{wmcore}/proc_status",
+                     f"{wmcore}/globallocks", f"{wmcore}/requestcache", f"{wmcore}/nowhere"):
             response = http.get(url + path, timeout=10)
-            assert SECRET not in response.text, path
-            assert response.status_code < 500 or path.startswith(("/fetch", "/sites",
-                                                                   "/healthz"))
+            assert SECRET not in response.text and SECRET not in str(response.headers), path
+            assert response.status_code < 500 or path.startswith((
+                "/fetch", "/sites", "/healthz", f"{wmcore}/globallocks",
+                f"{wmcore}/requestcache")), (path, response.status_code)
     time.sleep(0.5)
     assert SECRET not in log.read_text()
 
