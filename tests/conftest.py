@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,68 @@ def reqmon_python() -> Path:
         return find_reqmon_python()
     except ReqmonError as exc:
         unavailable("reqmon", f"{exc} ({INSTALL_COMMAND} installs it)")
+
+
+# --------------------------------------------------------------------------- schemathesis
+
+#: Examples per operation and generation mode in the schemathesis runs of both
+#: servers (``WMSTATS_SCHEMATHESIS_EXAMPLES`` for a longer run by hand).
+SCHEMATHESIS_EXAMPLES = int(os.environ.get("WMSTATS_SCHEMATHESIS_EXAMPLES", "8"))
+
+
+def _re2_patterns() -> Any:
+    """Hypothesis strategy: text RE2 compiles (the ``re2`` format of ``.re`` filters)."""
+    from hypothesis import strategies as st
+
+    from wmstats.query import grammar
+    from wmstats.query.match import compile_regex
+
+    def compiles(text: str) -> bool:
+        try:
+            compile_regex(text)
+        except Exception:
+            return False
+        return True
+
+    return st.text(max_size=40).filter(compiles).filter(lambda t: len(t) <= grammar.MAX_TEXT)
+
+
+@pytest.fixture(scope="session")
+def schemathesis_run() -> Callable[..., list[str]]:
+    """``run(openapi_url, session)``: every operation of the document, positive
+    and negative cases, each checked with every schemathesis check
+    (``schemathesis.checks.CHECKS``); returns the checks run."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.checks import CHECKS
+
+    import schemathesis.specs.openapi.checks  # noqa: F401  (registers its checks)
+
+    schemathesis.openapi.format("re2", _re2_patterns())
+    checks = CHECKS.get_all()
+
+    def run(url: str, session: Any, examples: int = SCHEMATHESIS_EXAMPLES) -> list[str]:
+        schema = schemathesis.openapi.from_url(url)
+        # A refused request is any documented 4xx, also "too large" (413, 414, 431).
+        rejection = schema.config.checks.negative_data_rejection
+        rejection.expected_statuses = [*rejection.expected_statuses, "413", "414", "431"]
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            for mode in (schemathesis.GenerationMode.POSITIVE,
+                         schemathesis.GenerationMode.NEGATIVE):
+
+                @settings(max_examples=examples, deadline=None, database=None,
+                          suppress_health_check=list(HealthCheck), derandomize=True)
+                @given(case=operation.as_strategy(generation_mode=mode))
+                def one(case: Any) -> None:
+                    case.call_and_validate(session=session, checks=checks)
+
+                try:
+                    one()
+                except Unsatisfiable:
+                    # No schema-invalid request exists (an endpoint without parameters).
+                    assert mode is schemathesis.GenerationMode.NEGATIVE
+        return sorted(check.__name__ for check in checks)
+
+    return run

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
@@ -505,3 +505,30 @@ def test_one_browser_request_costs_a_bounded_number_of_cache_requests(
                          "/api/agents", "/api/status", "/api/workflow/" + names[0]):
                 status, n = cost(path, **({"q": "*?*?*?*?*#*"} if "groups" in path else {}))
                 assert (status, n) == (200, 1), path
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def test_openapi_document_lists_every_api_endpoint(stack: Stack) -> None:
+    from wmstats.web._ui_model import API_ROUTES, MAX_LIMIT, SORTS
+
+    response = _get(stack, "/openapi.json")
+    assert response.status_code == 200
+    doc = response.json()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {r.path for r in API_ROUTES} | {"/openapi.json"}
+    params = {p["name"]: p for p in doc["paths"]["/api/workflows"]["get"]["parameters"]}
+    assert params["limit"]["schema"]["maximum"] == MAX_LIMIT
+    assert set(params["sort"]["schema"]["enum"]) == {*SORTS, *(f"-{k}" for k in SORTS)}
+    assert _get(stack, "/openapi.json?x=1").status_code == 400
+
+
+def test_schemathesis_all_checks_find_no_failure(
+        stack: Stack, schemathesis_run: Callable[..., list[str]]) -> None:
+    """The UI server's document is exactly as strict as the server: every
+    schemathesis check passes on every operation."""
+    with requests.Session() as http:
+        checks = schemathesis_run(stack.ui.url + "/openapi.json", http)
+    assert {"negative_data_rejection", "positive_data_acceptance",
+            "response_schema_conformance", "not_a_server_error"} <= set(checks)

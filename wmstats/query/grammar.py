@@ -17,7 +17,11 @@ with them (:func:`full`), :mod:`wmstats.web._openapi` anchors them as patterns
   in any letter case;
 * a number filter written plainly (:func:`number_items`): comma-separated items,
   each an exact value, a comparison (``>=N``, ``>N``, ``<=N``, ``<N``) or an
-  inclusive range (``N..M``, ``N..``, ``..M``).
+  inclusive range (``N..M``, ``N..``, ``..M``);
+* a plain value (comma-separated items) is at most :data:`MAX_VALUE` characters:
+  a bound on its length rather than on its number of items, because JSON
+  Schema states it exactly (``maxLength``) where a counted repetition of a large
+  item is too big for the regex engines of validators.
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ import functools
 import re
 from typing import Final
 
-__all__ = ["INTEGER", "TIME", "BOOLEAN", "BOOLEAN_WORDS", "MAX_TEXT", "MAX_ITEMS",
+__all__ = ["INTEGER", "TIME", "BOOLEAN", "BOOLEAN_WORDS", "MAX_TEXT", "MAX_VALUE",
            "number_items", "text_items", "anchored", "full"]
 
 #: The longest string value (and glob or regex pattern) of a filter.
 MAX_TEXT: Final = 1000
-#: The most comma-separated items in one plain parameter value.
-MAX_ITEMS: Final = 1000
+#: The longest plain parameter value (all its comma-separated items).
+MAX_VALUE: Final = 10 * MAX_TEXT
 
 
 def _at_most(limit: str) -> str:
@@ -87,14 +91,14 @@ def number_items(scalar: str) -> str:
     """A plain number (or time) filter value: comma-separated exact values,
     comparisons and ranges of ``scalar``."""
     item = f"(?:(?:>=|<=|>|<)?{scalar}|{scalar}\\.\\.(?:{scalar})?|\\.\\.{scalar})"
-    return f"{item}(?:,{item}){{0,{MAX_ITEMS - 1}}}"
+    return f"{item}(?:,{item})*"
 
 
 def text_items() -> str:
     """A plain string filter value: comma-separated items of at most
     :data:`MAX_TEXT` characters."""
     item = f"[^,]{{0,{MAX_TEXT}}}"
-    return f"{item}(?:,{item}){{0,{MAX_ITEMS - 1}}}"
+    return f"{item}(?:,{item})*"
 
 
 def anchored(expression: str) -> str:

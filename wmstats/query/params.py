@@ -90,9 +90,9 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
 def _parse_plain(spec: FieldSpec, raw: list[str]) -> list[Filter]:
     """``Field=value`` forms (see :func:`parse_query`)."""
     for text in raw:
-        if text.count(",") >= grammar.MAX_ITEMS:
-            raise QueryError(spec.name, f"more than {grammar.MAX_ITEMS} comma-separated "
-                                        f"values in one parameter")
+        if len(text) > grammar.MAX_VALUE:
+            raise QueryError(spec.name, f"longer than {grammar.MAX_VALUE} characters "
+                                        f"(one parameter value, all its items)")
     texts = [part for text in raw for part in text.split(",")]
     if spec.kind == "str":
         if any("*" in t or "?" in t for t in texts):

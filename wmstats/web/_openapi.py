@@ -25,7 +25,8 @@ from wmstats.web._errors import ERROR_CODES
 from wmstats.web._negotiate import JSON
 from wmstats.web._routes import METRICS_TYPE, Params, Route
 
-__all__ = ["openapi_document", "filter_parameters", "english_list", "REGEX_FORMAT"]
+__all__ = ["openapi_document", "filter_parameters", "english_list", "error_schema",
+           "REGEX_FORMAT"]
 
 #: The ``format`` of regular expression parameters: a pattern RE2 accepts (see
 #: :func:`wmstats.query.compile_regex`).
@@ -187,16 +188,7 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
         **{name: {"type": "array", "items": _ref(cls.__name__)}
            for name, cls in BUNDLE_PARTS.items()}}
     schemas: dict[str, Any] = {
-        "Error": {
-            "type": "object", "title": "Error",
-            "properties": {
-                "error": {"type": "string", "enum": sorted(set(ERROR_CODES.values()))},
-                "detail": {"type": "string", "description": "What was wrong."},
-                "parameter": {"type": "string",
-                              "description": "The parameter at fault, when there is one."},
-            },
-            "required": ["error", "detail"], "additionalProperties": False,
-        },
+        "Error": error_schema(),
         "WorkflowPage": {
             "type": "object", "title": "WorkflowPage", "properties": page_props,
             "required": list(page_props), "additionalProperties": False,
@@ -276,23 +268,38 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
     return schemas
 
 
+def error_schema() -> dict[str, Any]:
+    """The schema of a JSON error document (both servers)."""
+    return {
+        "type": "object", "title": "Error",
+        "properties": {
+            "error": {"type": "string", "enum": sorted(set(ERROR_CODES.values()))},
+            "detail": {"type": "string", "description": "What was wrong."},
+            "parameter": {"type": "string",
+                          "description": "The parameter at fault, when there is one."},
+        },
+        "required": ["error", "detail"], "additionalProperties": False,
+    }
+
+
 def _value_schema(spec: FieldSpec, op: str | None) -> dict[str, Any]:
     """The schema of one value of a filter parameter: exactly what the parser
     takes (:mod:`wmstats.query.grammar`)."""
+    if op is None:  # a plain value: comma-separated items, bounded in length
+        if spec.kind == "bool":
+            value = f"{grammar.BOOLEAN}(?:,{grammar.BOOLEAN})*"
+        elif spec.kind == "int":
+            value = grammar.number_items(grammar.TIME if spec.time else grammar.INTEGER)
+        else:
+            value = grammar.text_items()
+        return {"type": "string", "pattern": grammar.anchored(value),
+                "maxLength": grammar.MAX_VALUE}
     if spec.kind == "bool":
-        value = grammar.BOOLEAN if op is not None else \
-            f"{grammar.BOOLEAN}(?:,{grammar.BOOLEAN})*"
-        return {"type": "string", "pattern": grammar.anchored(value)}
+        return {"type": "string", "pattern": grammar.anchored(grammar.BOOLEAN)}
     if spec.kind == "int":
-        scalar = grammar.TIME if spec.time else grammar.INTEGER
-        if op is None:
-            return {"type": "string",
-                    "pattern": grammar.anchored(grammar.number_items(scalar))}
         if spec.time:
-            return {"type": "string", "pattern": grammar.anchored(scalar)}
+            return {"type": "string", "pattern": grammar.anchored(grammar.TIME)}
         return {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}
-    if op is None:
-        return {"type": "string", "pattern": grammar.anchored(grammar.text_items())}
     schema: dict[str, Any] = {"type": "string", "maxLength": grammar.MAX_TEXT}
     if op == "re":
         schema["format"] = REGEX_FORMAT

@@ -26,6 +26,7 @@ Job figures (the columns operators read):
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -44,8 +45,19 @@ __all__ = [
     "PAGE_CONFIG",
     "JOB_STATES",
     "ROW_FIELDS",
+    "MAX_TEXT",
+    "MAX_VALUES",
+    "MAX_IDX",
+    "MAX_LIMIT",
+    "DEFAULT_LIMIT",
+    "MAX_NAMES",
+    "CONTROL_CLASS",
+    "ApiParams",
+    "ApiRoute",
+    "API_ROUTES",
     "View",
     "parse_view",
+    "parse_names",
     "job_groups",
     "workflow_row",
     "summary_item",
@@ -93,11 +105,78 @@ ROW_FIELDS: Final[tuple[str, ...]] = (
     "RequestPriority", "StatusTime", "AgentUpdate", "TotalEstimatedJobs",
     *COUNTER_FIELDS)
 
-_MAX_VALUES: Final = 200
-_MAX_TEXT: Final = 300
-_LIMITS: Final = (10, 25, 50, 100, 200)
-_DEFAULT_LIMIT: Final = 50
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+#: The most values of one page filter.
+MAX_VALUES: Final = 200
+#: The longest filter value or name search.
+MAX_TEXT: Final = 300
+#: The largest ``idx``.
+MAX_IDX: Final = 10_000_000
+#: Rows per page: ``limit`` is 1 to this.
+MAX_LIMIT: Final = 200
+#: Rows per page without ``limit``.
+DEFAULT_LIMIT: Final = 50
+#: Workflows one ``/api/events`` request may ask about: each costs the cache
+#: server one request, so this bounds the fan-out of one browser request (the
+#: page asks in chunks of 25, ``EVENTS_CHUNK`` in ``app.js``).
+MAX_NAMES: Final = 25
+#: The characters a filter value or name search may not hold (control characters).
+CONTROL_CLASS: Final = "\\x00-\\x1f\\x7f"
+_CONTROL: Final = re.compile(f"[{CONTROL_CLASS}]")
+_DIGITS: Final = re.compile("[0-9]{1,9}")
+
+
+class ApiParams(enum.Enum):
+    """Which query parameters a ``/api/*`` endpoint accepts (anything else: 400)."""
+
+    #: filters, ``q``, ``sort``, ``idx``, ``limit`` (:func:`parse_view`)
+    PAGED = "paged"
+    #: filters and ``q`` (:func:`parse_view` with ``paged=False``)
+    VIEW = "view"
+    #: ``name``, repeated (:func:`parse_names`)
+    NAMES = "names"
+    #: none
+    NONE = "none"
+
+
+@attrs.frozen
+class ApiRoute:
+    """One ``/api/<name>`` endpoint of the UI server: the dispatcher
+    (:mod:`wmstats.web.ui`) and its OpenAPI document
+    (:mod:`wmstats.web._ui_openapi`) both read it.
+
+    :param name: the path segment after ``/api/``.
+    :param item: the name of the path value after it (``None``: no value).
+    :param params: the query parameters accepted.
+    :param summary: one line for the OpenAPI document.
+    """
+
+    name: str
+    item: str | None
+    params: ApiParams
+    summary: str
+
+    @property
+    def path(self) -> str:
+        """The OpenAPI path (``/api/groups/{by}``)."""
+        return f"/api/{self.name}" + (f"/{{{self.item}}}" if self.item else "")
+
+
+#: Every ``/api/<name>`` endpoint.
+API_ROUTES: Final[tuple[ApiRoute, ...]] = (
+    ApiRoute("workflows", None, ApiParams.PAGED, "One page of table rows."),
+    ApiRoute("summary", None, ApiParams.VIEW,
+             "Jobs by state and workflows by status of the filtered workflows."),
+    ApiRoute("filters", None, ApiParams.NONE,
+             "The values of every filter with workflow counts."),
+    ApiRoute("groups", "by", ApiParams.VIEW,
+             "One row per value with summed counters, for the filtered workflows."),
+    ApiRoute("workflow", "name", ApiParams.NONE,
+             "One workflow: tasks, sites, output datasets, status history."),
+    ApiRoute("events", None, ApiParams.NAMES, "Event progress of some workflows."),
+    ApiRoute("agents", None, ApiParams.NONE, "Every agent's heartbeat and job counters."),
+    ApiRoute("status", None, ApiParams.NONE,
+             "Whether the cache server answers, and how old its data is."),
+)
 
 
 @attrs.frozen
@@ -116,7 +195,7 @@ class View:
     q: str = ""
     sort: str = ""
     idx: int = 0
-    limit: int = _DEFAULT_LIMIT
+    limit: int = DEFAULT_LIMIT
 
     def cache_filters(self) -> dict[str, list[str]]:
         """The filters as cache server query parameters (``RequestStatus.eq``...)."""
@@ -150,15 +229,15 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
 
 
 def _text(name: str, value: str) -> str:
-    if len(value) > _MAX_TEXT:
-        raise ApiError(400, f"longer than {_MAX_TEXT} characters", parameter=name)
+    if len(value) > MAX_TEXT:
+        raise ApiError(400, f"longer than {MAX_TEXT} characters", parameter=name)
     if _CONTROL.search(value):
         raise ApiError(400, "control characters are not allowed", parameter=name)
     return value
 
 
 def _int(name: str, value: str, low: int, high: int) -> int:
-    if not value.isdigit() or len(value) > 9:
+    if not _DIGITS.fullmatch(value):
         raise ApiError(400, f"expected a whole number, got {value[:40]!r}", parameter=name)
     number = int(value)
     if not low <= number <= high:
@@ -180,18 +259,19 @@ def parse_view(params: Mapping[str, Sequence[str]], *, paged: bool = True,
     found: list[tuple[str, tuple[str, ...]]] = []
     q = ""
     sort = ""
-    idx, limit = 0, _DEFAULT_LIMIT
+    idx, limit = 0, DEFAULT_LIMIT
     if filters:
         for name in FILTERS:
             raw = rest.pop(name, None)
             if raw is None:
                 continue
+            if len(raw) > MAX_VALUES:  # as given, repeats and empty ones too
+                raise ApiError(400, f"at most {MAX_VALUES} values", parameter=name)
             values = tuple(dict.fromkeys(_text(name, v) for v in raw if v != ""))
-            if len(values) > _MAX_VALUES:
-                raise ApiError(400, f"at most {_MAX_VALUES} values", parameter=name)
             if values:
                 found.append((name, values))
-        q = _text("q", (_one(rest, "q") or "").strip())
+        # Checked as given, then stripped (what the schema of ``q`` says).
+        q = _text("q", _one(rest, "q") or "").strip()
     if paged:
         raw_sort = _one(rest, "sort")
         if raw_sort:
@@ -202,10 +282,10 @@ def parse_view(params: Mapping[str, Sequence[str]], *, paged: bool = True,
             sort = raw_sort
         raw_idx = _one(rest, "idx")
         if raw_idx is not None:
-            idx = _int("idx", raw_idx, 0, 10_000_000)
+            idx = _int("idx", raw_idx, 0, MAX_IDX)
         raw_limit = _one(rest, "limit")
         if raw_limit is not None:
-            limit = _int("limit", raw_limit, 1, max(_LIMITS))
+            limit = _int("limit", raw_limit, 1, MAX_LIMIT)
     for key in rest:
         known = ([*FILTERS, "q"] if filters else []) + (["sort", "idx", "limit"]
                                                           if paged else [])
@@ -213,6 +293,22 @@ def parse_view(params: Mapping[str, Sequence[str]], *, paged: bool = True,
             f" (known: {', '.join(known)})" if known else "; this endpoint takes none"),
             parameter=key[:60])
     return View(tuple(found), q, sort, idx, limit)
+
+
+def parse_names(params: Mapping[str, Sequence[str]]) -> list[str]:
+    """The workflow names of ``/api/events`` (``name``, repeated; empty ones
+    ignored), checked by whitelist.
+
+    :raises ApiError: 400 for another parameter or more than :data:`MAX_NAMES` names.
+    """
+    for key in params:
+        if key != "name":
+            raise ApiError(400, f"unknown parameter {key[:60]!r} (known: name)",
+                           parameter=key[:60])
+    names = list(params.get("name", ()))
+    if len(names) > MAX_NAMES:
+        raise ApiError(400, f"at most {MAX_NAMES} names", parameter="name")
+    return list(dict.fromkeys(n for n in names if n))
 
 
 def _get(record: Mapping[str, Any], name: str) -> int:

@@ -30,6 +30,8 @@ Paths (all ``GET``/``HEAD``; see ``docs/ui.md``):
     every agent's heartbeat and job counters.
 ``/api/status``
     whether the cache server answers, and how old its data is.
+``/openapi.json``
+    the OpenAPI 3.1 document of these endpoints (:mod:`wmstats.web._ui_openapi`).
 
 Every parameter is checked by whitelist; a bad one is a 400 JSON error, a cache
 server that does not answer a 503 JSON error.  Every response carries a strict
@@ -76,12 +78,18 @@ from wmstats.web._reply import (
     not_modified,
     send,
 )
+from wmstats.web._ui_openapi import ui_openapi_document
 from wmstats.web._ui_model import (
+    API_ROUTES,
     FILTER_PATHS,
     GROUPS,
     PAGE_CONFIG,
     ROW_FIELDS,
+    ApiParams,
+    ApiRoute,
+    View,
     event_progress,
+    parse_names,
     parse_view,
     status_summary,
     summary_item,
@@ -112,10 +120,6 @@ SECURITY_HEADERS: Final[dict[str, str]] = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-#: Workflows one ``/api/events`` request may ask about: each costs the cache
-#: server one request, so this bounds the fan-out of one browser request (the
-#: page asks in chunks of 25, ``EVENTS_CHUNK`` in ``app.js``).
-_MAX_NAMES: Final = 25
 _EVENTS_SIZE: Final = 20_000
 #: Where ``index.html`` receives :data:`~wmstats.web._ui_model.PAGE_CONFIG`.
 _CONFIG_SLOT: Final = b"@PAGE_CONFIG@"
@@ -392,11 +396,18 @@ class UIApp:
         if head == "favicon.ico" and not rest:
             _no_params(params)
             return self._asset("favicon.svg", request)
+        if head == "openapi.json" and not rest:
+            _no_params(params)
+            doc = ui_openapi_document(request.script_name or "/", API_ROUTES,
+                                      auth_open=None if self._auth is None
+                                      else self._auth.open_paths)
+            return Reply(dumps_bytes(doc), headers={"Cache-Control": "no-cache"})
         api = _API.get(rest[0]) if head == "api" and rest else None
         value = "/".join(rest[1:])
-        if api is None or api.item != bool(value):
+        if api is None or (api.route.item is not None) != bool(value):
             raise ApiError(404, f"no endpoint at /{'/'.join(path)}")
-        answer = self._ask(lambda: api.handler(self, value, params))
+        arg = _parse(api.route, params)
+        answer = self._ask(lambda: api.handler(self, value, arg))
         return Reply(dumps_bytes(answer), headers={"Cache-Control": "no-store"})
 
     @staticmethod
@@ -437,27 +448,24 @@ class UIApp:
     # Each takes the path value after /api/<name>/ ("" for none) and the query
     # parameters, checks them, and asks the cache server.
 
-    def _workflows(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    def _workflows(self, _value: str, view: View) -> dict[str, Any]:
         """``/api/workflows``: one page of table rows."""
-        view = parse_view(params)
         page = self._client().fetch(view.cache_filters(), idx=view.idx, limit=view.limit,
                                     sort=view.cache_sort(), fields=ROW_FIELDS)
         return {"total": page.total, "idx": page.idx, "limit": page.limit,
                 "snapshot": page.snapshot,
                 "rows": [workflow_row(record) for record in page.workflows]}
 
-    def _summary(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    def _summary(self, _value: str, view: View) -> dict[str, Any]:
         """``/api/summary``: jobs by state and workflows by status of the view's
         workflows: the cache server's per-status aggregation with the view's filters."""
-        view = parse_view(params, paged=False)
         unstructure = converter().unstructure
         snapshot, items = self._client().values_with_snapshot(_STATUS.segment,
                                                               view.cache_filters())
         return {"snapshot": snapshot, **status_summary(unstructure(s) for s in items)}
 
-    def _filter_values(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    def _filter_values(self, _value: str, _arg: None) -> dict[str, Any]:
         """``/api/filters``: every filter's values with workflow counts."""
-        _no_params(params)
         values = self._value_cache()
         return {"snapshot": values.snapshot, "workflows": values.workflows,
                 "filters": values.lists}
@@ -482,29 +490,26 @@ class UIApp:
         self._values = values
         return values
 
-    def _groups(self, by: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    def _groups(self, by: str, view: View) -> dict[str, Any]:
         """``/api/groups/<by>``: one row per value, for the view's workflows."""
         if by not in GROUPS:
             raise ApiError(404, f"no endpoint at /api/groups/{by} (groups: "
                                 f"{', '.join(GROUPS)})")
-        view = parse_view(params, paged=False)
         unstructure = converter().unstructure
         items = [summary_item(unstructure(s))
                  for s in self._client().values(GROUPS[by], view.cache_filters())]
         return {"by": by, "items": items}
 
-    def _workflow(self, name: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    def _workflow(self, name: str, _arg: None) -> dict[str, Any]:
         """``/api/workflow/<name>``: the detail view of one workflow."""
-        _no_params(params)
         bundle = self._client().workflow(name)
         unstructure = converter().unstructure
         doc = {"workflow": unstructure(bundle.workflow)}
         doc.update((part, [unstructure(r) for r in records]) for part, records in bundle.parts())
         return workflow_detail(doc)
 
-    def _event_progress(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    def _event_progress(self, _value: str, names: list[str]) -> dict[str, Any]:
         """``/api/events``: event progress of some workflows, kept per snapshot."""
-        names = _names(params)
         client = self._client()
         snapshot = client.fetch(limit=0).snapshot
         out: dict[str, float | None] = {}
@@ -517,7 +522,7 @@ class UIApp:
                 else:
                     missing.append(name)
 
-        # Bounded fan-out: at most _MAX_NAMES cache requests for this browser
+        # Bounded fan-out: at most MAX_NAMES cache requests for this browser
         # request, on the app's four threads, none started after the timeout.
         forward = client.headers
         deadline = time.monotonic() + self.config.timeout
@@ -540,9 +545,8 @@ class UIApp:
                     self._events.put((snapshot, name), progress)
         return {"snapshot": snapshot, "progress": out}
 
-    def _agents(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    def _agents(self, _value: str, _arg: None) -> dict[str, Any]:
         """``/api/agents``: every agent's heartbeat record and job counters."""
-        _no_params(params)
         unstructure = converter().unstructure
         items = []
         for summary, agent in self._client().agents():
@@ -551,9 +555,8 @@ class UIApp:
             items.append(item)
         return {"items": items}
 
-    def _status(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:
+    def _status(self, _value: str, _arg: None) -> dict[str, Any]:
         """``/api/status``: whether the cache server answers, and how old its data is."""
-        _no_params(params)
         health = self._client().health()
         ready = bool(health.get("ready"))
         age = health.get("snapshot_age_seconds")
@@ -569,40 +572,43 @@ class UIApp:
 
 @attrs.frozen
 class _Api:
-    """One ``/api/<name>`` endpoint: whether it takes a path value after its name,
-    and the method answering it."""
+    """One ``/api/<name>`` endpoint: its route (:data:`API_ROUTES`) and the method
+    answering it, given the path value and the parsed parameters (:func:`_parse`)."""
 
-    item: bool
-    handler: Callable[[UIApp, str, dict[str, list[str]]], dict[str, Any]]
+    route: ApiRoute
+    handler: Callable[[UIApp, str, Any], dict[str, Any]]
 
 
-#: Every ``/api/<name>`` endpoint.
-_API: Final[dict[str, _Api]] = {
-    "workflows": _Api(False, UIApp._workflows),
-    "summary": _Api(False, UIApp._summary),
-    "filters": _Api(False, UIApp._filter_values),
-    "groups": _Api(True, UIApp._groups),
-    "workflow": _Api(True, UIApp._workflow),
-    "events": _Api(False, UIApp._event_progress),
-    "agents": _Api(False, UIApp._agents),
-    "status": _Api(False, UIApp._status),
+_HANDLERS: Final[dict[str, Callable[[UIApp, str, Any], dict[str, Any]]]] = {
+    "workflows": UIApp._workflows,
+    "summary": UIApp._summary,
+    "filters": UIApp._filter_values,
+    "groups": UIApp._groups,
+    "workflow": UIApp._workflow,
+    "events": UIApp._event_progress,
+    "agents": UIApp._agents,
+    "status": UIApp._status,
 }
+#: Every ``/api/<name>`` endpoint.
+_API: Final[dict[str, _Api]] = {r.name: _Api(r, _HANDLERS[r.name]) for r in API_ROUTES}
+if set(_HANDLERS) != set(_API):
+    raise RuntimeError("API_ROUTES and the UI handlers disagree")
+
+
+def _parse(route: ApiRoute, params: dict[str, list[str]]) -> View | list[str] | None:
+    """The query parameters of an ``/api`` request, checked as its route says."""
+    if route.params is ApiParams.NONE:
+        _no_params(params)
+        return None
+    if route.params is ApiParams.NAMES:
+        return parse_names(params)
+    return parse_view(params, paged=route.params is ApiParams.PAGED)
 
 
 def _no_params(params: Mapping[str, list[str]]) -> None:
     for key in params:
         raise ApiError(400, f"unknown parameter {key[:60]!r}; this path takes none",
                        parameter=key[:60])
-
-
-def _names(params: dict[str, list[str]]) -> list[str]:
-    names = params.pop("name", [])
-    for key in params:
-        raise ApiError(400, f"unknown parameter {key[:60]!r} (known: name)",
-                       parameter=key[:60])
-    if len(names) > _MAX_NAMES:
-        raise ApiError(400, f"at most {_MAX_NAMES} names", parameter="name")
-    return list(dict.fromkeys(n for n in names if n))
 
 
 def build_application(root: UIApp | None = None, script_name: str | None = None,
