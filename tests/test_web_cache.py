@@ -761,7 +761,12 @@ def test_schemathesis_all_checks_find_no_failure(
     """The document is exactly as strict as the server: every schemathesis check
     (schema-valid requests accepted, schema-invalid ones refused, answers as
     documented) passes on every operation."""
-    checks = schemathesis_run(server.url + "/openapi.json", http)
+    # In CI one summary collection of each kind stands for the others (the same
+    # parameters and answers, from the same code); WMSTATS_SCHEMATHESIS_FULL=1 runs all.
+    kept = {"status", AGENTS.segment}
+    skipped = {r.path for r in ROUTES if r.aggregate is not None and r.segment not in kept}
+    assert skipped and len(skipped) < len(ROUTES)
+    checks = schemathesis_run(server.url + "/openapi.json", http, 4, skipped.__contains__)
     assert {"negative_data_rejection", "positive_data_acceptance",
             "response_schema_conformance", "not_a_server_error"} <= set(checks)
 
