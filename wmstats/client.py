@@ -39,13 +39,12 @@ from typing import Any, Final, TypeAlias
 import attrs
 import requests
 import requests.adapters
-import ujson
 from urllib3.util.retry import Retry
 
 from wmstats._version import __version__
 from wmstats.aggregates import BY_KEY
 from wmstats.schema import BUNDLE_PARTS, Agent, Summary, Workflow, WorkflowBundle
-from wmstats.serialize import converter
+from wmstats.serialize import converter, json_loads
 
 __all__ = [
     "CacheClient",
@@ -297,7 +296,7 @@ class CacheClient:
     @staticmethod
     def _raise_for(status: int, body: bytes, url: str) -> typing.NoReturn:
         try:
-            doc = ujson.loads(body) if body else {}
+            doc = json_loads(body) if body else {}
         except ValueError:
             doc = {}
         if not isinstance(doc, dict):
@@ -316,7 +315,7 @@ class CacheClient:
         while True:
             response = self._request(path, params, stream=True)
             try:
-                return ujson.loads(response.content)
+                return json_loads(response.content)
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
                 if attempt >= self.retries:
@@ -388,7 +387,7 @@ class CacheClient:
                         f"{position - idx} workflows; start the iteration again")
                 total = int(response.headers.get("X-Total-Count", "0"))
                 for line in self._lines(response):
-                    record = ujson.loads(line)
+                    record = json_loads(line)
                     if tagged:
                         if record.pop("RecordType", None) != "Workflow":
                             continue
@@ -543,7 +542,7 @@ class CacheClient:
         url = self._url("healthz")
         try:
             with self.session.get(url, headers={"Accept": JSON}, timeout=self.timeout) as resp:
-                doc = ujson.loads(resp.content) if resp.status_code in (200, 503) else None
+                doc = json_loads(resp.content) if resp.status_code in (200, 503) else None
         except (requests.RequestException, ValueError) as exc:
             return {"ready": False, "detail": f"{url}: {exc}"}
         if not isinstance(doc, dict):

@@ -17,10 +17,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import attrs
-import ujson
 
 from wmstats.schema import BUNDLE_PARTS, Workflow, WorkflowBundle
-from wmstats.serialize import json_bytes, json_dumps
+from wmstats.serialize import json_bytes, json_dumps, json_loads
 
 __all__ = [
     "field_names",
@@ -104,7 +103,7 @@ def encode_workflow(workflow: Workflow) -> str:
 
 def decode_workflow(text: str | bytes) -> Workflow:
     """The inverse of :func:`encode_workflow`."""
-    result: Workflow = record_from_values(Workflow, ujson.loads(text))
+    result: Workflow = record_from_values(Workflow, json_loads(text))
     return result
 
 
@@ -135,7 +134,7 @@ def decode_parts(name: str, blob: bytes) -> dict[str, tuple[Any, ...]]:
     """The part records of a blob (see :func:`encode_parts`), by bundle attribute."""
     if blob[:1] == _ZLIB_MAGIC:
         blob = zlib.decompress(blob)
-    parts = ujson.loads(blob)
+    parts = json_loads(blob)
     out: dict[str, tuple[Any, ...]] = {}
     for (attr, cls), rows in zip(BUNDLE_PARTS.items(), parts):
         at = _name_index(cls)

@@ -8,7 +8,6 @@ with ``RecordType``, and small fixed documents.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
@@ -41,8 +40,7 @@ def dumps_bytes(value: Any) -> bytes:
 
 def gzip_bytes(data: bytes, level: int = 1) -> bytes:
     """``data`` as one gzip member."""
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
-    return compressor.compress(data) + compressor.flush()
+    return stream.compress_bytes(data, "gzip", level)
 
 
 class Tally:
