@@ -8,7 +8,10 @@ HERE = Path(__file__).parent
 VERSION = {}
 exec((HERE / "wmstats" / "_version.py").read_text(), VERSION)
 PLUGINS = ["wmstats_sqlite", "wmstats_couchdb"]
-COMPRESS = ["isal>=1.5", "zstandard>=0.22", "brotli>=1.1"]
+# isal, zstandard and brotli write; urllib3 (so the client) reads zstd through
+# backports.zstd before Python 3.14 and br through brotli.
+COMPRESS = ["isal>=1.5", "zstandard>=0.22", "brotli>=1.1",
+            "backports.zstd>=1.0; python_version < '3.14'"]
 
 setup(
     name="wmstats",

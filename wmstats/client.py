@@ -39,12 +39,14 @@ from typing import Any, Final, TypeAlias
 import attrs
 import requests
 import requests.adapters
+import urllib3.util.request
 from urllib3.util.retry import Retry
 
 from wmstats._version import __version__
 from wmstats.aggregates import BY_KEY
 from wmstats.schema import BUNDLE_PARTS, Agent, Summary, Workflow, WorkflowBundle
 from wmstats.serialize import converter, json_loads
+from wmstats.stream import CODINGS
 
 __all__ = [
     "CacheClient",
@@ -57,7 +59,15 @@ __all__ = [
     "TransportError",
     "SnapshotChangedError",
     "Filters",
+    "ACCEPT_ENCODING",
 ]
+
+#: The content codings this client asks for: those of the server
+#: (:data:`wmstats.stream.CODINGS`, best first) that urllib3 decodes here (zstd with
+#: ``backports.zstd`` or Python 3.14, br with ``brotli``; gzip always).
+ACCEPT_ENCODING: Final = ", ".join(
+    coding for coding in CODINGS
+    if coding in urllib3.util.request.ACCEPT_ENCODING.split(",")) or "gzip"
 
 #: Filters as query parameters: ``{"RequestStatus": ["running-open", "running-closed"],
 #: "RequestPriority.ge": 100000}``; values are turned into strings.
@@ -277,7 +287,7 @@ class CacheClient:
         :raises TransportError: on connection errors after the retries.
         """
         url = self._url(path)
-        headers = {"Accept": accept, "Accept-Encoding": "gzip"}
+        headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
         try:
             response = self.session.get(url, params=list(params) or None, headers=headers,
                                         timeout=self.timeout, stream=stream)
