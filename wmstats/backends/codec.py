@@ -124,7 +124,8 @@ def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
     data = json_bytes(parts)
     if compress:
         return zlib.compress(data, 1)
-    return data
+    # A copy: orjson's result keeps the capacity of its write buffer.
+    return bytes(memoryview(data))
 
 
 _EMPTY: Final = encode_parts(WorkflowBundle(workflow=Workflow(RequestName="")))

@@ -140,7 +140,9 @@ class MemoryStore(Store):
         workflow = bundle.workflow
         if self._intern:
             workflow = self._interner.workflow(workflow)
-        return _Entry(workflow, json_bytes(unstructure(workflow)),
+        # A copy: orjson's result keeps the capacity of its write buffer (several
+        # times the text), which a long-lived line must not hold.
+        return _Entry(workflow, bytes(memoryview(json_bytes(unstructure(workflow)))),
                       encode_parts(bundle, compress=self._compress),
                       encode_sums(bundle, vocab_ids, vocab, self.sum_fields))
 

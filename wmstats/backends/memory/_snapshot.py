@@ -100,7 +100,7 @@ class Snapshot:
         #: Per row: the workflow record as JSON text, encoded once when it was written.
         self.lines: list[bytes] = [] if lines is None else lines
         self.blobs = blobs
-        #: Per row: sparse [kind*2**31 + id, mask, non-zero counters...] of the sums per
+        #: Per row: sparse [kind*2**24 + id, mask, non-zero counters...] of the sums per
         #: site, per agent... (see encode_sums).
         self.sums = sums
         self.agents = agents
