@@ -145,7 +145,26 @@ def json_object_chunks(records: Iterable[Any], meta: Mapping[str, Any], key: str
 def ndjson_chunks(records: Iterable[Any], unstructure: Unstructure | None = None, *,
                   chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """One JSON object per line (each line ends with ``\\n``), in chunks."""
-    return _chunked((text + b"\n" for text in _encoded(records, unstructure)), chunk_size)
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    return _lines_chunked(_encoded(records, unstructure), chunk_size)
+
+
+def _lines_chunked(texts: Iterable[bytes], chunk_size: int) -> Iterator[bytes]:
+    """Each text as a line, gathered into chunks of at least ``chunk_size`` bytes.
+
+    The texts are copied into one buffer as they come (not kept: a freshly encoded
+    text may hold far more memory than its length).
+    """
+    buffer = bytearray()
+    for text in texts:
+        buffer += text
+        buffer += b"\n"
+        if len(buffer) >= chunk_size:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
 
 
 class _Compressor(Protocol):
