@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -543,6 +544,37 @@ def test_etag_and_not_modified(generator: MockGenerator, http: requests.Session)
                 again, _ = get(http, served.url + path,
                                **{"If-None-Match": response.headers["ETag"]})
                 assert again.status_code == 304
+
+
+def test_an_update_in_place_changes_the_tag_and_the_served_text(
+        generator: MockGenerator, http: requests.Session) -> None:
+    """The memory store serves workflows from text encoded when they were written:
+    an update of one workflow (rows kept in place) serves its new text, in every
+    coding, under a new tag; the others are served as before."""
+    import attrs
+
+    with open_store("memory://") as store:
+        store.replace(generator.bundles(30), generator.agents())
+        for served in _serve(store):
+            url = served.url + "/fetch?limit=30&sort=-RequestPriority"
+            response, body = get(http, url)
+            etag = response.headers["ETag"]
+            before = {r["RequestName"]: r for r in json.loads(body)["workflows"]}
+            name = sorted(before)[7]
+            bundle = store.get(name)
+            assert bundle is not None
+            store.apply([attrs.evolve(bundle, workflow=attrs.evolve(
+                bundle.workflow, RequestPriority=10**7, Success=bundle.workflow.Success + 3))])
+            for coding in ("identity", "gzip", "zstd"):
+                with http.get(url, headers={"Accept-Encoding": coding,
+                                            "If-None-Match": etag}) as again:
+                    assert again.status_code == 200 and again.headers["ETag"] != etag
+                    rows = again.json()["workflows"]
+                assert rows[0]["RequestName"] == name
+                assert rows[0]["RequestPriority"] == 10**7
+                assert rows[0]["Success"] == before[name]["Success"] + 3
+                assert {r["RequestName"]: r for r in rows[1:]} == {
+                    k: v for k, v in before.items() if k != name}
 
 
 # --------------------------------------------------------------------------- metrics
