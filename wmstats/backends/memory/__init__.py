@@ -36,6 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
 from wmstats.backends.codec import decode_bundle, encode_parts
+from wmstats.backends.memory._bitmaps import Rows
 from wmstats.backends.memory._snapshot import Snapshot
 from wmstats.backends.memory._sums import N_COUNTERS, encode_sums, sum_fields
 from wmstats.query import (
@@ -106,6 +107,38 @@ class _Entry:
         self.sums = sums
 
 
+_Row = tuple[Workflow, bytes, "Sequence[int] | None", bytes]
+
+
+def _moved(names: list[str], rows: list[_Row], found: dict[str, int],
+           changed: dict[str, _Entry | None]
+           ) -> tuple[list[str], Rows[Workflow], Rows[bytes], Rows[Sequence[int] | None],
+                      Rows[bytes]]:
+    """The rows once ``changed`` (name -> entry, ``None`` to delete) is applied, some
+    of them added or removed (``found``: the rows of the changed names that exist)."""
+    names = list(names)
+    if len(changed) <= _FEW_MOVES:
+        # Deleted and replaced rows go, the new entries are inserted at their place.
+        for row in sorted(found.values(), reverse=True):
+            del names[row], rows[row]
+        for name in sorted(n for n, e in changed.items() if e is not None):
+            entry = changed[name]
+            assert entry is not None
+            row = bisect.bisect_left(names, name)
+            names.insert(row, name)
+            rows.insert(row, (entry.workflow, entry.blob, entry.sums, entry.line))
+    else:
+        # Many: keep the unchanged rows, add the new entries and sort once.
+        kept = [(name, row) for name, row in zip(names, rows) if name not in changed]
+        kept += [(name, (e.workflow, e.blob, e.sums, e.line)) for name, e in changed.items()
+                 if e is not None]
+        kept.sort(key=operator.itemgetter(0))
+        names = [name for name, _ in kept]
+        rows = [row for _, row in kept]
+    return (names, Rows(r[0] for r in rows), Rows(r[1] for r in rows),
+            Rows(r[2] for r in rows), Rows(r[3] for r in rows))
+
+
 # --------------------------------------------------------------------------- the store
 
 
@@ -150,10 +183,10 @@ class MemoryStore(Store):
                         vocab: list[str], vocab_ids: dict[str, int]) -> Snapshot:
         names = sorted(entries)
         ordered = [entries[name] for name in names]
-        return Snapshot(self._next_id(), [e.workflow for e in ordered],
-                         [e.blob for e in ordered], [e.sums for e in ordered],
+        return Snapshot(self._next_id(), Rows(e.workflow for e in ordered),
+                         Rows(e.blob for e in ordered), Rows(e.sums for e in ordered),
                          agents, vocab, vocab_ids, self.sum_fields, names,
-                         [e.line for e in ordered])
+                         Rows(e.line for e in ordered))
 
     # ------------------------------------------------------------------ writes
 
@@ -191,8 +224,8 @@ class MemoryStore(Store):
                 agent_map[agent.AgentURL] = agent
             for url in deleted_agents:
                 agent_map.pop(url, None)
-            names, workflows, blobs, sums, lines = (old.names, old.workflows, old.blobs,
-                                                    old.sums, old.lines)
+            names = old.names
+            workflows, blobs, sums, lines = old.workflows, old.blobs, old.sums, old.lines
             # Rows of the changed names that exist (bisect: the names are sorted).
             found: dict[str, int] = {}
             for name in changed:
@@ -203,52 +236,20 @@ class MemoryStore(Store):
                            for name, entry in changed.items())
             if changed and in_place:
                 # Updates only (the usual live change): every row keeps its place, so
-                # the lists are copied whole (a copy of pointers) and patched at the
-                # changed rows, and every index the change did not touch carries over.
-                names, workflows, blobs, sums, lines = (list(names), list(workflows),
-                                                        list(blobs), list(sums), list(lines))
-                for name, entry in changed.items():
-                    assert entry is not None
-                    row = found[name]
-                    workflows[row] = entry.workflow
-                    blobs[row] = entry.blob
-                    sums[row] = entry.sums
-                    lines[row] = entry.line
-            elif len(changed) <= _FEW_MOVES:
-                # A few workflows added or removed: rows move, so the indexes are
-                # rebuilt as they are needed.  Deleted and replaced rows go, the new
-                # entries are inserted at their place in name order.
-                names, workflows, blobs, sums, lines = (list(names), list(workflows),
-                                                        list(blobs), list(sums), list(lines))
-                for row in sorted(found.values(), reverse=True):
-                    del names[row], workflows[row], blobs[row], sums[row], lines[row]
-                for name in sorted(n for n, e in changed.items() if e is not None):
-                    entry = changed[name]
-                    assert entry is not None
-                    row = bisect.bisect_left(names, name)
-                    names.insert(row, name)
-                    workflows.insert(row, entry.workflow)
-                    blobs.insert(row, entry.blob)
-                    sums.insert(row, entry.sums)
-                    lines.insert(row, entry.line)
+                # the names are shared, the other rows copied a chunk at a time where
+                # they change, and every index the change did not touch carries over.
+                at = {found[name]: entry for name, entry in changed.items()
+                      if entry is not None}
+                workflows = workflows.replaced({r: e.workflow for r, e in at.items()})
+                blobs = blobs.replaced({r: e.blob for r, e in at.items()})
+                sums = sums.replaced({r: e.sums for r, e in at.items()})
+                lines = lines.replaced({r: e.line for r, e in at.items()})
             elif changed:
-                # Many: keep the unchanged rows in order, append the new entries and
-                # merge (two sorted runs: a linear timsort).
-                keep = [row for row, name in enumerate(names) if name not in changed]
-                added = sorted(((name, entry) for name, entry in changed.items()
-                                if entry is not None), key=operator.itemgetter(0))
-                names = [names[r] for r in keep] + [name for name, _ in added]
-                workflows = [workflows[r] for r in keep] + [e.workflow for _, e in added]
-                blobs = [blobs[r] for r in keep] + [e.blob for _, e in added]
-                sums = [sums[r] for r in keep] + [e.sums for _, e in added]
-                lines = [lines[r] for r in keep] + [e.line for _, e in added]
-                if added:
-                    order = sorted(range(len(names)), key=names.__getitem__)
-                    names = [names[r] for r in order]
-                    workflows = [workflows[r] for r in order]
-                    blobs = [blobs[r] for r in order]
-                    sums = [sums[r] for r in order]
-                    lines = [lines[r] for r in order]
+                # Workflows added or removed: rows move, so the indexes are rebuilt as
+                # they are needed.
+                names, workflows, blobs, sums, lines = _moved(
+                    names, [(w, b, u, t) for w, b, u, t in zip(workflows, blobs, sums, lines)],
+                    found, changed)
             snap = Snapshot(self._next_id(), workflows, blobs, sums, agent_map, vocab,
                              vocab_ids, self.sum_fields, names, lines)
             if not changed:

@@ -17,6 +17,7 @@ from typing import Any, Final, TypeAlias
 from wmstats.aggregates import BY_KEY
 from wmstats.backends.memory._bitmaps import (
     Posting,
+    Rows,
     Walk,
     as_bitmap,
     bitmap_rows,
@@ -90,15 +91,17 @@ class Order:
 class Snapshot:
     """One immutable snapshot and its lazily built indexes."""
 
-    def __init__(self, sid: str, workflows: list[Workflow], blobs: list[bytes],
-                 sums: list[Sequence[int] | None], agents: dict[str, Agent],
+    def __init__(self, sid: str, workflows: Rows[Workflow], blobs: Rows[bytes],
+                 sums: Rows[Sequence[int] | None], agents: dict[str, Agent],
                  vocab: list[str], vocab_ids: dict[str, int], sum_fields: tuple[str, ...],
-                 names: list[str] | None = None, lines: list[bytes] | None = None) -> None:
+                 names: list[str], lines: Rows[bytes]) -> None:
         self.sid = sid
+        #: Per row (rows sorted by name): the workflow, its name, its JSON text
+        #: (encoded once when it was written), its other records (a blob) and its
+        #: packed sums.  Writes share the chunks of :class:`Rows` they do not change.
         self.workflows = workflows
-        self.names = [w.RequestName for w in workflows] if names is None else names
-        #: Per row: the workflow record as JSON text, encoded once when it was written.
-        self.lines: list[bytes] = [] if lines is None else lines
+        self.names = names
+        self.lines = lines
         self.blobs = blobs
         #: Per row: sparse [kind*2**24 + id, mask, non-zero counters...] of the sums per
         #: site, per agent... (see encode_sums).
@@ -478,7 +481,7 @@ class Snapshot:
 
 
 def _patched(index: dict[Any, Posting], field: str, rows: Sequence[int],
-             before: Sequence[Workflow], after: Sequence[Workflow], n: int) -> dict[Any, Posting]:
+             before: Rows[Workflow], after: Rows[Workflow], n: int) -> dict[Any, Posting]:
     """A copy of one field's inverted index with ``rows`` moved from their values in
     ``before`` to those in ``after`` (postings that empty are dropped)."""
     many = field_specs()[field].many
