@@ -85,35 +85,29 @@ def _encoded(records: Iterable[Any], unstructure: Unstructure | None) -> Iterato
             yield _dumps(record if isinstance(record, dict) else convert(record))
 
 
-def _chunked(pieces: Iterable[bytes], chunk_size: int) -> Iterator[bytes]:
-    """Join small pieces into chunks of at least ``chunk_size`` bytes (the last may be
-    smaller); never yields an empty chunk."""
+def _array_chunked(texts: Iterable[bytes], head: bytes, tail: bytes,
+                   chunk_size: int) -> Iterator[bytes]:
+    """``head``, the texts as a JSON array, then ``tail``, in chunks of at least
+    ``chunk_size`` bytes (the last may be smaller); never an empty chunk.
+
+    The texts are copied into one buffer as they come (see :func:`_lines_chunked`).
+    """
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    buffer: list[bytes] = []
-    size = 0
-    for piece in pieces:
-        buffer.append(piece)
-        size += len(piece)
-        if size >= chunk_size:
-            yield b"".join(buffer)
+    buffer = bytearray(head)
+    buffer += b"["
+    comma = False
+    for text in texts:
+        if comma:
+            buffer += b","
+        comma = True
+        buffer += text
+        if len(buffer) >= chunk_size:
+            yield bytes(buffer)
             buffer.clear()
-            size = 0
-    if size:
-        yield b"".join(buffer)
-
-
-def _array_pieces(records: Iterable[Any], unstructure: Unstructure | None,
-                  head: bytes, tail: bytes) -> Iterator[bytes]:
-    yield head + b"["
-    first = True
-    for text in _encoded(records, unstructure):
-        if first:
-            first = False
-            yield text
-        else:
-            yield b"," + text
-    yield b"]" + tail
+    buffer += b"]"
+    buffer += tail
+    yield bytes(buffer)
 
 
 def json_array_chunks(records: Iterable[Any], unstructure: Unstructure | None = None, *,
@@ -124,7 +118,7 @@ def json_array_chunks(records: Iterable[Any], unstructure: Unstructure | None = 
     :param unstructure: record -> JSON-compatible value (default: the converter).
     :param chunk_size: the size chunks are gathered to.
     """
-    return _chunked(_array_pieces(records, unstructure, b"", b""), chunk_size)
+    return _array_chunked(_encoded(records, unstructure), b"", b"", chunk_size)
 
 
 def json_object_chunks(records: Iterable[Any], meta: Mapping[str, Any], key: str = "data",
@@ -139,7 +133,7 @@ def json_object_chunks(records: Iterable[Any], meta: Mapping[str, Any], key: str
         raise ValueError(f"{key!r} is both a metadata key and the records key")
     head = _dumps(dict(meta))[:-1]
     head += (b"," if meta else b"") + _dumps(key) + b":"
-    return _chunked(_array_pieces(records, unstructure, head, b"}"), chunk_size)
+    return _array_chunked(_encoded(records, unstructure), head, b"}", chunk_size)
 
 
 def ndjson_chunks(records: Iterable[Any], unstructure: Unstructure | None = None, *,
