@@ -58,7 +58,6 @@ from wmstats.schema import (
     SCHEMA_VERSION,
     Agent,
     Summary,
-    Workflow,
 )
 from wmstats.serialize import converter
 from wmstats.source import Source, open_source
