@@ -203,3 +203,20 @@ def test_adds_and_deletes_rebuild_what_moved(change: str) -> None:
     assert snap.names == sorted(expected)
     assert [json_loads(line)["RequestName"] for line in snap.lines] == snap.names
     assert names(store.query(query)) == names(apply_query(list(expected.values()), query))
+
+
+def test_rows_replaced_shares_the_unchanged_chunks() -> None:
+    rows = _bitmaps.Rows(range(3000))
+    assert len(rows) == 3000 and list(rows) == list(range(3000))
+    assert rows[0] == 0 and rows[2999] == 2999 and rows[-1] == 2999
+    changed = rows.replaced({5: -5, 2048: -1})
+    assert list(changed) == [-5 if i == 5 else -1 if i == 2048 else i for i in range(3000)]
+    assert list(rows) == list(range(3000))  # the original is untouched
+    assert changed._chunks[1] is rows._chunks[1]
+    assert changed._chunks[0] is not rows._chunks[0]
+    for bad in (3000, -3001):
+        with pytest.raises(IndexError):
+            rows[bad]
+    with pytest.raises(IndexError):
+        rows.replaced({3000: 1})
+    assert list(_bitmaps.Rows()) == [] and len(_bitmaps.Rows()) == 0
