@@ -267,7 +267,7 @@ def test_agent_info_documents() -> None:
         assert doc["type"] == "agent_info" and doc["agent_url"] == doc["_id"]
         assert doc["status"] in ("ok", "warning", "error", "down")
         assert isinstance(doc["drain_mode"], bool)
-        assert doc["data_last_update"] <= doc["timestamp"]
+        assert int(doc["data_last_update"]) <= doc["timestamp"]  # a string, as WMCore stores it
         assert agent.DiskWarning == tuple(d["mounted"] for d in doc["disk_warning"])
         if doc["status"] in ("error", "down"):
             assert doc["down_components"]
