@@ -143,7 +143,8 @@ class JobEntry:
     :param key: its sample group in the workflow: (task, state, exit code, site).
     :param agent: its agent.
     :param order: where its sample comes in the group (:func:`sample_order`).
-    :param sample: the sample record.
+    :param sample: the sample record, without its document (:meth:`kept_sample`).
+    :param document: the document, when it is to be kept with a sample.
     """
 
     workflow: str
@@ -151,6 +152,14 @@ class JobEntry:
     agent: str
     order: tuple[Any, ...]
     sample: JobSample
+    document: Mapping[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
+
+    def kept_sample(self) -> JobSample:
+        """The sample record with its document (written only for samples kept, since
+        most documents never become one)."""
+        if self.document is None:
+            return self.sample
+        return attrs.evolve(self.sample, Document=json_dumps(self.document))
 
 
 def _kind(value: Any) -> str:
@@ -314,9 +323,6 @@ def convert_jobsummary(doc: Mapping[str, Any], problems: list[Problem],
     step, kind, code, details, types = _errors(reader, doc.get("errors"), exit_code)
     node = doc.get("worker_node_info")
     host = node.get("HostName") if isinstance(node, Mapping) else None
-    document = ""
-    if options.keep_documents:
-        document = json_dumps(doc if "_id" in doc else {"_id": name, **doc})
     sample = JobSample(
         RequestName=workflow, Task=task, State=state, ExitCode=exit_code, Site=site,
         JobName=name, Agent=agent, ACDC=acdc,
@@ -332,10 +338,11 @@ def convert_jobsummary(doc: Mapping[str, Any], problems: list[Problem],
         InputFiles=_strings_of(reader, doc.get("inputfiles"), "inputfiles",
                                "lfn")[:_MAX_INPUT_FILES],
         Timestamp=reader.integer(doc.get("timestamp"), "timestamp"),
-        Document=document,
     )
+    document = (doc if "_id" in doc else {"_id": name, **doc}) if options.keep_documents \
+        else None
     return JobEntry(workflow, (task, state, exit_code, site), agent, sample_order(sample),
-                    sample)
+                    sample, document)
 
 
 # --------------------------------------------------------------------------- the table
@@ -392,9 +399,13 @@ class JobTable:
     def update(self, doc_id: str, doc: Any, problems: list[Problem]) -> set[str]:
         """Take back what document ``doc_id`` counted for, then count ``doc``.
 
+        ``doc_id`` is the document's ``_id`` (its samples' job name).
+
         :param doc: its new version, or ``None`` when it was deleted.
         :param problems: problems found in ``doc`` are appended here.
-        :returns: the workflows whose records changed.
+        :returns: the workflows the document counted in before or counts in now
+            (their records may have changed; a caller that failed to store them can
+            apply the same document again and be told again).
         """
         entry = None
         if doc is not None:
@@ -411,8 +422,8 @@ class JobTable:
             workflow, key, agent = fine
             group = self._groups[workflow][key]
             if entry is not None and (entry.workflow, entry.key, entry.agent) == fine:
-                if self._offer(group, entry):
-                    changed.add(workflow)
+                self._offer(group, entry)
+                changed.add(workflow)
                 return changed
             self._take(old, fine, group, doc_id)
             self._index.delete(doc_id)
@@ -459,9 +470,11 @@ class JobTable:
         samples changed."""
         samples = group.samples
         name = entry.sample.JobName
+        kept = None
         for i, (_order, sample) in enumerate(samples):
             if sample.JobName == name:
-                if sample == entry.sample:
+                kept = entry.kept_sample()
+                if sample == kept:
                     return False
                 del samples[i]
                 break
@@ -469,7 +482,7 @@ class JobTable:
             if len(samples) >= self.options.samples and (
                     not samples or entry.order >= samples[-1][0]):
                 return False
-        samples.append((entry.order, entry.sample))
+        samples.append((entry.order, kept or entry.kept_sample()))
         samples.sort(key=lambda s: s[0])
         del samples[self.options.samples:]
         return True
