@@ -413,6 +413,18 @@ class AlertIndex:
                   for kind, message in _static_kinds(wf, self.rules)]
         return alerts, failing
 
+    def put(self, wf: Workflow, sites: Sequence[WorkflowSite]) -> None:
+        """Add or replace one workflow (with its WorkflowSite records)."""
+        with self._lock:
+            self._put(wf, sites)
+
+    def adopt(self, other: AlertIndex, snapshot: str | None) -> None:
+        """Take ``other``'s alerts (an index built aside, e.g. during a replace)."""
+        with self._lock:
+            self._static, self._assigned, self._stalled = (other._static, other._assigned,
+                                                           other._stalled)
+            self.snapshot = snapshot
+
     def _put(self, wf: Workflow, sites: Sequence[WorkflowSite]) -> None:
         name = wf.RequestName
         alerts, failing = self._entry(wf, sites)
@@ -440,10 +452,7 @@ class AlertIndex:
         fresh = AlertIndex(self.rules)
         for wf, sites in entries:
             fresh._put(wf, sites)
-        with self._lock:
-            self._static, self._assigned, self._stalled = (fresh._static, fresh._assigned,
-                                                           fresh._stalled)
-            self.snapshot = snapshot
+        self.adopt(fresh, snapshot)
 
     def update(self, upserts: Iterable[WorkflowBundle] = (), deletes: Iterable[str] = (),
                snapshot: str | None = None) -> None:

@@ -6,7 +6,7 @@ of one port; ``serve`` runs everything in one process: the cache server (port
 Both stop cleanly on SIGINT (Ctrl-C) and SIGTERM.  ``--mock N`` fills the store
 with N generated workflows first, so nothing else is needed to try it out::
 
-    wmstats serve --mock 2000
+    wmstats serve --mock 2000            # dated from now: the demo looks alive
     wmstats cache-server --store sqlite:////var/lib/wmstats.db --port 8250
 
 The functions here are what :mod:`wmstats.cli` calls; ``python -m wmstats.serve
@@ -29,6 +29,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from wmstats._argtypes import count as _count
+from wmstats.alerts import AlertRules
 from wmstats.schema import WorkflowBundle
 from wmstats.source import SourceError
 from wmstats.store import Store, StoreError, open_store
@@ -49,6 +50,25 @@ __all__ = [
 CACHE_PORT = 8250
 UI_PORT = 8251
 
+
+
+def _ratio(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"not a ratio between 0 and 1: {value}")
+    return number
+
+
+def _link_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reqmgr-url", default="", metavar="URL",
+                        help="ReqMgr2's base URL (e.g. https://cmsweb.cern.ch/reqmgr2): the "
+                             "page links each workflow to its request page; none when unset")
+    parser.add_argument("--job-dump-url", default="", metavar="URL",
+                        help="URL of an agent's job dump, {agent}, {workflow} and {job} "
+                             "filled in (without them: URL/<agent>); none when unset")
 
 
 def _port(value: str) -> int:
@@ -74,6 +94,26 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                              "starts at once and answers 503 until the first load is done")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the mock generator (default 0)")
+    parser.add_argument("--mock-now", type=int, default=None, metavar="EPOCH",
+                        help="the mock's reference time (default: now, so that the agents' "
+                             "heartbeats are current and the alerts live)")
+    rules = AlertRules()
+    parser.add_argument("--alert-assigned-seconds", type=_count,
+                        default=rules.assigned_seconds, metavar="SECONDS",
+                        help="alert on requests 'assigned' for longer than this (default "
+                             f"{rules.assigned_seconds}; 0: never)")
+    parser.add_argument("--alert-status-stall-seconds", type=_count,
+                        default=rules.status_stall_seconds, metavar="SECONDS",
+                        help="alert on running requests without running jobs for longer "
+                             f"than this (default {rules.status_stall_seconds}: never)")
+    parser.add_argument("--alert-site-error-ratio", type=_ratio,
+                        default=rules.site_error_ratio, metavar="RATIO",
+                        help="alert when failed / finished jobs is above this (default "
+                             f"{rules.site_error_ratio})")
+    parser.add_argument("--alert-agent-stale-seconds", type=_count,
+                        default=rules.agent_stale_seconds, metavar="SECONDS",
+                        help="an agent whose heartbeat is older is down (default "
+                             f"{rules.agent_stale_seconds})")
     parser.add_argument("--threads", type=_count, default=10,
                         help="HTTP worker threads per server (default 10)")
     parser.add_argument("--max-limit", type=_count, default=1000, metavar="N",
@@ -92,6 +132,7 @@ def add_cache_server_arguments(parser: argparse.ArgumentParser) -> None:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``wmstats serve``."""
     _common_arguments(parser)
+    _link_arguments(parser)
     parser.add_argument("--port", "--cache-port", dest="port", type=_port,
                         default=CACHE_PORT,
                         help=f"port of the cache server (default {CACHE_PORT})")
@@ -99,15 +140,19 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"port of the UI server (default {UI_PORT})")
 
 
-def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None) -> str:
-    """Replace the store's snapshot with ``n`` mock workflows and the mock agents.
+def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None,
+              now: int | None = None) -> str:
+    """Replace the store's snapshot with ``n`` mock workflows and the mock agents, and
+    its job records with theirs.
 
     :param out: where to report progress (every 10,000 workflows), if anywhere.
+    :param now: the mock's reference time (default: now, so that the demo looks
+        alive: current heartbeats, some agents late, alerts firing).
     :returns: the new snapshot id.
     """
     from wmstats.mock import MockGenerator
 
-    gen = MockGenerator(seed=seed)
+    gen = MockGenerator(seed=seed, now=int(time.time()) if now is None else now)
     start = time.monotonic()
 
     def progress() -> Iterator[WorkflowBundle]:
@@ -117,7 +162,9 @@ def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None) ->
                 out.flush()
             yield bundle
 
-    return store.replace(progress(), gen.agents())
+    sid = store.replace(progress(), gen.agents())
+    store.replace_jobs(gen.iter_jobs(n))
+    return sid
 
 
 def serve_until_stopped(servers: Sequence[WebServer],
@@ -182,9 +229,13 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
         if args.mock:
             print(f"filling the {store.backend} store with {args.mock:,} mock workflows...",
                   file=sys.stderr, flush=True)
-            fill_mock(store, args.mock, args.seed, sys.stderr)
+            fill_mock(store, args.mock, args.seed, sys.stderr, getattr(args, "mock_now", None))
         app = CacheApp(store=store, max_limit=args.max_limit,
-                       default_limit=min(100, args.max_limit), source=source_url or None)
+                       default_limit=min(100, args.max_limit), source=source_url or None,
+                       alert_assigned_seconds=args.alert_assigned_seconds,
+                       alert_status_stall_seconds=args.alert_status_stall_seconds,
+                       alert_site_error_ratio=args.alert_site_error_ratio,
+                       alert_agent_stale_seconds=args.alert_agent_stale_seconds)
     except SourceError as exc:
         store.close()
         print(f"wmstats: cannot use source {_redact(source_url)}: {exc}", file=sys.stderr)
@@ -246,14 +297,14 @@ def _run_cache_server(args: argparse.Namespace, stop: threading.Event | None) ->
         store.close()
 
 
-def _ui_application(cache_url: str) -> Any | None:
+def _ui_application(cache_url: str, **options: Any) -> Any | None:
     """The UI app (``wmstats.web.ui.build_application(cache_url=...)``), if installed."""
     try:
         module = importlib.import_module("wmstats.web.ui")
     except ImportError:
         return None
     build = getattr(module, "build_application", None)
-    return None if build is None else build(cache_url=cache_url)
+    return None if build is None else build(cache_url=cache_url, **options)
 
 
 def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -278,7 +329,8 @@ def _run_serve(args: argparse.Namespace, stop: threading.Event | None) -> int:
                               threads=args.threads).start()
             servers.append(cache)
             print(f"wmstats cache server: {cache.url}/ ({_describe(app)})", flush=True)
-            ui_app = _ui_application(cache.url)
+            ui_app = _ui_application(cache.url, reqmgr_url=args.reqmgr_url,
+                                     job_dump_url=args.job_dump_url)
             if ui_app is None:
                 print("wmstats UI server: not available (wmstats.web.ui is not installed)",
                       flush=True)
@@ -315,6 +367,7 @@ def add_ui_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "for this long (default 3600; 0: never)")
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
+    _link_arguments(parser)
 
 
 def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -327,7 +380,8 @@ def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None)
     from wmstats.web.ui import build_application as build_ui
 
     try:
-        app = UIApp(cache_url=args.cache, stale_after=args.stale_after)
+        app = UIApp(cache_url=args.cache, stale_after=args.stale_after,
+                    reqmgr_url=args.reqmgr_url, job_dump_url=args.job_dump_url)
     except ValueError as exc:
         print(f"wmstats: {exc}", file=sys.stderr)
         return 2
