@@ -71,6 +71,7 @@ def test_the_anchor_heartbeat() -> None:
     ({"DownComponents": ("JobAccountant",)}, "error", "agent-components"),
     ({"Status": "down"}, "error", "agent-status"),
     ({"Status": "warning"}, "warning", "agent-status"),
+    ({"Status": "warning", "DrainMode": True}, "ok", None),  # the agent's own drain warning
     ({"Timestamp": NOW - 5000}, "down", "agent-down"),
     ({"Timestamp": 0}, "down", "agent-down"),
     # The worst wins (today's page would show "warning": its disk rule comes last).

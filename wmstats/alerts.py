@@ -28,7 +28,9 @@ status is the worst of them (``ok`` < ``warning`` < ``error`` < ``down``):
   the agent's threshold, a proxy or certificate about to expire when the agent
   itself says ``error``, or the agent reporting ``error``/``down`` with none of
   these;
-* ``warning``: a disk over its threshold, a proxy or certificate warning;
+* ``warning``: a disk over its threshold, a proxy or certificate warning, or the
+  agent reporting ``warning`` with none of these (a draining agent reports
+  ``warning`` itself: that is the drain);
 * draining adds a reason but not a worse status.
 
 (Today's page applies its rules in a fixed order where a later, milder rule can
@@ -182,7 +184,8 @@ def _agent_reasons(agent: Agent, now: float | None,
     worst = max((_RANK[s] for s, kind, _ in out if kind), default=0)
     if agent.Status in ("error", "down") and worst < _RANK["error"]:
         out.append(("error", "agent-status", f"the agent reports status {agent.Status}"))
-    elif agent.Status == "warning" and worst < _RANK["warning"]:
+    elif agent.Status == "warning" and worst < _RANK["warning"] and not agent.DrainMode:
+        # (a draining agent reports warning itself: draining explains it)
         out.append(("warning", "agent-status", "the agent reports status warning"))
     return out
 
