@@ -32,17 +32,21 @@ is, and every problem is reported as a :class:`~wmstats.convert.Problem`
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Collection, Iterator, Mapping
+import operator
+import zlib
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
+import ujson
 
 from wmstats._docindex import DocIndex
 from wmstats._problem import Problem
 from wmstats.query.match import compile_glob
 from wmstats.schema import JobGroup, JobSample, WorkflowJobs
-from wmstats.serialize import json_dumps
+from wmstats.serialize import json_bytes, json_dumps
 
 __all__ = [
     "JobOptions",
@@ -51,6 +55,7 @@ __all__ = [
     "JOB_STATES",
     "convert_jobsummary",
     "couch_collation_key",
+    "order_key",
     "sample_order",
     "select_jobs",
     "group_samples",
@@ -118,13 +123,6 @@ def couch_collation_key(value: Any) -> tuple[Any, ...]:
     return (4, str(value).encode("utf-16-be", "surrogatepass"))
 
 
-def sample_order(sample: JobSample) -> tuple[Any, ...]:
-    """Where a sample comes in its group, as WMCore's view sorts it: by ACDC URL,
-    agent, sorted error types, then job name."""
-    return (couch_collation_key(sample.ACDC), couch_collation_key(sample.Agent),
-            couch_collation_key(list(sample.ErrorTypes)), couch_collation_key(sample.JobName))
-
-
 # --------------------------------------------------------------------------- converting
 
 
@@ -135,6 +133,37 @@ def cut_text(text: str, limit: int) -> str:
     return f"{text[:limit]}[... {len(text) - limit} characters cut]"
 
 
+#: The fields of a :class:`~wmstats.schema.JobSample`, in schema order.
+_SAMPLE_FIELDS: Final = tuple(f.name for f in attrs.fields(JobSample))
+_DOCUMENT_AT: Final = _SAMPLE_FIELDS.index("Document")
+_SAMPLE_VALUES: Final = operator.itemgetter(*_SAMPLE_FIELDS)
+
+
+def order_key(acdc: str, agent: str, types: Sequence[str], job: str) -> bytes:
+    """Where a sample comes in its group, as WMCore's view sorts its documents:
+    by ACDC URL, agent, sorted error types, then job name; as bytes that compare
+    in that order (UTF-8 code point order, which is the view's UTF-16 order but for
+    characters beyond U+FFFF; a list sorts before any longer list it begins)."""
+    parts = [acdc.encode("utf-8", "surrogatepass"), b"\0",
+             agent.encode("utf-8", "surrogatepass"), b"\0"]
+    for kind in types:
+        parts += [b"\x01", kind.encode("utf-8", "surrogatepass"), b"\0"]
+    parts += [b"\0", job.encode("utf-8", "surrogatepass")]
+    return b"".join(parts)
+
+
+def sample_order(sample: JobSample) -> bytes:
+    """Where a sample comes in its group (:func:`order_key` of its fields)."""
+    return order_key(sample.ACDC, sample.Agent, sample.ErrorTypes, sample.JobName)
+
+
+def _build_sample(values: Sequence[Any]) -> JobSample:
+    fields = dict(zip(_SAMPLE_FIELDS, values))
+    for name in ("ErrorTypes", "LogCollect", "InputFiles"):
+        fields[name] = tuple(fields[name])
+    return JobSample(**fields)
+
+
 @attrs.frozen
 class JobEntry:
     """What one ``jobsummary`` document contributes.
@@ -142,24 +171,44 @@ class JobEntry:
     :param workflow: its workflow.
     :param key: its sample group in the workflow: (task, state, exit code, site).
     :param agent: its agent.
-    :param order: where its sample comes in the group (:func:`sample_order`).
-    :param sample: the sample record, without its document (:meth:`kept_sample`).
+    :param order: where its sample comes in the group (:func:`order_key`).
+    :param values: its sample's field values in schema order, the document left out.
     :param document: the document, when it is to be kept with a sample.
     """
 
     workflow: str
     key: tuple[str, str, int, str]
     agent: str
-    order: tuple[Any, ...]
-    sample: JobSample
+    order: bytes
+    values: tuple[Any, ...] = attrs.field(repr=False)
     document: Mapping[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
 
+    @property
+    def name(self) -> str:
+        """The job name (document id)."""
+        return str(self.values[_SAMPLE_FIELDS.index("JobName")])
+
+    @property
+    def sample(self) -> JobSample:
+        """The sample record, without its document."""
+        return _build_sample(self.values)
+
+    def row(self) -> list[Any]:
+        """The sample as kept in a group: its values, the document (an object) last."""
+        row = list(self.values)
+        row[_DOCUMENT_AT] = self.document
+        return row
+
     def kept_sample(self) -> JobSample:
-        """The sample record with its document (written only for samples kept, since
-        most documents never become one)."""
-        if self.document is None:
-            return self.sample
-        return attrs.evolve(self.sample, Document=json_dumps(self.document))
+        """The sample record with its document."""
+        return _row_sample(self.row())
+
+
+def _row_sample(row: Sequence[Any]) -> JobSample:
+    values = list(row)
+    document = values[_DOCUMENT_AT]
+    values[_DOCUMENT_AT] = "" if document is None else json_dumps(document)
+    return _build_sample(values)
 
 
 def _kind(value: Any) -> str:
@@ -323,40 +372,55 @@ def convert_jobsummary(doc: Mapping[str, Any], problems: list[Problem],
     step, kind, code, details, types = _errors(reader, doc.get("errors"), exit_code)
     node = doc.get("worker_node_info")
     host = node.get("HostName") if isinstance(node, Mapping) else None
-    sample = JobSample(
-        RequestName=workflow, Task=task, State=state, ExitCode=exit_code, Site=site,
-        JobName=name, Agent=agent, ACDC=acdc,
-        WMBSId=reader.integer(doc.get("wmbsid"), "wmbsid"),
-        JobType=reader.text(doc, "jobtype"),
-        RetryCount=reader.integer(doc.get("retrycount"), "retrycount"),
-        Step=step, ErrorType=kind, ErrorExitCode=code,
-        Details=cut_text(details, options.detail_limit), ErrorTypes=types,
-        LogArchive=_log_archive(reader, doc.get("output")),
-        LogURL=reader.text(doc, "eos_log_url"),
-        LogCollect=_strings_of(reader, doc.get("logArchiveLFN"), "logArchiveLFN", None),
-        WorkerNode=host if isinstance(host, str) else "",
-        InputFiles=_strings_of(reader, doc.get("inputfiles"), "inputfiles",
-                               "lfn")[:_MAX_INPUT_FILES],
-        Timestamp=reader.integer(doc.get("timestamp"), "timestamp"),
-    )
+    fields = {
+        "RequestName": workflow, "Task": task, "State": state, "ExitCode": exit_code,
+        "Site": site, "JobName": name, "Agent": agent, "ACDC": acdc,
+        "WMBSId": reader.integer(doc.get("wmbsid"), "wmbsid"),
+        "JobType": reader.text(doc, "jobtype"),
+        "RetryCount": reader.integer(doc.get("retrycount"), "retrycount"),
+        "Step": step, "ErrorType": kind, "ErrorExitCode": code,
+        "Details": cut_text(details, options.detail_limit), "ErrorTypes": types,
+        "LogArchive": _log_archive(reader, doc.get("output")),
+        "LogURL": reader.text(doc, "eos_log_url"),
+        "LogCollect": _strings_of(reader, doc.get("logArchiveLFN"), "logArchiveLFN", None),
+        "WorkerNode": host if isinstance(host, str) else "",
+        "InputFiles": _strings_of(reader, doc.get("inputfiles"), "inputfiles",
+                                  "lfn")[:_MAX_INPUT_FILES],
+        "Timestamp": reader.integer(doc.get("timestamp"), "timestamp"),
+        "Document": "",
+    }
     document = (doc if "_id" in doc else {"_id": name, **doc}) if options.keep_documents \
         else None
-    return JobEntry(workflow, (task, state, exit_code, site), agent, sample_order(sample),
-                    sample, document)
+    return JobEntry(workflow, (task, state, exit_code, site), agent,
+                    order_key(acdc, agent, types, name),
+                    _SAMPLE_VALUES(fields), document)
 
 
 # --------------------------------------------------------------------------- the table
 
 
 class _Group:
-    """One (workflow, task, state, exit code, site): jobs per agent and the samples."""
+    """One (workflow, task, state, exit code, site): jobs per agent, and its samples,
+    packed: their order keys and job names as they are (to place newcomers), their
+    rows (values and document) in one zlib-compressed JSON blob (a group's samples
+    share most of their text, so they compress well together)."""
 
-    __slots__ = ("counts", "samples")
+    __slots__ = ("counts", "orders", "names", "blob")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
-        #: (order, sample), sorted by order
-        self.samples: list[tuple[tuple[Any, ...], JobSample]] = []
+        self.orders: list[bytes] = []
+        self.names: list[str] = []
+        self.blob = b""
+
+    def rows(self) -> list[list[Any]]:
+        if not self.blob:
+            return []
+        rows: list[list[Any]] = ujson.loads(zlib.decompress(self.blob))
+        return rows
+
+    def pack(self, rows: list[list[Any]]) -> None:
+        self.blob = zlib.compress(json_bytes(rows), 1) if rows else b""
 
 
 _GroupKey = tuple[str, str, int, str]
@@ -377,6 +441,8 @@ class JobTable:
         self._fine: list[_FineKey | None] = []
         self._fine_ids: dict[_FineKey, int] = {}
         self._free: list[int] = []
+        #: one object for each equal name (workflows, tasks, sites, agents, states)
+        self._shared: dict[str, str] = {}
 
     def __len__(self) -> int:
         """How many documents are counted."""
@@ -429,7 +495,12 @@ class JobTable:
             self._index.delete(doc_id)
             changed.add(workflow)
         if entry is not None:
-            fine = (entry.workflow, entry.key, entry.agent)
+            share = self._shared.setdefault
+            task, state, code, site = entry.key
+            workflow = share(entry.workflow, entry.workflow)
+            key = (share(task, task), share(state, state), code, share(site, site))
+            agent = share(entry.agent, entry.agent)
+            fine = (workflow, key, agent)
             number = self._fine_ids.get(fine)
             if number is None:
                 number = self._free.pop() if self._free else len(self._fine)
@@ -438,14 +509,14 @@ class JobTable:
                 else:
                     self._fine[number] = fine
                 self._fine_ids[fine] = number
-            groups = self._groups.setdefault(entry.workflow, {})
-            target = groups.get(entry.key)
+            groups = self._groups.setdefault(workflow, {})
+            target = groups.get(key)
             if target is None:
-                target = groups[entry.key] = _Group()
-            target.counts[entry.agent] = target.counts.get(entry.agent, 0) + 1
+                target = groups[key] = _Group()
+            target.counts[agent] = target.counts.get(agent, 0) + 1
             self._offer(target, entry)
             self._index.set(doc_id, number)
-            changed.add(entry.workflow)
+            changed.add(workflow)
         return changed
 
     def _take(self, number: int, fine: _FineKey, group: _Group, doc_id: str) -> None:
@@ -458,7 +529,11 @@ class JobTable:
             del self._fine_ids[fine]
             self._fine[number] = None
             self._free.append(number)
-        group.samples = [s for s in group.samples if s[1].JobName != doc_id]
+        if doc_id in group.names:
+            at = group.names.index(doc_id)
+            rows = group.rows()
+            del group.orders[at], group.names[at], rows[at]
+            group.pack(rows)
         if not group.counts:
             groups = self._groups[workflow]
             del groups[key]
@@ -468,23 +543,25 @@ class JobTable:
     def _offer(self, group: _Group, entry: JobEntry) -> bool:
         """Put ``entry``'s sample among the group's if it belongs there; whether the
         samples changed."""
-        samples = group.samples
-        name = entry.sample.JobName
-        kept = None
-        for i, (_order, sample) in enumerate(samples):
-            if sample.JobName == name:
-                kept = entry.kept_sample()
-                if sample == kept:
-                    return False
-                del samples[i]
-                break
-        else:
-            if len(samples) >= self.options.samples and (
-                    not samples or entry.order >= samples[-1][0]):
+        name = entry.name
+        limit = self.options.samples
+        row = entry.row()
+        if name in group.names:
+            at = group.names.index(name)
+            rows = group.rows()
+            if group.orders[at] == entry.order and rows[at] == ujson.loads(json_bytes(row)):
                 return False
-        samples.append((entry.order, kept or entry.kept_sample()))
-        samples.sort(key=lambda s: s[0])
-        del samples[self.options.samples:]
+            del group.orders[at], group.names[at], rows[at]
+        else:
+            if len(group.names) >= limit and (not group.names or entry.order >= group.orders[-1]):
+                return False
+            rows = group.rows()
+        at = bisect.bisect_right(group.orders, entry.order)
+        group.orders.insert(at, entry.order)
+        group.names.insert(at, name)
+        rows.insert(at, row)
+        del group.orders[limit:], group.names[limit:], rows[limit:]
+        group.pack(rows)
         return True
 
     def remove_workflow(self, name: str) -> bool:
@@ -506,7 +583,7 @@ class JobTable:
                 records.append(JobGroup(RequestName=name, Task=task, State=state,
                                         ExitCode=code, Site=site, Agent=agent,
                                         Jobs=group.counts[agent]))
-            samples.extend(sample for _order, sample in group.samples)
+            samples.extend(_row_sample(row) for row in group.rows())
         return WorkflowJobs(name, tuple(records), tuple(samples))
 
     def all_jobs(self) -> Iterator[WorkflowJobs]:

@@ -9,6 +9,8 @@
   the ``wmstats_couchdb`` plugin);
 * :mod:`wmstats.bench.couchdb_store` -- the CouchDB store alone (needs the
   ``wmstats_couchdb`` plugin);
+* :mod:`wmstats.bench.jobs` -- job records per million jobsummary documents, and
+  the job view's and alerts' latency at N workflows;
 * :mod:`wmstats.bench.report` -- all of them at several sizes, with a Markdown
   report, SVG plots and one JSON file.
 
@@ -34,5 +36,6 @@ BENCHMARKS: Final[Mapping[str, str]] = MappingProxyType({
     "ui": "wmstats.bench.ui",
     "couchdb-source": "wmstats.bench.couchdb_source",
     "couchdb-store": "wmstats.bench.couchdb_store",
+    "jobs": "wmstats.bench.jobs",
     "report": "wmstats.bench.report",
 })
