@@ -67,6 +67,8 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
+from wmstats._procfs import rss_mib
+
 __all__ = [
     "REQMON_VERSION",
     "PYTHON_ENV",
@@ -763,8 +765,6 @@ class ReqmonServer:
 
     def rss(self, key: str = "VmRSS") -> float | None:
         """Resident memory of the process in MiB (``VmHWM`` for the peak)."""
-        from wmstats.bench._common import rss_mib
-
         return None if self.pid is None else rss_mib(self.pid, key)
 
     def task_log(self) -> str:
