@@ -20,7 +20,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from wmstats.alerts import (
     AGENT_KINDS,
@@ -48,8 +48,16 @@ from wmstats.web._negotiate import NDJSON_TYPES
 from wmstats.web._reply import Reply, not_modified
 from wmstats.web._routes import Call, Option
 
-if TYPE_CHECKING:
-    from wmstats.web.cache import CacheApp
+
+class CacheApp(Protocol):
+    """What the handlers need of the cache app (:class:`wmstats.web.cache.CacheApp`)."""
+
+    @property
+    def store(self) -> Store: ...
+
+    alert_feed: AlertFeed
+    #: a :class:`wmstats.web.cache.CacheConfig` (its ``chunk_size``)
+    config: Any
 
 __all__ = ["AlertFeed", "JOB_OPTIONS", "ALERT_OPTIONS", "jobs_reply", "alerts_reply",
            "agents_now"]
