@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from wmstats import _docindex
 from wmstats._docindex import DocIndex
+from wmstats.backends.jobcodec import decode_jobs, encode_jobs
 from wmstats.convert import DocumentConverter, Problem, convert_documents
 from wmstats.jobdetail import jobdetail, sample_document
 from wmstats.jobs import (
@@ -422,3 +423,38 @@ def test_converter_keeps_job_problems_with_the_others() -> None:
     conv.add({**anchor("jobsummary_failed.json"), "retrycount": "three"})
     assert [p.path for p in conv.problems] == ["retrycount"]
     assert len(conv.job_table) == 1
+
+
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(),
+              st.text(max_size=12)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=5)
+_MESSY = st.fixed_dictionaries({"_id": st.one_of(st.text(min_size=1, max_size=8), _JSON),
+                                "type": st.just("jobsummary")}, optional={
+    key: _JSON for key in ("workflow", "task", "state", "exitcode", "site", "agent_name",
+                           "acdc_url", "errors", "output", "inputfiles", "logArchiveLFN",
+                           "worker_node_info", "retrycount", "wmbsid", "timestamp",
+                           "eos_log_url", "jobtype")})
+
+
+@settings(max_examples=60, deadline=None)
+@given(docs=st.lists(_MESSY, max_size=8))
+def test_messy_documents_never_raise_and_are_counted_or_reported(
+        docs: list[dict[str, Any]]) -> None:
+    """Property: any jobsummary-shaped document converts without an exception; it is
+    counted, or skipped with a problem naming it; what is counted renders and
+    encodes as records."""
+    table = JobTable()
+    problems: list[Problem] = []
+    for n, doc in enumerate(docs):
+        changed = table.update(f"doc-{n}", doc, problems)
+        workflow = doc.get("workflow")
+        if not (isinstance(workflow, str) and workflow) and not (
+                isinstance(workflow, (int, float)) and not isinstance(workflow, bool)):
+            assert changed == set() and any(p.path == "workflow" for p in problems)
+    for name in table.workflows():
+        jobs = table.jobs(name)
+        assert decode_jobs(name, encode_jobs(jobs)) == jobs
+        assert all(isinstance(s.Document, str) for s in jobs.samples)
