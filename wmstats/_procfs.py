@@ -1,5 +1,6 @@
-"""Resident memory of a process, read from ``/proc``: for the benchmarks and the
-server launchers they use (:class:`~wmstats.testing.reqmon.ReqmonServer`).
+"""Resident memory of a process, read from ``/proc``: for the benchmarks, the
+server launchers they use (:class:`~wmstats.testing.reqmon.ReqmonServer`) and the
+WMCore-compatible API's ``proc_status``.
 
 Standard library only, so a plain install (no test extras) can import it.
 """

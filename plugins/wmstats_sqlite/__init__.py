@@ -16,7 +16,7 @@ Tables:
 ``workflow_doc``
     the workflow record (positional JSON) and the bundle's other records (one
     blob, :mod:`wmstats.backends.codec`: sites, tasks, task-sites, datasets,
-    parentage, status history), read only for the page returned and by
+    parentage, status history, chain arguments, agent reports), read only for the page returned and by
     :meth:`SqliteStore.get_many`.
 ``site_sum``
     per workflow and per aggregate that sums WorkflowSite records (``site``,

@@ -11,6 +11,9 @@
   ``wmstats_couchdb`` plugin);
 * :mod:`wmstats.bench.jobs` -- job records per million jobsummary documents, and
   the job view's and alerts' latency at N workflows;
+* :mod:`wmstats.bench.wmcore` -- the WMCore-compatible API next to the real reqmon
+  2.4.5.9 on the same CouchDB data (needs the ``wmstats_couchdb`` plugin and
+  ``ci/install-reqmon.sh``);
 * :mod:`wmstats.bench.report` -- all of them at several sizes, with a Markdown
   report, SVG plots and one JSON file.
 
@@ -37,5 +40,6 @@ BENCHMARKS: Final[Mapping[str, str]] = MappingProxyType({
     "couchdb-source": "wmstats.bench.couchdb_source",
     "couchdb-store": "wmstats.bench.couchdb_store",
     "jobs": "wmstats.bench.jobs",
+    "wmcore": "wmstats.bench.wmcore",
     "report": "wmstats.bench.report",
 })

@@ -102,6 +102,7 @@ from wmstats.web._reply import (
     send,
 )
 from wmstats.web._routes import AGENTS, METRICS_TYPE, Call, Params, Route, Router
+from wmstats.web.wmcore import DEFAULT_PREFIX
 
 __all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application", "ROUTES"]
 
@@ -154,6 +155,9 @@ class CacheConfig:
     :param alert_site_error_ratio: failed / finished jobs above which a request
         raises ``site-error``.
     :param alert_agent_stale_seconds: an agent whose heartbeat is older is ``down``.
+    :param wmcore_prefix: where ``wmstats cache-server`` and ``wmstats serve`` mount
+        the WMCore-compatible API (:mod:`wmstats.web.wmcore`) next to this app,
+        reading its store and source; empty: not at all.
     """
 
     store: str | Store = "memory://"
@@ -177,8 +181,14 @@ class CacheConfig:
                                                 converter=float)
     alert_agent_stale_seconds: int = attrs.field(default=AlertRules().agent_stale_seconds,
                                                  converter=_to_int, validator=_positive(0))
+    wmcore_prefix: str = attrs.field(default=DEFAULT_PREFIX, converter=str)
 
     def __attrs_post_init__(self) -> None:
+        prefix = self.wmcore_prefix
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")
+                       or "//" in prefix or "?" in prefix or "#" in prefix):
+            raise ValueError(f"wmcore_prefix must be a path like /wmstatsserver/data (or "
+                             f"empty), got {prefix!r}")
         if self.gzip_level > 9:
             raise ValueError(f"gzip_level must be 1..9, got {self.gzip_level}")
         if self.default_limit > self.max_limit:
