@@ -7,7 +7,9 @@ sorted, a success after a retry) are written into a pouchdb-server; reqmon reads
 through its own views, wmstats through the same converter the CouchDB source uses.
 For every workflow with jobs, both answers must be equal (as JSON: key order aside,
 which reqmon's parallel queries make arbitrary), for sample sizes 1 (the default),
-2 and 3 (the number of samples kept per group).
+2 and 3 (the number of samples kept per group).  The same comparison then runs over
+HTTP against ``/wmstatsserver/data/jobdetail`` of a wmstats cache server whose
+CouchDB source loaded the same documents.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from typing import Any
 
 import attrs
 import pytest
+import requests
 from wmstats_couchdb._http import CouchClient, quote, split_server_url
 
 from wmstats.convert import DocumentConverter
 from wmstats.jobdetail import jobdetail
 from wmstats.mock import MockGenerator
 from wmstats.schema import WorkflowJobs
+from wmstats.serve import _application
 from wmstats.testing.couchdb_server import CouchDatabase, CouchServer, in_ci
 from wmstats.testing.reqmon import (
     INSTALL_COMMAND,
@@ -34,8 +38,9 @@ from wmstats.testing.reqmon import (
     find_reqmon_python,
     seed_mock,
 )
+from wmstats.web import CacheApp, WebServer
 
-pytestmark = pytest.mark.reqmon
+pytestmark = [pytest.mark.reqmon, pytest.mark.usefixtures("quiet_cherrypy")]
 
 WORKFLOWS = 40
 SEED = 3
@@ -158,3 +163,49 @@ def test_the_tricky_group_and_unknown_workflows(reqmon: ReqmonServer, seeded: Se
     assert theirs[name][f"/{name}/Tricky"]["success"]["0"]["T1_US_FNAL"]["errorCount"] == 1
     assert jobdetail(seeded.jobs[name], 3) == theirs
     assert reqmon.result("jobdetail/no_such_workflow") == [{}] == [jobdetail(None)]
+
+
+@pytest.fixture(scope="module")
+def wmstats_data(seeded: Seeded) -> Iterator[str]:
+    """``.../wmstatsserver/data`` of a cache server fed by the CouchDB source."""
+    source = (f"couchdb://{seeded.url.split('://', 1)[1]}?requests_db={seeded.reqmgr_db}"
+              f"&wmstats_db={seeded.wmstats_db}&statuses=*")
+    app = CacheApp(source=source)
+    try:
+        assert app.source is not None and app.source.wait_ready(300)
+        with WebServer(_application(app)) as server:
+            yield server.url + "/wmstatsserver/data"
+    finally:
+        app.close()
+
+
+def test_jobdetail_over_http_equals_reqmons(reqmon: ReqmonServer, seeded: Seeded,
+                                            wmstats_data: str) -> None:
+    """The whole path: CouchDB source -> store -> the WMCore-compatible mount."""
+    compared = 0
+    for name in [*sorted(seeded.jobs), "no_such_workflow"]:
+        for size in (None, 2, 3):
+            params = None if size is None else {"sample_size": str(size)}
+            theirs = reqmon.get(f"jobdetail/{name}", params)
+            ours = requests.get(f"{wmstats_data}/jobdetail/{name}", params=params,
+                                headers={"Accept": "application/json"}, timeout=60)
+            assert ours.status_code == 200, ours.text
+            assert ours.json() == theirs, (name, size)
+            compared += 1
+    assert compared == 3 * (len(seeded.jobs) + 1)
+    print(f"\njobdetail over HTTP: {len(seeded.jobs) + 1} workflows x 3 sample sizes "
+          f"= {compared} answers compared with reqmon's, all equal")
+
+
+def test_jobdetail_bad_input_differences(reqmon: ReqmonServer, wmstats_data: str) -> None:
+    """docs/wmcore-compat.md: where wmstats refuses by name what reqmon fails on."""
+    name = MockGenerator(seed=SEED).workflow_name(0)
+    for path, params, reqmon_status, parameter in (
+            ("jobdetail", None, 500, "request_name"),
+            (f"jobdetail/{name}", {"sample_size": "x"}, 500, "sample_size"),
+            (f"jobdetail/{name}", {"bogus": "1"}, 400, "bogus")):
+        theirs = requests.get(f"{reqmon.data_url}/{path}", params=params, timeout=60)
+        ours = requests.get(f"{wmstats_data}/{path}", params=params, timeout=60)
+        assert theirs.status_code == reqmon_status, (path, params, theirs.headers)
+        assert ours.status_code == 400, (path, params, ours.text)
+        assert ours.json()["parameter"] == parameter
