@@ -148,7 +148,8 @@ def _times(session: requests.Session, urls: Sequence[str]) -> list[float]:
 
 
 def _spread(values: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(percentile(values, 50), 2), "p99_ms": round(percentile(values, 99), 2),
+    return {"p50_ms": round(percentile(values, 0.5), 2),
+            "p99_ms": round(percentile(values, 0.99), 2),
             "max_ms": round(max(values), 2)}
 
 
