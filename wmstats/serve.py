@@ -26,7 +26,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
@@ -35,11 +34,13 @@ import cheroot.wsgi
 
 from wmstats._argtypes import count as _count
 from wmstats.alerts import AlertRules
+from wmstats.redact import redact_text, redact_url
 from wmstats.schema import WorkflowBundle
 from wmstats.source import SourceError
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, WebServer, WMCoreApp, build_application
 from wmstats.web import wmcore as wmcore_web
+from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS
 
 __all__ = [
     "add_cache_server_arguments",
@@ -75,6 +76,16 @@ def _link_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job-dump-url", default="", metavar="URL",
                         help="URL of an agent's job dump, {agent}, {workflow} and {job} "
                              "filled in (without them: URL/<agent>); none when unset")
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds >= 0: {value}")
+    return number
 
 
 def _port(value: str) -> int:
@@ -124,6 +135,9 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="HTTP worker threads per server (default 10)")
     parser.add_argument("--max-limit", type=_count, default=1000, metavar="N",
                         help="largest page for application/json (default 1000)")
+    parser.add_argument("--query-budget", type=_seconds, default=1.0, metavar="SECONDS",
+                        help="stop the work of a request whose filters take longer than "
+                             "this and answer 422 (default 1; 0: no budget)")
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
     wmcore = parser.add_mutually_exclusive_group()
@@ -137,6 +151,22 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the WMCore-compatible lists (globallocks, protectedlfns...) "
                              "answer 503 once the source has had no answer from CouchDB for "
                              "this long (default 1800)")
+    _auth_arguments(parser)
+
+
+def _auth_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auth", choices=AUTH_MODES, default="none",
+                        help="cms-headers: require the CMSWEB front-end's signed cms-auth* "
+                             "headers (403 without); default none")
+    parser.add_argument("--hmac-key", metavar="FILE",
+                        help="the HMAC key shared with the front-ends (for --auth cms-headers)")
+    parser.add_argument("--auth-open", default=",".join(DEFAULT_OPEN_PATHS), metavar="PATHS",
+                        help="first path segments open without authentication "
+                             f"(comma-separated; default {','.join(DEFAULT_OPEN_PATHS)})")
+
+
+def _auth_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"auth": args.auth, "hmac_key_file": args.hmac_key, "auth_open": args.auth_open}
 
 
 def add_cache_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -237,10 +267,12 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
         print("wmstats: --source and --mock exclude each other (the source fills the store)",
               file=sys.stderr)
         return None
+    urls = [args.store, source_url or ""]
     try:
         store = open_store(args.store)
     except (StoreError, ValueError) as exc:
-        print(f"wmstats: cannot open store {args.store}: {exc}", file=sys.stderr)
+        print(f"wmstats: cannot open store {redact_url(args.store)}: "
+              f"{redact_text(str(exc), urls)}", file=sys.stderr)
         return None
     try:
         if args.mock:
@@ -255,14 +287,16 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
                        alert_status_stall_seconds=args.alert_status_stall_seconds,
                        alert_site_error_ratio=args.alert_site_error_ratio,
                        alert_agent_stale_seconds=args.alert_agent_stale_seconds,
+                       query_budget=args.query_budget, **_auth_options(args),
                        **options)
     except SourceError as exc:
         store.close()
-        print(f"wmstats: cannot use source {_redact(source_url)}: {exc}", file=sys.stderr)
+        print(f"wmstats: cannot use source {redact_url(source_url or '')}: "
+              f"{redact_text(str(exc), urls)}", file=sys.stderr)
         return None
-    except ValueError as exc:
+    except ValueError as exc:  # the authentication and wmcore_prefix options
         store.close()
-        print(f"wmstats: {exc}", file=sys.stderr)
+        print(f"wmstats: {redact_text(str(exc), urls)}", file=sys.stderr)
         return None
     except BaseException:
         store.close()
@@ -292,14 +326,6 @@ def _announce(url: str, app: CacheApp) -> None:
 
 def _stale_after(args: argparse.Namespace) -> float:
     return float(getattr(args, "wmcore_stale_after", 1800))
-
-
-def _redact(url: str | None) -> str:
-    parts = urllib.parse.urlsplit(url or "")
-    if parts.password is None:
-        return url or ""
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
 
 
 def _describe(app: CacheApp) -> str:
@@ -379,7 +405,7 @@ def _run_serve(args: argparse.Namespace, stop: threading.Event | None) -> int:
             servers.append(cache)
             _announce(cache.url, app)
             ui_app = _ui_application(cache.url, reqmgr_url=args.reqmgr_url,
-                                     job_dump_url=args.job_dump_url)
+                                     job_dump_url=args.job_dump_url, **_auth_options(args))
             if ui_app is None:
                 print("wmstats UI server: not available (wmstats.web.ui is not installed)",
                       flush=True)
@@ -417,6 +443,7 @@ def add_ui_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
     _link_arguments(parser)
+    _auth_arguments(parser)
 
 
 def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -430,7 +457,8 @@ def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None)
 
     try:
         app = UIApp(cache_url=args.cache, stale_after=args.stale_after,
-                    reqmgr_url=args.reqmgr_url, job_dump_url=args.job_dump_url)
+                    reqmgr_url=args.reqmgr_url, job_dump_url=args.job_dump_url,
+                    **_auth_options(args))
     except ValueError as exc:
         print(f"wmstats: {exc}", file=sys.stderr)
         return 2

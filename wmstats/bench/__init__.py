@@ -11,6 +11,8 @@
   ``wmstats_couchdb`` plugin);
 * :mod:`wmstats.bench.jobs` -- job records per million jobsummary documents, and
   the job view's and alerts' latency at N workflows;
+* :mod:`wmstats.bench.hostile` -- costly filters and slow clients against the
+  servers (the time budget, the connection guard);
 * :mod:`wmstats.bench.wmcore` -- the WMCore-compatible API next to the real reqmon
   2.4.5.9 on the same CouchDB data (needs the ``wmstats_couchdb`` plugin and
   ``ci/install-reqmon.sh``);
@@ -40,6 +42,7 @@ BENCHMARKS: Final[Mapping[str, str]] = MappingProxyType({
     "couchdb-source": "wmstats.bench.couchdb_source",
     "couchdb-store": "wmstats.bench.couchdb_store",
     "jobs": "wmstats.bench.jobs",
+    "hostile": "wmstats.bench.hostile",
     "wmcore": "wmstats.bench.wmcore",
     "report": "wmstats.bench.report",
 })
