@@ -32,6 +32,7 @@ from wmstats.alerts import (
 )
 from wmstats.jobs import JobFilter, select_jobs
 from wmstats.query import Query
+from wmstats.query.budget import unbudgeted
 from wmstats.schema import (
     ALERT_SEVERITIES,
     Agent,
@@ -215,13 +216,16 @@ class AlertFeed(StoreListener):
         sid = self.store.snapshot_id
         if self.index.snapshot == sid:
             return self.index
-        with self._cond:  # a write that has just returned is noted in a moment
-            self._cond.wait_for(lambda: self.index.snapshot == sid, _NOTE_WAIT)
-        if self.index.snapshot != sid:
-            with self._rebuild_lock:
-                sid = self.store.snapshot_id
-                if self.index.snapshot != sid:
-                    self.rebuild(sid)
+        # Waiting and rebuilding are done once for every later request: they are not
+        # this request's filtering work, so its time budget neither cuts nor counts them.
+        with unbudgeted():
+            with self._cond:  # a write that has just returned is noted in a moment
+                self._cond.wait_for(lambda: self.index.snapshot == sid, _NOTE_WAIT)
+            if self.index.snapshot != sid:
+                with self._rebuild_lock:
+                    sid = self.store.snapshot_id
+                    if self.index.snapshot != sid:
+                        self.rebuild(sid)
         return self.index
 
     def rebuild(self, snapshot: str) -> None:
@@ -240,7 +244,8 @@ class AlertFeed(StoreListener):
                     batch = []
             yield from self._with_sites(batch)
 
-        index.reset(entries(), snapshot)
+        with unbudgeted():  # once per snapshot, for every later request
+            index.reset(entries(), snapshot)
         self.rebuilds += 1
 
     def _with_sites(self, batch: list[Workflow]
