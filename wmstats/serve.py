@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 import cheroot.wsgi
 
@@ -50,12 +50,15 @@ __all__ = [
     "add_ui_server_arguments",
     "run_ui_server",
     "fill_mock",
+    "MOCK_SIZES",
     "serve_until_stopped",
     "main",
 ]
 
 CACHE_PORT = 8250
 UI_PORT = 8251
+#: What ``--mock-size`` takes (see :func:`fill_mock`).
+MOCK_SIZES: Final = ("default", "production")
 
 
 
@@ -131,6 +134,10 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         default=rules.agent_stale_seconds, metavar="SECONDS",
                         help="an agent whose heartbeat is older is down (default "
                              f"{rules.agent_stale_seconds})")
+    parser.add_argument("--mock-size", choices=MOCK_SIZES, default="default",
+                        help="size of the mock workflows: the generator's defaults, or "
+                             "production-sized ones (up to 6 tasks, 12 sites per task and "
+                             "3 agents, each running workflow filled to them)")
     parser.add_argument("--threads", type=_count, default=10,
                         help="HTTP worker threads per server (default 10)")
     parser.add_argument("--max-limit", type=_count, default=1000, metavar="N",
@@ -188,18 +195,24 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None,
-              now: int | None = None) -> str:
+              now: int | None = None, size: str = "default") -> str:
     """Replace the store's snapshot with ``n`` mock workflows and the mock agents, and
     its job records with theirs.
 
     :param out: where to report progress (every 10,000 workflows), if anywhere.
     :param now: the mock's reference time (default: now, so that the demo looks
         alive: current heartbeats, some agents late, alerts firing).
+    :param size: one of :data:`MOCK_SIZES`: ``default`` (the generator's defaults) or
+        ``production`` (:meth:`~wmstats.mock.MockGenerator.production_sized`).
     :returns: the new snapshot id.
     """
     from wmstats.mock import MockGenerator
 
-    gen = MockGenerator(seed=seed, now=int(time.time()) if now is None else now)
+    if size not in MOCK_SIZES:
+        raise ValueError(f"unknown mock size {size!r} (known: {', '.join(MOCK_SIZES)})")
+    when = int(time.time()) if now is None else now
+    gen = (MockGenerator.production_sized(seed, now=when) if size == "production"
+           else MockGenerator(seed=seed, now=when))
     start = time.monotonic()
 
     def progress() -> Iterator[WorkflowBundle]:
@@ -278,7 +291,8 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
         if args.mock:
             print(f"filling the {store.backend} store with {args.mock:,} mock workflows...",
                   file=sys.stderr, flush=True)
-            fill_mock(store, args.mock, args.seed, sys.stderr, getattr(args, "mock_now", None))
+            fill_mock(store, args.mock, args.seed, sys.stderr, getattr(args, "mock_now", None),
+                      args.mock_size)
         prefix = "" if getattr(args, "no_wmcore", False) else getattr(args, "wmcore_prefix", None)
         options = {} if prefix is None else {"wmcore_prefix": prefix}
         app = CacheApp(store=store, max_limit=args.max_limit,
