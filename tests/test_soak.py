@@ -260,7 +260,7 @@ class _Updater:
                 else:
                     priority = rng.randrange(1, 300000)
                     self._change(client, REQUESTS_DB, rng.choice(self.request_ids),
-                                 lambda doc: doc.update(RequestPriority=priority))
+                                 lambda doc, p=priority: doc.update(RequestPriority=p))
                 self.updates += 1
                 self.updates_after_restart += self.restarted
                 time.sleep(0.02)
