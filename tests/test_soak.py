@@ -23,11 +23,11 @@ workflow's records, the workflow list, the summaries), and every workflow's
 added.
 
 Length: ``$WMSTATS_SOAK_SECONDS`` (default 20 s, what CI runs) and
-``$WMSTATS_SOAK_WORKFLOWS`` (default 300). The memory bound is 5 % from
-:data:`FLAT_SECONDS` on; shorter runs (CI) assert :data:`SHORT_RSS_BOUND`
-instead, because the allocator is still growing its arenas in the first
-minute (see ``docs/deployment.md``, "Soak test"). The figures are printed
-(``pytest -s``) as one ``soak:`` line.
+``$WMSTATS_SOAK_WORKFLOWS`` (default 300). The memory bound is the issue's 5 %
+from :data:`FLAT_SECONDS` on; shorter runs (CI) assert the looser
+:data:`SHORT_RSS_BOUND`, because a warm-up of a few seconds on a shared machine
+is no stable baseline (see ``docs/deployment.md``, "Soak test"). The figures
+are printed (``pytest -s``) as one ``soak:`` line.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ SEED: Final = 15
 FLAT_SECONDS: Final = 120.0
 FLAT_RSS_BOUND: Final = 1.05
 #: The bound of shorter runs (CI): the arenas are still growing then.
-SHORT_RSS_BOUND: Final = 1.25
+SHORT_RSS_BOUND: Final = 1.10
 #: Share of the run that is warm-up.
 WARMUP_SHARE: Final = 1 / 3
 REQUESTS_DB: Final = "soak_requests"
@@ -258,9 +258,10 @@ class _Updater:
                     self._change(client, WMSTATS_DB, doc_id, bump)
                     self.added[workflow] += more
                 else:
-                    priority = rng.randrange(1, 300000)
-                    self._change(client, REQUESTS_DB, rng.choice(self.request_ids),
-                                 lambda doc, p=priority: doc.update(RequestPriority=p))
+                    def prioritize(doc: dict[str, Any],
+                                   priority: int = rng.randrange(1, 300000)) -> None:
+                        doc["RequestPriority"] = priority
+                    self._change(client, REQUESTS_DB, rng.choice(self.request_ids), prioritize)
                 self.updates += 1
                 self.updates_after_restart += self.restarted
                 time.sleep(0.02)
