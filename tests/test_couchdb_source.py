@@ -545,3 +545,62 @@ def test_kept_status_histories_share_their_strings() -> None:
     for attr in ("Status", "DN"):
         values = [getattr(t, attr) for t in steps]
         assert len({id(v) for v in values}) == len(set(values)) < len(values) / 3, attr
+
+
+# --------------------------------------------------------------------------- job records
+
+
+def _jobs_of(docs: list[Any]) -> dict[str, Any]:
+    return {j.RequestName: j for j in convert_documents(docs).jobs}
+
+
+def test_job_records_follow_jobsummary_documents(client: CouchClient, dbs: Dbs,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The full load stores the job records of every jobsummary document; changes,
+    new documents and deletions (a deletion carries only the id) adjust them; a
+    malformed document is reported and the rest served."""
+    result = seed_couchdb(client, 30, seed=SEED, requests_db=dbs.requests,
+                          wmstats_db=dbs.wmstats, batch_size=200, jobs=True)
+    assert result.failed == 0 and result.jobsummaries > 20
+    broken = {"_id": "broken-job", "type": "jobsummary", "workflow": "wf_broken",
+              "task": "/wf_broken/T", "state": "jobfailed", "exitcode": "eighty",
+              "errors": {"cmsRun1": "not a list"}}
+    client.request("PUT", f"/{quote(dbs.wmstats)}/broken-job", body=broken)
+    with open_store("memory://") as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+        docs = _read_all(client, dbs.wmstats)
+        want = _jobs_of(docs)
+        assert len(want) > 5
+        assert store.get_jobs(want) == want  # exactly: the same counts and samples
+        assert store.jobs("wf_broken") is not None
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert "broken-job: exitcode: expected an integer" in logged
+        assert "broken-job: errors.cmsRun1: expected a list of errors" in logged
+
+        jobs = [d for d in docs if d.get("type") == "jobsummary" and d["_id"] != "broken-job"]
+        moved, gone = jobs[0], jobs[1]
+        old_sid = store.jobs_snapshot_id
+        _update(client, dbs.wmstats, moved["_id"], lambda d: d.update(
+            state="jobcooloff", site="T3_XX_Nowhere"))
+        _delete(client, dbs.wmstats, gone["_id"])
+        fresh = {**jobs[2], "_id": "new-job-1", "site": "T2_NEW_Site", "exitcode": 71304}
+        fresh.pop("_rev", None)
+        client.request("PUT", f"/{quote(dbs.wmstats)}/new-job-1", body=fresh)
+
+        def groups() -> dict[str, Any]:
+            return {n: j.groups for n, j in store.get_jobs(want).items()}
+
+        now_docs = _read_all(client, dbs.wmstats)
+        expected = {n: j.groups for n, j in _jobs_of(now_docs).items()}
+        _wait(lambda: groups() == expected, what="the job changes")
+        assert store.jobs_snapshot_id != old_sid
+        sites = {g.Site for g in store.jobs(moved["workflow"]).groups}  # type: ignore[union-attr]
+        assert "T3_XX_Nowhere" in sites
+        current = {d["_id"]: d for d in now_docs}
+        for name, item in store.get_jobs(want).items():
+            for sample in item.samples:  # samples are current documents of their group
+                doc = current[sample.JobName]
+                assert ujson.loads(sample.Document) == doc
+                assert (doc["workflow"], doc["task"], doc.get("site", "")) == (
+                    name, sample.Task, sample.Site)

@@ -17,6 +17,12 @@ new one; :meth:`SourceState.update` says which workflows and agents changed, and
 :meth:`SourceState.bundle` re-merges just those (the same
 :func:`~wmstats.convert.merge_workflow` that :class:`~wmstats.convert.DocumentConverter`
 uses, so the result equals converting all documents at once).
+
+``jobsummary`` documents go to a :class:`~wmstats.jobs.JobTable`, which keeps only
+counts, a few samples per group and a 12-byte index entry per document (which
+group it counts in), so a changed or deleted one (a ``_changes`` deletion carries
+only the id) adjusts the counts without the documents being kept;
+:meth:`SourceState.update` says which workflows' job records changed.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from wmstats.convert import (
     convert_request,
     merge_workflow,
 )
-from wmstats.schema import Agent, WorkflowBundle
+from wmstats.jobs import JobOptions, JobTable
+from wmstats.schema import Agent, WorkflowBundle, WorkflowJobs
 from wmstats.serialize import json_bytes
 
 __all__ = ["SourceState", "Key"]
@@ -131,11 +138,19 @@ class SourceState:
 
     :param statuses: request statuses whose workflows are shown; ``None`` shows
         every workflow, including those with agent reports but no request document
-        (as :func:`~wmstats.convert.convert_documents` does).
+        (as :func:`~wmstats.convert.convert_documents` does).  Job records are kept
+        for every workflow.
+    :param job_options: what the job records keep.
+    :param jobs_db: the database whose ``jobsummary`` documents count (``None``:
+        any); job records are keyed by document id alone.
     """
 
-    def __init__(self, statuses: Collection[str] | None) -> None:
+    def __init__(self, statuses: Collection[str] | None,
+                 job_options: JobOptions = JobOptions(), jobs_db: str | None = None) -> None:
         self.statuses = None if statuses is None else frozenset(statuses)
+        self.jobs_db = jobs_db
+        #: the job records of the jobsummary documents
+        self.jobs = JobTable(job_options)
         #: workflow -> request part (only requests whose status is shown)
         self._requests: dict[str, RequestPart] = {}
         self._request_keys: dict[Key, str] = {}
@@ -205,6 +220,14 @@ class SourceState:
             parts.append(part)
         return parts
 
+    def job_records(self, name: str) -> WorkflowJobs:
+        """The job records of one workflow (empty when it has none)."""
+        return self.jobs.jobs(name)
+
+    def all_job_records(self) -> Iterator[WorkflowJobs]:
+        """The job records of every workflow that has some."""
+        return self.jobs.all_jobs()
+
     def forget_converted(self) -> None:
         """Drop the converted parts of ``agent_request`` documents (keep them packed)."""
         self._converted.clear()
@@ -212,7 +235,8 @@ class SourceState:
     # ------------------------------------------------------------------ writes
 
     def update(self, db: str, doc_id: str, doc: Any, problems: list[Problem],
-               workflows: set[str], agents: set[str], *, convert: bool = True) -> None:
+               workflows: set[str], agents: set[str], *, convert: bool = True,
+               jobs: set[str] | None = None) -> None:
         """Take back what document ``(db, doc_id)`` contributed, then add ``doc``.
 
         :param doc: the new version, or ``None`` for a deleted document.
@@ -223,11 +247,25 @@ class SourceState:
             converting it; it is converted (and its problems reported) when its
             workflow is first merged (:meth:`bundle`), so that a full load never
             holds every converted report at once.
+        :param jobs: names of the workflows whose job records changed are added here.
         """
         key = (db, doc_id)
-        self._remove(key, workflows, agents)
-        if doc is not None:
-            self._add(key, doc, problems, workflows, agents, convert)
+        changed_jobs: set[str] = set()
+        job_db = self.jobs_db is None or db == self.jobs_db
+        if (job_db and isinstance(doc, dict) and doc.get("type") == "jobsummary"
+                and not doc.get("_deleted") and not doc_id.startswith("_design/")):
+            # The table takes back the previous version itself (and keeps a sample
+            # that stays in its group in place).
+            self._remove(key, workflows, agents)
+            changed_jobs = self.jobs.update(doc_id, doc, problems)
+        else:
+            self._remove(key, workflows, agents)
+            if job_db:
+                changed_jobs = self.jobs.update(doc_id, None, problems)
+            if doc is not None:
+                self._add(key, doc, problems, workflows, agents, convert)
+        if jobs is not None:
+            jobs |= changed_jobs
 
     def _remove(self, key: Key, workflows: set[str], agents: set[str]) -> None:
         name = self._request_keys.pop(key, None)

@@ -27,6 +27,9 @@ Tables:
     agent records (JSON); the layout version, the snapshot id, the workflow
     count and the aggregates ``site_sum`` holds (when the aggregate table
     changes, ``site_sum`` is rebuilt from the stored records on opening).
+``job_doc``
+    each workflow's job records (one blob, :mod:`wmstats.backends.jobcodec`),
+    made by the first job write; ``meta.jobs_snapshot`` is their id.
 
 A file of an older layout is opened but cannot be read: :meth:`SqliteStore.replace`
 rebuilds it in the current layout.  A file of a newer layout is refused.
@@ -41,7 +44,7 @@ rolls back and the previous snapshot stays as it was.
 The package's parts: ``_schema`` (the layout: version, DDL, the rows a bundle
 becomes), ``_writes`` (writes inside a transaction), ``_queries`` (reads: filters
 as SQL, the statements of every read), ``_store`` (:class:`SqliteStore`:
-connections, transactions, caches).
+connections, transactions, caches), ``_jobs`` (the job records).
 """
 
 from wmstats_sqlite._schema import INDEXED_FIELDS, SCHEMA_VERSION

@@ -16,8 +16,9 @@ __all__ = ["SCHEMA_VERSION", "INDEXED_FIELDS", "N_COUNTERS", "BATCH", "quote", "
 #: Bumped when the table layout changes (see :mod:`wmstats_sqlite` for older files).
 #: 3: ``site_sum`` keyed by aggregate.  4: the status history is a bundle part
 #: (RequestTransition records), no longer a Workflow field.  5: the bundle blob holds
-#: the ChainArgs and AgentRequest parts too.
-SCHEMA_VERSION: Final = "5"
+#: the ChainArgs and AgentRequest parts too.  6: Agent records have the heartbeat
+#: details and derived status (schema 2.2); job records (``job_doc``).
+SCHEMA_VERSION: Final = "6"
 #: Workflow columns with an ``(field, RequestName)`` index.
 INDEXED_FIELDS: Final = (
     "RequestStatus", "RequestType", "SubRequestType", "Campaign", "Group", "Requestor",
