@@ -25,6 +25,13 @@ checks it):
 * Readers may run in several threads while one writer writes.
 * Within one snapshot a workflow name is unique; when the same name comes twice in
   one write, the later bundle wins.
+* A store that persists (:attr:`Store.keeps_checkpoints`) keeps a source's
+  :class:`Checkpoint` and :class:`SourceEntry` records with the snapshot they
+  describe, written in the same transaction (:meth:`Store.replace_from_source`,
+  :meth:`Store.apply_from_source`), so that a restarted source resumes from
+  there; any other write (:meth:`Store.replace`, :meth:`Store.apply`) drops them,
+  as the snapshot no longer is the source's alone.  Stores that cannot persist
+  (memory) inherit defaults that write the data and keep nothing.
 
 Backends are found by name (:func:`load_backend`, the :data:`STORES` registry of
 :mod:`wmstats.plugins`): the built-in ``memory`` backend, then the
@@ -39,6 +46,7 @@ takes typed keyword options; :func:`open_store` builds one from a URL::
 from __future__ import annotations
 
 import abc
+import types
 import typing
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
@@ -60,6 +68,8 @@ from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBun
 
 __all__ = [
     "Store",
+    "Checkpoint",
+    "SourceEntry",
     "StoreError",
     "UnknownBackendError",
     "MissingBackendError",
@@ -101,6 +111,37 @@ class StoreOptionError(StoreError, ValueError):
     """A bad store URL or option."""
 
 
+def _frozen_sequences(value: Mapping[str, str]) -> Mapping[str, str]:
+    return types.MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class Checkpoint:
+    """How far a source got: what a restarted source resumes from.
+
+    :param source: who wrote it, with the options that shape the data (a source
+        uses only a checkpoint of its own identity).
+    :param sequences: upstream database -> last applied sequence (opaque strings).
+    """
+
+    source: str
+    sequences: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_sequences)
+
+
+@attrs.frozen
+class SourceEntry:
+    """One item of a source's kept state, stored with the snapshot (opaque to stores).
+
+    :param key: unique within the source (e.g. the upstream database and document id).
+    :param group: what the source looks entries up by (e.g. the workflow name).
+    :param data: the source's bytes.
+    """
+
+    key: str
+    group: str
+    data: bytes = b""
+
+
 class Store(abc.ABC):
     """A snapshot of workflows and agents, with queries and aggregates.
 
@@ -111,6 +152,9 @@ class Store(abc.ABC):
 
     #: The name the backend is registered under.
     backend: ClassVar[str] = ""
+    #: Whether :meth:`replace_from_source` and :meth:`apply_from_source` keep the
+    #: checkpoint and the entries, so that a restarted source resumes from them.
+    keeps_checkpoints: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ building
 
@@ -161,6 +205,48 @@ class Store(abc.ABC):
         :param deleted_agents: agent URLs to remove.
         :returns: the new snapshot id.
         """
+
+    # ------------------------------------------------------------------ source checkpoints
+
+    def replace_from_source(self, checkpoint: Checkpoint, bundles: Iterable[WorkflowBundle],
+                            agents: Iterable[Agent] = (),
+                            entries: Iterable[SourceEntry] = ()) -> str:
+        """:meth:`replace`, keeping ``checkpoint`` and ``entries`` with the new snapshot
+        (atomically: all of it or nothing).
+
+        :param entries: every entry of the source's state; consumed after
+            ``bundles`` and ``agents``, so that the source may produce them as it
+            produces the bundles.
+        :returns: the new snapshot id.
+
+        The default (a store that cannot persist) calls :meth:`replace` and keeps
+        neither.
+        """
+        return self.replace(bundles, agents)
+
+    def apply_from_source(self, checkpoint: Checkpoint, upserts: Iterable[WorkflowBundle] = (),
+                          deletes: Iterable[str] = (), *, agents: Iterable[Agent] = (),
+                          deleted_agents: Iterable[str] = (),
+                          entries: Iterable[SourceEntry] = (),
+                          deleted_entries: Iterable[str] = ()) -> str:
+        """:meth:`apply`, and in the same transaction: the kept checkpoint becomes
+        ``checkpoint``, ``entries`` are inserted or replaced (by key) and the entries
+        keyed ``deleted_entries`` removed (unknown keys are ignored).
+
+        The default (a store that cannot persist) calls :meth:`apply` only.
+        """
+        return self.apply(upserts, deletes, agents=agents, deleted_agents=deleted_agents)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The checkpoint kept with the current snapshot (``None``: none, or dropped by
+        a write that was not the source's).  The default keeps none."""
+        return None
+
+    def source_entries(self, *, keys: Iterable[str] = (),
+                       groups: Iterable[str] = ()) -> list[SourceEntry]:
+        """The kept entries with one of these keys or in one of these groups (each
+        entry once, in no particular order).  The default keeps none."""
+        return []
 
     # ------------------------------------------------------------------ reads
 

@@ -87,6 +87,9 @@ class Layout:
             f"{', '.join(f'c{i} INTEGER NOT NULL' for i in range(N_COUNTERS))}, "
             f"PRIMARY KEY (row, agg, name)) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS agent (url TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS source_entry (key TEXT PRIMARY KEY, "
+            "grp TEXT NOT NULL, data BLOB NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS source_entry_by_group ON source_entry (grp)",
         ]
         self.indexes = [
             f"CREATE INDEX IF NOT EXISTS workflow_by_{name} ON workflow "

@@ -9,6 +9,8 @@ import sqlite3
 import uuid
 from collections.abc import Iterable
 
+import ujson
+
 from wmstats.backends.codec import (
     decode_bundle,
     decode_workflow,
@@ -18,10 +20,11 @@ from wmstats.backends.codec import (
 )
 from wmstats.schema import Agent, WorkflowBundle
 from wmstats.serialize import json_dumps
+from wmstats.store import Checkpoint, SourceEntry
 from wmstats_sqlite._schema import BATCH, SCHEMA_VERSION, Layout, quote
 
 __all__ = ["new_id", "create", "drop_older", "rebuild_site_sums", "insert", "delete",
-           "insert_agents", "finish"]
+           "insert_agents", "keep_checkpoint", "drop_checkpoint", "write_entries", "finish"]
 
 
 def new_id() -> str:
@@ -131,6 +134,33 @@ def insert_agents(con: sqlite3.Connection, agents: Iterable[Agent]) -> None:
     """Insert or replace agent records."""
     con.executemany("INSERT OR REPLACE INTO agent (url, doc) VALUES (?, ?)",
                     ((a.AgentURL, json_dumps(record_values(a))) for a in agents))
+
+
+def keep_checkpoint(con: sqlite3.Connection, checkpoint: Checkpoint) -> None:
+    """Keep a source's checkpoint with the snapshot being written."""
+    con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('checkpoint', ?)",
+                (ujson.dumps({"source": checkpoint.source,
+                              "sequences": dict(checkpoint.sequences)}),))
+
+
+def drop_checkpoint(con: sqlite3.Connection) -> None:
+    """Forget the checkpoint and the source's entries (a write that is not the source's)."""
+    if con.execute("DELETE FROM meta WHERE key = 'checkpoint'").rowcount:
+        con.execute("DELETE FROM source_entry")
+
+
+def write_entries(con: sqlite3.Connection, entries: Iterable[SourceEntry],
+                  deleted: Iterable[str] = ()) -> None:
+    """Insert or replace a source's entries (by key), then delete those keyed ``deleted``."""
+    batch: list[tuple[str, str, bytes]] = []
+    statement = "INSERT OR REPLACE INTO source_entry (key, grp, data) VALUES (?, ?, ?)"
+    for entry in entries:
+        batch.append((entry.key, entry.group, entry.data))
+        if len(batch) >= BATCH:
+            con.executemany(statement, batch)
+            batch.clear()
+    con.executemany(statement, batch)
+    con.executemany("DELETE FROM source_entry WHERE key = ?", [(key,) for key in deleted])
 
 
 def finish(con: sqlite3.Connection) -> str:

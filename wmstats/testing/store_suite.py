@@ -57,7 +57,7 @@ from wmstats.schema import (
     Workflow,
     WorkflowBundle,
 )
-from wmstats.store import Store
+from wmstats.store import Checkpoint, SourceEntry, Store
 from wmstats.testing.data import SPECIAL_NAMES, sample_agents, sample_bundles
 
 __all__ = ["StoreSuite", "FILTER_CASES", "EXTRA_AGGREGATES", "extend_aggregates", "names"]
@@ -355,6 +355,87 @@ class StoreSuite:
             loaded.apply(upserts=failing(), deletes=[workflows[0].RequestName])
         assert loaded.snapshot_id == before
         self.check_page(loaded, workflows, Query())
+
+    # ------------------------------------------------------------------ source checkpoints
+
+    def test_writes_from_a_source(self, store: Store, bundles: list[WorkflowBundle],
+                                  agents: list[Agent]) -> None:
+        # The data of replace_from_source / apply_from_source is written as by
+        # replace / apply, on every backend; a store that persists keeps the
+        # checkpoint and the entries with it, the others keep neither.
+        keeps = store.keeps_checkpoints
+        first = Checkpoint("src", {"a": "1", "b": "7-x"})
+        entries = [SourceEntry(f"k{i}", f"wf{i % 3}", bytes([i]) * i) for i in range(12)]
+        sid = store.replace_from_source(first, bundles[:10], agents, iter(entries))
+        assert sid == store.snapshot_id and store.count() == 10
+        assert store.get(bundles[3].workflow.RequestName) == bundles[3]
+        assert store.get_agents() == sorted(agents, key=lambda a: a.AgentURL)
+        assert store.checkpoint() == (first if keeps else None)
+
+        def found(**kw: Any) -> list[SourceEntry]:
+            return sorted(store.source_entries(**kw), key=lambda e: e.key)
+
+        assert found(groups=["wf1"]) == (sorted((e for e in entries if e.group == "wf1"),
+                                                key=lambda e: e.key) if keeps else [])
+        assert found(keys=["k2", "k5", "nope"], groups=["wf2"]) == (
+            sorted({e.key: e for e in entries if e.key in ("k2", "k5") or e.group == "wf2"}
+                   .values(), key=lambda e: e.key) if keeps else [])
+        second = Checkpoint("src", {"a": "2", "b": "7-x"})
+        changed = SourceEntry("k1", "wf9", b"new")
+        sid = store.apply_from_source(second, upserts=bundles[10:12],
+                                      deletes=[bundles[0].workflow.RequestName],
+                                      entries=[changed, SourceEntry("k99", "wf9")],
+                                      deleted_entries=["k0", "k4", "unknown"])
+        assert sid == store.snapshot_id and store.count() == 11
+        assert store.get(bundles[0].workflow.RequestName) is None
+        assert store.get(bundles[11].workflow.RequestName) == bundles[11]
+        if keeps:
+            assert store.checkpoint() == second
+            assert found(groups=["wf9"]) == [changed, SourceEntry("k99", "wf9")]
+            assert found(keys=["k0", "k4"]) == [] and len(found(keys=["k3"])) == 1
+        else:
+            assert store.checkpoint() is None and found(groups=["wf9"]) == []
+
+    def test_other_writes_drop_the_checkpoint(self, store: Store,
+                                              bundles: list[WorkflowBundle]) -> None:
+        # A write that is not the source's makes its checkpoint and entries stale.
+        for write in (lambda: store.apply(upserts=bundles[2:3]),
+                      lambda: store.replace(bundles[:3]), lambda: store.apply()):
+            store.replace_from_source(Checkpoint("src", {"a": "1"}), bundles[:5], (),
+                                      [SourceEntry("k", "wf", b"x")])
+            write()
+            assert store.checkpoint() is None
+            assert store.source_entries(keys=["k"], groups=["wf"]) == []
+
+    def test_failed_writes_keep_the_checkpoint(self, store: Store,
+                                               bundles: list[WorkflowBundle]) -> None:
+        kept = Checkpoint("src", {"a": "1"})
+        entry = SourceEntry("k", "wf", b"x")
+        store.replace_from_source(kept, bundles[:5], (), [entry])
+        before = store.snapshot_id
+
+        def failing() -> Iterator[SourceEntry]:
+            yield SourceEntry("k2", "wf", b"y")
+            raise RuntimeError("entries failed")
+
+        if not store.keeps_checkpoints:
+            # Entries are never read: the writes succeed and keep nothing.
+            store.replace_from_source(Checkpoint("src", {"a": "9"}), bundles[5:9], (),
+                                      failing())
+            store.apply_from_source(Checkpoint("src", {"a": "9"}), bundles[9:10],
+                                    entries=failing())
+            assert store.count() == 5 and store.checkpoint() is None
+            return
+        with pytest.raises(RuntimeError, match="entries failed"):
+            store.replace_from_source(Checkpoint("src", {"a": "9"}), bundles[5:9], (),
+                                      failing())
+        with pytest.raises(RuntimeError, match="entries failed"):
+            store.apply_from_source(Checkpoint("src", {"a": "9"}), bundles[5:9],
+                                    entries=failing())
+        # The entries are part of the write: its failure leaves everything as it was.
+        assert store.snapshot_id == before and store.count() == 5
+        assert store.checkpoint() == kept
+        assert store.source_entries(groups=["wf"]) == [entry]
 
     def test_apply_upserts_and_deletes(self, loaded: Store,
                                        bundles: list[WorkflowBundle]) -> None:
