@@ -399,8 +399,9 @@ class StoreSuite:
     def test_other_writes_drop_the_checkpoint(self, store: Store,
                                               bundles: list[WorkflowBundle]) -> None:
         # A write that is not the source's makes its checkpoint and entries stale.
-        for write in (lambda: store.apply(upserts=bundles[2:3]),
-                      lambda: store.replace(bundles[:3]), lambda: store.apply()):
+        writes: list[Callable[[], str]] = [lambda: store.apply(upserts=bundles[2:3]),
+                                           lambda: store.replace(bundles[:3]), store.apply]
+        for write in writes:
             store.replace_from_source(Checkpoint("src", {"a": "1"}), bundles[:5], (),
                                       [SourceEntry("k", "wf", b"x")])
             write()
