@@ -31,6 +31,8 @@ setup(
         "attrs>=23.1",
         "cattrs>=23.2",
         "ujson>=5.7",
+        # Decodes CouchDB's pages for the CouchDB source, 2-2.5x faster than ujson.
+        "orjson>=3.9",
         "requests>=2.28",
         # The client mounts urllib3's Retry (Retry-After, allowed_methods) on its
         # requests session; requests brings urllib3, this states the version we need.

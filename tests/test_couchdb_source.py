@@ -437,6 +437,112 @@ def test_a_deleted_database_is_loaded_again(client: CouchClient, dbs: Dbs) -> No
         assert store.get(agent_docs[-1]["workflow"]).workflow.Success >= 123456  # type: ignore[union-attr]
 
 
+# --------------------------------------------------------------------------- warm restart
+
+
+def _more(n: int) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        doc["status"]["success"] = doc["status"].get("success", 0) + n
+    return change
+
+
+def test_warm_restart_resumes_from_the_kept_sequences(client: CouchClient, dbs: Dbs,
+                                                      tmp_path: Path) -> None:
+    _seed(client, dbs, 30)
+    docs = list(MockGenerator(seed=SEED).iter_documents(30))
+    requests_docs = [d for d in docs if "RequestName" in d]
+    agent_docs = [d for d in docs if d.get("type") == "agent_request"]
+    url = f"sqlite:///{tmp_path}/wmstats.db"
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+        assert source.status().loads == 1 and source.status().resumes == 0
+        kept = store.checkpoint()
+        assert kept is not None and kept.source == source.identity
+        assert dict(kept.sequences) == dict(source.status().sequences)
+    # While the server is down: a new priority, a new counter, a deleted request and
+    # a deleted agent_request, new workflows.
+    _update(client, dbs.requests, requests_docs[0]["_id"],
+            lambda d: d.update(RequestPriority=515151))
+    _update(client, dbs.wmstats, agent_docs[0]["_id"], _more(999))
+    _delete(client, dbs.requests, requests_docs[1]["_id"])
+    _delete(client, dbs.wmstats, agent_docs[-1]["_id"])
+    _seed(client, dbs, 2, start=30)
+    want, agents = _expected(client, dbs)
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+        status = source.status()
+        # No full load: only the changes since the kept sequences were applied to the
+        # kept snapshot (four changes, and the documents of the two new workflows).
+        gen = MockGenerator(seed=SEED)
+        changed = 4 + len(gen.documents(30)) + len(gen.documents(31))
+        assert status.loads == 0 and status.resumes == 1 and status.last_load_seconds is None
+        assert status.updates_applied == changed
+        assert _store_content(store) == (want, agents)
+        seqs = {db: str(client.request("GET", f"/{db}")["update_seq"])
+                for db in (dbs.requests, dbs.wmstats)}
+        assert dict(status.sequences) == seqs
+        assert source.sequences_for(store.snapshot_id) == seqs
+        assert dict(store.checkpoint().sequences) == seqs  # type: ignore[union-attr]
+        # It goes on following: a workflow no change touched so far is read from the
+        # kept entries when its other agent's report changes.
+        shared = next(d for d in agent_docs[1:-1] if sum(
+            x.get("workflow") == d["workflow"] for x in agent_docs) > 1)
+        _update(client, dbs.wmstats, shared["_id"], _more(31))
+        want, agents = _expected(client, dbs)
+        _wait(lambda: _store_content(store) == (want, agents), what="the live change")
+        assert source.status().loads == 0
+    # A third start resumes again, with nothing to apply.
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+        assert source.status().resumes == 1 and source.status().updates_applied == 0
+        assert _store_content(store) == (want, agents)
+
+
+def test_a_checkpoint_of_another_source_is_not_resumed(client: CouchClient, dbs: Dbs,
+                                                       tmp_path: Path) -> None:
+    _seed(client, dbs, 8)
+    url = f"sqlite:///{tmp_path}/wmstats.db"
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+    # Other statuses shown: the kept state does not fit, everything is loaded.
+    with open_store(url) as store, _source(store, dbs, statuses=["running-open"]) as source:
+        source.start()
+        assert source.wait_ready(60)
+        assert source.status().loads == 1 and source.status().resumes == 0
+        assert {b.workflow.RequestStatus for b in _store_content(store)[0].values()} <= {
+            "running-open"}
+
+
+def test_refused_sequences_fall_back_to_a_full_load(client: CouchClient, dbs: Dbs,
+                                                    tmp_path: Path) -> None:
+    _seed(client, dbs, 10)
+    url = f"sqlite:///{tmp_path}/wmstats.db"
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+    # The agent database is gone while the server is down (CouchDB answers 404 for
+    # its changes, as it answers 400 for a sequence it does not know): the source
+    # loads everything once the database is back, and does not resume.
+    client.request("DELETE", f"/{dbs.wmstats}")
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        _wait(lambda: source.status().errors > 0, what="the failed resume and load")
+        assert not source.status().ready
+        client.request("PUT", f"/{dbs.wmstats}")
+        agent_docs = [d for d in MockGenerator(seed=SEED).iter_documents(10)
+                      if d.get("type") in ("agent_request", "agent_info")]
+        client.request("POST", f"/{dbs.wmstats}/_bulk_docs", body={"docs": agent_docs[:-1]})
+        assert source.wait_ready(60)
+        status = source.status()
+        assert status.loads == 1 and status.resumes == 0
+        want, agents = _expected(client, dbs)
+        assert _store_content(store) == (want, agents)
+
+
 # --------------------------------------------------------------------------- lifecycle, CLI
 
 

@@ -44,6 +44,7 @@ those.
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import threading
 import time
@@ -54,7 +55,7 @@ from typing import Any, ClassVar, Final
 from wmstats.convert import Problem
 from wmstats.schema import WorkflowBundle
 from wmstats.source import ACTIVE_STATUSES, Source, SourceOptionError, SourceStatus
-from wmstats.store import Store
+from wmstats.store import Checkpoint, Store
 from wmstats_couchdb._http import (
     CouchClient,
     CouchError,
@@ -63,7 +64,7 @@ from wmstats_couchdb._http import (
     split_server_url,
 )
 from wmstats_couchdb._prefetch import prefetched
-from wmstats_couchdb._state import SourceState
+from wmstats_couchdb._state import ENTRY_FORMAT, SourceState, StaleEntries, StoreBacking
 
 __all__ = ["CouchSource", "DEFAULT_REQUESTS_DB", "DEFAULT_WMSTATS_DB"]
 
@@ -86,6 +87,10 @@ def _seq_text(value: Any) -> str:
 
 class _Stopped(Exception):
     """The source was asked to stop during a load."""
+
+
+class _Rejected(Exception):
+    """The kept sequences or entries cannot be resumed from (load everything)."""
 
 
 class CouchSource(Source):
@@ -165,6 +170,11 @@ class CouchSource(Source):
         self.log_problems = log_problems
         self.client = CouchClient(base, auth=auth, timeout=timeout, gzip=gzip)
         self._url = redact(base if auth is None else base.replace("://", f"://{auth[0]}@", 1))
+        #: what a checkpoint kept with the snapshot must say to be resumed from: the
+        #: server, the databases, the statuses shown and the format of the entries
+        self.identity = (f"couchdb {base} {requests_db} {wmstats_db} "
+                         f"statuses={','.join(sorted(chosen)) if chosen else '*'} "
+                         f"{ENTRY_FORMAT}")
 
         self._state = SourceState(chosen)
         self._stop = threading.Event()
@@ -182,6 +192,7 @@ class CouchSource(Source):
         self._ready = False
         self._connected = False
         self._loads = 0
+        self._resumes = 0
         self._last_load: float | None = None
         self._loaded_at: float | None = None
         self._updates = 0
@@ -243,7 +254,8 @@ class CouchSource(Source):
             return SourceStatus(
                 ready=self._ready, connected=self._connected, sequences=self._sequences,
                 last_load_seconds=self._last_load, loaded_at=self._loaded_at,
-                loads=self._loads, updates_applied=self._updates, problems=self._problems,
+                loads=self._loads, resumes=self._resumes, updates_applied=self._updates,
+                problems=self._problems,
                 errors=self._errors, last_error=self._last_error, url=self._url)
 
     def sequences_for(self, snapshot_id: str) -> Mapping[str, str] | None:
@@ -265,16 +277,24 @@ class CouchSource(Source):
 
     def _run(self) -> None:
         delay = self.retry_initial
+        resume = True
         while not self._stop.is_set():
             try:
-                self._load()
+                if not (resume and self._resume()):
+                    self._load()
             except _Stopped:
                 break
+            except _Rejected as exc:
+                log.warning("couchdb source: cannot resume from the kept sequences (%s); "
+                            "loading everything", exc)
+                resume = False
+                continue
             except Exception as exc:  # noqa: BLE001 - reported, retried
-                self._failed("full load", exc)
+                self._failed("resuming" if resume else "full load", exc)
                 self._stop.wait(delay)
                 delay = min(max(delay * 2, 0.05), self.retry_max)
                 continue
+            resume = False
             delay = self.retry_initial
             self._reload.clear()
             generation = threading.Event()
@@ -337,9 +357,15 @@ class CouchSource(Source):
             params = {"include_docs": True, "limit": self.batch_size,
                       "startkey": rows[-1].get("id"), "skip": 1}
 
-    def _read(self, db: str, state: SourceState, problems: list[Problem],
-              convert: bool) -> Iterator[set[str]]:
-        """Read a whole database into ``state``; per page, the workflows it touched."""
+    def _read(self, db: str, state: SourceState, problems: list[Problem], convert: bool
+              ) -> Iterator[set[str]]:
+        """Read a whole database into ``state``; per page, the workflows it touched.
+
+        The objects made so far are moved out of the cyclic garbage collector's way
+        after each page (:func:`gc.freeze`; the load ends with :func:`gc.unfreeze`):
+        they are long-lived, and scanning them again and again costed a quarter of
+        the load's time.
+        """
         pages = prefetched(self._pages(db), depth=1, name=f"wmstats-couchdb-read-{db}",
                            on_exit=self.client.close_thread_session)
         agents: set[str] = set()
@@ -357,6 +383,7 @@ class CouchSource(Source):
                     state.update(db, doc_id, row.get("doc"), problems, touched, agents,
                                  convert=convert)
                     self._rows_read += 1
+                gc.freeze()
                 yield touched
         finally:
             pages.close()
@@ -368,10 +395,11 @@ class CouchSource(Source):
 
         The agent database is read first, its ``agent_request`` documents packed
         without converting them; then the request documents are read, and each
-        page's workflows are merged and handed to :meth:`Store.replace
-        <wmstats.store.Store.replace>` at once, which converts their agent reports
-        then: the converted records never all exist at the same time.  If reading
-        fails part way, the replace fails and the store keeps its snapshot.
+        page's workflows are merged (converting their agent reports then) and handed to :meth:`Store.replace_from_source
+        <wmstats.store.Store.replace_from_source>` at once (with the checkpoint and
+        the kept entries, which a store that persists writes with the snapshot):
+        the converted records never all exist at the same time.  If reading fails
+        part way, the replace fails and the store keeps its snapshot.
         """
         began = time.monotonic()
         sequences: dict[str, str] = {}
@@ -385,8 +413,6 @@ class CouchSource(Source):
         problems: list[Problem] = []
         self._rows_read = 0
         requests_db, wmstats_db = self.databases
-        for _touched in self._read(wmstats_db, state, problems, convert=False):
-            pass
 
         def bundles() -> Iterator[WorkflowBundle]:
             merged: set[str] = set()
@@ -399,10 +425,18 @@ class CouchSource(Source):
                 if name not in merged:
                     yield state.bundle(name, problems)
 
-        with self._apply_lock:
-            self._write(lambda: self._store.replace(bundles(), state.agents()), sequences)
-            state.forget_converted()
-            self._state = state
+        try:
+            for _touched in self._read(wmstats_db, state, problems, convert=False):
+                pass
+            checkpoint = Checkpoint(self.identity, sequences)
+            with self._apply_lock:
+                self._write(lambda: self._store.replace_from_source(
+                    checkpoint, bundles(), state.agents(), state.entries()), sequences)
+                state.forget_converted()
+                state.take_changes()
+                self._state = state
+        finally:
+            gc.unfreeze()
         seconds = time.monotonic() - began
         with self._cond:
             self._ready = True
@@ -412,6 +446,64 @@ class CouchSource(Source):
         self._report(problems, "the full load")
         log.info("couchdb source: loaded %d documents, %d workflows shown, in %.1f s "
                  "(sequences %s)", self._rows_read, len(state.names()), seconds, sequences)
+
+    # ------------------------------------------------------------------ warm restart
+
+    def _resume(self) -> bool:
+        """Resume from the checkpoint kept with the store's snapshot, if it is this
+        source's: apply the changes made since its sequences, reading kept entries
+        as the changes touch them (see :class:`~wmstats_couchdb._state.SourceState`).
+
+        :returns: ``False`` when there is nothing to resume from.
+        :raises _Rejected: when CouchDB refuses a sequence (or a database is gone),
+            or the kept entries do not match the snapshot.
+        """
+        checkpoint = self._store.checkpoint()
+        if (checkpoint is None or checkpoint.source != self.identity
+                or set(checkpoint.sequences) != set(self.databases)):
+            return False
+        began = time.monotonic()
+        try:
+            state = SourceState(self.statuses, StoreBacking(self._store))
+        except StaleEntries as exc:
+            raise _Rejected(str(exc)) from exc
+        with self._apply_lock:
+            self._state = state
+            with self._cond:
+                self._sequences = dict(checkpoint.sequences)
+                self._by_snapshot[self._store.snapshot_id] = self._sequences
+        applied = self._updates
+        for db in self.databases:
+            self._catch_up(db)
+        with self._cond:
+            self._ready = True
+            self._resumes += 1
+        log.info("couchdb source: resumed from the kept sequences %s, %d changes applied, "
+                 "in %.1f s", dict(checkpoint.sequences), self._updates - applied,
+                 time.monotonic() - began)
+        return True
+
+    def _catch_up(self, db: str) -> None:
+        """Apply every change of ``db`` since the current sequence (``_changes``
+        pages of ``batch_size``, without waiting for new ones)."""
+        path = f"/{quote(db)}/_changes"
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                body = self.client.request("GET", path, params={
+                    "since": self._sequences[db], "include_docs": True,
+                    "limit": self.batch_size})
+                self._connected_now()
+                applied = self._apply(db, body)
+            except CouchError as exc:
+                if exc.missing_database or exc.status == 400:
+                    raise _Rejected(f"{db}: {exc}") from exc
+                raise
+            except StaleEntries as exc:
+                raise _Rejected(str(exc)) from exc
+            if applied < self.batch_size:
+                return
 
     # ------------------------------------------------------------------ writes
 
@@ -469,6 +561,10 @@ class CouchSource(Source):
                     continue
                 try:
                     self._apply(db, body)
+                except StaleEntries as exc:
+                    self._failed(f"applying changes of {db}", exc)
+                    self._reload.set()
+                    return
                 except Exception as exc:  # noqa: BLE001 - the store failed: retry the batch
                     self._failed(f"applying changes of {db}", exc)
                     stop.wait(delay)
@@ -478,8 +574,9 @@ class CouchSource(Source):
         finally:
             self.client.close_thread_session()
 
-    def _apply(self, db: str, body: Any) -> None:
-        """Apply one answer of a ``_changes`` feed to the state and the store."""
+    def _apply(self, db: str, body: Any) -> int:
+        """Apply one answer of a ``_changes`` feed to the state and the store; returns
+        how many changes it held."""
         rows = body.get("results") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             raise CouchError(0, "bad_answer", "_changes without results", "GET", db)
@@ -487,7 +584,7 @@ class CouchSource(Source):
         if last_seq is None:
             last_seq = rows[-1].get("seq") if rows and isinstance(rows[-1], dict) else None
         if last_seq is None:
-            return
+            return len(rows)
         problems: list[Problem] = []
         with self._apply_lock:
             state = self._state
@@ -513,12 +610,19 @@ class CouchSource(Source):
                 deletes = [n for n in names if not state.shown(n)]
                 found = {url: state.agent(url) for url in sorted(agents)}
                 state.forget_converted()
-                self._write(lambda: self._store.apply(
-                    upserts, deletes, agents=[a for a in found.values() if a is not None],
-                    deleted_agents=[url for url, a in found.items() if a is None]), sequences)
-            elif sequences != self._sequences:
-                self._advance(sequences)
+                kept, gone = state.take_changes()
+                checkpoint = Checkpoint(self.identity, sequences)
+                self._write(lambda: self._store.apply_from_source(
+                    checkpoint, upserts, deletes,
+                    agents=[a for a in found.values() if a is not None],
+                    deleted_agents=[url for url, a in found.items() if a is None],
+                    entries=kept, deleted_entries=gone), sequences)
+            else:
+                state.take_changes()
+                if sequences != self._sequences:
+                    self._advance(sequences)
         with self._cond:
             self._updates += len(rows)
         log.debug("couchdb source: applied %d changes of %s", len(rows), db)
         self._report(problems, f"changes of {db}")
+        return len(rows)
