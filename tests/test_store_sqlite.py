@@ -316,3 +316,50 @@ def test_a_path_that_cannot_be_opened_is_a_clear_store_error(tmp_path: Path) -> 
 
     with pytest.raises(StoreError, match="cannot open the sqlite database"):
         SqliteStore(tmp_path / "no" / "such" / "dir" / "x.db")
+
+
+def test_name_wildcards_read_the_trigram_index(db: SqliteStore) -> None:
+    workflows = [b.workflow for b in sample_bundles(40)]
+    name = workflows[5].RequestName
+    con = db._connection()
+    for pattern in (f"*{name[3:12]}*", f"{name[:9]}*", f"*{name[-8:]}", "*_??_*",
+                    f"*{name[2:6]}*{name[-5:]}"):
+        query = parse_query({"RequestName": pattern})
+        expected = apply_query(workflows, query)
+        assert expected.total >= 1 or "??" in pattern
+        assert db.query(query).records == expected.records
+        assert db.count(query) == expected.total
+        where, values = db._sql.where(query.filters)
+        plan = " | ".join(str(r[-1]) for r in con.execute(
+            f"EXPLAIN QUERY PLAN SELECT w.row FROM workflow w{where}", values))
+        # A run of 3 plain characters finds its candidates in the index; "*_??_*"
+        # has none and tests every name.
+        assert ("VIRTUAL TABLE" in plan) == ("??" not in pattern), (pattern, plan)
+    # Updates and deletes keep the index in step with the table.
+    renamed = workflows[5]
+    db.apply(deletes=[renamed.RequestName])
+    assert db.query(parse_query({"RequestName": f"*{name[3:12]}*"})).total == sum(
+        name[3:12] in w.RequestName for w in workflows if w is not renamed)
+
+
+def test_layout_4_gets_the_name_index_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "four.db"
+    bundles = sample_bundles(12)
+    with SqliteStore(path) as store:
+        sid = store.replace(bundles)
+    con = sqlite3.connect(path)
+    con.execute("DROP TABLE workflow_name_fts")
+    con.commit()
+    con.close()
+    _set_layout(path, "4")
+    with SqliteStore(path) as store:
+        assert store.snapshot_id == sid and store.count() == 12
+        name = bundles[3].workflow.RequestName
+        assert store.query(parse_query({"RequestName": f"*{name[2:10]}*"})).total >= 1
+    con = sqlite3.connect(path)
+    try:
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+        indexed = con.execute("SELECT COUNT(*) FROM workflow_name_fts").fetchone()[0]
+    finally:
+        con.close()
+    assert version == SCHEMA_VERSION and indexed == 12

@@ -23,6 +23,11 @@ Tables:
     ``agent``: see :data:`wmstats.aggregates.AGGREGATES`), the workflow's
     WorkflowSite counters summed per value (``agg``, ``name``): what those
     aggregates add up.
+``workflow_name_fts``
+    an FTS5 trigram index of the workflow names (case-sensitive, rowid =
+    ``workflow.row``): a name wildcard with a run of 3 or more plain characters
+    reads its candidates there instead of testing every name (layout 5; a layout
+    4 file gets it when opened).
 ``agent``, ``meta``
     agent records (JSON); the layout version, the snapshot id, the workflow
     count and the aggregates ``site_sum`` holds (when the aggregate table

@@ -11,12 +11,16 @@ from wmstats.aggregates import AGGREGATES
 from wmstats.query import SORT_SEPARATOR, field_specs
 from wmstats.schema import COUNTER_FIELDS, Workflow, WorkflowBundle
 
-__all__ = ["SCHEMA_VERSION", "INDEXED_FIELDS", "N_COUNTERS", "BATCH", "quote", "older", "Layout"]
+__all__ = ["SCHEMA_VERSION", "MIGRATES_FROM", "INDEXED_FIELDS", "N_COUNTERS", "BATCH",
+           "NAME_FTS", "quote", "older", "Layout"]
 
 #: Bumped when the table layout changes (see :mod:`wmstats_sqlite` for older files).
 #: 3: ``site_sum`` keyed by aggregate.  4: the status history is a bundle part
-#: (RequestTransition records), no longer a Workflow field.
-SCHEMA_VERSION: Final = "4"
+#: (RequestTransition records), no longer a Workflow field.  5: ``workflow_name_fts``
+#: (a layout 4 file gets it when opened).
+SCHEMA_VERSION: Final = "5"
+#: The layout older files are brought to the current one from, when opened.
+MIGRATES_FROM: Final = "4"
 #: Workflow columns with an ``(field, RequestName)`` index.
 INDEXED_FIELDS: Final = (
     "RequestStatus", "RequestType", "SubRequestType", "Campaign", "Group", "Requestor",
@@ -27,6 +31,9 @@ INDEXED_FIELDS: Final = (
 N_COUNTERS: Final = len(COUNTER_FIELDS)
 #: Rows per ``executemany``, names or rows per ``IN (...)`` list.
 BATCH: Final = 500
+#: The trigram index of workflow names (rowid = ``workflow.row``): ``*text*`` name
+#: searches read their candidates from it instead of testing every name.
+NAME_FTS: Final = "workflow_name_fts"
 
 
 def _columns() -> tuple[str, ...]:
@@ -71,6 +78,11 @@ class Layout:
             for name in self.columns)
         self.create_meta = ("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
                             "value TEXT NOT NULL)")
+        # Case-sensitive trigrams, as our globs are, with positions: a phrase is then
+        # exactly a substring (Queries.condition); the names are kept in it too, a
+        # narrow table to test candidates against.
+        self.create_name_fts = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {NAME_FTS} USING "
+                                f"fts5(RequestName, tokenize='trigram case_sensitive 1')")
         self.create = [
             self.create_meta,
             f"CREATE TABLE IF NOT EXISTS workflow (row INTEGER PRIMARY KEY, {col_defs})",
@@ -90,6 +102,7 @@ class Layout:
             "CREATE TABLE IF NOT EXISTS source_entry (key TEXT PRIMARY KEY, "
             "grp TEXT NOT NULL, data BLOB NOT NULL)",
             "CREATE INDEX IF NOT EXISTS source_entry_by_group ON source_entry (grp)",
+            self.create_name_fts,
         ]
         self.indexes = [
             f"CREATE INDEX IF NOT EXISTS workflow_by_{name} ON workflow "
