@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from wmstats.convert import convert_documents
 from wmstats.mock import (
     ACTIVE_STATUSES,
+    ARCHIVED_STATUSES,
     AGENTS,
     REQUEST_TYPES,
     SITES,
@@ -394,3 +395,37 @@ def test_streaming_uses_constant_memory(kind: str) -> None:
     # single workflow seen (~10,000 blocks), far from the 360,000 (bundles) to
     # 1,000,000 (documents) blocks that holding 3000 workflows takes.
     assert large_peak < small_peak + 30_000, (small_peak, large_peak)
+
+
+# --------------------------------------------------------------------------- archived requests
+
+
+def test_archived_requests() -> None:
+    n = 1500
+    plain = MockGenerator(seed=4)
+    gen = MockGenerator(seed=4, archived=0.8)
+    statuses = collections.Counter(gen.bundle(i).workflow.RequestStatus for i in range(n))
+    archived = {s: c for s, c in statuses.items() if s in ARCHIVED_STATUSES}
+    # every archived status, about the share asked for; the rest is as without archiving
+    assert set(archived) == set(ARCHIVED_STATUSES)
+    assert 0.75 * n < sum(archived.values()) < 0.85 * n
+    kept = [i for i in range(n) if gen.bundle(i).workflow.RequestStatus not in archived]
+    assert kept and all(gen.bundle(i) == plain.bundle(i) for i in kept)
+    for i in range(n):
+        bundle = gen.bundle(i)
+        status = bundle.workflow.RequestStatus
+        if status not in archived:
+            continue
+        history = [t.Status for t in bundle.transitions]
+        assert history[-2:] == [ARCHIVED_STATUSES[status], status] and history[0] == "new"
+        assert [t.UpdateTime for t in bundle.transitions] == sorted(
+            t.UpdateTime for t in bundle.transitions)
+        assert bundle.workflow.StatusTime == bundle.transitions[-1].UpdateTime < gen.now
+        # long archived: no agent reports any more
+        assert not bundle.sites and not bundle.workflow.Agents and len(gen.documents(i)) == 1
+    # the documents convert to the static records, quietly
+    docs = [d for i in range(300) for d in gen.documents(i)]
+    result = convert_documents(docs)
+    assert list(result.bundles) == list(gen.bundles(300)) and not result.problems
+    with pytest.raises(ValueError, match="archived"):
+        MockGenerator(archived=1.5)

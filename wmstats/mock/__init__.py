@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from wmstats.mock._archive import ARCHIVED_STATUSES, archive, archived
 from wmstats.mock._catalog import (
     ACTIVE_STATUSES,
     AGENTS,
@@ -48,7 +49,7 @@ from wmstats.mock._documents import (
     render_request,
 )
 from wmstats.mock._records import render_agent, render_bundle
-from wmstats.mock._truth import Population
+from wmstats.mock._truth import Population, Truth
 from wmstats.schema import Agent, WorkflowBundle
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "REQUEST_STATUSES",
     "REQUEST_TYPES",
     "ACTIVE_STATUSES",
+    "ARCHIVED_STATUSES",
     "DEFAULT_NOW",
 ]
 
@@ -74,10 +76,16 @@ class MockGenerator:
     :param max_sites: most sites one task runs at on one agent.
     :param max_agents: most agents one workflow runs on (1 to 3).
     :param now: the reference time (epoch seconds); every date is before it.
+    :param archived: the share of workflows (0 to 1) made archived requests
+        (``normal-archived``, ``aborted-archived``, ``rejected-archived``, without
+        agent reports: :mod:`wmstats.mock._archive`); the others are as with 0.
     """
 
     def __init__(self, seed: int = 0, *, max_tasks: int = 10, max_sites: int = 30,
-                 max_agents: int = 3, now: int = DEFAULT_NOW) -> None:
+                 max_agents: int = 3, now: int = DEFAULT_NOW, archived: float = 0.0) -> None:
+        if not 0.0 <= archived <= 1.0:
+            raise ValueError(f"archived must be between 0 and 1, got {archived}")
+        self.archived = archived
         self._population = Population(seed, max_tasks=max_tasks, max_sites=max_sites,
                                       max_agents=max_agents, now=now)
         self.seed = seed
@@ -88,19 +96,27 @@ class MockGenerator:
 
     def __repr__(self) -> str:
         return (f"MockGenerator(seed={self.seed!r}, max_tasks={self.max_tasks}, "
-                f"max_sites={self.max_sites}, max_agents={self.max_agents}, now={self.now})")
+                f"max_sites={self.max_sites}, max_agents={self.max_agents}, now={self.now}"
+                + (f", archived={self.archived}" if self.archived else "") + ")")
+
+    def _truth(self, i: int) -> Truth:
+        """Workflow ``i``'s truth, archived if its draw says so."""
+        rng = archived(self.seed, i, self.archived)
+        if rng is None:
+            return self._population.truth(i)
+        return archive(self._population.truth(i, reports=False), rng, self.now)
 
     def workflow_name(self, i: int) -> str:
         """The name of workflow ``i`` (unique per index for a given seed)."""
-        return self._population.truth(i).name
+        return self._truth(i).name
 
     def bundle(self, i: int) -> WorkflowBundle:
         """The static records of workflow ``i``."""
-        return render_bundle(self._population.truth(i))
+        return render_bundle(self._truth(i))
 
     def documents(self, i: int) -> list[dict[str, Any]]:
         """The dynamic documents of workflow ``i``: its request, then its agent_request docs."""
-        truth = self._population.truth(i)
+        truth = self._truth(i)
         return [render_request(truth), *(render_agent_request(truth, a) for a in truth.agents)]
 
     def agents(self) -> list[Agent]:
@@ -113,7 +129,7 @@ class MockGenerator:
 
     def bundles(self, n: int, start: int = 0) -> Iterator[WorkflowBundle]:
         """Static records of workflows ``start`` to ``start + n - 1``, in constant memory."""
-        truth = self._population.truth
+        truth = self._truth
         for i in range(start, start + n):
             yield render_bundle(truth(i))
 

@@ -255,8 +255,12 @@ class Population:
 
     # ----------------------------------------------------------------- the truth
 
-    def truth(self, i: int) -> Truth:
-        """Everything about workflow ``i``, from a generator seeded by (seed, i) alone."""
+    def truth(self, i: int, *, reports: bool = True) -> Truth:
+        """Everything about workflow ``i``, from a generator seeded by (seed, i) alone.
+
+        :param reports: ``False`` leaves the agents' reports out (the last thing
+            made, so the rest is the same): for a workflow about to be archived.
+        """
         if i < 0:
             raise IndexError(f"workflow index must not be negative, got {i}")
         rng = random.Random(f"{self.seed}:{i}")
@@ -449,7 +453,7 @@ class Population:
             memory=first_step.memory, cores=first_step.cores, original_request=original,
             agents=[],
         )
-        if status in ACTIVE_STATUSES and popular:
+        if reports and status in ACTIVE_STATUSES and popular:
             self._agent_reports(rng, truth, popular)
         return truth
 
