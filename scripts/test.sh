@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the tests need and run the whole suite: tests against the built wheel,
-# mypy --strict, the docs check, the layer contracts (import-linter), then a plain
-# install (no test extras) in a fresh venv running the benchmark report and the servers.
+# mypy --strict, the docs check, the layer contracts (import-linter), the apps inside
+# WMCore's REST framework (tox -e wmcore), then a plain install (no test extras) in a
+# fresh venv running the benchmark report and the servers.
 # Usage: bash scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,8 @@ if [ ! -x .cache/tox/bin/tox ]; then
 fi
 .cache/tox/bin/python -m pip install --quiet --disable-pip-version-check "tox>=4"
 .cache/tox/bin/tox run -e py,mypy,docs,lint -- "$@"
+# The apps mounted inside the real WMCore REST framework (reqmon 2.4.5.9 from PyPI).
+.cache/tox/bin/tox run -e wmcore
 
 # A plain install needs nothing test-only (ci/plain-install.sh).
 bash ci/plain-install.sh

@@ -70,3 +70,16 @@ def quiet_cherrypy() -> Iterator[None]:
     cherrypy.log.screen = False
     yield
     cherrypy.log.screen = screen
+
+
+@pytest.fixture(scope="session")
+def reqmon_python() -> Path:
+    """The python of the reqmon 2.4.5.9 venv (``ci/install-reqmon.sh``); with ``CI``
+    set a missing one fails the test, else it skips."""
+    from wmstats.testing.fixtures import unavailable
+    from wmstats.testing.reqmon import INSTALL_COMMAND, ReqmonError, find_reqmon_python
+
+    try:
+        return find_reqmon_python()
+    except ReqmonError as exc:
+        unavailable("reqmon", f"{exc} ({INSTALL_COMMAND} installs it)")

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import copy
 import io
+import math
 import threading
 import time
 import urllib.parse
@@ -306,6 +307,8 @@ def test_unreachable_at_start_then_ready() -> None:
         _valid(url, "Health", doc)
         assert doc["ready"] is False and doc["source"]["ready"] is False
         assert doc["source"]["connected"] is False and doc["source"]["last_error"]
+        assert doc["source"]["last_contact"] is None
+        assert app.source.status().out_of_contact(time.time()) == math.inf
         for path in ("/fetch", "/fetch/anything", "/sites", "/campaign/x"):
             response = _get(url + path)
             assert response.status_code == 503, path
@@ -351,7 +354,12 @@ def test_kill_and_restart_mid_feed(disk_server: PouchServer) -> None:
             _wait(lambda: not source.status().connected, what="the lost connection")
             errors = source.status().errors
             assert errors > 0 and source.ready
+            # The last answer is remembered: no request answers while the server is down.
+            lost = source.status().last_contact
+            assert lost is not None and lost <= time.time()
             time.sleep(0.3)  # a few failed reconnects
+            assert source.status().last_contact == lost
+            assert source.status().out_of_contact(time.time()) >= 0.3
             disk_server.restart()
             _update(c, dbs.requests, requests_docs[0]["_id"],
                     lambda d: d.update(RequestPriority=31337))
@@ -363,6 +371,7 @@ def test_kill_and_restart_mid_feed(disk_server: PouchServer) -> None:
             want, agents = _expected(c, dbs)
             _wait(lambda: _store_content(store) == (want, agents), what="every change")
             assert source.status().connected
+            assert (source.status().last_contact or 0) > lost
             assert source.sequences_for(store.snapshot_id) == {
                 db: str(c.request("GET", f"/{db}")["update_seq"])
                 for db in (dbs.requests, dbs.wmstats)}

@@ -17,12 +17,13 @@ from hypothesis import strategies as st
 from wmstats.convert import convert_documents
 from wmstats.mock import (
     ACTIVE_STATUSES,
-    ARCHIVED_STATUSES,
     AGENTS,
+    ARCHIVED_FROM,
     REQUEST_TYPES,
     SITES,
     MockGenerator,
 )
+from wmstats.mock._archive import archived
 from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, COUNTER_SOURCES, WorkflowBundle
 
 _COUNTER_PATHS = frozenset(COUNTER_SOURCES.values())
@@ -404,20 +405,17 @@ def test_archived_requests() -> None:
     n = 1500
     plain = MockGenerator(seed=4)
     gen = MockGenerator(seed=4, archived=0.8)
-    statuses = collections.Counter(gen.bundle(i).workflow.RequestStatus for i in range(n))
-    archived = {s: c for s, c in statuses.items() if s in ARCHIVED_STATUSES}
-    # every archived status, about the share asked for; the rest is as without archiving
-    assert set(archived) == set(ARCHIVED_STATUSES)
-    assert 0.75 * n < sum(archived.values()) < 0.85 * n
-    kept = [i for i in range(n) if gen.bundle(i).workflow.RequestStatus not in archived]
-    assert kept and all(gen.bundle(i) == plain.bundle(i) for i in kept)
-    for i in range(n):
+    chosen = {i for i in range(n) if archived(4, i, 0.8) is not None}
+    assert 0.75 * n < len(chosen) < 0.85 * n
+    # the rest is as without the option (a few of those are archived anyway)
+    assert all(gen.bundle(i) == plain.bundle(i) for i in range(n) if i not in chosen)
+    statuses = collections.Counter(gen.bundle(i).workflow.RequestStatus for i in chosen)
+    assert set(statuses) == set(ARCHIVED_FROM)
+    for i in sorted(chosen):
         bundle = gen.bundle(i)
         status = bundle.workflow.RequestStatus
-        if status not in archived:
-            continue
         history = [t.Status for t in bundle.transitions]
-        assert history[-2:] == [ARCHIVED_STATUSES[status], status] and history[0] == "new"
+        assert history[-2:] == [ARCHIVED_FROM[status], status] and history[0] == "new"
         assert [t.UpdateTime for t in bundle.transitions] == sorted(
             t.UpdateTime for t in bundle.transitions)
         assert bundle.workflow.StatusTime == bundle.transitions[-1].UpdateTime < gen.now

@@ -41,6 +41,10 @@ def test_arguments_and_defaults() -> None:
         _parse(serve.add_cache_server_arguments, ["--port", "70000"])
     with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
         _parse(serve.add_cache_server_arguments, ["--mock", "-1"])
+    args = _parse(serve.add_cache_server_arguments, [])
+    assert (args.wmcore_prefix, args.no_wmcore, args.wmcore_stale_after) == (None, False, 1800)
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        _parse(serve.add_serve_arguments, ["--no-wmcore", "--wmcore-prefix", "/x"])
 
 
 @contextlib.contextmanager
@@ -170,3 +174,44 @@ def test_startup_errors() -> None:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             assert serve.run_cache_server(args) == 1
         assert "cannot listen" in err.getvalue()
+
+
+@pytest.mark.parametrize(("argv", "prefix"), [
+    ([], "/wmstatsserver/data"),
+    (["--wmcore-prefix", "/reqmon/api"], "/reqmon/api"),
+    (["--no-wmcore"], None),
+])
+def test_cache_server_mounts_the_wmcore_api(argv: list[str], prefix: str | None) -> None:
+    """The WMCore-compatible API next to the cache API, on the same store."""
+    args = _parse(serve.add_cache_server_arguments, ["--port", "0", "--mock", "9", "--quiet",
+                                                     *argv])
+    with contextlib.redirect_stderr(io.StringIO()):
+        thread, stop, status, out = _run_in_thread(serve.run_cache_server, args)
+        try:
+            url = _wait_for_url(out, thread)
+            with requests.get(url + "/healthz", timeout=10) as response:
+                assert response.json()["workflows"] == 9
+            default = url + "/wmstatsserver/data/requestcache"
+            if prefix is None:
+                assert "WMCore-compatible" not in out.getvalue()
+                with requests.get(default, timeout=10) as response:
+                    assert response.status_code == 404  # the cache app's own 404
+                return
+            assert f"wmstats WMCore-compatible API: {url}{prefix}/\n" in out.getvalue()
+            with requests.get(url + prefix + "/requestcache", timeout=10) as response:
+                (entries,) = response.json()["result"]
+                assert 0 < len(entries) <= 9
+            with requests.get(url + prefix + "/filtered_requests?x=1", timeout=10) as response:
+                assert response.status_code == 400 and response.json()["parameter"] == "x"
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+    assert status == [0]
+
+
+def test_bad_wmcore_prefix_is_refused() -> None:
+    err = io.StringIO()
+    args = _parse(serve.add_cache_server_arguments, ["--wmcore-prefix", "no-slash"])
+    with contextlib.redirect_stderr(err):
+        assert serve.run_cache_server(args) == 2
+    assert "wmcore_prefix must be a path" in err.getvalue()

@@ -137,8 +137,8 @@ def test_status_record_is_json_ready() -> None:
     status = SourceStatus(ready=True, sequences={"db": "12-abc"}, problems=2)
     doc = status.to_dict()
     assert doc["sequences"] == {"db": "12-abc"} and doc["ready"] is True
-    assert set(doc) == {"ready", "connected", "sequences", "last_load_seconds", "loaded_at",
-                        "loads", "resumes", "updates_applied", "problems", "errors",
+    assert set(doc) == {"ready", "connected", "last_contact", "sequences", "last_load_seconds",
+                        "loaded_at", "loads", "resumes", "updates_applied", "problems", "errors",
                         "last_error", "url"}
     with pytest.raises(TypeError):
         status.sequences["db"] = "x"  # type: ignore[index]

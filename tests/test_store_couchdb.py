@@ -349,14 +349,15 @@ def test_design_document_follows_the_aggregate_table(
 
 def _format1_doc(bundle: WorkflowBundle) -> dict[str, object]:
     """The document an older wmstats wrote: format 1, the status history inside the
-    workflow as keyed objects, the attachment without it."""
+    workflow as keyed objects, the attachment without it (nor the parts added since)."""
     doc = _docs.workflow_doc(bundle)
     doc["wmstats"] = 1
     doc["Transitions"] = [{"Status": t.Status, "UpdateTime": t.UpdateTime, "DN": t.DN}
                           for t in bundle.transitions]
     attachment = doc["_attachments"]["parts"]
     parts = json.loads(zlib.decompress(base64.b64decode(attachment["data"])))
-    assert len(parts) == 5 and parts[-1]  # tasks...parentage, then the history
+    # tasks...parentage, the history, then the chain arguments and the agents' reports
+    assert len(parts) == 7 and parts[4]
     attachment["data"] = base64.b64encode(zlib.compress(json.dumps(parts[:4]).encode())).decode()
     return doc
 
@@ -366,7 +367,9 @@ def test_format1_documents_are_still_read(store: CouchStore) -> None:
     store.replace(bundles[10:])
     db = store._snapshot_db()
     store._bulk(db, [_format1_doc(b) for b in bundles[:10]])
-    for bundle in bundles:
+    # An older wmstats kept no chain arguments or agent reports: those come back empty.
+    old = [attrs.evolve(b, chain=(), agent_requests=()) for b in bundles[:10]]
+    for bundle in [*old, *bundles[10:]]:
         assert store.get(bundle.workflow.RequestName) == bundle
     workflows = [b.workflow for b in bundles]
     for params in ({}, {"RequestPriority": ">0", "sort": "-RequestDate"},

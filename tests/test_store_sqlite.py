@@ -342,8 +342,8 @@ def test_name_wildcards_read_the_trigram_index(db: SqliteStore) -> None:
         name[3:12] in w.RequestName for w in workflows if w is not renamed)
 
 
-def test_layout_4_gets_the_name_index_when_opened(tmp_path: Path) -> None:
-    path = tmp_path / "four.db"
+def test_layout_5_gets_the_name_index_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "five.db"
     bundles = sample_bundles(12)
     with SqliteStore(path) as store:
         sid = store.replace(bundles)
@@ -351,7 +351,7 @@ def test_layout_4_gets_the_name_index_when_opened(tmp_path: Path) -> None:
     con.execute("DROP TABLE workflow_name_fts")
     con.commit()
     con.close()
-    _set_layout(path, "4")
+    _set_layout(path, "5")
     with SqliteStore(path) as store:
         assert store.snapshot_id == sid and store.count() == 12
         name = bundles[3].workflow.RequestName

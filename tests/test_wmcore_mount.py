@@ -1,11 +1,13 @@
-"""Mounting the cache app the WMCore way.
+"""Mounting the cache app and the WMCore-compatible API the WMCore way.
 
-* Always: ``CacheApp(app, config, mount)`` with a config object, mounted under a
-  prefix with ``cherrypy.tree.mount`` and served by CherryPy's own engine and
-  server (what WMCore's ``RESTMain`` does underneath).
+* Always: ``CacheApp(app, config, mount)`` and ``WMCoreApp(app, config, mount)``
+  with config objects, mounted under prefixes with ``cherrypy.tree.mount`` and
+  served by CherryPy's own engine and server (what WMCore's ``RESTMain`` does
+  underneath).
 * With ``WMSTATS_WMCORE_TESTS=1`` (``tox -e wmcore``, which installs ``reqmon``
-  from PyPI): inside the real WMCore REST framework, ``WMCore.REST.Main.RESTMain``
-  building the views from a ``WMCore.Configuration`` and mounting them.
+  2.4.5.9 from PyPI): inside the real WMCore REST framework,
+  ``WMCore.REST.Main.RESTMain`` building the views from a ``WMCore.Configuration``
+  and mounting them (a missing WMCore fails there).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import cherrypy
 import pytest
 import requests
 
-from wmstats.web import CacheApp
+from wmstats.web import CacheApp, WMCoreApp
+from wmstats.web._errors import ApiError
 
 WMCORE = os.environ.get("WMSTATS_WMCORE_TESTS") == "1"
 
@@ -101,6 +104,42 @@ def test_tree_mount_under_a_prefix_with_a_config_object() -> None:
         other.close()
 
 
+def test_wmcore_api_mounted_next_to_a_cache_app() -> None:
+    """``WMCoreApp(app, config, mount)`` reading the cache app's store (``cache``)."""
+    cache = CacheApp(None, types.SimpleNamespace(mock=30), "/wmstats")
+    compat = WMCoreApp(None, types.SimpleNamespace(stale_after=60), "/wmstatsserver/data",
+                       cache=cache)
+    try:
+        assert compat.store is cache.store and compat.config.stale_after == 60
+        cherrypy.tree.mount(cache, "/wmstats", CacheApp.mount_config())
+        cherrypy.tree.mount(compat, "/wmstatsserver/data", WMCoreApp.mount_config())
+        with _global_engine(_free_port()) as base, requests.Session() as http:
+            with http.get(base + "/wmstatsserver/data/requestcache") as response:
+                assert response.status_code == 200
+                (entries,) = response.json()["result"]
+                assert 0 < len(entries) <= 30
+            with http.get(base + "/wmstatsserver/data/filtered_requests?Bogus=1") as response:
+                assert response.status_code == 400
+                assert response.json()["parameter"] == "Bogus"
+            # Its requests are counted in the cache app's metrics.
+            with http.get(base + "/wmstats/metrics") as response:
+                assert 'endpoint="wmcore/requestcache"' in response.text
+    finally:
+        compat.close()
+        cache.close()
+    # RESTMain builds views in no set order: a cache_view built later is found later.
+    views: dict[str, Any] = {}
+    later = WMCoreApp(types.SimpleNamespace(views=views), types.SimpleNamespace(
+        cache_view="cache"))
+    with pytest.raises(ApiError) as refused:
+        later.store
+    assert refused.value.status == 503 and "cache_view 'cache'" in refused.value.detail
+    views["cache"] = cache
+    assert later.store is cache.store
+    with pytest.raises(ValueError, match="has no views"):
+        WMCoreApp(None, types.SimpleNamespace(cache_view="cache"))
+
+
 # --------------------------------------------------------------------------- real WMCore
 
 
@@ -128,6 +167,11 @@ def _wmcore_config(port: int) -> Any:
     api = views.section_("api")
     api.object = "wmstats.web.cache.CacheApp"
     api.mock = 4
+    # The WMCore-compatible API reading the "cache" view's store (built before it).
+    data = views.section_("data")
+    data.object = "wmstats.web.wmcore.WMCoreApp"
+    data.cache_view = "cache"
+    data.stale_after = 600
     return config
 
 
@@ -149,6 +193,8 @@ def test_mounted_by_wmcore_restmain(tmp_path: Path) -> None:
     try:
         assert isinstance(server.views["cache"], CacheApp)
         assert server.views["cache"].config.max_limit == 50
+        assert isinstance(server.views["data"], WMCoreApp)
+        assert server.views["data"].store is server.views["cache"].store
         with _global_engine(port) as base, requests.Session() as http:
             with http.get(base + "/wmstats/healthz") as response:
                 assert response.status_code == 200 and response.json()["workflows"] == 20
@@ -165,6 +211,13 @@ def test_mounted_by_wmcore_restmain(tmp_path: Path) -> None:
             with http.get(base + "/wmstats/bogus?x=1") as response:
                 assert response.status_code == 404
                 assert "Traceback" not in response.text
+            with http.get(base + "/wmstats/data/requestcache") as response:
+                (entries,) = response.json()["result"]
+                assert 0 < len(entries) <= 20  # the cache view's 20 mock workflows
+            with http.get(base + "/wmstats/data/filtered_requests?mask=Bogus") as response:
+                assert response.status_code == 400 and response.json()["parameter"] == "mask"
+            with http.get(base + "/wmstats/data/info") as response:
+                assert response.json()["result"][0].startswith("version: ")
     finally:
         for view in server.views.values():
             view.close()

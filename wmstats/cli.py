@@ -42,6 +42,8 @@ _RECORD_CHOICES = {
     "dataset": "DatasetStats",
     "parentage": "ChainParentage",
     "transition": "RequestTransition",
+    "chain": "ChainArgs",
+    "agent-request": "AgentRequest",
     "agent": "Agent",
 }
 

@@ -26,9 +26,12 @@ from typing import Any, Final
 import attrs
 
 from wmstats.schema import (
+    CHAIN_ARG_KEYS,
     COUNTER_FIELDS,
     COUNTER_SOURCES,
     Agent,
+    AgentRequest,
+    ChainArgs,
     ChainParentage,
     DatasetStats,
     RequestTransition,
@@ -312,11 +315,12 @@ def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
 @attrs.frozen
 class RequestPart:
     """What one request document contributes: the workflow without agent data, its
-    chain parentage and its status history."""
+    chain parentage, its status history and, for a chain, each level's arguments."""
 
     workflow: Workflow
     parentage: tuple[ChainParentage, ...]
     transitions: tuple[RequestTransition, ...] = ()
+    chain: tuple[ChainArgs, ...] = ()
 
 
 def _epoch(reader: _Reader, value: Any, path: str) -> int:
@@ -369,6 +373,53 @@ def _transitions(reader: _Reader, name: str, value: Any, path: str,
             UpdateTime=reader.int_at(item, time_key, item_path),
             DN=reader.text_at(item, dn_key, item_path)))
     return tuple(out)
+
+
+#: ChainArgs keys whose values are lists of strings (the others: text, and an int).
+_CHAIN_TUPLES: Final = frozenset({"ScramArch", "MCPileup", "DataPileup"})
+#: Keys the Workflow fields read from every level already (their problems are
+#: reported there); the others are read, and reported, for ChainArgs alone.
+_MERGED_KEYS: Final = frozenset({"Campaign", "CMSSWVersion", "ScramArch", "AcquisitionEra",
+                                 "ProcessingString", "MCPileup", "DataPileup"})
+#: Top-level keys of a chain request whose presence ChainArgs.Keys records.
+_CHAIN_TOP_KEYS: Final = ("TaskChain", "StepChain", "ParentageResolved", "ChainParentageMap")
+
+
+def _chain_level(reader: _Reader, name: str, key: str,
+                 level: Mapping[str, Any]) -> ChainArgs:
+    """One level of a chain request: the top (``key`` empty) or a TaskN/StepN."""
+    top = not key
+    # The top level's values are read (and their problems reported) for the
+    # Workflow record; a sub-document's merged keys too.
+    quiet = _Reader(reader.doc_id, [])
+    keys: list[str] = []
+    name_key = "" if top else ("TaskName" if key.startswith("Task") else "StepName")
+    if name_key and name_key in level:
+        keys.append(name_key)
+    values: dict[str, Any] = {}
+    prefix = f"{key}." if key else ""
+    for arg in CHAIN_ARG_KEYS:
+        if arg not in level:
+            continue
+        value = level[arg]
+        if top and (value is None or (arg in ("AcquisitionEra", "ProcessingString")
+                                      and isinstance(value, dict))):
+            # null at the top reads as missing (a task's null still counts: WMCore
+            # then merges the tasks' values); per task by task name: the tasks' own
+            # values are kept
+            continue
+        keys.append(arg)
+        read = quiet if top or arg in _MERGED_KEYS else reader
+        if arg in _CHAIN_TUPLES:
+            values[arg] = read.strings(value, prefix + arg)
+        elif arg == "RequestNumEvents":
+            values[arg] = read.integer(value, prefix + arg)
+        else:
+            values[arg] = read.text(value, prefix + arg)
+    if top:
+        keys.extend(k for k in _CHAIN_TOP_KEYS if k in level)
+    label = reader.text(level.get(name_key), prefix + name_key) if name_key else ""
+    return ChainArgs(RequestName=name, ChainKey=key, Name=label, Keys=tuple(keys), **values)
 
 
 def _doc_id(doc: Mapping[str, Any], *keys: str) -> str:
@@ -430,11 +481,22 @@ def convert_request(doc: Mapping[str, Any], problems: list[Problem]) -> RequestP
                 values.extend(reader.strings(value, f"{sub_key}.{key}"))
         return _dedup(values)
 
+    # WMCore reads a chain level by level (TaskN for a TaskChain, StepN for a StepChain).
+    levels: tuple[ChainArgs, ...] = ()
+    kind = ("Task" if doc.get("TaskChain") is not None else
+            "Step" if doc.get("StepChain") is not None else "")
+    if kind:
+        levels = (_chain_level(reader, name, "", doc),
+                  *(_chain_level(reader, name, k, sub) for k, sub in subdocs
+                    if k.startswith(kind)))
     num_events = reader.integer(doc.get("RequestNumEvents"), "RequestNumEvents")
     if not num_events and subdocs:
-        first_key, first = subdocs[0]
-        num_events = reader.integer(first.get("RequestNumEvents"),
-                                    f"{first_key}.RequestNumEvents")
+        if len(levels) > 1 and levels[1].ChainKey == subdocs[0][0]:
+            num_events = levels[1].RequestNumEvents
+        else:
+            first_key, first = subdocs[0]
+            num_events = reader.integer(first.get("RequestNumEvents"),
+                                        f"{first_key}.RequestNumEvents")
     teams = reader.strings(doc.get("Teams"), "Teams") or tuple(
         t.strip() for t in reader.text(doc.get("Team"), "Team").split(",") if t.strip())
     resolved = reader.boolean(doc.get("ParentageResolved"), "ParentageResolved", True)
@@ -489,7 +551,7 @@ def convert_request(doc: Mapping[str, Any], problems: list[Problem]) -> RequestP
             ParentageResolved=resolved,
         ))
     parentage.sort(key=lambda p: _chain_sort_key(p.ChainKey))
-    return RequestPart(workflow, tuple(parentage), transitions)
+    return RequestPart(workflow, tuple(parentage), transitions, levels)
 
 
 def _chain_sort_key(key: str) -> tuple[str, int, str]:
@@ -513,6 +575,14 @@ class AgentPart:
     task_sites: tuple[TaskSite, ...]
     #: dataset -> [events, size, lumis]
     datasets: Mapping[str, tuple[int, int, int]]
+    team: str = ""
+    version: str = ""
+
+    def record(self) -> AgentRequest:
+        """This report's :class:`~wmstats.schema.AgentRequest` record."""
+        return AgentRequest(RequestName=self.workflow, Agent=self.agent, AgentTeam=self.team,
+                            AgentVersion=self.version, Timestamp=self.timestamp,
+                            **self.counters)
 
 
 def _site_name(reader: _Reader, site: str, path: str) -> str:
@@ -595,6 +665,8 @@ def convert_agent_request(doc: Mapping[str, Any], problems: list[Problem]) -> Ag
         tasks=tuple(tasks),
         task_sites=tuple(task_sites),
         datasets=datasets,
+        team=reader.text(doc.get("agent_team"), "agent_team"),
+        version=reader.text(doc.get("agent_version"), "agent_version"),
     )
 
 
@@ -679,6 +751,8 @@ def merge_workflow(name: str, request: RequestPart | None,
                                     Lumis=v[2]) for ds, v in sorted(datasets.items())),
         parentage=request.parentage if request is not None else (),
         transitions=request.transitions if request is not None else (),
+        chain=request.chain if request is not None else (),
+        agent_requests=tuple(sorted((p.record() for p in agents), key=lambda r: r.Agent)),
     )
 
 

@@ -22,11 +22,14 @@ _DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 
 #: Keys of WMCore documents that the static schema drops on purpose, and why.
 DROPPED_KEYS: Final[dict[str, str]] = {
-    "request: Task1..TaskN / Step1..StepN sub-documents": (
-        "dynamic keys; the values operators use (CMSSWVersion, Campaign, ScramArch, "
-        "AcquisitionEra, ProcessingString, MCPileup, DataPileup, RequestNumEvents) are "
-        "merged into the Workflow list fields, the rest (splitting, config cache ids, "
-        "memory, time per event...) is job configuration nobody monitors"),
+    "request: Task1..TaskN / Step1..StepN sub-documents, other than the keys of "
+    "ChainArgs": (
+        "dynamic keys; the values operators and WMCore services read (TaskName/StepName, "
+        "Campaign, CMSSWVersion, ScramArch, AcquisitionEra, ProcessingString, PrepID, "
+        "InputDataset, MCPileup, DataPileup, RequestNumEvents) are kept per level as "
+        "ChainArgs records and merged into the Workflow list fields, the rest (splitting, "
+        "config cache ids, memory, time per event...) is job configuration nobody "
+        "monitors"),
     "request: ChainParentageMap": "kept, but as ChainParentage records (one per TaskN/StepN)",
     "request: configuration and bookkeeping keys (ConfigCacheID, ConfigCacheUrl, "
     "CouchURL, CouchDBName, CouchWorkloadDBName, RequestWorkflow, DbsUrl, DQM*, "
@@ -38,9 +41,11 @@ DROPPED_KEYS: Final[dict[str, str]] = {
         "workload configuration, not monitoring data; read it from ReqMgr2 when needed"),
     "request: PriorityTransition": "history of priority changes; RequestPriority keeps "
                                    "the current one",
-    "agent_request: _id, _rev, type, agent, agent_version": (
+    "agent_request: _id, _rev, type, agent": (
         "CouchDB bookkeeping; the agent is identified by agent_url"),
-    "agent_request: team / agent_team": "the request's Teams field is the source of truth",
+    "agent_request: team (legacy)": (
+        "the request's Teams field is the source of truth; agent_team is kept in "
+        "AgentRequest"),
     "agent_request: output_progress (legacy)": (
         "superseded by tasks.<task>.sites.<site>.dataset, which becomes DatasetStats"),
     "agent_request: tasks.<task>.skipped.<key other than skippedFiles>": (

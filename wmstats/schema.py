@@ -30,6 +30,9 @@ __all__ = [
     "DatasetStats",
     "ChainParentage",
     "RequestTransition",
+    "ChainArgs",
+    "CHAIN_ARG_KEYS",
+    "AgentRequest",
     "Agent",
     "RECORD_TYPES",
     "Record",
@@ -42,8 +45,10 @@ __all__ = [
 
 #: Bumped whenever a field is added, removed, renamed or changes type.  2.0: the
 #: status history moved from ``Workflow.Transitions`` to :class:`RequestTransition`
-#: records.
-SCHEMA_VERSION: Final = "2.0"
+#: records.  2.1: :class:`ChainArgs` (a chain request's own arguments, top level
+#: and per task/step) and :class:`AgentRequest` (each agent's report on a workflow,
+#: its top-level job counters) records.
+SCHEMA_VERSION: Final = "2.1"
 
 
 def _f(
@@ -347,6 +352,76 @@ class RequestTransition:
     DN: str = _f("Who made the change.", "", source="RequestTransition[].DN")
 
 
+#: The request keys a :class:`ChainArgs` record carries a value of, as the request
+#: document names them, in schema order (``TaskName``/``StepName`` is its ``Name``).
+CHAIN_ARG_KEYS: Final[tuple[str, ...]] = (
+    "Campaign", "CMSSWVersion", "ScramArch", "AcquisitionEra", "ProcessingString",
+    "PrepID", "InputDataset", "MCPileup", "DataPileup", "RequestNumEvents")
+
+
+@attrs.frozen(kw_only=True)
+class ChainArgs:
+    """The arguments of one level of a TaskChain or StepChain request, as the request
+    document holds them: its top level (``ChainKey`` empty) or one ``TaskN``/``StepN``
+    sub-document.
+
+    WMCore reads a chain request's values level by level (a task without a key
+    inherits the top level's value), so these records keep each level's own values
+    and which keys it holds; the :class:`Workflow` list fields hold them merged.
+    """
+
+    RequestName: str = _f("Workflow name.", source="RequestName")
+    ChainKey: str = _f("Task1, Step2...; empty for the request's top level.",
+                       source="TaskN, StepN")
+    Name: str = _f("The task's or step's name; empty for the top level.", "",
+                   source="TaskN.TaskName, StepN.StepName")
+    Keys: tuple[str, ...] = _f(
+        "The keys this level of the request document holds, of TaskName or StepName, "
+        "the keys of the fields below and, at the top level, TaskChain, StepChain, "
+        "ParentageResolved and ChainParentageMap, in that order (a field whose key is "
+        "not listed was absent; a top-level key holding null, or an AcquisitionEra or "
+        "ProcessingString given per task as an object, is not listed).", factory=tuple)
+    Campaign: str = _f("Campaign.", "", source="Campaign, TaskN.Campaign, StepN.Campaign")
+    CMSSWVersion: str = _f("CMSSW release.", "",
+                           source="CMSSWVersion, TaskN.CMSSWVersion, StepN.CMSSWVersion")
+    ScramArch: tuple[str, ...] = _f("SCRAM architectures.", factory=tuple,
+                                    source="ScramArch, TaskN.ScramArch, StepN.ScramArch")
+    AcquisitionEra: str = _f("Acquisition era.", "",
+                             source="AcquisitionEra, TaskN.AcquisitionEra, "
+                                    "StepN.AcquisitionEra")
+    ProcessingString: str = _f("Processing string.", "",
+                               source="ProcessingString, TaskN.ProcessingString, "
+                                      "StepN.ProcessingString")
+    PrepID: str = _f("McM preparation id.", "", source="PrepID, TaskN.PrepID, StepN.PrepID")
+    InputDataset: str = _f("Input dataset.", "",
+                           source="InputDataset, TaskN.InputDataset, StepN.InputDataset")
+    MCPileup: tuple[str, ...] = _f("MC pileup datasets.", factory=tuple,
+                                   source="MCPileup, TaskN.MCPileup, StepN.MCPileup")
+    DataPileup: tuple[str, ...] = _f("Data pileup datasets.", factory=tuple,
+                                     source="DataPileup, TaskN.DataPileup, StepN.DataPileup")
+    RequestNumEvents: int = _f("Events requested.", 0,
+                               source="RequestNumEvents, TaskN.RequestNumEvents, "
+                                      "StepN.RequestNumEvents")
+
+
+@attrs.frozen(kw_only=True)
+class AgentRequest(Counters):
+    """One agent's report on one workflow (its ``agent_request`` document): who sent
+    it, when, and its top-level job counters (``status``).
+
+    The :class:`Workflow` counters are these summed over the workflow's agents.
+    """
+
+    RequestName: str = _f("Workflow name.", source="agent_request.workflow")
+    Agent: str = _f("Agent URL.", source="agent_request.agent_url")
+    AgentTeam: str = _f("Team of the agent when it reported.", "",
+                        source="agent_request.agent_team")
+    AgentVersion: str = _f("WMAgent version of the agent when it reported.", "",
+                           source="agent_request.agent_version")
+    Timestamp: int = _f("Time of the report (epoch seconds).", 0,
+                        source="agent_request.timestamp")
+
+
 @attrs.frozen(kw_only=True)
 class Agent:
     """One WMAgent's heartbeat (``agent_info`` document), flattened."""
@@ -371,17 +446,18 @@ COUNTER_PREFIXES: Final[dict[type[Any], str]] = {
     WorkflowSite: "agent_request.sites.<site>",
     WorkflowTask: "agent_request.tasks.<task>.status",
     TaskSite: "agent_request.tasks.<task>.sites.<site>",
+    AgentRequest: "agent_request.status",
 }
 
 #: Every record type, by name.
 RECORD_TYPES: Final[dict[str, type[Any]]] = {
     cls.__name__: cls
     for cls in (Workflow, WorkflowSite, WorkflowTask, TaskSite, DatasetStats,
-                ChainParentage, RequestTransition, Agent)
+                ChainParentage, RequestTransition, ChainArgs, AgentRequest, Agent)
 }
 
 Record = (Workflow | WorkflowSite | WorkflowTask | TaskSite | DatasetStats | ChainParentage
-          | RequestTransition | Agent)
+          | RequestTransition | ChainArgs | AgentRequest | Agent)
 
 _KEYS: Final[dict[type[Any], tuple[str, ...]]] = {
     Workflow: ("RequestName",),
@@ -391,6 +467,8 @@ _KEYS: Final[dict[type[Any], tuple[str, ...]]] = {
     DatasetStats: ("RequestName", "Dataset"),
     ChainParentage: ("RequestName", "ChainKey"),
     RequestTransition: ("RequestName", "Index"),
+    ChainArgs: ("RequestName", "ChainKey"),
+    AgentRequest: ("RequestName", "Agent"),
     Agent: ("AgentURL",),
 }
 
@@ -412,6 +490,8 @@ BUNDLE_PARTS: Final[dict[str, type[Any]]] = {
     "datasets": DatasetStats,
     "parentage": ChainParentage,
     "transitions": RequestTransition,
+    "chain": ChainArgs,
+    "agent_requests": AgentRequest,
 }
 
 
@@ -429,6 +509,8 @@ class WorkflowBundle:
     datasets: tuple[DatasetStats, ...] = ()
     parentage: tuple[ChainParentage, ...] = ()
     transitions: tuple[RequestTransition, ...] = ()
+    chain: tuple[ChainArgs, ...] = ()
+    agent_requests: tuple[AgentRequest, ...] = ()
 
     def parts(self) -> Iterator[tuple[str, tuple[Any, ...]]]:
         """Each breakdown part's name and records, in :data:`BUNDLE_PARTS` order."""

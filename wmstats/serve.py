@@ -1,8 +1,11 @@
 """The server commands: ``wmstats cache-server`` and ``wmstats serve``.
 
 ``cache-server`` serves the cache API (:class:`wmstats.web.CacheApp`) at the root
-of one port; ``serve`` runs everything in one process: the cache server (port
-8250) and, when :mod:`wmstats.web.ui` is installed, the UI server (port 8251).
+of one port, and the WMCore-compatible API (:class:`wmstats.web.WMCoreApp`, today's
+``/wmstatsserver/data/*``) under ``--wmcore-prefix`` of the same port; ``serve``
+runs everything in one process: the cache server (port 8250, with the
+WMCore-compatible API) and, when :mod:`wmstats.web.ui` is installed, the UI server
+(port 8251).
 Both stop cleanly on SIGINT (Ctrl-C) and SIGTERM.  ``--mock N`` fills the store
 with N generated workflows first, so nothing else is needed to try it out::
 
@@ -28,11 +31,14 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
+import cheroot.wsgi
+
 from wmstats._argtypes import count as _count
 from wmstats.schema import WorkflowBundle
 from wmstats.source import SourceError
 from wmstats.store import Store, StoreError, open_store
-from wmstats.web import CacheApp, WebServer, build_application
+from wmstats.web import CacheApp, WebServer, WMCoreApp, build_application
+from wmstats.web import wmcore as wmcore_web
 
 __all__ = [
     "add_cache_server_arguments",
@@ -80,6 +86,17 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest page for application/json (default 1000)")
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
+    wmcore = parser.add_mutually_exclusive_group()
+    wmcore.add_argument("--wmcore-prefix", metavar="PATH",
+                        help="where to serve the WMCore-compatible API, today's "
+                             "/wmstatsserver/data/* (default "
+                             f"{wmcore_web.DEFAULT_PREFIX}; docs/wmcore-compat.md)")
+    wmcore.add_argument("--no-wmcore", action="store_true",
+                        help="do not serve the WMCore-compatible API")
+    parser.add_argument("--wmcore-stale-after", type=_count, default=1800, metavar="SECONDS",
+                        help="the WMCore-compatible lists (globallocks, protectedlfns...) "
+                             "answer 503 once the source has had no answer from CouchDB for "
+                             "this long (default 1800)")
 
 
 def add_cache_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,16 +200,47 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
             print(f"filling the {store.backend} store with {args.mock:,} mock workflows...",
                   file=sys.stderr, flush=True)
             fill_mock(store, args.mock, args.seed, sys.stderr)
+        prefix = "" if getattr(args, "no_wmcore", False) else getattr(args, "wmcore_prefix", None)
+        options = {} if prefix is None else {"wmcore_prefix": prefix}
         app = CacheApp(store=store, max_limit=args.max_limit,
-                       default_limit=min(100, args.max_limit), source=source_url or None)
+                       default_limit=min(100, args.max_limit), source=source_url or None,
+                       **options)
     except SourceError as exc:
         store.close()
         print(f"wmstats: cannot use source {_redact(source_url)}: {exc}", file=sys.stderr)
+        return None
+    except ValueError as exc:
+        store.close()
+        print(f"wmstats: {exc}", file=sys.stderr)
         return None
     except BaseException:
         store.close()
         raise
     return store, app
+
+
+def _application(app: CacheApp, stale_after: float = 1800.0) -> Any:
+    """The WSGI application of a cache server: the cache app at the root and, unless
+    its ``wmcore_prefix`` is empty, the WMCore-compatible API there (same store and
+    source)."""
+    cache = build_application(app)
+    prefix = app.config.wmcore_prefix
+    if not prefix:
+        return cache
+    wmcore = wmcore_web.build_application(WMCoreApp(cache=app, stale_after=stale_after))
+    return cheroot.wsgi.PathInfoDispatcher(  # type: ignore[no-untyped-call]
+        {"/": cache, prefix: wmcore})
+
+
+def _announce(url: str, app: CacheApp) -> None:
+    """The start-up lines of a cache server (the first one is what scripts look for)."""
+    print(f"wmstats cache server: {url}/ ({_describe(app)})", flush=True)
+    if app.config.wmcore_prefix:
+        print(f"wmstats WMCore-compatible API: {url}{app.config.wmcore_prefix}/", flush=True)
+
+
+def _stale_after(args: argparse.Namespace) -> float:
+    return float(getattr(args, "wmcore_stale_after", 1800))
 
 
 def _redact(url: str | None) -> str:
@@ -231,13 +279,14 @@ def _run_cache_server(args: argparse.Namespace, stop: threading.Event | None) ->
         return 2
     store, app = opened
     try:
-        server = WebServer(build_application(app), args.host, args.port, threads=args.threads)
+        server = WebServer(_application(app, _stale_after(args)), args.host, args.port,
+                           threads=args.threads)
         try:
             server.start()
         except OSError as exc:
             print(f"wmstats: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
             return 1
-        print(f"wmstats cache server: {server.url}/ ({_describe(app)})", flush=True)
+        _announce(server.url, app)
         serve_until_stopped([server], stop)
         print("wmstats cache server: stopped", flush=True)
         return 0
@@ -274,10 +323,10 @@ def _run_serve(args: argparse.Namespace, stop: threading.Event | None) -> int:
     servers: list[WebServer] = []
     try:
         try:
-            cache = WebServer(build_application(app), args.host, args.port,
+            cache = WebServer(_application(app, _stale_after(args)), args.host, args.port,
                               threads=args.threads).start()
             servers.append(cache)
-            print(f"wmstats cache server: {cache.url}/ ({_describe(app)})", flush=True)
+            _announce(cache.url, app)
             ui_app = _ui_application(cache.url)
             if ui_app is None:
                 print("wmstats UI server: not available (wmstats.web.ui is not installed)",

@@ -114,6 +114,10 @@ class SourceStatus:
 
     :param ready: the first full load has finished (the store holds source data).
     :param connected: the last request to the upstream server succeeded.
+    :param last_contact: when the upstream server last answered a request (epoch
+        seconds; ``None`` if never).  A running source asks at least every minute or
+        so (its change feeds return even when nothing changed), so an old
+        ``last_contact`` means the store may be stale.
     :param sequences: database -> last applied sequence (opaque strings).
     :param last_load_seconds: how long the last full load took.
     :param loaded_at: when the last full load finished (epoch seconds).
@@ -129,6 +133,7 @@ class SourceStatus:
 
     ready: bool = False
     connected: bool = False
+    last_contact: float | None = None
     sequences: Mapping[str, str] = attrs.field(factory=dict, converter=_seqs)
     last_load_seconds: float | None = None
     loaded_at: float | None = None
@@ -145,6 +150,13 @@ class SourceStatus:
         out = attrs.asdict(self, recurse=False)
         out["sequences"] = dict(self.sequences)
         return out
+
+    def out_of_contact(self, now: float) -> float:
+        """Seconds since the upstream server last answered, at ``now`` (infinite if
+        it never did)."""
+        if self.last_contact is None:
+            return math.inf
+        return max(0.0, now - self.last_contact)
 
 
 class Source(abc.ABC):

@@ -14,7 +14,8 @@ checks it):
 * The abstract methods are the (bulk) primitives; single-item helpers
   (:meth:`Store.get`, :meth:`Store.upsert`, :meth:`Store.delete`,
   :meth:`Store.count`, :meth:`Store.summary`, :meth:`Store.get_agent`,
-  :meth:`Store.stream`) are built on them and may be overridden for speed.
+  :meth:`Store.stream`) and :meth:`Store.get_parts` are built on them and may be
+  overridden for speed.
 * :meth:`Store.replace` swaps the whole snapshot atomically: readers see the old
   snapshot or the new one, never a mix; if the iterables raise part way, the
   exception propagates and the previous snapshot stays whole and readable.
@@ -49,7 +50,7 @@ import abc
 import types
 import typing
 import urllib.parse
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -64,7 +65,7 @@ from wmstats.query import (
     Scalar,
     make_summary,
 )
-from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
+from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
 
 __all__ = [
     "Store",
@@ -294,6 +295,23 @@ class Store(abc.ABC):
     def get(self, name: str) -> WorkflowBundle | None:
         """The bundle of one workflow, or ``None``."""
         return self.get_many([name]).get(name)
+
+    def get_parts(self, names: Iterable[str],
+                  parts: Collection[str]) -> dict[str, WorkflowBundle]:
+        """The bundles of the named workflows that exist, by name, holding at least the
+        given parts of :data:`~wmstats.schema.BUNDLE_PARTS` (the others may be empty).
+
+        For readers that need a few parts of many workflows (the WMCore-compatible
+        API); backends that can decode less than a whole bundle override it.  The
+        default reads whole bundles.
+
+        :raises ValueError: for a name that is not a bundle part.
+        """
+        unknown = sorted(set(parts) - set(BUNDLE_PARTS))
+        if unknown:
+            raise ValueError(f"not bundle parts: {', '.join(unknown)} "
+                             f"(known: {', '.join(BUNDLE_PARTS)})")
+        return self.get_many(names)
 
     def get_agent(self, url: str) -> Agent | None:
         """One agent's record, or ``None``."""

@@ -12,7 +12,9 @@ One document per workflow, ``_id`` = ``"wf:" + RequestName``:
   the aggregate view sums them per value of the column an aggregate groups by);
 * an attachment ``parts``: the other records (every part of
   :data:`~wmstats.schema.BUNDLE_PARTS` but the sites: tasks, task-sites,
-  datasets, parentage, status history) as zlib-compressed JSON rows.
+  datasets, parentage, status history, chain arguments, agent reports) as
+  zlib-compressed JSON rows; a document written before a part existed has
+  none of it.
   Attachments are not read by view builds or ``_find`` scans, which keeps both
   cheap.
 

@@ -191,6 +191,7 @@ class CouchSource(Source):
         self._writing_from: str | None = None
         self._ready = False
         self._connected = False
+        self._contact: float | None = None
         self._loads = 0
         self._resumes = 0
         self._last_load: float | None = None
@@ -252,7 +253,8 @@ class CouchSource(Source):
     def status(self) -> SourceStatus:
         with self._cond:
             return SourceStatus(
-                ready=self._ready, connected=self._connected, sequences=self._sequences,
+                ready=self._ready, connected=self._connected, last_contact=self._contact,
+                sequences=self._sequences,
                 last_load_seconds=self._last_load, loaded_at=self._loaded_at,
                 loads=self._loads, resumes=self._resumes, updates_applied=self._updates,
                 problems=self._problems,
@@ -322,6 +324,7 @@ class CouchSource(Source):
         log.warning("couchdb source: %s", text)
 
     def _connected_now(self) -> None:
+        self._contact = time.time()
         if not self._connected:
             with self._cond:
                 self._connected = True
@@ -348,6 +351,7 @@ class CouchSource(Source):
             if self._stop.is_set():
                 return
             body = self.client.request("GET", path, params=params)
+            self._connected_now()
             rows = body.get("rows") if isinstance(body, dict) else None
             if not isinstance(rows, list):
                 raise CouchError(0, "bad_answer", "_all_docs without rows", "GET", path)

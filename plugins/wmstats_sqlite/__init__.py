@@ -16,7 +16,7 @@ Tables:
 ``workflow_doc``
     the workflow record (positional JSON) and the bundle's other records (one
     blob, :mod:`wmstats.backends.codec`: sites, tasks, task-sites, datasets,
-    parentage, status history), read only for the page returned and by
+    parentage, status history, chain arguments, agent reports), read only for the page returned and by
     :meth:`SqliteStore.get_many`.
 ``site_sum``
     per workflow and per aggregate that sums WorkflowSite records (``site``,
@@ -26,8 +26,8 @@ Tables:
 ``workflow_name_fts``
     an FTS5 trigram index of the workflow names (case-sensitive, rowid =
     ``workflow.row``): a name wildcard with a run of 3 or more plain characters
-    reads its candidates there instead of testing every name (layout 5; a layout
-    4 file gets it when opened).
+    reads its candidates there instead of testing every name (layout 6; a layout
+    5 file gets it when opened).
 ``agent``, ``meta``
     agent records (JSON); the layout version, the snapshot id, the workflow
     count and the aggregates ``site_sum`` holds (when the aggregate table

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, Final
 
 import ujson
@@ -215,8 +215,10 @@ class Queries:
         return found
 
     @staticmethod
-    def bundles(con: sqlite3.Connection, names: Sequence[str]) -> dict[str, WorkflowBundle]:
-        """The bundles of the named workflows that exist, by name."""
+    def bundles(con: sqlite3.Connection, names: Sequence[str],
+                only: Collection[str] | None = None) -> dict[str, WorkflowBundle]:
+        """The bundles of the named workflows that exist, by name (``only`` those
+        parts, when given)."""
         found: dict[str, WorkflowBundle] = {}
         for start in range(0, len(names), BATCH):
             chunk = names[start:start + BATCH]
@@ -225,7 +227,7 @@ class Queries:
                     f"SELECT d.doc, d.parts FROM workflow w JOIN workflow_doc d "
                     f"ON d.row = w.row WHERE w.RequestName IN ({marks})", chunk):
                 workflow = decode_workflow(doc)
-                found[workflow.RequestName] = decode_bundle(workflow, parts)
+                found[workflow.RequestName] = decode_bundle(workflow, parts, only)
         return found
 
     def stream(self, con: sqlite3.Connection, query: Query, batch_size: int

@@ -16,11 +16,12 @@ __all__ = ["SCHEMA_VERSION", "MIGRATES_FROM", "INDEXED_FIELDS", "N_COUNTERS", "B
 
 #: Bumped when the table layout changes (see :mod:`wmstats_sqlite` for older files).
 #: 3: ``site_sum`` keyed by aggregate.  4: the status history is a bundle part
-#: (RequestTransition records), no longer a Workflow field.  5: ``workflow_name_fts``
-#: (a layout 4 file gets it when opened).
-SCHEMA_VERSION: Final = "5"
+#: (RequestTransition records), no longer a Workflow field.  5: the bundle blob holds
+#: the ChainArgs and AgentRequest parts too.  6: ``workflow_name_fts`` (a layout 5
+#: file gets it when opened).
+SCHEMA_VERSION: Final = "6"
 #: The layout older files are brought to the current one from, when opened.
-MIGRATES_FROM: Final = "4"
+MIGRATES_FROM: Final = "5"
 #: Workflow columns with an ``(field, RequestName)`` index.
 INDEXED_FIELDS: Final = (
     "RequestStatus", "RequestType", "SubRequestType", "Campaign", "Group", "Requestor",

@@ -10,7 +10,7 @@ import sqlite3
 import threading
 import typing
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -289,6 +289,13 @@ class SqliteStore(Store):
         wanted = list(dict.fromkeys(names))
         with self._read() as con:
             return self._sql.bundles(con, wanted)
+
+    def get_parts(self, names: Iterable[str],
+                  parts: Collection[str]) -> dict[str, WorkflowBundle]:
+        super().get_parts((), parts)  # ValueError for an unknown part
+        wanted = list(dict.fromkeys(names))
+        with self._read() as con:
+            return self._sql.bundles(con, wanted, frozenset(parts))
 
     def query(self, query: Query = Query()) -> Page:
         with self._read() as con:

@@ -4,8 +4,10 @@ Records (flat: every field a scalar or a tuple of scalars) become JSON arrays of
 their field values in schema order (no keys), which is 3-4 times smaller than the
 keyed form and fast to read back; the bundle's records other than the workflow
 (its :data:`~wmstats.schema.BUNDLE_PARTS`) go into one blob, optionally
-zlib-compressed.  A blob holds the parts the schema had when it was written: a
-backend that keeps blobs across versions bumps its layout when the parts change.
+zlib-compressed: one JSON array per part, one line each, so that a reader that
+wants a few parts decodes only those (:func:`decode_parts` ``only``).  A blob holds
+the parts the schema had when it was written: a backend that keeps blobs across
+versions bumps its layout when the parts change.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import inspect
 import operator
 import typing
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Final
 
 import attrs
@@ -130,11 +132,12 @@ def decode_workflow(text: str | bytes) -> Workflow:
 
 
 def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
-    """Every record of a bundle but its workflow, as one blob.
+    """Every record of a bundle but its workflow, as one blob: a line per part, in
+    :data:`~wmstats.schema.BUNDLE_PARTS` order.
 
     ``RequestName`` is left out of each part record: it is the workflow's.
     """
-    parts = []
+    lines = []
     for attr, cls in BUNDLE_PARTS.items():
         at = _name_index(cls)
         rows = []
@@ -142,32 +145,42 @@ def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
             values = record_values(record)
             del values[at]
             rows.append(values)
-        parts.append(rows)
-    data = json_bytes(parts)
+        lines.append(json_bytes(rows))  # compact JSON never holds a raw newline
+    data = _NEWLINE.join(lines)
     if compress:
         return zlib.compress(data, 1)
     return data
 
 
+_NEWLINE: Final = b"\n"
 _EMPTY: Final = encode_parts(WorkflowBundle(workflow=Workflow(RequestName="")))
 
 
-def decode_parts(name: str, blob: bytes) -> dict[str, tuple[Any, ...]]:
-    """The part records of a blob (see :func:`encode_parts`), by bundle attribute."""
+def decode_parts(name: str, blob: bytes,
+                 only: Collection[str] | None = None) -> dict[str, tuple[Any, ...]]:
+    """The part records of a blob (see :func:`encode_parts`), by bundle attribute.
+
+    :param only: the parts to decode (``None``: all); the others are left out.
+    """
     if blob[:1] == _ZLIB_MAGIC:
         blob = zlib.decompress(blob)
-    parts = ujson.loads(blob)
+    lines = blob.split(_NEWLINE)
     out: dict[str, tuple[Any, ...]] = {}
-    for (attr, cls), rows in zip(BUNDLE_PARTS.items(), parts):
+    for (attr, cls), line in zip(BUNDLE_PARTS.items(), lines):
+        if only is not None and attr not in only:
+            continue
         at = _name_index(cls)
+        rows = ujson.loads(line)
         for row in rows:
             row.insert(at, name)
         out[attr] = tuple(record_from_values(cls, row) for row in rows)
     return out
 
 
-def decode_bundle(workflow: Workflow, blob: bytes) -> WorkflowBundle:
-    """The bundle of ``workflow`` with the parts stored in ``blob``."""
+def decode_bundle(workflow: Workflow, blob: bytes,
+                  only: Collection[str] | None = None) -> WorkflowBundle:
+    """The bundle of ``workflow`` with the parts stored in ``blob`` (``only`` those
+    parts, the others empty, when given)."""
     if blob == _EMPTY:
         return WorkflowBundle(workflow=workflow)
-    return WorkflowBundle(workflow=workflow, **decode_parts(workflow.RequestName, blob))
+    return WorkflowBundle(workflow=workflow, **decode_parts(workflow.RequestName, blob, only))

@@ -9,6 +9,9 @@
   the ``wmstats_couchdb`` plugin);
 * :mod:`wmstats.bench.couchdb_store` -- the CouchDB store alone (needs the
   ``wmstats_couchdb`` plugin);
+* :mod:`wmstats.bench.wmcore` -- the WMCore-compatible API next to the real reqmon
+  2.4.5.9 on the same CouchDB data (needs the ``wmstats_couchdb`` plugin and
+  ``ci/install-reqmon.sh``);
 * :mod:`wmstats.bench.report` -- all of them at several sizes, with a Markdown
   report, SVG plots and one JSON file.
 
@@ -34,5 +37,6 @@ BENCHMARKS: Final[Mapping[str, str]] = MappingProxyType({
     "ui": "wmstats.bench.ui",
     "couchdb-source": "wmstats.bench.couchdb_source",
     "couchdb-store": "wmstats.bench.couchdb_store",
+    "wmcore": "wmstats.bench.wmcore",
     "report": "wmstats.bench.report",
 })

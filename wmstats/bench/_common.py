@@ -20,7 +20,6 @@ import math
 import os
 import platform
 import re
-import resource
 import signal
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Final
+
+from wmstats._procfs import rss_kib, rss_mib
 
 __all__ = [
     "PACKAGES",
@@ -87,33 +88,6 @@ def time_repeated(fn: Callable[[], object], repeat: int, *, warmup: int = 1,
         gc.collect()
         times.append(timed(fn, clock))
     return times
-
-
-def rss_kib(pid: int | str = "self") -> dict[str, int]:
-    """``VmRSS`` (current) and ``VmHWM`` (peak) of process ``pid`` in KiB.
-
-    Read from ``/proc/PID/status`` on Linux; elsewhere, for this process only, the
-    peak from :func:`resource.getrusage` stands in for both.  Empty when unknown.
-    """
-    found: dict[str, int] = {}
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    found[key] = int(value.split()[0])
-    except OSError:
-        if pid in ("self", os.getpid()):
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            peak //= 1024 if sys.platform == "darwin" else 1  # bytes on macOS
-            found = {"VmRSS": peak, "VmHWM": peak}
-    return found
-
-
-def rss_mib(pid: int | str = "self", key: str = "VmRSS") -> float | None:
-    """One figure of :func:`rss_kib` in MiB (``None`` when unknown)."""
-    value = rss_kib(pid).get(key)
-    return None if value is None else value / 1024
 
 
 def _cpu_model() -> str:

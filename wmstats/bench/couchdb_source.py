@@ -226,7 +226,13 @@ def _updates(client: CouchClient, http: requests.Session, url: str, req_db: str,
     step = max(1, workflows // max(1, count))
     latencies: list[float] = []
     for n in range(count):
-        docs = gen.documents((n * step) % workflows)
+        i = (n * step) % workflows
+        docs = gen.documents(i)
+        for _ in range(workflows):  # a workflow the source shows (not an archived one)
+            if docs[0]["RequestStatus"] in ACTIVE_STATUSES:
+                break
+            i = (i + 1) % workflows
+            docs = gen.documents(i)
         name = docs[0]["RequestName"]
         if n % 2 == 0 or len(docs) == 1:
             db, doc_id = req_db, docs[0]["_id"]

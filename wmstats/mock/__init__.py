@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from wmstats.mock._archive import ARCHIVED_STATUSES, archive, archived
+from wmstats.mock._archive import ARCHIVED_FROM, archive, archived
 from wmstats.mock._catalog import (
     ACTIVE_STATUSES,
     AGENTS,
@@ -60,7 +60,7 @@ __all__ = [
     "REQUEST_STATUSES",
     "REQUEST_TYPES",
     "ACTIVE_STATUSES",
-    "ARCHIVED_STATUSES",
+    "ARCHIVED_FROM",
     "DEFAULT_NOW",
 ]
 
@@ -78,7 +78,8 @@ class MockGenerator:
     :param now: the reference time (epoch seconds); every date is before it.
     :param archived: the share of workflows (0 to 1) made archived requests
         (``normal-archived``, ``aborted-archived``, ``rejected-archived``, without
-        agent reports: :mod:`wmstats.mock._archive`); the others are as with 0.
+        agent reports: :mod:`wmstats.mock._archive`) on top of the few that are
+        anyway; the others are as with 0.
     """
 
     def __init__(self, seed: int = 0, *, max_tasks: int = 10, max_sites: int = 30,

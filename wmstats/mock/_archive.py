@@ -16,15 +16,20 @@ import dataclasses
 import random
 from typing import Final
 
-from wmstats.mock._catalog import DN_BY_STATUS, DN_UNIFIED, STATUS_PATH, Choice
+from wmstats.mock._catalog import (
+    ARCHIVED_STATUSES,
+    DN_BY_STATUS,
+    DN_UNIFIED,
+    STATUS_PATH,
+    Choice,
+)
 from wmstats.mock._truth import Truth
 
-__all__ = ["ARCHIVED_STATUSES", "archived", "archive"]
+__all__ = ["ARCHIVED_FROM", "archived", "archive"]
 
-#: WMCore's archived request statuses, each after the status it follows.
-ARCHIVED_STATUSES: Final = {"normal-archived": "announced",
-                            "aborted-archived": "aborted-completed",
-                            "rejected-archived": "rejected"}
+#: WMCore's archived request statuses, each with the status it follows
+#: (:data:`~wmstats.mock._catalog.ARCHIVED_STATUSES` the other way round).
+ARCHIVED_FROM: Final = {status: before for before, (status, _) in ARCHIVED_STATUSES.items()}
 #: Archived statuses and their weight among archived requests.
 _CHOICE: Final = Choice([("normal-archived", 85.0), ("aborted-archived", 10.0),
                          ("rejected-archived", 5.0)])
@@ -46,7 +51,7 @@ def archive(truth: Truth, rng: random.Random, now: int) -> Truth:
     (dates spread between its creation and ``now``), no agent reports."""
     rnd = rng.random
     status = _CHOICE(rnd)
-    before = ARCHIVED_STATUSES[status]
+    before = ARCHIVED_FROM[status]
     if before == "announced":
         path = [*STATUS_PATH, status]
     elif before == "aborted-completed":

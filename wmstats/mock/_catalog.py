@@ -15,7 +15,7 @@ from typing import Any, Final, Generic, TypeVar
 from wmstats.schema import COUNTER_SOURCES
 
 __all__ = [
-    "ACTIVE_STATUSES", "AGENTS", "AGENT_COUNT_CHOICE", "AGENT_STATUS_CHOICE", "CAMPAIGNS",
+    "ACTIVE_STATUSES", "AGENTS", "ARCHIVED_STATUSES", "DATA_PILEUP", "AGENT_COUNT_CHOICE", "AGENT_STATUS_CHOICE", "CAMPAIGNS",
     "CHAIN_LENGTH_CHOICE", "COMPONENTS", "Choice", "DATA_CAMPAIGNS", "DATA_PDS", "DEFAULT_NOW",
     "DISKS", "DN_BY_STATUS", "DN_UNIFIED", "DN_USER", "EVENT_SIZE", "GROUP_CHOICE", "HLT_SITES",
     "MC_CHAIN_CHOICE", "MC_GENERATORS", "MC_PROCESSES", "MODULES", "NAME_MULT", "NAME_SPACE",
@@ -141,6 +141,17 @@ ACTIVE_STATUSES: Final = frozenset({
     "acquired", "running-open", "running-closed", "force-complete", "completed",
     "closed-out", "announced", "aborted", "aborted-completed",
 })
+#: Final statuses and the archived status a share of their requests has moved on to
+#: (ReqMgr2 keeps archived requests; WMStats does not show them): base -> (archived
+#: status, share).
+ARCHIVED_STATUSES: Final[Mapping[str, tuple[str, float]]] = MappingProxyType({
+    "announced": ("normal-archived", 0.35), "rejected": ("rejected-archived", 0.5),
+    "aborted-completed": ("aborted-archived", 0.5),
+})
+#: Data pileup (real collision events overlaid on simulation) that some pileup steps
+#: read as well as, or instead of, their MC premix (``DataPileup``).
+DATA_PILEUP: Final = ("/ZeroBias/Run2018D-v1/RAW", "/MinimumBias/Run2018D-v1/RAW",
+                      "/HIMinimumBias/HIRun2023A-v1/RAW")
 STATUS_PATH: Final = ("new", "assignment-approved", "assigned", "staging", "staged", "acquired",
                 "running-open", "running-closed", "completed", "closed-out", "announced")
 
@@ -335,6 +346,8 @@ DN_BY_STATUS: Final = {
     "staging": _DN_MS, "staged": _DN_MS, "failed": _DN_WQ, "acquired": _DN_WQ,
     "running-open": _DN_WQ, "running-closed": _DN_WQ, "completed": _DN_WQ,
     "aborted-completed": _DN_WQ,
+    # ReqMgr2's own clean-up thread archives requests.
+    "normal-archived": _DN_MS, "rejected-archived": _DN_MS, "aborted-archived": _DN_MS,
 }
 
 #: Output module name of each data tier.

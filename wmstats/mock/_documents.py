@@ -96,6 +96,8 @@ def render_request(t: Truth) -> dict[str, Any]:
         doc["InputDataset"] = t.input_dataset
     if t.mc_pileup:
         doc["MCPileup"] = t.mc_pileup
+    if t.data_pileup:
+        doc["DataPileup"] = t.data_pileup
     if t.num_events and not t.chain:
         doc["RequestNumEvents"] = t.num_events
     if t.original_request:
@@ -137,6 +139,8 @@ def render_request(t: Truth) -> dict[str, Any]:
                 sub["ScramArch"] = [s.arch]
             if s.mc_pileup:
                 sub["MCPileup"] = s.mc_pileup
+            if s.data_pileup:
+                sub["DataPileup"] = s.data_pileup
             if s.num_events:
                 sub["RequestNumEvents"] = s.num_events
                 sub["FilterEfficiency"] = s.filter_eff

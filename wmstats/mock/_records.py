@@ -10,8 +10,11 @@ import operator
 from typing import Final
 
 from wmstats.mock._truth import AgentInfo, Truth, dedup
+from wmstats.mock._catalog import AGENTS
 from wmstats.schema import (
     Agent,
+    AgentRequest,
+    ChainArgs,
     ChainParentage,
     DatasetStats,
     RequestTransition,
@@ -36,11 +39,11 @@ def render_bundle(t: Truth) -> WorkflowBundle:
     wf_tasks: list[WorkflowTask] = []
     task_sites: list[TaskSite] = []
     no_perf = (0.0, 0.0, 0.0, 0, 0.0)
+    agent_requests: list[AgentRequest] = []
     for agent in t.agents:
         url = agent.url
         per_site: dict[str, dict[str, int]] = {}
-        for key, value in agent.top.items():
-            totals[key] = totals.get(key, 0) + value
+        mine: dict[str, int] = dict(agent.top)
         for task in agent.tasks:
             path = task.path
             task_counts: dict[str, int] = {}
@@ -70,7 +73,7 @@ def render_bundle(t: Truth) -> WorkflowBundle:
                             into[1] += size
                             into[2] += lumis
             for key, value in task_counts.items():
-                totals[key] = totals.get(key, 0) + value
+                mine[key] = mine.get(key, 0) + value
             opened, finished, total, updated = task.subscription
             wf_tasks.append(WorkflowTask(
                 RequestName=name, Task=path, Agent=url, JobType=task.job_type,
@@ -79,6 +82,12 @@ def render_bundle(t: Truth) -> WorkflowBundle:
                 SkippedFiles=task.skipped, **task_counts))
         for site, counts in per_site.items():
             wf_sites.append(WorkflowSite(RequestName=name, Site=site, Agent=url, **counts))
+        for key, value in mine.items():
+            totals[key] = totals.get(key, 0) + value
+        team, version = AGENTS[url]
+        agent_requests.append(AgentRequest(RequestName=name, Agent=url, AgentTeam=team,
+                                           AgentVersion=version, Timestamp=agent.timestamp,
+                                           **mine))
     for ds in t.output_datasets:
         datasets.setdefault(ds, [0, 0, 0])
 
@@ -111,7 +120,7 @@ def render_bundle(t: Truth) -> WorkflowBundle:
         InputDataset=t.input_dataset,
         OutputDatasets=t.output_datasets,
         MCPileup=dedup([t.mc_pileup, *(s.mc_pileup for s in steps if t.chain)]),
-        DataPileup=(),
+        DataPileup=dedup([t.data_pileup, *(s.data_pileup for s in steps if t.chain)]),
         SiteWhitelist=t.whitelist,
         SiteBlacklist=t.blacklist,
         OutputModulesLFNBases=t.lfn_bases,
@@ -146,12 +155,63 @@ def render_bundle(t: Truth) -> WorkflowBundle:
         parentage=parentage,
         transitions=tuple(RequestTransition(RequestName=name, Index=k, Status=s, UpdateTime=u,
                                             DN=d) for k, (s, u, d) in enumerate(t.transitions)),
+        chain=_chain_args(t),
+        agent_requests=tuple(sorted(agent_requests, key=_AGENT_ORDER)),
     )
+
+
+def _chain_args(t: Truth) -> tuple[ChainArgs, ...]:
+    """A chain's levels as its request document holds them (see ``render_request``)."""
+    if not t.chain:
+        return ()
+    name = t.name
+    top_keys = ["Campaign", "CMSSWVersion", "ScramArch"]
+    if not t.per_task_names:
+        top_keys += ["AcquisitionEra", "ProcessingString"]
+    top_keys.append("PrepID")
+    if t.input_dataset:
+        top_keys.append("InputDataset")
+    top_keys.append(t.chain)
+    if t.parentage_resolved is not None:
+        top_keys.append("ParentageResolved")
+    top_keys.append("ChainParentageMap")
+    levels = [ChainArgs(
+        RequestName=name, ChainKey="", Keys=tuple(top_keys), Campaign=t.campaign,
+        CMSSWVersion=t.cmssw, ScramArch=(t.arch,) if t.arch else (),
+        AcquisitionEra="" if t.per_task_names else t.acq_era,
+        ProcessingString="" if t.per_task_names else t.proc_string, PrepID=t.prep_id,
+        InputDataset=t.input_dataset)]
+    name_key = "TaskName" if t.chain == "TaskChain" else "StepName"
+    for s in t.steps:
+        keys = [name_key, "Campaign"]
+        if s.cmssw:
+            keys.append("CMSSWVersion")
+        if s.arch:
+            keys.append("ScramArch")
+        keys += ["AcquisitionEra", "ProcessingString", "PrepID"]
+        read = "" if s.input_ref else t.input_dataset
+        if read:
+            keys.append("InputDataset")
+        if s.mc_pileup:
+            keys.append("MCPileup")
+        if s.data_pileup:
+            keys.append("DataPileup")
+        if s.num_events:
+            keys.append("RequestNumEvents")
+        levels.append(ChainArgs(
+            RequestName=name, ChainKey=s.key, Name=s.name, Keys=tuple(keys),
+            Campaign=s.campaign, CMSSWVersion=s.cmssw, ScramArch=(s.arch,) if s.arch else (),
+            AcquisitionEra=s.acq_era, ProcessingString=s.proc_string, PrepID=s.prep_id,
+            InputDataset=read, MCPileup=(s.mc_pileup,) if s.mc_pileup else (),
+            DataPileup=(s.data_pileup,) if s.data_pileup else (),
+            RequestNumEvents=s.num_events))
+    return tuple(levels)
 
 
 _SITE_ORDER: Final = operator.attrgetter("Site", "Agent")
 _TASK_ORDER: Final = operator.attrgetter("Task", "Agent")
 _TASK_SITE_ORDER: Final = operator.attrgetter("Task", "Site", "Agent")
+_AGENT_ORDER: Final = operator.attrgetter("Agent")
 
 
 def render_agent(info: AgentInfo) -> Agent:

@@ -21,10 +21,12 @@ from wmstats.mock._catalog import (
     AGENT_COUNT_CHOICE,
     AGENT_STATUS_CHOICE,
     AGENTS,
+    ARCHIVED_STATUSES,
     CHAIN_LENGTH_CHOICE,
     COMPONENTS,
     DATA_CAMPAIGNS,
     DATA_PDS,
+    DATA_PILEUP,
     DISKS,
     DN_BY_STATUS,
     DN_UNIFIED,
@@ -86,6 +88,10 @@ class Step:
     cores: int
     config_id: str
     keep_output: bool
+    #: outputs written but not kept (KeepOutput false): only their unmerged LFN bases
+    #: are in the request (OutputModulesLFNBases)
+    transient: tuple[str, ...] = ()
+    data_pileup: str = ""
 
 
 @dataclass(slots=True)
@@ -143,6 +149,7 @@ class Truth:
     input_dataset: str
     output_datasets: tuple[str, ...]
     mc_pileup: str
+    data_pileup: str
     whitelist: tuple[str, ...]
     blacklist: tuple[str, ...]
     lfn_bases: tuple[str, ...]
@@ -287,6 +294,7 @@ class Population:
         chain = ""
         input_dataset = ""
         mc_pileup = ""
+        data_pileup = ""
         original = ""
         requestor = "pdmvserv"
         per_task_names = False
@@ -375,7 +383,8 @@ class Population:
                     arch=spec.arch if (not chain or k == 0 or rnd() < 0.8) else "",
                     acq_era=spec.campaign, proc_string=spec.global_tag,
                     prep_id=step_prep, global_tag=spec.global_tag,
-                    outputs=outputs if keep else (), parent=parent,
+                    outputs=outputs if keep else (), transient=() if keep else outputs,
+                    parent=parent,
                     mc_pileup=spec.pileup, seconds_per_event=spec.seconds_per_event,
                     events_per_job=int((200 + rnd() * 1800) / max(spec.seconds_per_event, 1.0)
                                        * 20) + 10,
@@ -388,9 +397,17 @@ class Population:
                     config_id=f"{rng.getrandbits(128):032x}", keep_output=keep))
                 if keep:
                     parent = outputs[-1]
+            # Independent draws (their own generator): the rest of the workflow stays
+            # as it was before data pileup was added to the mock.
+            extra = random.Random(f"{self.seed}:{i}:pileup").random
+            for step in steps:
+                if step.mc_pileup and extra() < 0.25:
+                    step.data_pileup = DATA_PILEUP[int(extra() * len(DATA_PILEUP))]
             if not chain:
                 mc_pileup = steps[0].mc_pileup
                 steps[0].mc_pileup = ""
+                data_pileup = steps[0].data_pileup
+                steps[0].data_pileup = ""
 
         first_step = steps[0]
         output_datasets = tuple(ds for s in steps for ds in s.outputs)
@@ -434,8 +451,9 @@ class Population:
             cmssw=first_step.cmssw, arch=first_step.arch, priority=priority,
             initial_priority=initial_priority, date=created, transitions=transitions,
             input_dataset=input_dataset, output_datasets=output_datasets,
-            mc_pileup=mc_pileup, whitelist=whitelist, blacklist=blacklist,
-            lfn_bases=tuple(_lfn_base(ds) for ds in output_datasets),
+            mc_pileup=mc_pileup, data_pileup=data_pileup, whitelist=whitelist,
+            blacklist=blacklist,
+            lfn_bases=tuple(_lfn_base(ds) for s in steps for ds in (*s.outputs, *s.transient)),
             merged_lfn="/store/relval" if team == "relval" else
             "/store/data" if rtype in ("ReReco", "DQMHarvest") else "/store/mc",
             parentage_resolved=(status in ("closed-out", "announced") or rnd() < 0.2)
@@ -453,7 +471,16 @@ class Population:
             memory=first_step.memory, cores=first_step.cores, original_request=original,
             agents=[],
         )
-        if reports and status in ACTIVE_STATUSES and popular:
+        archived = ARCHIVED_STATUSES.get(status)
+        # Its own generator, drawn last: workflows that stay where they are come out
+        # as they did before archived requests were added to the mock.
+        later = random.Random(f"{self.seed}:{i}:archived").random
+        if archived is not None and later() < archived[1]:
+            # Archived requests keep no agent reports (WMCore deletes them first).
+            when = min(self.now - 1, transitions[-1][1] + 3600 + int(later() * 30 * 86400))
+            truth.status = archived[0]
+            transitions.append((archived[0], when, DN_BY_STATUS[archived[0]] or requestor_dn))
+        elif reports and status in ACTIVE_STATUSES and popular:
             self._agent_reports(rng, truth, popular)
         return truth
 

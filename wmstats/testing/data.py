@@ -14,6 +14,8 @@ from typing import Final
 from wmstats.schema import (
     COUNTER_FIELDS,
     Agent,
+    AgentRequest,
+    ChainArgs,
     ChainParentage,
     DatasetStats,
     RequestTransition,
@@ -153,9 +155,31 @@ def sample_bundles(n: int = 64, seed: int = 7, prefix: str = "") -> list[Workflo
                                   DN="/CN=robot"),
                 RequestTransition(RequestName=name, Index=1, Status=status,
                                   UpdateTime=created + 60, DN="/CN=Ünï")),
+            chain=_chain(name, workflow.ChainLength, random.Random(f"{seed}:{i}:chain")),
+            agent_requests=tuple(
+                AgentRequest(RequestName=name, Agent=agent, AgentTeam=TEAMS[k % len(TEAMS)],
+                             AgentVersion="2.3.4", Timestamp=created + 3600 * k,
+                             **_counters(random.Random(f"{seed}:{i}:{agent}"), 5000))
+                for k, agent in enumerate(sorted(agents))),
         ))
     rnd.shuffle(bundles)
     return bundles
+
+
+def _chain(name: str, length: int, rnd: random.Random) -> tuple[ChainArgs, ...]:
+    """The levels of a chain of ``length`` tasks (none when 0): odd values included."""
+    if not length:
+        return ()
+    levels = [ChainArgs(RequestName=name, ChainKey="", Keys=("Campaign", "TaskChain"),
+                        Campaign=rnd.choice(CAMPAIGNS))]
+    for k in range(1, length + 1):
+        levels.append(ChainArgs(
+            RequestName=name, ChainKey=f"Task{k}", Name=f"Täsk_{k}",
+            Keys=("TaskName", "Campaign", "ScramArch", "MCPileup", "RequestNumEvents"),
+            Campaign=rnd.choice(CAMPAIGNS), ScramArch=_pick(rnd, ("el8_amd64_gcc12", ""), 2),
+            MCPileup=("/Neutrino/Ünï-v1/PREMIX",) if rnd.random() < 0.5 else (),
+            RequestNumEvents=rnd.choice((0, 2**40, 1000))))
+    return tuple(levels)
 
 
 def sample_agents(prefix: str = "") -> list[Agent]:

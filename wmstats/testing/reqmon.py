@@ -67,6 +67,8 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
+from wmstats._procfs import rss_mib
+
 __all__ = [
     "REQMON_VERSION",
     "PYTHON_ENV",
@@ -89,6 +91,7 @@ __all__ = [
     "wmcore_client_call",
     "wmcore_client_calls",
     "wmcore_constants",
+    "wmcore_request_rules",
 ]
 
 #: The reqmon release this harness runs (``ci/install-reqmon.sh`` pins it).
@@ -99,6 +102,7 @@ PYTHON_ENV: Final = "WMSTATS_REQMON_PYTHON"
 INSTALL_COMMAND: Final = "ci/install-reqmon.sh"
 _PYTHON_RELPATH: Final = Path(".cache", "reqmon", "bin", "python")
 _CLIENT_SCRIPT: Final = Path(__file__).with_name("_wmcore_client.py")
+_RULES_SCRIPT: Final = Path(__file__).with_name("_wmcore_request_info.py")
 _HOST: Final = "127.0.0.1"
 _APP: Final = "wmstatsserver"
 #: How many free ports to try when the chosen one is taken before reqmon binds it.
@@ -763,8 +767,6 @@ class ReqmonServer:
 
     def rss(self, key: str = "VmRSS") -> float | None:
         """Resident memory of the process in MiB (``VmHWM`` for the peak)."""
-        from wmstats.bench._common import rss_mib
-
         return None if self.pid is None else rss_mib(self.pid, key)
 
     def task_log(self) -> str:
@@ -1077,13 +1079,13 @@ def _wmcore_environment(folder: Path) -> dict[str, str]:
 
 
 def _run_client(request: Mapping[str, Any], python: str | Path | None,
-                timeout: float) -> dict[str, Any]:
+                timeout: float, script: Path = _CLIENT_SCRIPT) -> dict[str, Any]:
     exe = Path(python) if python is not None else find_reqmon_python()
     with tempfile.TemporaryDirectory(prefix="wmstats-wmcore-client-") as folder:
         env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
         env.update(_wmcore_environment(Path(folder)))
         try:
-            done = subprocess.run([str(exe), str(_CLIENT_SCRIPT)], input=json.dumps(request),
+            done = subprocess.run([str(exe), str(script)], input=json.dumps(request),
                                   capture_output=True, text=True, env=env, cwd=folder,
                                   timeout=timeout, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -1161,3 +1163,24 @@ def wmcore_constants(python: str | Path | None = None) -> Mapping[str, Any]:
     """
     exe = Path(python) if python is not None else find_reqmon_python()
     return _constants(str(exe))
+
+
+def wmcore_request_rules(documents: Mapping[str, Mapping[str, Any]], keys: Sequence[str],
+                         conditions: Sequence[Mapping[str, Any]] = (), *,
+                         python: str | Path | None = None,
+                         timeout: float = 600.0) -> dict[str, Any]:
+    """reqmon's own request rules applied to ``documents``, in the reqmon venv
+    (``wmstats/testing/_wmcore_request_info.py``): per document, ``RequestInfo.get``
+    of each key, ``andFilterCheck`` of each condition, ``protectedLFNs``, and the
+    ``globallocks`` / ``protectedlfns`` values (``DataCache.filterData``).
+
+    :param documents: request name -> request document (with ``AgentJobInfo`` where
+        reqmon's cache would attach it).
+    :param conditions: ``{key: value or [values]}`` each, as ``filtered_requests``
+        passes them.
+    :returns: ``{"get", "matches", "protected_lfns", "global_locks", "lfn_bases",
+        "errors"}``, each by request name.
+    """
+    return _run_client({"documents": documents, "keys": list(keys),
+                        "conditions": [dict(c) for c in conditions]}, python, timeout,
+                       _RULES_SCRIPT)

@@ -272,6 +272,25 @@ class StoreSuite:
         assert loaded.get("no-such-workflow") is None
         assert loaded.get_many([]) == {}
 
+    def test_get_parts(self, loaded: Store, bundles: list[WorkflowBundle]) -> None:
+        # The parts asked for come back whole; the others are whole or empty.
+        wanted = [b.workflow.RequestName for b in bundles[:8]] + ["no-such-workflow"]
+        expected = {b.workflow.RequestName: b for b in bundles[:8]}
+        for parts in ({"chain"}, {"parentage", "agent_requests"}, set(BUNDLE_PARTS), set()):
+            found = loaded.get_parts(wanted, parts)
+            assert set(found) == set(expected), parts
+            for name, bundle in found.items():
+                full = expected[name]
+                assert bundle.workflow == full.workflow
+                for part in BUNDLE_PARTS:
+                    got = getattr(bundle, part)
+                    if part in parts:
+                        assert got == getattr(full, part), (name, part)
+                    else:
+                        assert got in ((), getattr(full, part)), (name, part)
+        with pytest.raises(ValueError, match="not bundle parts"):
+            loaded.get_parts(wanted, {"chain", "bogus"})
+
     def test_unicode_and_special_names(self, loaded: Store) -> None:
         for name in SPECIAL_NAMES:
             bundle = loaded.get(name)

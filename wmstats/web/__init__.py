@@ -9,6 +9,10 @@
   endpoints it calls, reading everything from a cache server through
   :class:`wmstats.client.CacheClient` (``docs/ui.md``).  :class:`~wmstats.web.ui.UIApp`
   is built the same ways; ``wmstats.web.ui.build_application`` is its WSGI app.
+* :mod:`wmstats.web.wmcore` -- the WMCore-compatible API (today's
+  ``/wmstatsserver/data/*``, ``docs/wmcore-compat.md``): :class:`WMCoreApp`, built
+  the same ways, reading a cache app's store and source; ``wmstats serve`` mounts
+  it next to the cache server.
 * :class:`WebServer` (:mod:`wmstats.web.server`) -- a WSGI app on its own port, in a thread, no global state
   (both servers of ``wmstats serve`` run in one).
 
@@ -19,5 +23,6 @@ or test code (``.importlinter``).
 
 from wmstats.web.cache import CacheApp, CacheConfig, build_application
 from wmstats.web.server import WebServer
+from wmstats.web.wmcore import WMCoreApp
 
-__all__ = ["CacheApp", "CacheConfig", "WebServer", "build_application"]
+__all__ = ["CacheApp", "CacheConfig", "WMCoreApp", "WebServer", "build_application"]

@@ -143,6 +143,8 @@ def _source_status() -> dict[str, Any]:
         "ready": {"type": "boolean", "description": "The first full load has finished."},
         "connected": {"type": "boolean",
                       "description": "The last request to the upstream server succeeded."},
+        "last_contact": {**number, "description": "When the upstream server last answered "
+                                                  "(epoch s); null if it never did."},
         "sequences": _SEQUENCES,
         "last_load_seconds": {**number, "description": "Duration of the last full load."},
         "loaded_at": {**number, "description": "When the last full load ended (epoch s)."},

@@ -93,6 +93,7 @@ from wmstats.web._reply import (
     send,
 )
 from wmstats.web._routes import AGENTS, METRICS_TYPE, Call, Params, Route, Router
+from wmstats.web.wmcore import DEFAULT_PREFIX
 
 __all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application", "ROUTES"]
 
@@ -138,6 +139,9 @@ class CacheConfig:
         opens it on its store, starts it and stops it in :meth:`CacheApp.close`),
         or a :class:`~wmstats.source.Source` (its store is served; the app starts
         it, the caller stops it).  Until its first load, data endpoints answer 503.
+    :param wmcore_prefix: where ``wmstats cache-server`` and ``wmstats serve`` mount
+        the WMCore-compatible API (:mod:`wmstats.web.wmcore`) next to this app,
+        reading its store and source; empty: not at all.
     """
 
     store: str | Store = "memory://"
@@ -153,8 +157,14 @@ class CacheConfig:
     mock: int = attrs.field(default=0, converter=_to_int, validator=_positive(0))
     mock_seed: int = attrs.field(default=0, converter=_to_int)
     source: str | Source | None = None
+    wmcore_prefix: str = attrs.field(default=DEFAULT_PREFIX, converter=str)
 
     def __attrs_post_init__(self) -> None:
+        prefix = self.wmcore_prefix
+        if prefix and (not prefix.startswith("/") or prefix.endswith("/")
+                       or "//" in prefix or "?" in prefix or "#" in prefix):
+            raise ValueError(f"wmcore_prefix must be a path like /wmstatsserver/data (or "
+                             f"empty), got {prefix!r}")
         if self.gzip_level > 9:
             raise ValueError(f"gzip_level must be 1..9, got {self.gzip_level}")
         if self.default_limit > self.max_limit:

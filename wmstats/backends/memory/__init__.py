@@ -32,7 +32,7 @@ import bisect
 import operator
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
 from wmstats.backends.codec import decode_bundle, encode_parts
@@ -226,12 +226,21 @@ class MemoryStore(Store):
         return self._snap.n
 
     def get_many(self, names: Iterable[str]) -> dict[str, WorkflowBundle]:
+        return self._bundles(names, None)
+
+    def get_parts(self, names: Iterable[str],
+                  parts: Collection[str]) -> dict[str, WorkflowBundle]:
+        super().get_parts((), parts)  # ValueError for an unknown part
+        return self._bundles(names, frozenset(parts))
+
+    def _bundles(self, names: Iterable[str],
+                 only: Collection[str] | None) -> dict[str, WorkflowBundle]:
         snap = self._snap
         found: dict[str, WorkflowBundle] = {}
         for name in names:
             row = bisect.bisect_left(snap.names, name)
             if row < snap.n and snap.names[row] == name:
-                found[name] = decode_bundle(snap.workflows[row], snap.blobs[row])
+                found[name] = decode_bundle(snap.workflows[row], snap.blobs[row], only)
         return found
 
     def query(self, query: Query = Query()) -> Page:
