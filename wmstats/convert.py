@@ -771,7 +771,7 @@ def request_part(bundle: WorkflowBundle) -> RequestPart | None:
     if not workflow.HasRequest:
         return None
     return RequestPart(attrs.evolve(workflow, **_AGENT_FIELDS), bundle.parentage,
-                       bundle.transitions)
+                       bundle.transitions, bundle.chain)
 
 
 class DocumentConverter:
