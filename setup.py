@@ -41,6 +41,10 @@ setup(
         # /metrics of the cache server: the Prometheus text format, histograms and
         # process metrics, from one CollectorRegistry per app (never the global one).
         "prometheus_client>=0.16",
+        # Regular expression filters run on RE2 (linear time in the text, whatever
+        # the pattern): a backtracking engine let one 33-character pattern hold
+        # the GIL for minutes.  Its wheels bundle RE2 (manylinux, macOS, Windows).
+        "google-re2>=1.1,<2",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",

@@ -177,8 +177,10 @@ def test_errors_are_typed(client: CacheClient) -> None:
     assert info.value.status == 400 and info.value.parameter == "RequestPriority.ge"
     assert info.value.error == "bad_request" and "RequestPriority" in str(info.value)
     with pytest.raises(RequestRejectedError) as info:
-        client.fetch(limit=51)
+        client.fetch(limit=501)
     assert info.value.status == 413 and info.value.parameter == "limit"
+    capped = client.fetch(limit=51)  # a JSON page holds at most max_limit workflows
+    assert capped.limit == 50 and len(capped.workflows) == 50
     with pytest.raises(NotFoundError) as found:
         client.workflow("no/such workflow")
     assert found.value.status == 404 and found.value.error == "not_found"

@@ -294,8 +294,10 @@ def test_unreachable_at_start_then_ready() -> None:
     port = free_port()
     dbs = Dbs(f"http://127.0.0.1:{port}", "req_db", "wms_db")
     with contextlib.ExitStack() as stack:
+        # Full health detail: /healthz shows the source's last error (not by default).
         app = stack.enter_context(CacheApp(source=dbs.source_url() + "&retry_initial=0.05&"
-                                                  "retry_max=0.3&heartbeat=0.2"))
+                                                  "retry_max=0.3&heartbeat=0.2",
+                                           health_detail="full"))
         server = stack.enter_context(WebServer(build_application(app)))
         url = server.url
         assert app.source is not None

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pickle
 import re
+import threading
+import time
 
 import pytest
+import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +19,7 @@ from wmstats.query import (
     Page,
     Query,
     QueryError,
+    QueryTimeoutError,
     apply_query,
     compile_filter,
     compile_glob,
@@ -27,7 +31,11 @@ from wmstats.query import (
     parse_query,
     parse_time,
     summarize,
+    time_budget,
 )
+from wmstats.query import PatternError, budget, compile_regex
+from wmstats.query.match import required_literal
+from wmstats.query.model import INT_MAX, INT_MIN
 from wmstats.schema import Workflow, WorkflowSite
 
 
@@ -79,14 +87,21 @@ def test_parse_filters(params: dict[str, str | list[str]], expected: list[Filter
     ({"RequestPriority.glob": "1*"}, "RequestPriority", "needs a string field"),
     ({"RequestPriority": "high"}, "RequestPriority", "expected an integer"),
     ({"RequestPriority": "1.5"}, "RequestPriority", "expected an integer"),
-    ({"RequestPriority": "1,>=5"}, "RequestPriority", "cannot combine"),
+    ({"RequestPriority": "1,>=x"}, "RequestPriority", "expected an integer"),
+    ({"RequestPriority": " 1"}, "RequestPriority", "expected an integer"),
+    ({"RequestDate": "2023-02-29"}, "RequestDate", "ISO 8601"),
+    ({"HasRequest": " true"}, "HasRequest", "true or false"),
+    ({"sort": "RequestName,,Campaign"}, "", "empty field name"),
+    ({"fields": " RequestName"}, " RequestName", "not a field name"),
+    ({"sort": "--RequestName"}, "--RequestName", "not a field name"),
     ({"RequestPriority": ".."}, "RequestPriority", "at least one bound"),
     ({"RequestDate": "yesterday"}, "RequestDate", "ISO 8601"),
     ({"HasRequest": "perhaps"}, "HasRequest", "true or false"),
     ({"ParentageResolved.gt": "1"}, "ParentageResolved", "needs a numeric field"),
     ({"Transitions": "new"}, "Transitions", "unknown parameter"),  # its own record type now
-    ({"idx": "-1"}, "idx", ">= 0"),
-    ({"idx": "ten"}, "idx", ">= 0"),
+    ({"idx": "-1"}, "idx", "from 0"),
+    ({"idx": "ten"}, "idx", "from 0"),
+    ({"idx": "99999999999999999999"}, "idx", "from 0"),
     ({"idx": ["1", "2"]}, "idx", "more than once"),
     ({"limit": "1001"}, "limit", "at most 1000"),
     ({"sort": "-Planet"}, "Planet", "unknown field"),
@@ -240,6 +255,169 @@ def test_fast_glob_equals_regex_translation(pattern: str, value: str) -> None:
     assert compile_glob(pattern)(value) == expected
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="ab*?", min_size=1, max_size=12), st.text(alphabet="abc", max_size=14))
+def test_star_heavy_globs_equal_regex_translation(pattern: str, value: str) -> None:
+    """Globs of many stars and question marks (matched by leftmost placement of
+    the pieces between stars, not by a regex) mean what their regex means."""
+    expected = re.match(glob_to_regex(pattern), value) is not None
+    assert compile_glob(pattern)(value) == expected
+
+
+def test_pathological_patterns_give_plain_answers() -> None:
+    """The issue's patterns: a regex that makes Python's re backtrack for minutes,
+    and the UI search that made a glob regex do the same; both match normally."""
+    names = ["wf_" + "x" * 40, "a" * 30 + "#", "ab#", "abcd#e", "w" * 60 + "#tail"]
+    regex = compile_filter(Filter("RequestName", "re", ("^(?:.|.){1,18}#",)))
+    assert [regex(_wf(n)) for n in names] == [False, False, True, True, False]
+    glob = compile_filter(Filter("RequestName", "glob", ("*?*?*?*?*#*",)))
+    assert [glob(_wf(n)) for n in names] == [False, True, False, True, True]
+
+
+@pytest.mark.parametrize("pattern", [
+    r"(a)\1",            # backreference
+    r"wf(?=_)",          # look-ahead
+    r"(?<!x)wf",         # look-behind
+    r"(?>atomic)",       # atomic group
+    r"a{1001}",          # repetition above RE2's 1000
+    r"(?:.{1,1000}){1,1000}",
+])
+def test_regex_outside_re2_is_refused(pattern: str) -> None:
+    """The regular expressions are RE2's (linear time): what RE2 does not
+    support is refused with its reason, the same on every backend."""
+    with pytest.raises(QueryError) as info:
+        parse_query({"RequestName.re": pattern})
+    assert info.value.parameter == "RequestName.re"
+    assert "bad regular expression" in info.value.message
+    assert "RE2" in info.value.message
+
+
+_REGEX_TOKENS = st.sampled_from([
+    "a", "b", "c", "ab", "\\.", "\\-", ".", "^", "$", "*", "+", "?", "*?", "{2}", "{1,3}",
+    "{0,2}", "|", "(", ")", "(?:", "(?P<g>", "[a-c]", "[^b]", "[]a]", "\\d", "\\w", "\\b",
+    "\\A", "\\z", "(?i)", "(?i:", "(?s)", "\\Q", "\\E", "\\x61", "\\141", "\\pL",
+    "[[:alpha:]]", "{", "}", "ü", "工"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_REGEX_TOKENS, min_size=1, max_size=8).map("".join),
+       st.lists(st.text(alphabet="abcABC.-ü工x\n", max_size=10), min_size=1, max_size=12))
+def test_required_literal_is_never_wrong(pattern: str, values: list[str]) -> None:
+    """The literal put in front of RE2 is in every value the pattern matches."""
+    try:
+        search = compile_regex(pattern)
+    except PatternError:
+        return
+    literal = required_literal(pattern)
+    for value in values:
+        text = value.encode("utf-8")
+        if re2.compile(pattern).search(text) is not None:
+            assert search(value)
+            assert literal is None or literal in value, (pattern, literal, value)
+        else:
+            assert not search(value)
+
+
+@pytest.mark.parametrize(("pattern", "literal"), [
+    ("^(?:.|.){1,18}#", "#"), ("HIG", "HIG"), ("^user_[a-z]+_wf00[0-3]", "user_"),
+    ("x\\.y", "x.y"), ("ab+c", "a"), ("abc{2}d", "ab"), ("(?P<n>x)yz", "yz"),
+    ("a|b", None), ("(?i)abc", None), ("\\Qab\\E", None), ("[[:digit:]]x", None),
+    ("\\x41bc", None), ("a{,3}", None), (".*", None),
+])
+def test_required_literal_examples(pattern: str, literal: str | None) -> None:
+    assert required_literal(pattern) == literal
+
+
+def test_regex_is_unanchored_unicode_and_flags() -> None:
+    def matches(pattern: str, value: str) -> bool:
+        return compile_filter(Filter("RequestName", "re", (pattern,)))(_wf(value))
+
+    assert matches("b", "abc") and not matches("^b", "abc")
+    assert matches("(?i)WF_ü", "xwf_Ü") and matches(r"\pL{3}$", "工作流")
+    assert matches("^.$", "🚀") and not matches("a.b", "a\nb") and matches("(?s)a.b", "a\nb")
+    assert matches(r"x\z", "ax") and matches("[[:digit:]]", "a1")
+    # A lone surrogate (valid JSON, not valid UTF-8) is matched, not an error.
+    assert matches("a", "\ud800a") and not matches("b", "\ud800a")
+
+
+def test_time_budget_stops_pattern_filters() -> None:
+    """Past the deadline, glob and regex predicates raise instead of going on, on
+    the first value and then every CHECK_EVERY values; outside a budget, never."""
+    records = [_wf(f"wf{i:04d}") for i in range(3 * budget.CHECK_EVERY)]
+    for flt in (Filter("RequestName", "re", ("9$",)), Filter("RequestName", "glob", ("*9",)),
+                Filter("RequestName", "glob", ("*?*?*9",))):
+        with time_budget(0.001):
+            time.sleep(0.005)
+            with pytest.raises(QueryTimeoutError) as info:
+                list(filter_records(records, [flt]))
+        assert info.value.field == "query" and "0.001 s" in info.value.message
+        assert isinstance(info.value, QueryError)
+        assert len(list(filter_records(records, [flt]))) == 3 * budget.CHECK_EVERY // 10
+    # Within the budget, or with none, the answer is the full one.
+    with time_budget(60):
+        assert len(list(filter_records(records, [Filter("RequestName", "re", ("9$",))]))) \
+            == 3 * budget.CHECK_EVERY // 10
+    with time_budget(None), time_budget(0):
+        assert budget.deadline() is None and not budget.expired()
+
+
+def test_time_budget_checks_along_the_way() -> None:
+    """A predicate made before the deadline passes stops once it has passed."""
+    calls = 0
+
+    def slow(value: str) -> bool:
+        nonlocal calls
+        calls += 1
+        time.sleep(0.0005)
+        return False
+
+    with time_budget(0.05):
+        predicate = budget.metered(slow)
+        with pytest.raises(QueryTimeoutError):
+            for i in range(100_000):
+                predicate(str(i))
+    assert calls < 10 * budget.CHECK_EVERY
+
+
+def test_time_budget_nests_and_stays_in_its_thread() -> None:
+    seen: list[float | None] = []
+    with time_budget(10):
+        outer = budget.deadline()
+        with time_budget(100):  # a later deadline does not extend the earlier one
+            assert budget.deadline() == outer
+        with time_budget(1):
+            assert budget.deadline() is not None and outer is not None
+            assert budget.deadline() < outer  # type: ignore[operator]
+        worker = threading.Thread(target=lambda: seen.append(budget.deadline()))
+        worker.start()
+        worker.join()
+    assert seen == [None] and budget.deadline() is None
+    error = QueryTimeoutError(1.5)
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is QueryTimeoutError and copy.seconds == 1.5
+
+
+@pytest.mark.parametrize("params", [
+    {"RequestPriority": "99999999999999999999"},
+    {"RequestPriority": "-9223372036854775809"},
+    {"RequestPriority": ">=9223372036854775808"},
+    {"RequestPriority.lt": "99999999999999999999"},
+    {"RequestDate": "99999999999999999999"},
+    {"TotalInputEvents": "1..99999999999999999999"},
+])
+def test_integers_beyond_64_bits_are_refused(params: dict[str, str]) -> None:
+    with pytest.raises(QueryError) as info:
+        parse_query(params)
+    assert "out of range" in info.value.message and info.value.parameter == next(iter(params))
+
+
+def test_64_bit_edges_are_accepted() -> None:
+    query = parse_query({"RequestPriority.le": str(INT_MAX), "RequestDate.ge": str(INT_MIN)})
+    assert [f.values for f in query.filters] == [(INT_MAX,), (INT_MIN,)]
+    with pytest.raises(QueryError):
+        Filter("RequestPriority", "eq", (INT_MAX + 1,))
+
+
 def test_page_next_idx() -> None:
     assert Page((), 0).next_idx is None
     records = tuple(_wf(str(i)) for i in range(3))
@@ -301,9 +479,29 @@ def test_summarize_semantics() -> None:
 def test_parse_time() -> None:
     assert parse_time("1700000000") == 1700000000
     assert parse_time("2024-01-01T00:00:00Z") == 1704067200
-    assert parse_time(" 2024-01-01 ") == 1704067200
-    with pytest.raises(QueryError):
-        parse_time("2024-13-01")
+    assert parse_time("2024-02-29T23:59:59.999+01:00") == 1709247599
+    assert parse_time("2000-02-29") == 951782400
+    # The exact grammar of wmstats.query.grammar.TIME (what /openapi.json publishes):
+    # no surrounding space, real days only, fractions of 3 or 6 digits.
+    for text in (" 2024-01-01 ", "2024-13-01", "1900-02-29", "2023-04-31", "2024-01-01T24:00",
+                 "2024-01-01T10:00:00.1", "2024-01-01 10:00", "2024-W01-1", "+"):
+        with pytest.raises(QueryError):
+            parse_time(text)
+
+
+def test_numbers_mix_exact_values_and_ranges() -> None:
+    """Exact values are alternatives, comparisons and ranges narrow them (they
+    used to be refused together; the OpenAPI grammar allows them per item)."""
+    records = [_wf(f"w{i}", RequestPriority=i) for i in range(10)]
+
+    def got(value: str | list[str]) -> list[int]:
+        query = parse_query({"RequestPriority": value}, default_limit=None)
+        return [r.RequestPriority for r in apply_query(records, query).records]
+
+    assert got("1,5,>=3") == [5]
+    assert got(["2,7", "..6"]) == [2]
+    assert got("3..5,5..8") == [5]
+    assert got(">7") == [8, 9]
 
 
 def test_field_spec() -> None:

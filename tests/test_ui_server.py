@@ -457,3 +457,51 @@ def test_no_workflow_stream_for_filters_or_summary(generator: MockGenerator) -> 
             assert _get(running, "/api/summary", params=params).status_code == 200
         assert _get(running, "/api/filters").status_code == 200
         assert _fetched_records(running) == 10
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+class _Counting:
+    """A WSGI app that counts the requests it passes to ``app``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self.lock:
+            self.count += 1
+        return self.app(environ, start_response)
+
+
+def test_one_browser_request_costs_a_bounded_number_of_cache_requests(
+        generator: MockGenerator) -> None:
+    """Issue 15: the UI server fans out a bounded number of cache requests per
+    browser request, whatever the browser asks."""
+    from wmstats.store import open_store
+    from wmstats.web import CacheApp
+    from wmstats.web import build_application as build_cache
+
+    with open_store("memory://") as store:
+        store.replace(generator.bundles(60), generator.agents())
+        names = [r.RequestName for r in store.query().records]
+        counting = _Counting(build_cache(CacheApp(store=store)))
+        with WebServer(counting) as cache, \
+                UIApp(cache_url=cache.url, warm=False) as app, \
+                WebServer(build_application(app)) as ui:
+            def cost(path: str, **params: Any) -> tuple[int, int]:
+                before = counting.count
+                status = requests.get(ui.url + path, params=params, timeout=60).status_code
+                return status, counting.count - before
+
+            assert cost("/api/events", name=names[:25]) == (200, 26)
+            assert cost("/api/events", name=names[:25]) == (200, 1)  # kept per snapshot
+            assert cost("/api/events", name=names[:26]) == (400, 0)
+            assert cost("/api/filters") == (200, 7)
+            assert cost("/api/filters") == (200, 1)
+            for path in ("/api/workflows", "/api/summary", "/api/groups/site",
+                         "/api/agents", "/api/status", "/api/workflow/" + names[0]):
+                status, n = cost(path, **({"q": "*?*?*?*?*#*"} if "groups" in path else {}))
+                assert (status, n) == (200, 1), path

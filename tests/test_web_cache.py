@@ -425,9 +425,13 @@ BAD_REQUESTS = [
     ("/fetch?idx=1&idx=2", 400, "idx"),
     ("/fetch?limit=abc", 400, "limit"),
     ("/fetch?limit=-5", 400, "limit"),
-    ("/fetch?limit=101", 413, "limit"),
+    ("/fetch?limit=1001", 413, "limit"),
     ("/fetch?limit=1001&format=ndjson", 413, "limit"),
-    ("/sites/T1_US_FNAL?limit=101", 413, "limit"),
+    ("/sites/T1_US_FNAL?limit=1001", 413, "limit"),
+    ("/fetch?idx=99999999999999999999", 400, "idx"),
+    ("/fetch?RequestPriority=99999999999999999999", 400, "RequestPriority"),
+    ("/fetch?sort=RequestName,,Campaign", 400, "sort"),
+    ("/fetch?RequestName.eq=" + "a" * 1001, 400, "RequestName.eq"),
     ("/fetch?bogus=1", 400, "bogus"),
     ("/fetch?requeststatus=new", 400, "requeststatus"),
     ("/fetch?RequestName.re=(", 400, "RequestName.re"),
@@ -786,3 +790,45 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
                 assert mode is schemathesis.GenerationMode.NEGATIVE
         tested += 1
     assert tested >= len(ROUTES) - 1
+
+
+# --------------------------------------------------------------------------- time budget
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_time_budget_stops_costly_filters_with_422(
+        kind: str, generator: MockGenerator, tmp_path: Any, http: requests.Session) -> None:
+    """A request whose filters outlast the server's time budget is stopped and
+    answered 422 (JSON); health and requests without pattern filters still answer."""
+    url = "memory://" if kind == "memory" else f"sqlite:///{tmp_path}/budget.db"
+    with open_store(url) as store:
+        store.replace(generator.bundles(50), generator.agents())
+        for served in _serve(store, query_budget=1e-9):
+            for path in ("/fetch?RequestName.re=^(?:.|.){1,18}%23",
+                         "/fetch?RequestName=*%3F*%3F*%3F*%3F*%23*&limit=0",
+                         "/status?Campaigns.glob=*%3F*", "/sites/T1_US_FNAL?RequestName.re=x"):
+                with http.get(served.url + path) as response:
+                    assert response.status_code == 422, path
+                    assert response.headers["Content-Type"] == "application/json"
+                    doc = response.json()
+                    assert doc["error"] == "query_timeout" and "time budget" in doc["detail"]
+            with http.get(served.url + "/healthz") as response:
+                assert response.status_code == 200 and response.json()["ready"]
+            with http.get(served.url + "/info") as response:
+                assert response.status_code == 200
+        for served in _serve(store, query_budget=0):  # no budget
+            with http.get(served.url + "/fetch?RequestName.re=^(?:.|.){1,18}_&limit=1") as r:
+                assert r.status_code == 200 and r.json()["total"] > 0
+
+
+def test_a_json_page_is_capped_at_max_limit(server: Served, http: requests.Session) -> None:
+    """``limit`` goes up to ``max_stream_limit`` in every format (what the OpenAPI
+    document says); a JSON page holds at most ``max_limit`` workflows, and says so."""
+    response, body = get(http, server.url + "/fetch?limit=150&fields=RequestName")
+    doc = ujson.loads(body)
+    assert response.status_code == 200 and doc["limit"] == LIMITS["max_limit"]
+    assert len(doc["workflows"]) == LIMITS["max_limit"] and doc["total"] == N_WORKFLOWS
+    assert doc["next"].startswith("/fetch?idx=100&limit=150")
+    response, body = get(http, server.url + "/fetch?limit=150&fields=RequestName",
+                         fmt="ndjson")
+    assert len(ndjson(body)) == 150

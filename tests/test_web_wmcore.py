@@ -501,3 +501,38 @@ def test_wmcore_client_raises_when_the_lists_are_unsafe(reqmon_python: Path) -> 
             for result in wmcore_client_calls(base, calls, python=reqmon_python):
                 assert result.error is not None and result.error.status == 503, result
                 assert result.error.headers.get("X-Error-Detail") == "DataCache is stale"
+
+
+def _raw(url: str, request: bytes) -> bytes:
+    """The whole answer to ``request`` sent as is to the server of ``url``."""
+    import socket
+
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(request)
+        return b"".join(iter(lambda: sock.recv(65536), b""))
+
+
+def test_hostile_input_is_a_json_4xx_or_an_answer(served: Served) -> None:
+    """Values beyond the query model's bounds are matched like any other (they
+    made the streamed reply fail after its head), a path that is not UTF-8 and
+    what CherryPy refuses before dispatch are JSON errors, cookies are ignored."""
+    name = next(iter(served.cache))
+    for params in ([("RequestName", "a" * 1001)], [("RequestName", "ü" * 1001)],
+                   [("RequestName", "a")] * 1001 + [("RequestName", name)]):
+        response = _get(served.data + "/filtered_requests?" + urllib.parse.urlencode(params),
+                        **{"Accept-Encoding": "gzip"})
+        rows = _result(response)  # gzip decoded whole: the stream was not cut
+        assert [row["RequestName"] for row in rows] == (
+            [name] if ("RequestName", name) in params else [])
+    detail = _refused(_get(served.data + "/request/%ff"), 400)
+    assert "UTF-8" in detail
+    prefix = urllib.parse.urlsplit(served.data).path
+    raw = _raw(served.data, f"GET {prefix}/info HTTP/1.1\r\nConnection: close\r\n\r\n".encode())
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"Content-Type: application/json" in head
+    assert json.loads(body)["error"] == "bad_request" and b"Traceback" not in body
+    raw = _raw(served.data, f"GET {prefix}/info HTTP/1.1\r\nHost: x\r\nCookie: a=b; $Foo=1\r\n"
+                            f"Connection: close\r\n\r\n".encode())
+    assert raw.startswith(b"HTTP/1.1 200")

@@ -86,6 +86,8 @@ def test_tree_mount_under_a_prefix_with_a_config_object() -> None:
                 assert resp.links["next"]["url"] == (
                     "/wmstats/cache/fetch?idx=3&limit=3&fields=RequestName")
             with http.get(base + "/wmstats/cache/fetch?limit=41") as response:
+                assert response.status_code == 200 and response.json()["limit"] == 40
+            with http.get(base + "/wmstats/cache/fetch?limit=1000001") as response:
                 assert response.status_code == 413
                 assert response.headers["Content-Type"] == "application/json"
             with http.get(base + "/wmstats/cache/openapi.json") as response:
@@ -202,6 +204,8 @@ def test_mounted_by_wmcore_restmain(tmp_path: Path) -> None:
                 assert len(response.json()["workflows"]) == 2
                 assert response.links["next"]["url"].startswith("/wmstats/fetch?idx=2")
             with http.get(base + "/wmstats/fetch?limit=51") as response:
+                assert response.status_code == 200 and response.json()["limit"] == 50
+            with http.get(base + "/wmstats/fetch?limit=1000001") as response:
                 assert response.status_code == 413
                 assert response.json()["parameter"] == "limit"
             with http.get(base + "/wmstats/api/fetch?format=ndjson&fields=RequestName") as resp:
@@ -211,6 +215,16 @@ def test_mounted_by_wmcore_restmain(tmp_path: Path) -> None:
             with http.get(base + "/wmstats/bogus?x=1") as response:
                 assert response.status_code == 404
                 assert "Traceback" not in response.text
+            # Refused by CherryPy before dispatch: JSON all the same; cookies ignored.
+            with http.get(base + "/wmstats/healthz",
+                          headers={"Cookie": "a=b; $Foo=1"}) as response:
+                assert response.status_code == 200
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /wmstats/healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+                raw = b"".join(iter(lambda: sock.recv(65536), b""))
+            head, _, body = raw.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+            assert b"Traceback" not in body and b'"bad_request"' in body
             with http.get(base + "/wmstats/data/requestcache") as response:
                 (entries,) = response.json()["result"]
                 assert 0 < len(entries) <= 20  # the cache view's 20 mock workflows

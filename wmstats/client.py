@@ -182,6 +182,13 @@ class SummaryPage:
     agent: Agent | None = None
 
 
+def _segment(value: str) -> str:
+    """``value`` as one path segment: every reserved character percent-encoded, and
+    ``.`` and ``..`` too (URL libraries would remove them as dot-segments)."""
+    quoted = urllib.parse.quote(value, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
+
+
 def _params(filters: Filters | None, extra: Mapping[str, Any] | None = None
             ) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
@@ -222,6 +229,9 @@ class CacheClient:
         is one request, read from one snapshot, whenever it can be.
     :param session: a ``requests.Session`` to use (the client does not close it,
         but mounts its retrying adapter on it for ``base_url``).
+
+    :attr:`headers` holds extra headers sent with every request (the UI server
+    forwards a user's CMSWEB authentication headers through it).
     """
 
     def __init__(self, base_url: str, *, timeout: float | tuple[float, float] = (5.0, 60.0),
@@ -237,6 +247,8 @@ class CacheClient:
         self.backoff = backoff
         self.max_wait = max_wait
         self.page_size = page_size
+        #: extra headers sent with every request
+        self.headers: dict[str, str] = {}
         self._own_session = session is None
         self.session = session if session is not None else requests.Session()
         self.session.headers.setdefault("User-Agent", f"wmstats-client/{__version__}")
@@ -278,7 +290,7 @@ class CacheClient:
         :raises TransportError: on connection errors after the retries.
         """
         url = self._url(path)
-        headers = {"Accept": accept, "Accept-Encoding": "gzip"}
+        headers = {**self.headers, "Accept": accept, "Accept-Encoding": "gzip"}
         try:
             response = self.session.get(url, params=list(params) or None, headers=headers,
                                         timeout=self.timeout, stream=stream)
@@ -452,7 +464,12 @@ class CacheClient:
 
         :raises NotFoundError: when the server does not know it.
         """
-        doc = self._get_json("fetch/" + urllib.parse.quote(name, safe=""))
+        if not name:
+            raise NotFoundError(404, "not_found", "no workflow has an empty name", None,
+                                self.base_url + "fetch/")
+        doc = self._get_json("fetch/" + _segment(name))
+        if not isinstance(doc.get("workflow"), dict):
+            raise ClientError(f"the answer for workflow {name!r} holds no workflow")
         structure = converter().structure
         parts = {key: tuple(structure(r, cls) for r in doc.get(key, ()))
                  for key, cls in BUNDLE_PARTS.items()}
@@ -470,7 +487,7 @@ class CacheClient:
             aggregate of :data:`wmstats.aggregates.AGGREGATES`).
         :raises NotFoundError: when no workflow (nor agent) has that value.
         """
-        doc = self._get_json(f"{by}/" + urllib.parse.quote(value, safe=""), _params(
+        doc = self._get_json(f"{by}/" + _segment(value), _params(
             filters, {"idx": idx, "limit": limit, "sort": _sort(sort),
                       "fields": _fields(fields)}))
         structure = converter().structure
@@ -542,7 +559,8 @@ class CacheClient:
         """
         url = self._url("healthz")
         try:
-            with self.session.get(url, headers={"Accept": JSON}, timeout=self.timeout) as resp:
+            with self.session.get(url, headers={**self.headers, "Accept": JSON},
+                                  timeout=self.timeout) as resp:
                 doc = ujson.loads(resp.content) if resp.status_code in (200, 503) else None
         except (requests.RequestException, ValueError) as exc:
             return {"ready": False, "detail": f"{url}: {exc}"}

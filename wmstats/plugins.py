@@ -56,6 +56,8 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
+from wmstats.redact import redact_text
+
 __all__ = ["PluginErrors", "PluginRegistry", "UrlConfigurable"]
 
 T = TypeVar("T")
@@ -294,11 +296,18 @@ class PluginRegistry(Generic[T]):
         :raises errors.unknown, errors.missing: see :meth:`load`.
         :raises errors.option: for a bad URL or option.
         """
-        name, parts = self.parse_url(url)
-        cls = self.load(name)
-        query = self.query_options(parts)
-        kwargs = cls.url_options(parts)
-        kwargs.update(self.coerce_options(cls, query))
+        try:
+            name, parts = self.parse_url(url)
+            cls = self.load(name)
+            query = self.query_options(parts)
+            kwargs = cls.url_options(parts)
+            kwargs.update(self.coerce_options(cls, query))
+        except (self.errors.option, self.errors.unknown, self.errors.missing) as exc:
+            # A message quoting the URL must not quote its password.
+            message = redact_text(str(exc), [url])
+            if message == str(exc):
+                raise
+            raise type(exc)(message) from None
         kwargs.update(options)
         try:
             return cls(*args, **kwargs)

@@ -26,7 +26,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
@@ -34,11 +33,13 @@ from typing import Any, TextIO
 import cheroot.wsgi
 
 from wmstats._argtypes import count as _count
+from wmstats.redact import redact_text, redact_url
 from wmstats.schema import WorkflowBundle
 from wmstats.source import SourceError
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, WebServer, WMCoreApp, build_application
 from wmstats.web import wmcore as wmcore_web
+from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS
 
 __all__ = [
     "add_cache_server_arguments",
@@ -55,6 +56,16 @@ __all__ = [
 CACHE_PORT = 8250
 UI_PORT = 8251
 
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds >= 0: {value}")
+    return number
 
 
 def _port(value: str) -> int:
@@ -84,6 +95,9 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="HTTP worker threads per server (default 10)")
     parser.add_argument("--max-limit", type=_count, default=1000, metavar="N",
                         help="largest page for application/json (default 1000)")
+    parser.add_argument("--query-budget", type=_seconds, default=1.0, metavar="SECONDS",
+                        help="stop the work of a request whose filters take longer than "
+                             "this and answer 422 (default 1; 0: no budget)")
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
     wmcore = parser.add_mutually_exclusive_group()
@@ -97,6 +111,22 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the WMCore-compatible lists (globallocks, protectedlfns...) "
                              "answer 503 once the source has had no answer from CouchDB for "
                              "this long (default 1800)")
+    _auth_arguments(parser)
+
+
+def _auth_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--auth", choices=AUTH_MODES, default="none",
+                        help="cms-headers: require the CMSWEB front-end's signed cms-auth* "
+                             "headers (403 without); default none")
+    parser.add_argument("--hmac-key", metavar="FILE",
+                        help="the HMAC key shared with the front-ends (for --auth cms-headers)")
+    parser.add_argument("--auth-open", default=",".join(DEFAULT_OPEN_PATHS), metavar="PATHS",
+                        help="first path segments open without authentication "
+                             f"(comma-separated; default {','.join(DEFAULT_OPEN_PATHS)})")
+
+
+def _auth_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"auth": args.auth, "hmac_key_file": args.hmac_key, "auth_open": args.auth_open}
 
 
 def add_cache_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -190,10 +220,12 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
         print("wmstats: --source and --mock exclude each other (the source fills the store)",
               file=sys.stderr)
         return None
+    urls = [args.store, source_url or ""]
     try:
         store = open_store(args.store)
     except (StoreError, ValueError) as exc:
-        print(f"wmstats: cannot open store {args.store}: {exc}", file=sys.stderr)
+        print(f"wmstats: cannot open store {redact_url(args.store)}: "
+              f"{redact_text(str(exc), urls)}", file=sys.stderr)
         return None
     try:
         if args.mock:
@@ -204,14 +236,16 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
         options = {} if prefix is None else {"wmcore_prefix": prefix}
         app = CacheApp(store=store, max_limit=args.max_limit,
                        default_limit=min(100, args.max_limit), source=source_url or None,
+                       query_budget=args.query_budget, **_auth_options(args),
                        **options)
     except SourceError as exc:
         store.close()
-        print(f"wmstats: cannot use source {_redact(source_url)}: {exc}", file=sys.stderr)
+        print(f"wmstats: cannot use source {redact_url(source_url or '')}: "
+              f"{redact_text(str(exc), urls)}", file=sys.stderr)
         return None
-    except ValueError as exc:
+    except ValueError as exc:  # the authentication and wmcore_prefix options
         store.close()
-        print(f"wmstats: {exc}", file=sys.stderr)
+        print(f"wmstats: {redact_text(str(exc), urls)}", file=sys.stderr)
         return None
     except BaseException:
         store.close()
@@ -241,14 +275,6 @@ def _announce(url: str, app: CacheApp) -> None:
 
 def _stale_after(args: argparse.Namespace) -> float:
     return float(getattr(args, "wmcore_stale_after", 1800))
-
-
-def _redact(url: str | None) -> str:
-    parts = urllib.parse.urlsplit(url or "")
-    if parts.password is None:
-        return url or ""
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
 
 
 def _describe(app: CacheApp) -> str:
@@ -295,14 +321,14 @@ def _run_cache_server(args: argparse.Namespace, stop: threading.Event | None) ->
         store.close()
 
 
-def _ui_application(cache_url: str) -> Any | None:
+def _ui_application(cache_url: str, **options: Any) -> Any | None:
     """The UI app (``wmstats.web.ui.build_application(cache_url=...)``), if installed."""
     try:
         module = importlib.import_module("wmstats.web.ui")
     except ImportError:
         return None
     build = getattr(module, "build_application", None)
-    return None if build is None else build(cache_url=cache_url)
+    return None if build is None else build(cache_url=cache_url, **options)
 
 
 def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -327,7 +353,7 @@ def _run_serve(args: argparse.Namespace, stop: threading.Event | None) -> int:
                               threads=args.threads).start()
             servers.append(cache)
             _announce(cache.url, app)
-            ui_app = _ui_application(cache.url)
+            ui_app = _ui_application(cache.url, **_auth_options(args))
             if ui_app is None:
                 print("wmstats UI server: not available (wmstats.web.ui is not installed)",
                       flush=True)
@@ -364,6 +390,7 @@ def add_ui_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "for this long (default 3600; 0: never)")
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
+    _auth_arguments(parser)
 
 
 def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -376,7 +403,7 @@ def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None)
     from wmstats.web.ui import build_application as build_ui
 
     try:
-        app = UIApp(cache_url=args.cache, stale_after=args.stale_after)
+        app = UIApp(cache_url=args.cache, stale_after=args.stale_after, **_auth_options(args))
     except ValueError as exc:
         print(f"wmstats: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ import requests
 import ujson
 import urllib3
 
+from wmstats.redact import redact_url as redact
 from wmstats.serialize import json_dumps
 from wmstats.store import StoreError
 
@@ -97,15 +98,6 @@ def split_server_url(url: str) -> tuple[str, tuple[str, str] | None]:
     if parts.username is not None:
         auth = (urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or ""))
     return base, auth
-
-
-def redact(url: str) -> str:
-    """``url`` without its password."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc}"))
 
 
 def _read_timeout(exc: BaseException) -> bool:

@@ -28,8 +28,10 @@ CouchDB evaluates them; the client never reads the whole database:
   ranges of the view;
 * every other filter is a Mango ``_find`` selector (no ``_index``, no ``limit``
   tricks, which pouchdb-server gets wrong) returning only the fields needed;
-  regular expressions and wildcards, whose dialects differ between servers and
-  Python, are decided on the client over those fields;
+  regular expressions and wildcards, whose dialects differ between servers,
+  are decided on the client over those fields, with the same RE2 and wildcard
+  predicates as every backend (:mod:`wmstats.query.match`, which also check the
+  request's time budget);
 * sorting (exact Python order, ``RequestName`` tie-break) is done on the client
   over the matching names and sort fields, then only the page's documents are
   read;
@@ -65,7 +67,7 @@ from wmstats.query import (
 from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
 from wmstats.store import Store, StoreError, StoreOptionError
 from wmstats_couchdb import _docs
-from wmstats_couchdb._http import CouchClient, CouchError, quote
+from wmstats_couchdb._http import CouchClient, CouchError, quote, redact
 
 __all__ = ["CouchStore", "CouchError"]
 
@@ -238,7 +240,7 @@ class CouchStore(Store):
             parts = urllib.parse.urlsplit(server_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise StoreOptionError(f"server_url must be http(s)://host:port, got "
-                                       f"{server_url!r}")
+                                       f"{redact(server_url)!r}")
             if username is None and parts.username is not None:
                 username = urllib.parse.unquote(parts.username)
                 password = urllib.parse.unquote(parts.password or "")
@@ -277,7 +279,7 @@ class CouchStore(Store):
         try:
             port = url.port
         except ValueError as exc:
-            raise StoreOptionError(f"bad port in {url.geturl()!r}: {exc}") from None
+            raise StoreOptionError(f"bad port in {redact(url.geturl())!r}: {exc}") from None
         if url.hostname:
             options["host"] = url.hostname
         if port is not None:

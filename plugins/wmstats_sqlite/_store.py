@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Final
 
 import ujson
 
-from wmstats.query import Filter, Page, Query, Scalar, field_spec
+from wmstats.query import Filter, Page, Query, Scalar, budget, field_spec
 from wmstats.schema import Agent, Summary, Workflow, WorkflowBundle
 from wmstats.store import Checkpoint, SourceEntry, Store, StoreError, StoreOptionError
 from wmstats_sqlite import _writes
@@ -38,6 +38,8 @@ _COUNT_CACHE: Final = 256
 _RESULT_CACHE: Final = 64
 #: Rows of each index ANALYZE samples (``PRAGMA analysis_limit``).
 _ANALYSIS_LIMIT: Final = 2000
+#: sqlite VM instructions between two looks at the request's time budget.
+_BUDGET_STEPS: Final = 1000
 _T = typing.TypeVar("_T")
 
 
@@ -137,7 +139,7 @@ class SqliteStore(Store):
         con.execute(f"PRAGMA synchronous={self._synchronous}")
         con.execute(f"PRAGMA cache_size=-{int(self._cache_kb)}")
         con.execute("PRAGMA temp_store=MEMORY")
-        con.create_function("regexp", 2, regexp, deterministic=True)
+        _prepare(con)
         self._local.con = con
         with self._lock:
             self._connections.append(con)
@@ -365,13 +367,16 @@ class SqliteStore(Store):
     def _stream(self, query: Query, batch_size: int) -> Iterator[Workflow]:
         # A dedicated connection: the generator may be consumed slowly, or
         # interleaved with other queries of this thread.
-        con = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
-                              check_same_thread=False)
-        con.create_function("regexp", 2, regexp, deterministic=True)
+        budget.check()
+        con = _prepare(sqlite3.connect(self.path, timeout=self._timeout,
+                                       isolation_level=None, check_same_thread=False))
         try:
             con.execute("BEGIN")
             self._check_layout(con)
             yield from self._sql.stream(con, query, batch_size)
+        except sqlite3.OperationalError:
+            budget.check()  # interrupted by the progress handler: the budget is spent
+            raise
         finally:
             con.close()
 
@@ -414,8 +419,21 @@ class SqliteStore(Store):
             return self._count(con, snapshot, count, () if query is None else query.filters)
 
 
+def _prepare(con: sqlite3.Connection) -> sqlite3.Connection:
+    """Register ``REGEXP`` on a new connection, and let sqlite stop any statement
+    once the request's time budget is spent (:mod:`wmstats.query.budget`): the
+    progress handler interrupts it, and the store raises
+    :class:`~wmstats.query.QueryTimeoutError`."""
+    con.create_function("regexp", 2, regexp, deterministic=True)
+    con.set_progress_handler(budget.expired, _BUDGET_STEPS)
+    return con
+
+
 class _ReadTransaction:
     """``with``: one read transaction, so every statement sees the same snapshot.
+
+    A read starts only within the request's time budget, and a statement that the
+    budget interrupted raises :class:`~wmstats.query.QueryTimeoutError`.
 
     :param check: called with the connection inside the transaction, first (it
         raises to refuse the read).
@@ -428,6 +446,7 @@ class _ReadTransaction:
         self.check = check
 
     def __enter__(self) -> sqlite3.Connection:
+        budget.check()
         if not self.nested:
             self.con.execute("BEGIN")
         try:
@@ -438,6 +457,8 @@ class _ReadTransaction:
             raise
         return self.con
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if not self.nested and self.con.in_transaction:
             self.con.execute("COMMIT")
+        if isinstance(exc, sqlite3.OperationalError):
+            budget.check()  # interrupted by the progress handler: the budget is spent

@@ -9,6 +9,8 @@
   the ``wmstats_couchdb`` plugin);
 * :mod:`wmstats.bench.couchdb_store` -- the CouchDB store alone (needs the
   ``wmstats_couchdb`` plugin);
+* :mod:`wmstats.bench.hostile` -- costly filters and slow clients against the
+  servers (the time budget, the connection guard);
 * :mod:`wmstats.bench.wmcore` -- the WMCore-compatible API next to the real reqmon
   2.4.5.9 on the same CouchDB data (needs the ``wmstats_couchdb`` plugin and
   ``ci/install-reqmon.sh``);
@@ -37,6 +39,7 @@ BENCHMARKS: Final[Mapping[str, str]] = MappingProxyType({
     "ui": "wmstats.bench.ui",
     "couchdb-source": "wmstats.bench.couchdb_source",
     "couchdb-store": "wmstats.bench.couchdb_store",
+    "hostile": "wmstats.bench.hostile",
     "wmcore": "wmstats.bench.wmcore",
     "report": "wmstats.bench.report",
 })

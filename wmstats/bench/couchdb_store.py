@@ -27,6 +27,7 @@ from wmstats_couchdb import CouchStore
 
 from wmstats.mock import MockGenerator
 from wmstats.query import Query, parse_query
+from wmstats.redact import redact_url
 
 __all__ = ["main", "measure"]
 
@@ -59,7 +60,7 @@ def measure(server_url: str, workflows: int, repeat: int = 30, seed: int = 0
     gen = MockGenerator(seed=seed)
     database = "wmstats_bench_" + uuid.uuid4().hex[:8]
     store = CouchStore(database, server_url=server_url)
-    result: dict[str, Any] = {"workflows": workflows, "server": _redact(server_url)}
+    result: dict[str, Any] = {"workflows": workflows, "server": redact_url(server_url, user=False)}
     try:
         bundles = list(gen.bundles(workflows))
         start = time.perf_counter()
@@ -104,11 +105,6 @@ def measure(server_url: str, workflows: int, repeat: int = 30, seed: int = 0
 def _snapshots(store: CouchStore) -> list[str]:
     names = store.client.request("GET", "/_all_dbs")
     return [n for n in names if n.startswith(store.database + "__")]
-
-
-def _redact(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}:{parts.port}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,13 +7,16 @@ reference functions :func:`filter_records`, :func:`apply_query`,
 :func:`distinct_values` and :func:`summarize` define the semantics every backend
 must reproduce (the conformance suite compares backends against them).
 
-Every name is importable from here; they live in four modules:
+Every name is importable from here; they live in six modules:
 
 * :mod:`wmstats.query.model` -- the values and their validation
   (:class:`Query`, :class:`Filter`, :class:`Page`, :class:`FieldSpec`,
   :class:`QueryError`);
+* :mod:`wmstats.query.errors` -- :class:`QueryError` and its kinds;
 * :mod:`wmstats.query.match` -- matching one value (globs, regular expressions,
-  comparisons);
+  comparisons), in linear time;
+* :mod:`wmstats.query.budget` -- the time budget that stops a query's work
+  (:func:`time_budget`, :class:`QueryTimeoutError`);
 * :mod:`wmstats.query.reference` -- the reference functions over records in memory;
 * :mod:`wmstats.query.params` -- :func:`parse_query`, from HTTP parameters.
 
@@ -32,7 +35,9 @@ Semantics
       wildcard on strings, anchored at both ends: ``*`` is any run of characters
       (possibly empty), ``?`` exactly one character, everything else literal.
   ``re``
-      Python regular expression on strings, unanchored (:func:`re.search`).
+      RE2 regular expression on strings, unanchored (linear time; Python's
+      syntax without backreferences and look-around, see
+      :func:`~wmstats.query.match.compile_regex`).
   ``gt`` ``ge`` ``lt`` ``le``
       numeric (and time, epoch seconds) comparisons; one value per filter.
 * Sort: any field, ``asc`` or
@@ -51,7 +56,9 @@ Every invalid query raises :class:`QueryError`, whose ``field`` names the field
 :class:`LimitError`.
 """
 
-from wmstats.query.match import compile_glob, glob_to_regex
+from wmstats.query.budget import time_budget
+from wmstats.query.errors import LimitError, QueryError, QueryTimeoutError
+from wmstats.query.match import PatternError, compile_glob, compile_regex, glob_to_regex
 from wmstats.query.model import (
     AGGREGATE_KEYS,
     FILTER_OPS,
@@ -62,10 +69,8 @@ from wmstats.query.model import (
     TIME_FIELDS,
     FieldSpec,
     Filter,
-    LimitError,
     Page,
     Query,
-    QueryError,
     Scalar,
     field_spec,
     field_specs,
@@ -86,6 +91,9 @@ from wmstats.query.reference import (
 __all__ = [
     "QueryError",
     "LimitError",
+    "QueryTimeoutError",
+    "PatternError",
+    "time_budget",
     "Scalar",
     "FieldSpec",
     "FILTER_OPS",
@@ -102,6 +110,7 @@ __all__ = [
     "Page",
     "glob_to_regex",
     "compile_glob",
+    "compile_regex",
     "make_projector",
     "make_summary",
     "compile_filter",

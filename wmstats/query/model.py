@@ -7,7 +7,6 @@ that exists is valid; see :mod:`wmstats.query` for the semantics.
 from __future__ import annotations
 
 import functools
-import re
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, TypeAlias
@@ -15,7 +14,9 @@ from typing import Any, Final, Literal, TypeAlias
 import attrs
 
 from wmstats.aggregates import BY_KEY
-from wmstats.query.match import scalar_matcher
+from wmstats.query import grammar
+from wmstats.query.errors import LimitError, QueryError
+from wmstats.query.match import PatternError, compile_regex, scalar_matcher
 from wmstats.schema import Workflow
 from wmstats.serialize import converter
 
@@ -35,6 +36,8 @@ __all__ = [
     "AGGREGATE_KEYS",
     "MAX_VALUES",
     "MAX_PATTERN",
+    "INT_MIN",
+    "INT_MAX",
     "field_specs",
     "field_spec",
     "Filter",
@@ -62,51 +65,14 @@ RESERVED_PARAMS: Final[frozenset[str]] = frozenset({"idx", "limit", "sort", "fie
 #: Aggregation key -> the Workflow field holding the value (read from
 #: :data:`wmstats.aggregates.AGGREGATES`, see :func:`~wmstats.query.summarize`).
 AGGREGATE_KEYS: Final[Mapping[str, str]] = {key: a.field for key, a in BY_KEY.items()}
-#: Limits that keep a single query cheap.
+#: Limits that keep a single query cheap: values per filter, characters per
+#: string value or pattern.
 MAX_VALUES: Final = 1000
-MAX_PATTERN: Final = 1000
-
-
-class QueryError(ValueError):
-    """A query that cannot be run: unknown field, bad value, bad regex, bad paging.
-
-    :param field: the field or parameter at fault.
-    :param message: what is wrong with it.
-    :param parameter: the query parameter that carried it, when the query was
-        parsed from parameters (:func:`~wmstats.query.parse_query` sets it:
-        ``RequestDate.ge`` for a bad date there, ``sort`` for an unknown sort field).
-    """
-
-    def __init__(self, field: str, message: str, parameter: str | None = None) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.parameter = parameter
-
-    def at(self, parameter: str) -> QueryError:
-        """This error, naming ``parameter`` (unless it names one already)."""
-        if self.parameter is None:
-            self.parameter = parameter
-        return self
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.field, self.message, self.parameter))
-
-
-class LimitError(QueryError):
-    """A ``limit`` above the largest page allowed (HTTP servers answer 413).
-
-    :param limit: the page size asked for (``None``: unbounded).
-    :param maximum: the largest page size allowed.
-    """
-
-    def __init__(self, limit: int | None, maximum: int) -> None:
-        super().__init__("limit", f"must be at most {maximum}, got {limit}", "limit")
-        self.limit = limit
-        self.maximum = maximum
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.limit, self.maximum))
+MAX_PATTERN: Final = grammar.MAX_TEXT
+#: The integers a filter takes (signed 64-bit, what every backend stores): a
+#: value outside is refused, the same way on every backend.
+INT_MIN: Final = -(2 ** 63)
+INT_MAX: Final = 2 ** 63 - 1
 
 
 # --------------------------------------------------------------------------- fields
@@ -181,10 +147,11 @@ def _check_value(spec: FieldSpec, op: str, value: object) -> None:
             raise QueryError(spec.name, f"{op} pattern longer than {MAX_PATTERN} characters")
         if op == "re":
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise QueryError(spec.name, f"bad regular expression {value!r}: {exc}") \
-                    from None
+                compile_regex(value)
+            except PatternError as exc:
+                raise QueryError(spec.name, f"bad regular expression {value!r}: {exc} "
+                                            f"(RE2 syntax: no backreferences or "
+                                            f"look-around)") from None
         return
     if op in RANGE_OPS:
         if not spec.numeric:
@@ -192,11 +159,22 @@ def _check_value(spec: FieldSpec, op: str, value: object) -> None:
                                         f"this one holds {spec.kind} values")
         if type(value) is not int:
             raise QueryError(spec.name, f"{op} needs an integer, got {value!r}")
+        _check_range(spec, value)
         return
     # eq
     expected: type[Any] = {"str": str, "int": int, "bool": bool}[spec.kind]
     if type(value) is not expected:
         raise QueryError(spec.name, f"expected a {spec.kind} value, got {value!r}")
+    if expected is str and len(typing.cast(str, value)) > MAX_PATTERN:
+        raise QueryError(spec.name, f"value longer than {MAX_PATTERN} characters")
+    if expected is int:
+        _check_range(spec, typing.cast(int, value))
+
+
+def _check_range(spec: FieldSpec, value: int) -> None:
+    if not INT_MIN <= value <= INT_MAX:
+        raise QueryError(spec.name, f"{value} is out of range: integers are 64-bit "
+                                    f"({INT_MIN}..{INT_MAX})")
 
 
 @attrs.frozen

@@ -13,8 +13,10 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
+from wmstats.query import grammar
 from wmstats.query.model import (
     FILTER_OPS,
+    INT_MAX,
     RANGE_OPS,
     Direction,
     FieldSpec,
@@ -30,26 +32,29 @@ from wmstats.query.model import (
 
 __all__ = ["parse_query", "parse_time"]
 
-_COMPARISON = re.compile(r"^(>=|<=|>|<)(.*)$", re.S)
+_COMPARISON = re.compile(r"(>=|<=|>|<)(.*)", re.S)
 _OPS_BY_SYMBOL: Final[dict[str, Op]] = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
 _TRUE: Final = frozenset({"true", "1", "yes"})
 _FALSE: Final = frozenset({"false", "0", "no"})
-_INT = re.compile(r"^[+-]?[0-9]+$")
+_INT: Final = grammar.full(grammar.INTEGER)
+_TIME: Final = grammar.full(grammar.TIME)
+_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+#: An integer of any size (the model refuses what is beyond 64 bits, naming it).
+_DIGITS: Final = re.compile(r"[+-]?[0-9]+")
 
 
 def parse_time(text: str, field: str = "time") -> int:
-    """Epoch seconds from an integer or an ISO 8601 date/time (naive means UTC).
+    """Epoch seconds from an integer or an ISO 8601 date/time (naive means UTC),
+    as :data:`wmstats.query.grammar.TIME` writes them.
 
     :raises QueryError: when the text is neither.
     """
-    text = text.strip()
-    if _INT.match(text):
-        return int(text)
-    try:
-        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise QueryError(field, f"expected epoch seconds or an ISO 8601 date, "
-                                f"got {text!r}") from None
+    if _DIGITS.fullmatch(text):
+        return int(text)  # beyond 64 bits, the model refuses it
+    if not _TIME.fullmatch(text):
+        raise QueryError(field, f"expected epoch seconds or an ISO 8601 date "
+                                f"(YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|+HH:MM]), got {text!r}")
+    when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.timezone.utc)
     return int(when.timestamp())
@@ -59,7 +64,7 @@ def _parse_scalar(spec: FieldSpec, text: str) -> Scalar:
     if spec.kind == "str":
         return text
     if spec.kind == "bool":
-        lowered = text.strip().lower()
+        lowered = text.lower()
         if lowered in _TRUE:
             return True
         if lowered in _FALSE:
@@ -67,9 +72,9 @@ def _parse_scalar(spec: FieldSpec, text: str) -> Scalar:
         raise QueryError(spec.name, f"expected true or false, got {text!r}")
     if spec.time:
         return parse_time(text, spec.name)
-    if not _INT.match(text.strip()):
+    if not _DIGITS.fullmatch(text):
         raise QueryError(spec.name, f"expected an integer, got {text!r}")
-    return int(text)
+    return int(text)  # beyond 64 bits, the model refuses it
 
 
 def _as_list(value: str | Sequence[str]) -> list[str]:
@@ -84,6 +89,10 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
 
 def _parse_plain(spec: FieldSpec, raw: list[str]) -> list[Filter]:
     """``Field=value`` forms (see :func:`parse_query`)."""
+    for text in raw:
+        if text.count(",") >= grammar.MAX_ITEMS:
+            raise QueryError(spec.name, f"more than {grammar.MAX_ITEMS} comma-separated "
+                                        f"values in one parameter")
     texts = [part for text in raw for part in text.split(",")]
     if spec.kind == "str":
         if any("*" in t or "?" in t for t in texts):
@@ -95,25 +104,23 @@ def _parse_plain(spec: FieldSpec, raw: list[str]) -> list[Filter]:
     filters: list[Filter] = []
     exact: list[Scalar] = []
     for text in texts:
-        comparison = _COMPARISON.match(text)
+        comparison = _COMPARISON.fullmatch(text)
         if comparison is not None:
             filters.append(Filter(spec.name, _OPS_BY_SYMBOL[comparison.group(1)],
                                   (_parse_scalar(spec, comparison.group(2)),)))
         elif ".." in text:
             low, _, high = text.partition("..")
-            if not low.strip() and not high.strip():
+            if not low and not high:
                 raise QueryError(spec.name, "a range needs at least one bound")
-            if low.strip():
+            if low:
                 filters.append(Filter(spec.name, "ge", (_parse_scalar(spec, low),)))
-            if high.strip():
+            if high:
                 filters.append(Filter(spec.name, "le", (_parse_scalar(spec, high),)))
         else:
             exact.append(_parse_scalar(spec, text))
-    if exact and filters:
-        raise QueryError(spec.name, "cannot combine exact values with ranges in one "
-                                    "parameter (use separate parameters)")
+    # Exact values are alternatives; comparisons and ranges narrow them further.
     if exact:
-        filters.append(Filter(spec.name, "eq", tuple(dict.fromkeys(exact))))
+        filters.insert(0, Filter(spec.name, "eq", tuple(dict.fromkeys(exact))))
     return filters
 
 
@@ -133,14 +140,22 @@ def _parse_explicit(spec: FieldSpec, op: str, raw: list[str]) -> list[Filter]:
 def _parse_int(name: str, raw: list[str], minimum: int) -> int:
     if len(raw) != 1:
         raise QueryError(name, "given more than once")
-    text = raw[0].strip()
-    if not _INT.match(text) or int(text) < minimum:
-        raise QueryError(name, f"expected an integer >= {minimum}, got {raw[0]!r}")
+    text = raw[0]
+    if not _INT.fullmatch(text) or int(text) < minimum:
+        raise QueryError(name, f"expected an integer from {minimum} to {INT_MAX}, "
+                               f"got {raw[0]!r}")
     return int(text)
 
 
-def _parse_names(raw: list[str]) -> list[str]:
-    return [part.strip() for text in raw for part in text.split(",") if part.strip()]
+def _parse_names(raw: list[str], signed: bool = False) -> list[str]:
+    """Comma-separated field names (``-``/``+`` prefixed if ``signed``), exactly:
+    no blank, no space."""
+    names = [part for text in raw for part in text.split(",")]
+    for name in names:
+        if not _NAME.fullmatch(name[1:] if signed and name[:1] in "+-" else name):
+            raise QueryError(name, "not a field name" if name else
+                             "empty field name in a comma-separated list")
+    return names
 
 
 def parse_query(params: Mapping[str, str | Sequence[str]], *, default_limit: int | None = 100,
@@ -216,9 +231,10 @@ def parse_query(params: Mapping[str, str | Sequence[str]], *, default_limit: int
 
 def _parse_sort(raw: list[str]) -> list[tuple[str, Direction]]:
     sort: list[tuple[str, Direction]] = []
-    for name in _parse_names(raw):
+    for name in _parse_names(raw, signed=True):
         direction: Direction = "desc" if name.startswith("-") else "asc"
-        name = name.lstrip("+-")
+        if name[:1] in "+-":
+            name = name[1:]
         field_spec(name)
         sort.append((name, direction))
     return sort

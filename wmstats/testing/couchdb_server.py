@@ -41,6 +41,8 @@ from typing import Any, Final, Protocol
 
 import attrs
 
+from wmstats.redact import redact_url
+
 __all__ = [
     "BIN_ENV",
     "URL_ENV",
@@ -365,19 +367,10 @@ class ExternalCouchServer:
             welcome = _get_json(self.url + "/", timeout=timeout)
         except (OSError, ValueError) as exc:
             raise CouchServerError(f"${URL_ENV}: no CouchDB answers at "
-                                   f"{_redact(self.url)}: {exc}") from exc
+                                   f"{redact_url(self.url)}: {exc}") from exc
         if not isinstance(welcome, dict):
-            raise CouchServerError(f"${URL_ENV}: {_redact(self.url)} is not a CouchDB")
+            raise CouchServerError(f"${URL_ENV}: {redact_url(self.url)} is not a CouchDB")
         return self
-
-
-def _redact(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (
-        f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 @contextlib.contextmanager

@@ -44,12 +44,15 @@ from wmstats.query import (
     Page,
     Query,
     QueryError,
+    QueryTimeoutError,
     apply_query,
     distinct_values,
     field_specs,
     parse_query,
     summarize,
+    time_budget,
 )
+from wmstats.query.model import INT_MAX, INT_MIN
 from wmstats.schema import (
     BUNDLE_PARTS,
     Agent,
@@ -95,6 +98,13 @@ FILTER_CASES: tuple[Mapping[str, str | Sequence[str]], ...] = (
     {"RequestName.re": "(?i)WF_U"},
     {"RequestName.re": ["quote$", "^工作"]},
     {"RequestName.re": r"\d{4}_\d"},
+    # Patterns that made a backtracking engine spend minutes on one value (issue 15):
+    # linear on every backend, and the same answers.
+    {"RequestName.re": "^(?:.|.){1,18}#"},
+    {"RequestName.re": "^(?:.|.){1,18}_"},
+    {"RequestName": "*?*?*?*?*#*"},
+    {"RequestName": "*?*?*?*?*_*"},
+    {"RequestName.glob": "?*_*?*?_*?"},
     {"Requestor": "Jörg"},
     {"Requestor.re": "ö"},
     {"OutputDatasets.glob": "/Prim1*"},
@@ -619,6 +629,50 @@ class StoreSuite:
         assert list(loaded.stream(window, batch_size=4)) == list(expected[3:14])
         filtered = parse_query({"RequestStatus": "running-open,completed"}, default_limit=None)
         assert list(loaded.stream(filtered)) == list(apply_query(workflows, filtered).records)
+
+    def test_time_budget_stops_pattern_queries(self, loaded: Store,
+                                               workflows: list[Workflow]) -> None:
+        """Once the request's time budget (:func:`wmstats.query.time_budget`) is
+        spent, a query with glob or regex filters raises QueryTimeoutError instead
+        of going on (pages, counts, distinct values, aggregates); then the store
+        answers the same queries normally."""
+        cases = ({"RequestName.re": "^(?:.|.){1,18}_"}, {"RequestName": "*?*?*?*?*_*"},
+                 {"Campaigns.glob": "*?*2*"}, {"OutputDatasets.re": "AOD$"})
+        for params in cases:
+            query = parse_query(params, default_limit=None)
+            calls: list[Callable[[], object]] = [
+                lambda: loaded.query(query), lambda: loaded.count(query),
+                lambda: list(loaded.stream(query)),
+                lambda: loaded.distinct("RequestStatus", query),
+                lambda: loaded.aggregate("status", query)]
+            for call in calls:
+                with time_budget(0.001):
+                    time.sleep(0.005)
+                    with pytest.raises(QueryTimeoutError):
+                        call()
+        for params in cases:
+            query = parse_query(params, default_limit=None)
+            self.check_page(loaded, workflows, query)
+            assert loaded.distinct("RequestStatus", query) == distinct_values(
+                workflows, "RequestStatus", query)
+
+    def test_integers_beyond_64_bits(self, loaded: Store, workflows: list[Workflow]) -> None:
+        """Integers beyond 64 bits are refused before any backend sees them; the
+        64-bit edges are values like any other, on every backend."""
+        for text in ("99999999999999999999", "-99999999999999999999", str(INT_MAX + 1)):
+            for params in ({"RequestPriority": text}, {"RequestPriority.ge": text},
+                           {"Success.lt": text}, {"RequestDate": f"..{text}"}):
+                with pytest.raises(QueryError) as info:
+                    loaded.query(parse_query(params))
+                assert "out of range" in info.value.message
+        for params in ({"RequestPriority.le": str(INT_MAX)},
+                       {"RequestPriority.ge": str(INT_MIN)},
+                       {"RequestPriority": f"{INT_MIN},{INT_MAX}"},
+                       {"Success.gt": str(INT_MAX)}, {"RequestDate.lt": str(INT_MIN)},
+                       {"TotalInputEvents": f"{INT_MIN}..{INT_MAX}"}):
+            query = parse_query(params, default_limit=None)
+            self.check_page(loaded, workflows, query)
+            assert loaded.count(query) == apply_query(workflows, query).total
 
     def test_bad_queries_raise_query_error(self, loaded: Store) -> None:
         with pytest.raises(QueryError) as info:

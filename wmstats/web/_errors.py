@@ -4,26 +4,41 @@ Every refusal the cache server makes is an :class:`ApiError`; it becomes a JSON
 document ``{"error": ..., "detail": ..., "parameter": ...}`` (``parameter`` only
 when one parameter is at fault).  Nothing else ever reaches a client: unexpected
 exceptions become a bare 500 ``internal_error`` without a traceback.
+
+That holds before dispatch too, where CherryPy answers itself (a request without
+``Host``): :func:`install_json_errors` subscribes :func:`json_errors_hook` to the
+engine's ``before_request`` channel, which gives every request to an app whose
+root object carries ``JSON_ERRORS = True`` the JSON error page and no traceback
+from its start, whatever mounted the app (``cherrypy.tree.mount``, WMCore's
+``RESTMain``, :func:`wmstats.web.build_application`); requests to other apps are
+left alone.  The same hook drops ``Cookie`` headers: the apps use no cookie, and
+one malformed cookie set by another service on a shared domain
+(``a=b; $Foo=1``) would otherwise make CherryPy refuse every request of that
+browser.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Final
 
 import cherrypy  # type: ignore[import-untyped]
 import ujson
 
 __all__ = ["ApiError", "ERROR_CODES", "error_document", "error_body", "error_page",
-           "APP_CP_CONFIG"]
+           "APP_CP_CONFIG", "json_errors_hook", "install_json_errors"]
 
 #: HTTP status -> the short, stable ``error`` code of the JSON error document.
 ERROR_CODES: Final[dict[int, str]] = {
     400: "bad_request",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
     413: "too_large",
     414: "uri_too_long",
+    422: "query_timeout",
+    431: "headers_too_large",
     500: "internal_error",
     503: "unavailable",
 }
@@ -96,3 +111,37 @@ APP_CP_CONFIG: Final[dict[str, Any]] = {
     "tools.gzip.on": False,
     "tools.sessions.on": False,
 }
+
+
+def json_errors_hook() -> None:
+    """``before_request``: JSON errors, no traceback and no cookies for the
+    request, if it is for an app whose root has ``JSON_ERRORS = True``."""
+    request = cherrypy.serving.request
+    app = getattr(request, "app", None)
+    if not getattr(getattr(app, "root", None), "JSON_ERRORS", False):
+        return
+    request.show_tracebacks = False
+    request.error_page = {"default": error_page}
+    process_headers = request.process_headers
+
+    def without_cookies() -> None:
+        request.header_list = [(name, value) for name, value in request.header_list
+                               if str(name).lower() != "cookie"]
+        process_headers()
+
+    request.process_headers = without_cookies
+
+
+_installed: set[int] = set()
+_install_lock = threading.Lock()
+
+
+def install_json_errors(engine: Any = None) -> None:
+    """Subscribe :func:`json_errors_hook` to ``engine`` (CherryPy's by default),
+    once per engine."""
+    bus = cherrypy.engine if engine is None else engine
+    with _install_lock:
+        if id(bus) in _installed:
+            return
+        bus.subscribe("before_request", json_errors_hook)
+        _installed.add(id(bus))

@@ -7,8 +7,8 @@ Pure functions on header and query-string text; they raise
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from wmstats.web._errors import ApiError
 
@@ -20,6 +20,7 @@ __all__ = [
     "JSON_ONLY",
     "FORMATS",
     "parse_query_string",
+    "check_path_encoding",
     "choose_type",
     "wants_gzip",
     "etag_matches",
@@ -55,6 +56,26 @@ def parse_query_string(query_string: str, max_length: int) -> dict[str, list[str
     for key, value in pairs:
         params.setdefault(key, []).append(value)
     return params
+
+
+def check_path_encoding(environ: Mapping[str, Any]) -> None:
+    """Refuse a path that is not UTF-8 once percent-decoded (CherryPy would pass it
+    on decoded as ISO-8859-1, and ``/fetch/%ff`` would look for a workflow
+    named ``\xff``).
+
+    :param environ: the request's WSGI environment (``PATH_INFO`` as PEP 3333
+        gives it: the raw bytes decoded as ISO-8859-1).
+    :raises ApiError: 400.
+    """
+    raw = environ.get("PATH_INFO", "")
+    if not isinstance(raw, str) or raw.isascii():
+        return
+    try:
+        raw.encode("latin-1").decode("utf-8")
+    except UnicodeEncodeError:
+        return  # not ISO-8859-1 masquerading bytes: already text
+    except UnicodeDecodeError:
+        raise ApiError(400, "the path is not valid UTF-8 once percent-decoded") from None
 
 
 def _weighted(header: str) -> list[tuple[str, float]]:

@@ -18,13 +18,18 @@ from typing import Any, Final
 from wmstats._version import __version__
 from wmstats.aggregates import AGGREGATES
 from wmstats.jsonschema import json_schema
-from wmstats.query import FieldSpec, field_specs
+from wmstats.query import FieldSpec, field_specs, grammar
+from wmstats.query.model import INT_MAX, INT_MIN
 from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, SCHEMA_VERSION
 from wmstats.web._errors import ERROR_CODES
 from wmstats.web._negotiate import JSON
 from wmstats.web._routes import METRICS_TYPE, Params, Route
 
-__all__ = ["openapi_document", "filter_parameters", "english_list"]
+__all__ = ["openapi_document", "filter_parameters", "english_list", "REGEX_FORMAT"]
+
+#: The ``format`` of regular expression parameters: a pattern RE2 accepts (see
+#: :func:`wmstats.query.compile_regex`).
+REGEX_FORMAT: Final = "re2"
 
 _REF: Final = "#/components/schemas/"
 _PARAM_REF: Final = "#/components/parameters/"
@@ -39,7 +44,8 @@ _OPS: Final[dict[str, tuple[str, ...]]] = {
 _OP_TEXT: Final[dict[str, str]] = {
     "eq": "exact value; repeated values are alternatives (OR)",
     "glob": "wildcard (`*` any run, `?` one character), anchored; repeated: OR",
-    "re": "Python regular expression, unanchored; repeated: OR",
+    "re": "RE2 regular expression (Python's syntax without backreferences or "
+          "look-around), unanchored; repeated: OR",
     "gt": "greater than; each repeated value is one more condition",
     "ge": "greater than or equal",
     "lt": "less than",
@@ -161,8 +167,10 @@ def _source_status() -> dict[str, Any]:
         "last_error": {"oneOf": [{"type": "string"}, {"type": "null"}]},
         "url": {"type": "string", "description": "The upstream server (no password)."},
     }
+    # url and last_error only with full health detail (see CacheConfig.health_detail).
+    required = [key for key in props if key not in ("url", "last_error")]
     return {"type": "object", "title": "SourceStatus", "properties": props,
-            "required": list(props), "additionalProperties": False}
+            "required": required, "additionalProperties": False}
 
 
 def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
@@ -271,18 +279,31 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
     return schemas
 
 
-def _filter_schema(spec: FieldSpec, op: str | None) -> dict[str, Any]:
+def _value_schema(spec: FieldSpec, op: str | None) -> dict[str, Any]:
+    """The schema of one value of a filter parameter: exactly what the parser
+    takes (:mod:`wmstats.query.grammar`)."""
+    if spec.kind == "bool":
+        value = grammar.BOOLEAN if op is not None else \
+            f"{grammar.BOOLEAN}(?:,{grammar.BOOLEAN})*"
+        return {"type": "string", "pattern": grammar.anchored(value)}
+    if spec.kind == "int":
+        scalar = grammar.TIME if spec.time else grammar.INTEGER
+        if op is None:
+            return {"type": "string",
+                    "pattern": grammar.anchored(grammar.number_items(scalar))}
+        if spec.time:
+            return {"type": "string", "pattern": grammar.anchored(scalar)}
+        return {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX}
     if op is None:
-        item: dict[str, Any] = {"type": "string"}
-        if spec.kind == "bool":
-            item = {"type": "string", "pattern": r"^(true|false|1|0|yes|no)$"}
-    elif spec.kind == "str" or spec.time:
-        item = {"type": "string"}
-    elif spec.kind == "int":
-        item = {"type": "integer"}
-    else:
-        item = {"type": "boolean"}
-    return {"type": "array", "items": item}
+        return {"type": "string", "pattern": grammar.anchored(grammar.text_items())}
+    schema: dict[str, Any] = {"type": "string", "maxLength": grammar.MAX_TEXT}
+    if op == "re":
+        schema["format"] = REGEX_FORMAT
+    return schema
+
+
+def _filter_schema(spec: FieldSpec, op: str | None) -> dict[str, Any]:
+    return {"type": "array", "items": _value_schema(spec, op)}
 
 
 def _filter_description(spec: FieldSpec, op: str | None) -> str:
@@ -327,13 +348,15 @@ def _paging_parameters(limits: dict[str, int]) -> dict[str, dict[str, Any]]:
     return {
         "idx": {"name": "idx", "in": "query", "required": False,
                 "description": "Zero-based offset of the first workflow of the page.",
-                "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                "schema": {"type": "integer", "minimum": 0, "maximum": INT_MAX,
+                           "default": 0}},
         "limit": {"name": "limit", "in": "query", "required": False,
                   "description": (
-                      f"Page size (default {limits['default_limit']}); at most "
-                      f"{limits['max_limit']} for application/json and "
-                      f"{limits['max_stream_limit']} for NDJSON (413 above). 0 returns only "
-                      f"the count."),
+                      f"Page size (default {limits['default_limit']}), at most "
+                      f"{limits['max_stream_limit']} (413 above). An application/json page "
+                      f"holds at most {limits['max_limit']} workflows: a larger limit is "
+                      f"capped (the body's limit and the next link say so); NDJSON pages "
+                      f"hold the whole limit. 0 returns only the count."),
                   "schema": {"type": "integer", "minimum": 0,
                              "maximum": limits["max_stream_limit"],
                              "default": limits["default_limit"]}},
@@ -429,7 +452,7 @@ def _success(route: Route) -> tuple[str, dict[str, Any]]:
     return "Server identity.", {JSON: {"schema": _ref("Info")}}
 
 
-def _operation(route: Route) -> dict[str, Any]:
+def _operation(route: Route, auth_open: frozenset[str] | None = None) -> dict[str, Any]:
     params: list[dict[str, Any]] = []
     if route.item is not None:
         params.append({"name": route.item, "in": "path", "required": True,
@@ -458,12 +481,19 @@ def _operation(route: Route) -> dict[str, Any]:
     if data:
         responses["304"] = {"description": "Not modified (If-None-Match matched the ETag)."}
     responses["400"] = _error_response("A bad or unknown parameter.")
+    if auth_open is not None and route.segment not in auth_open:
+        responses["403"] = _error_response(
+            "The request lacks valid CMSWEB authentication headers (cms-auth*, signed by "
+            "the front-end).")
     responses["404"] = _error_response("Unknown workflow or value." if route.item
                                        else "No such endpoint.")
     responses["406"] = _error_response("None of the media types it produces is acceptable.")
     if route.params is Params.PAGED:
-        responses["413"] = _error_response("`limit` above the maximum for the format.")
+        responses["413"] = _error_response("`limit` above the maximum.")
     responses["414"] = _error_response("Query string too long.")
+    if route.params in (Params.PAGED, Params.FILTERS):
+        responses["422"] = _error_response(
+            "The filters took longer than the server's time budget; the work was stopped.")
     if route.segment == "healthz":
         responses["503"] = {"description": ("The store does not answer, or the data source "
                                             "has not finished its first load."),
@@ -480,12 +510,16 @@ def _operation(route: Route) -> dict[str, Any]:
 
 
 def openapi_document(server_url: str, limits: dict[str, int],
-                     routes: Sequence[Route]) -> dict[str, Any]:
+                     routes: Sequence[Route], *,
+                     auth_open: frozenset[str] | None = None) -> dict[str, Any]:
     """The OpenAPI 3.1 document of a cache server.
 
     :param server_url: where the API is mounted (the script name, ``/`` at the root).
     :param limits: ``default_limit``, ``max_limit``, ``max_stream_limit``.
     :param routes: the server's routing table.
+    :param auth_open: with CMSWEB authentication, the first path segments open
+        without it (the others answer 403 without valid headers); ``None``
+        without authentication.
     """
     parameters: dict[str, Any] = {"format": _format_parameter(False),
                                   "format_json": _format_parameter(True)}
@@ -495,7 +529,7 @@ def openapi_document(server_url: str, limits: dict[str, int],
     schemas.update(_envelopes(limits))
     paths: dict[str, Any] = {}
     for route in routes:
-        paths[route.path] = {"get": _operation(route)}
+        paths[route.path] = {"get": _operation(route, auth_open)}
     return {
         "openapi": "3.1.0",
         "info": {

@@ -49,8 +49,10 @@ from wmstats.query import (
     LimitError,
     Query,
     QueryError,
+    QueryTimeoutError,
     make_summary,
     parse_query,
+    time_budget,
 )
 from wmstats.schema import (
     BUNDLE_PARTS,
@@ -71,13 +73,15 @@ from wmstats.web._encode import (
     ndjson_body,
     workflow_unstructure,
 )
-from wmstats.web._errors import APP_CP_CONFIG, ApiError
+from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
+from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
 from wmstats.web._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from wmstats.web._metrics import Metrics
 from wmstats.web._negotiate import (
     DATA_TYPES,
     JSON_ONLY,
     NDJSON_TYPES,
+    check_path_encoding,
     choose_type,
     parse_query_string,
     wants_gzip,
@@ -95,13 +99,19 @@ from wmstats.web._reply import (
 from wmstats.web._routes import AGENTS, METRICS_TYPE, Call, Params, Route, Router
 from wmstats.web.wmcore import DEFAULT_PREFIX
 
-__all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application", "ROUTES"]
+__all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application", "ROUTES",
+           "HEALTH_DETAILS"]
 
 _ETAG_SAFE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 #: Seconds a client is told to wait while the source has not loaded yet.
 _RETRY_AFTER: Final = "5"
 #: Headers on every response.
 _HEADERS: Final = {"X-Content-Type-Options": "nosniff"}
+#: Values of ``health_detail``.
+HEALTH_DETAILS: Final = ("basic", "full")
+#: What ``health_detail="basic"`` leaves out of the source's status: who the
+#: upstream is and what it said (user names, host names, error texts).
+_PRIVATE_SOURCE_KEYS: Final = frozenset({"url", "last_error"})
 
 
 def _positive(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
@@ -117,6 +127,15 @@ def _to_int(value: Any) -> int:
     return int(value)
 
 
+def _to_seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError(f"expected seconds, got {value!r}")
+    seconds = float(value)
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"expected seconds >= 0, got {value!r}")
+    return seconds
+
+
 @attrs.frozen(kw_only=True)
 class CacheConfig:
     """Options of a :class:`CacheApp` (all optional).
@@ -125,7 +144,8 @@ class CacheConfig:
         it and closes it in :meth:`CacheApp.close`), or an open
         :class:`~wmstats.store.Store` (shared; the caller closes it).
     :param default_limit: page size when ``limit`` is not given.
-    :param max_limit: largest ``limit`` for ``application/json`` (413 above).
+    :param max_limit: the most workflows in an ``application/json`` page (a larger
+        ``limit`` is capped to it).
     :param max_stream_limit: largest ``limit`` for NDJSON (413 above); NDJSON
         pages are streamed from the store, so this may be large.
     :param gzip_level: zlib level of gzip responses (1 is the fastest).
@@ -139,6 +159,19 @@ class CacheConfig:
         opens it on its store, starts it and stops it in :meth:`CacheApp.close`),
         or a :class:`~wmstats.source.Source` (its store is served; the app starts
         it, the caller stops it).  Until its first load, data endpoints answer 503.
+    :param query_budget: seconds of work one request's queries may take (filters,
+        counts, aggregates); past it the work is stopped and the request answered
+        422 (:func:`wmstats.query.time_budget`).  0: no budget.
+    :param health_detail: what ``/healthz`` tells a client that is not
+        authenticated: ``"basic"`` (readiness, counts, ages and the source's
+        counters, without the upstream URL, user name and error texts) or
+        ``"full"`` (everything).  Authenticated clients always get everything.
+    :param auth: ``"none"`` or ``"cms-headers"``: require the CMSWEB front-end's
+        signed ``cms-auth*`` headers (:mod:`wmstats.web._auth`); 403 without.
+    :param hmac_key_file: the file holding the HMAC key shared with the
+        front-ends (for ``cms-headers``).
+    :param auth_open: first path segments that need no authentication
+        (comma-separated, or a list): ``healthz,metrics`` by default.
     :param wmcore_prefix: where ``wmstats cache-server`` and ``wmstats serve`` mount
         the WMCore-compatible API (:mod:`wmstats.web.wmcore`) next to this app,
         reading its store and source; empty: not at all.
@@ -157,6 +190,12 @@ class CacheConfig:
     mock: int = attrs.field(default=0, converter=_to_int, validator=_positive(0))
     mock_seed: int = attrs.field(default=0, converter=_to_int)
     source: str | Source | None = None
+    query_budget: float = attrs.field(default=1.0, converter=_to_seconds)
+    health_detail: str = attrs.field(default="basic", validator=attrs.validators.in_(
+        HEALTH_DETAILS))
+    auth: str = attrs.field(default="none", validator=attrs.validators.in_(AUTH_MODES))
+    hmac_key_file: str | None = None
+    auth_open: str | tuple[str, ...] = DEFAULT_OPEN_PATHS
     wmcore_prefix: str = attrs.field(default=DEFAULT_PREFIX, converter=str)
 
     def __attrs_post_init__(self) -> None:
@@ -255,12 +294,18 @@ class CacheApp:
     #: (``cherrypy.tree.mount``, WMCore's ``RESTMain``) gets JSON errors, no
     #: tracebacks and no body processing; no global tool is touched.
     _cp_config: ClassVar[dict[str, Any]] = dict(APP_CP_CONFIG)
+    #: JSON errors and no traceback from the start of every request, even those
+    #: CherryPy refuses before dispatch (:func:`~wmstats.web._errors.install_json_errors`).
+    JSON_ERRORS: ClassVar[bool] = True
 
     def __init__(self, app: Any = None, config: Any = None, mount: str = "",
                  **options: Any) -> None:
+        install_json_errors()
         self.app = app
         self.mount = mount
         self.config = CacheConfig.from_object(config, **options)
+        self._auth: CmsHeaderAuth | None = make_auth(
+            self.config.auth, self.config.hmac_key_file, self.config.auth_open)
         store = self.config.store
         given = self.config.source
         if isinstance(given, Source):
@@ -319,6 +364,13 @@ class CacheApp:
         return self._store
 
     @property
+    def auth(self) -> CmsHeaderAuth | None:
+        """The CMSWEB header check of this app (``None``: no authentication); an
+        app reading this one's store (:class:`~wmstats.web.wmcore.WMCoreApp`)
+        checks the same."""
+        return self._auth
+
+    @property
     def source(self) -> Source | None:
         """The source that fills the store, if any."""
         return self._source
@@ -347,17 +399,25 @@ class CacheApp:
         endpoint = "unknown" if found is None else (found[0].template or "index")
 
         def answer() -> Reply:
+            request.wmstats_user = None if self._auth is None else self._auth.check(
+                path, request.headers)
             if found is None:
                 raise ApiError(404, f"no endpoint at /{'/'.join(path)} (see /openapi.json)")
             check_method(request.method, "; the API is read-only")
+            check_path_encoding(request.wsgi_environ or {})
             params = parse_query_string(request.query_string or "",
                                         self.config.max_query_length)
             try:
-                return self._answer(found[0], found[1], params, request.headers)
+                # Data endpoints run their queries within the time budget; health,
+                # metrics and the fixed documents do not.
+                with time_budget(self.config.query_budget if found[0].data else None):
+                    return self._answer(found[0], found[1], params, request.headers)
             except StoreError:
                 cherrypy.log(f"store error on {request.path_info}", traceback=True,
                              severity=logging.ERROR)
                 raise ApiError(503, "the store is not available") from None
+            except QueryTimeoutError as exc:
+                raise ApiError(422, exc.message) from None
 
         reply = guarded(answer, request.path_info)
         if reply.status < 400:
@@ -431,20 +491,20 @@ class CacheApp:
         return max(0.0, time.time() - since) if sid else None
 
     def _query(self, call: Call, paged: bool) -> Query:
-        """The call's query parameters as a :class:`Query` (paged: bounded by the
-        limit of its media type)."""
-        stream = call.media in NDJSON_TYPES
-        maximum = self.config.max_stream_limit if stream else self.config.max_limit
+        """The call's query parameters as a :class:`Query` (paged: ``limit`` at most
+        ``max_stream_limit``, and a JSON page capped at ``max_limit`` workflows)."""
         try:
             if paged:
-                return parse_query(call.params, default_limit=self.config.default_limit,
-                                   max_limit=maximum)
+                query = parse_query(call.params, default_limit=self.config.default_limit,
+                                    max_limit=self.config.max_stream_limit)
+                if call.media not in NDJSON_TYPES and query.limit is not None \
+                        and query.limit > self.config.max_limit:
+                    query = query.page(query.idx, self.config.max_limit)
+                return query
             return parse_query(call.params, default_limit=None)
         except LimitError as exc:
-            hint = "" if stream else (f"; NDJSON (format=ndjson) pages go up to "
-                                      f"{self.config.max_stream_limit}")
-            raise ApiError(413, f"limit {exc.limit} is above the maximum of {exc.maximum} "
-                                f"for {call.media}{hint}", parameter="limit") from None
+            raise ApiError(413, f"limit {exc.limit} is above the maximum of {exc.maximum}",
+                           parameter="limit") from None
         except QueryError as exc:
             parameter = exc.parameter or exc.field
             detail = exc.message if parameter.partition(".")[0] == exc.field else \
@@ -626,8 +686,11 @@ class CacheApp:
     def _health(self, call: Call) -> Reply:
         """``/healthz``: whether the store answers (and the source has loaded)."""
         backend = self._backend()
+        full = self._full_detail()
         source = None if self._source is None else self._source.status()
-        source_doc = None if source is None else source.to_dict()
+        source_doc = None if source is None else {
+            key: value for key, value in source.to_dict().items()
+            if full or key not in _PRIVATE_SOURCE_KEYS}
         try:
             sid = self._snapshot()
             workflows = self._store.count()
@@ -645,10 +708,16 @@ class CacheApp:
         if source is not None and not source.ready:
             doc["ready"] = False
             doc["detail"] = "the data source has not finished its first load" + (
-                f" (last error: {source.last_error})" if source.last_error else "")
+                f" (last error: {source.last_error})" if full and source.last_error else "")
             return Reply(dumps_bytes(doc), status=503,
                          headers={"Cache-Control": "no-store", "Retry-After": _RETRY_AFTER})
         return Reply(dumps_bytes(doc), headers={"Cache-Control": "no-store"})
+
+    def _full_detail(self) -> bool:
+        """Whether this request may see everything ``/healthz`` knows (full detail
+        for anyone, or an authenticated client)."""
+        return (self.config.health_detail == "full"
+                or getattr(cherrypy.serving.request, "wmstats_user", None) is not None)
 
     def _metrics(self, call: Call) -> Reply:
         """``/metrics``: the Prometheus text exposition of this app."""
@@ -715,7 +784,8 @@ class CacheApp:
         """``/openapi.json``: this server's OpenAPI description (per mount point)."""
         script = cherrypy.serving.request.script_name or "/"
         return self._document(f"openapi:{script}", lambda: openapi_document(
-            script, self.config.limits(), ROUTES), call)
+            script, self.config.limits(), ROUTES,
+            auth_open=None if self._auth is None else self._auth.open_paths), call)
 
 
 def _routes() -> tuple[Route, ...]:

@@ -4,6 +4,11 @@ CherryPy's own ``cherrypy.server`` serves the global ``cherrypy.tree`` from the
 global engine: one tree per process.  :class:`WebServer` serves one app on one
 port with no global state, so a process can run the cache and UI servers on two
 ports, and a test suite can start and stop as many servers as it likes.
+
+It runs cheroot guarded against slow clients (:mod:`wmstats.web._guard`): a
+worker thread gets a connection only once its request head has arrived, so
+idle, half-sent and dripping connections never hold the workers, and a head
+must arrive within ``timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import cheroot.wsgi
+from wmstats.web._guard import MAX_WAITING, GuardedServer
 
 __all__ = ["WebServer"]
 
@@ -32,17 +37,22 @@ class WebServer:
     :param app: the WSGI application.
     :param host: address to bind (loopback by default).
     :param port: port to bind; 0 picks a free one (see :attr:`port` once started).
-    :param threads: worker threads.
+    :param threads: worker threads (they only ever hold complete requests).
     :param name: server name in the ``Server`` header.
+    :param timeout: seconds a request head may take to arrive, a kept-alive
+        connection may stay idle, and one socket read or write may wait.
+    :param max_waiting: connections that may wait (for a request head, or idle
+        between requests) at once; more are closed.
     """
 
     def __init__(self, app: WSGIApp, host: str = "127.0.0.1", port: int = 0,
-                 threads: int = 10, name: str | None = None) -> None:
+                 threads: int = 10, name: str | None = None, timeout: float = 10.0,
+                 max_waiting: int = MAX_WAITING) -> None:
         self.host = host
-        self._server = cheroot.wsgi.Server(
+        self._server = GuardedServer(
             (host, port), app, numthreads=threads, server_name=name,
-            request_queue_size=128, timeout=10, shutdown_timeout=5)
-        self._server.max_request_header_size = 64 * 1024
+            request_queue_size=128, timeout=timeout, shutdown_timeout=5,
+            max_waiting=max_waiting)
         self._thread: threading.Thread | None = None
 
     @property

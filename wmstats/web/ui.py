@@ -45,6 +45,7 @@ import html
 import importlib.resources
 import logging
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Final, TypeVar
@@ -64,8 +65,9 @@ from wmstats.client import (
 )
 from wmstats.serialize import converter, json_dumps
 from wmstats.web._encode import dumps_bytes, gzip_bytes
-from wmstats.web._errors import APP_CP_CONFIG, ApiError
-from wmstats.web._negotiate import JSON, parse_query_string, wants_gzip
+from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
+from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
+from wmstats.web._negotiate import JSON, check_path_encoding, parse_query_string, wants_gzip
 from wmstats.web._reply import (
     Reply,
     check_method,
@@ -110,7 +112,10 @@ SECURITY_HEADERS: Final[dict[str, str]] = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-_MAX_NAMES: Final = 200
+#: Workflows one ``/api/events`` request may ask about: each costs the cache
+#: server one request, so this bounds the fan-out of one browser request (the
+#: page asks in chunks of 25, ``EVENTS_CHUNK`` in ``app.js``).
+_MAX_NAMES: Final = 25
 _EVENTS_SIZE: Final = 20_000
 #: Where ``index.html`` receives :data:`~wmstats.web._ui_model.PAGE_CONFIG`.
 _CONFIG_SLOT: Final = b"@PAGE_CONFIG@"
@@ -155,6 +160,11 @@ class UIConfig:
     :param max_query_length: longest accepted query string (414 above).
     :param warm: read the filter values once in the background when the app is
         built, so that the first page view does not wait for them.
+    :param auth: ``"none"`` or ``"cms-headers"``: require the CMSWEB front-end's
+        signed ``cms-auth*`` headers (403 without); either way the UI server
+        forwards them to the cache server with its requests.
+    :param hmac_key_file: the file holding the HMAC key (for ``cms-headers``).
+    :param auth_open: first path segments that need no authentication.
     """
 
     cache_url: str = "http://127.0.0.1:8250"
@@ -166,6 +176,9 @@ class UIConfig:
     max_query_length: int = attrs.field(default=16 * 1024, converter=_to_int,
                                         validator=_non_negative)
     warm: bool = attrs.field(default=True, converter=_to_bool)
+    auth: str = attrs.field(default="none", validator=attrs.validators.in_(AUTH_MODES))
+    hmac_key_file: str | None = None
+    auth_open: str | tuple[str, ...] = DEFAULT_OPEN_PATHS
 
     def __attrs_post_init__(self) -> None:
         scheme = urllib.parse.urlsplit(self.cache_url).scheme
@@ -257,12 +270,18 @@ class UIApp:
     """
 
     _cp_config: ClassVar[dict[str, Any]] = dict(APP_CP_CONFIG)
+    #: JSON errors and no traceback from the start of every request, even those
+    #: CherryPy refuses before dispatch (:func:`~wmstats.web._errors.install_json_errors`).
+    JSON_ERRORS: ClassVar[bool] = True
 
     def __init__(self, app: Any = None, config: Any = None, mount: str = "",
                  **options: Any) -> None:
+        install_json_errors()
         self.app = app
         self.mount = mount
         self.config = UIConfig.from_object(config, **options)
+        self._auth: CmsHeaderAuth | None = make_auth(
+            self.config.auth, self.config.hmac_key_file, self.config.auth_open)
         self._assets = _load_assets()
         self._local = threading.local()
         self._clients: list[CacheClient] = []
@@ -304,8 +323,10 @@ class UIApp:
 
     # ------------------------------------------------------------------ cache client
 
-    def _client(self) -> CacheClient:
-        """This thread's client of the cache server (sessions are not shared)."""
+    def _client(self, forward: Mapping[str, str] | None = None) -> CacheClient:
+        """This thread's client of the cache server (sessions are not shared),
+        sending ``forward`` (the browser's CMSWEB headers) with its requests; by
+        default those of the request this thread serves."""
         client: CacheClient | None = getattr(self._local, "client", None)
         if client is None:
             timeout = self.config.timeout
@@ -316,6 +337,8 @@ class UIApp:
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
+        client.headers = dict(getattr(self._local, "forward", {}) if forward is None
+                              else forward)
         return client
 
     def _warm(self) -> None:
@@ -330,8 +353,16 @@ class UIApp:
     def _default(self, /, *path: str, **_params: Any) -> Any:
         request = cherrypy.serving.request
 
+        # The browser's CMSWEB headers go to the cache server with the requests
+        # made for it (which checks them, if it asks for them).
+        self._local.forward = {name: value for name, value in request.headers.items()
+                               if str(name).lower().startswith("cms-auth")}
+
         def answer() -> Reply:
+            if self._auth is not None:
+                self._auth.check(path, request.headers)
             check_method(request.method)
+            check_path_encoding(request.wsgi_environ or {})
             params = parse_query_string(request.query_string or "",
                                         self.config.max_query_length)
             return self._route(path, params, request)
@@ -376,7 +407,8 @@ class UIApp:
         except NotFoundError as exc:
             raise ApiError(404, exc.detail, parameter=exc.parameter) from None
         except RequestRejectedError as exc:
-            raise ApiError(400 if exc.status != 414 else 414,
+            # Too long, not allowed, too costly: as the cache server said; else 400.
+            raise ApiError(exc.status if exc.status in (403, 414, 422) else 400,
                            f"the cache server refused the query: {exc.detail}",
                            parameter=exc.parameter) from None
         except (TransportError, ServerError) as exc:
@@ -485,19 +517,27 @@ class UIApp:
                 else:
                     missing.append(name)
 
-        def one(name: str) -> tuple[str, float | None]:
+        # Bounded fan-out: at most _MAX_NAMES cache requests for this browser
+        # request, on the app's four threads, none started after the timeout.
+        forward = client.headers
+        deadline = time.monotonic() + self.config.timeout
+
+        def one(name: str) -> tuple[str, float | None, bool]:
+            if time.monotonic() > deadline:
+                return name, None, False
             try:
-                bundle = self._client().workflow(name)
+                bundle = self._client(forward).workflow(name)
             except NotFoundError:
-                return name, None
+                return name, None, True
             unstructure = converter().unstructure
             return name, event_progress(unstructure(bundle.workflow),
-                                        [unstructure(d) for d in bundle.datasets])
+                                        [unstructure(d) for d in bundle.datasets]), True
 
-        for name, progress in self._pool.map(one, missing):
+        for name, progress, known in self._pool.map(one, missing):
             out[name] = progress
-            with self._lock:
-                self._events.put((snapshot, name), progress)
+            if known:
+                with self._lock:
+                    self._events.put((snapshot, name), progress)
         return {"snapshot": snapshot, "progress": out}
 
     def _agents(self, _value: str, params: dict[str, list[str]]) -> dict[str, Any]:

@@ -24,11 +24,15 @@ asked.  ``globallocks``, ``protectedlfns``, ``protectedlfns_final`` and
 could be incomplete or stale: before the source's first full load, while the
 source has had no answer from upstream for longer than ``stale_after`` seconds,
 and (the first three) when no request is active.  Parameters are checked by
-whitelist; every refusal is a JSON error naming what was wrong.
+whitelist; every refusal is a JSON error naming what was wrong, also for what
+CherryPy refuses before dispatch (no ``Host``, a malformed cookie: see
+:mod:`wmstats.web._errors`).  Authentication is the cache app's when the API reads
+one (``--auth cms-headers`` covers both), else its own ``auth`` options.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -43,12 +47,21 @@ import cherrypy  # type: ignore[import-untyped]
 from wmstats._procfs import rss_kib
 from wmstats._version import __version__
 from wmstats.query import Filter, Query
+from wmstats.query.model import MAX_PATTERN, MAX_VALUES
 from wmstats.schema import Workflow
 from wmstats.source import Source, open_source
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web._encode import Tally, dumps
-from wmstats.web._errors import APP_CP_CONFIG, ApiError
-from wmstats.web._negotiate import JSON, JSON_ONLY, choose_type, parse_query_string, wants_gzip
+from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
+from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
+from wmstats.web._negotiate import (
+    JSON,
+    JSON_ONLY,
+    check_path_encoding,
+    choose_type,
+    parse_query_string,
+    wants_gzip,
+)
 from wmstats.web._reply import Reply, check_method, guarded, not_modified, send
 from wmstats.wmcore import (
     CACHE_STATUSES,
@@ -78,7 +91,7 @@ _JSON_OR_TEXT: Final = (JSON, _TEXT)
 #: Seconds a client is told to wait after a 503.
 _RETRY_AFTER: Final = "60"
 #: reqmon's ``X-Error-Detail`` texts, by status (WMCore's client logs them).
-_DETAIL: Final = {400: "Invalid input parameter", 404: "API not supported",
+_DETAIL: Final = {400: "Invalid input parameter", 403: "Forbidden", 404: "API not supported",
                   405: "Method not allowed", 406: "Not acceptable",
                   413: "Request entity too large", 414: "Request-URI too long",
                   503: "Service unavailable", 500: "Server error"}
@@ -117,6 +130,12 @@ class WMCoreConfig:
     :param chunk_size: bytes per chunk handed to the HTTP server.
     :param max_query_length: longest accepted query string (414 above).
     :param batch_size: requests read from the store at a time.
+    :param auth: ``"none"`` or ``"cms-headers"``: require the CMSWEB front-end's
+        signed ``cms-auth*`` headers (:mod:`wmstats.web._auth`), 403 without.  An
+        app reading a cache app (``cache``, ``cache_view``) also checks whatever
+        that app checks.
+    :param hmac_key_file: the file holding the HMAC key (for ``cms-headers``).
+    :param auth_open: first path segments (API names) that need no authentication.
     """
 
     store: str | Store = "memory://"
@@ -130,6 +149,9 @@ class WMCoreConfig:
     max_query_length: int = attrs.field(default=16 * 1024, converter=_to_int,
                                         validator=_at_least(1))
     batch_size: int = attrs.field(default=500, converter=_to_int, validator=_at_least(1))
+    auth: str = attrs.field(default="none", validator=attrs.validators.in_(AUTH_MODES))
+    hmac_key_file: str | None = None
+    auth_open: str | tuple[str, ...] = DEFAULT_OPEN_PATHS
 
     def __attrs_post_init__(self) -> None:
         if self.gzip_level > 9:
@@ -226,12 +248,20 @@ class WMCoreApp:
     """
 
     _cp_config: ClassVar[dict[str, Any]] = dict(APP_CP_CONFIG)
+    #: JSON errors and no traceback from the start of every request, even those
+    #: CherryPy refuses before dispatch (:func:`~wmstats.web._errors.install_json_errors`).
+    JSON_ERRORS: ClassVar[bool] = True
 
     def __init__(self, app: Any = None, config: Any = None, mount: str = "", *,
                  cache: Any = None, **options: Any) -> None:
+        install_json_errors()
         self.app = app
         self.mount = mount
         self.config = WMCoreConfig.from_object(config, **options)
+        self._auth: CmsHeaderAuth | None = make_auth(
+            self.config.auth, self.config.hmac_key_file, self.config.auth_open)
+        #: the check of the cache app this API reads, if it has one
+        self._cache_auth: CmsHeaderAuth | None = None
         self._owns_store = self._owns_source = False
         self._store: Store | None = None
         self._source: Source | None = None
@@ -269,6 +299,7 @@ class WMCoreApp:
         self._store = cache.store
         self._source = cache.source
         self.metrics = getattr(cache, "metrics", None)
+        self._cache_auth = getattr(cache, "auth", None)
 
     def _ready_store(self) -> Store:
         """The store; looks the ``cache_view`` up first if needed.
@@ -330,10 +361,15 @@ class WMCoreApp:
             self.metrics.started()
 
         def answer() -> Reply:
+            self._authenticate(path, request.headers)
             if api is None:
                 raise _error(404, f"no API {'/'.join(path)!r}; the APIs are: "
                                   f"{', '.join(APIS)}")
             check_method(request.method, "; the API is read-only")
+            try:
+                check_path_encoding(request.wsgi_environ or {})
+            except ApiError as exc:
+                raise _error(exc.status, exc.detail) from None
             try:
                 return self._answer(api, path[1:], request)
             except StoreError:
@@ -358,6 +394,18 @@ class WMCoreApp:
 
     #: CherryPy's default dispatcher calls ``default(*segments, **params)``.
     default = cherrypy.expose(_default)
+
+    def _authenticate(self, path: tuple[str, ...], headers: Mapping[str, str]) -> None:
+        """403 unless the request passes this app's check and its cache app's."""
+        if self._store is None and self._rest_views is not None:
+            with contextlib.suppress(ApiError):
+                self._ready_store()  # binds the cache view, and so its check
+        for check in (self._auth, self._cache_auth):
+            if check is not None:
+                try:
+                    check.check(path, headers)
+                except ApiError as exc:
+                    raise _error(exc.status, exc.detail) from None
 
     def _answer(self, api: _Api, rest: tuple[str, ...], request: Any) -> Reply:
         self._ready_store()
@@ -557,12 +605,16 @@ _PUSHABLE: Final = frozenset({"RequestName", "RequestStatus", "RequestType", "Su
 
 
 def _pushdown(conditions: Sequence[Condition]) -> dict[str, tuple[str, ...]]:
-    """The conditions the store can apply: text values on :data:`_PUSHABLE` keys."""
+    """The conditions the store can apply: text values on :data:`_PUSHABLE` keys,
+    within the query model's bounds (more values, or longer ones, are matched
+    here, as reqmon matches them: no refusal)."""
     out: dict[str, tuple[str, ...]] = {}
     for condition in conditions:
         if condition.key in _PUSHABLE:
-            values = tuple(v for v in condition.values if isinstance(v, str))
-            if values and len(values) == len(condition.values) and condition.key not in out:
+            values = tuple(v for v in condition.values
+                           if isinstance(v, str) and len(v) <= MAX_PATTERN)
+            if values and len(values) == len(condition.values) <= MAX_VALUES \
+                    and condition.key not in out:
                 out[condition.key] = values
     return out
 
