@@ -8,6 +8,10 @@ HERE = Path(__file__).parent
 VERSION = {}
 exec((HERE / "wmstats" / "_version.py").read_text(), VERSION)
 PLUGINS = ["wmstats_sqlite", "wmstats_couchdb"]
+# isal, zstandard and brotli write; urllib3 (so the client) reads zstd through
+# backports.zstd before Python 3.14 and br through brotli.
+COMPRESS = ["isal>=1.5", "zstandard>=0.22", "brotli>=1.1",
+            "backports.zstd>=1.0; python_version < '3.14'"]
 
 setup(
     name="wmstats",
@@ -30,6 +34,9 @@ setup(
     install_requires=[
         "attrs>=23.1",
         "cattrs>=23.2",
+        # The JSON home (wmstats.serialize) writes and reads with orjson, ujson for
+        # what orjson refuses (integers beyond 64 bits, NaN).
+        "orjson>=3.9",
         "ujson>=5.7",
         # Decodes CouchDB's pages for the CouchDB source, 2-2.5x faster than ujson.
         "orjson>=3.9",
@@ -47,8 +54,12 @@ setup(
         "google-re2>=1.1,<2",
     ],
     extras_require={
+        # Faster and smaller responses (wmstats.stream): gzip through ISA-L, zstd and
+        # brotli. Optional: binary wheels, not on every platform; without them gzip
+        # goes through zlib and only gzip is offered.
+        "compress": COMPRESS,
         "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",
-                 "playwright>=1.40"],
+                 "playwright>=1.40", *COMPRESS],
         "dev": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",
                 "mypy>=1.10", "types-ujson", "types-requests", "tox>=4",
                 "import-linter>=2.17; python_version >= '3.11'"],

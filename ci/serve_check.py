@@ -2,7 +2,8 @@
 
 Starts it in the background on two free loopback ports, waits until both
 servers answer, fetches ``/fetch?limit=1`` from the cache server and the page
-from the UI server, then stops the process by its PID (SIGTERM) and expects a
+from the UI server, a page asking for ``zstd, br, gzip`` (a plain install has
+none of the optional codecs: gzip through zlib must answer), then stops the process by its PID (SIGTERM) and expects a
 clean exit.  Standard library only: it runs in a plain install.
 
 Usage: python ci/serve_check.py [WMSTATS_COMMAND]
@@ -10,6 +11,7 @@ Usage: python ci/serve_check.py [WMSTATS_COMMAND]
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -31,11 +33,19 @@ def free_port() -> int:
         return port
 
 
-def get(url: str) -> tuple[int, str, bytes]:
-    """Status, content type and body of a GET (4xx/5xx answers included)."""
+def get(url: str, **headers: str) -> tuple[int, str, bytes]:
+    """Status, content type and body of a GET (4xx/5xx answers included); a gzip
+    body is decompressed."""
+    request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
-            return response.status, response.headers.get("Content-Type", ""), response.read()
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            body = response.read()
+            if response.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            elif response.headers.get("Content-Encoding"):
+                raise SystemExit(f"serve_check: {url} answered Content-Encoding "
+                                 f"{response.headers['Content-Encoding']} in a plain install")
+            return response.status, response.headers.get("Content-Type", ""), body
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Content-Type", ""), exc.read()
 
@@ -67,6 +77,10 @@ def check(proc: subprocess.Popen[bytes], cache: str, ui: str) -> None:
         raise SystemExit(f"serve_check: /fetch?limit=1 gave total={page.get('total')} and "
                          f"{len(page.get('workflows', ()))} workflows, expected "
                          f"{WORKFLOWS} and 1")
+    status, _, coded = get(cache + "/fetch?limit=20", **{"Accept-Encoding": "zstd, br, gzip"})
+    if status != 200 or len(json.loads(coded).get("workflows", ())) != 20:
+        raise SystemExit(f"serve_check: /fetch?limit=20 with Accept-Encoding zstd, br, gzip "
+                         f"answered {status}")
     status, content_type, body = get(ui + "/")
     if status != 200 or not content_type.startswith("text/html") or b"<title>" not in body:
         raise SystemExit(f"serve_check: the UI page answered {status} {content_type}")

@@ -14,6 +14,7 @@ import requests
 import urllib3.util.retry
 
 from wmstats.client import (
+    ACCEPT_ENCODING,
     CacheClient,
     NotFoundError,
     RequestRejectedError,
@@ -83,6 +84,21 @@ def test_iter_workflows_follows_every_page(client: CacheClient, store: Store,
                                                            fields=["RequestName"])]
     assert got == expected
     assert len(expected) > 37 or filters is not None
+
+
+def test_asks_for_the_best_coding_it_can_read(client: CacheClient, store: Store) -> None:
+    """With zstd and br readable here (the test extras bring them), the client asks
+    for zstd first and reads the server's zstd answers."""
+    assert ACCEPT_ENCODING == "zstd, br, gzip"
+    seen: list[tuple[str, str]] = []
+    client.session.hooks["response"].append(
+        lambda r, *args, **kwargs: seen.append((r.request.headers["Accept-Encoding"],
+                                                r.headers.get("Content-Encoding", ""))))
+    got = [r["RequestName"] for r in client.iter_workflows(limit=120)]
+    assert got == _names(store, {})[:120]
+    assert client.workflow(got[3]).workflow.RequestName == got[3]
+    assert seen and all(sent == ACCEPT_ENCODING for sent, _ in seen)
+    assert {coding for _, coding in seen} == {"zstd"}
 
 
 def test_iter_workflows_offset_limit_and_records(client: CacheClient, store: Store) -> None:

@@ -19,6 +19,7 @@ from wmstats.mock import (
     ACTIVE_STATUSES,
     AGENTS,
     ARCHIVED_FROM,
+    PRODUCTION_SIZE,
     REQUEST_TYPES,
     SITES,
     MockGenerator,
@@ -165,6 +166,32 @@ def test_knobs_are_honoured_and_convert(knobs: dict[str, int]) -> None:
             assert max(per_task.values(), default=0) <= knobs["max_sites"]
         active += bool(agents)
     assert active > 50
+
+
+def test_production_sized_workflows_fill_their_limits_and_convert() -> None:
+    gen = MockGenerator.production_sized(seed=5)
+    tasks, sites, agents = PRODUCTION_SIZE
+    assert (gen.max_tasks, gen.max_sites, gen.max_agents, gen.fill) == (tasks, sites, agents,
+                                                                        True)
+    bundles = list(gen.bundles(150))
+    result = convert_documents(gen.iter_documents(150))
+    assert result.problems == ()
+    _assert_same(result.bundles, bundles)
+    widest = 0
+    for b in bundles:
+        wf = b.workflow
+        if wf.Teams == ("production",) and wf.Agents and wf.RequestStatus != "acquired":
+            assert len(wf.Agents) == agents, wf.RequestName
+        for agent in wf.Agents:
+            assert len({t.Task for t in b.tasks if t.Agent == agent}) <= tasks
+            per_task = collections.Counter(ts.Task for ts in b.task_sites
+                                           if ts.Agent == agent)
+            assert max(per_task.values(), default=0) <= sites + 1  # + a LogCollect extra
+            widest = max(widest, max(per_task.values(), default=0))
+    assert widest >= sites
+    default = list(MockGenerator(seed=5).bundles(150))
+    assert (sum(len(b.task_sites) for b in bundles)
+            > 2 * sum(len(b.task_sites) for b in default))
 
 
 def test_status_history_records(population: list[WorkflowBundle]) -> None:

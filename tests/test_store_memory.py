@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import attrs
 import pytest
 
 from wmstats.backends.memory import MemoryStore, _bitmaps, _snapshot
 from wmstats.schema import WorkflowBundle
 from wmstats.query import Query, apply_query, parse_query
 from wmstats.schema import Workflow
+from wmstats.serialize import json_loads, unstructure
 from wmstats.store import Store
 from wmstats.testing.data import sample_bundles, simple_bundle
 from wmstats.testing.store_suite import StoreSuite, names
@@ -123,3 +125,98 @@ def test_memory_is_the_default_in_open_store() -> None:
     store = open_store("memory://?compress=false")
     assert isinstance(store, MemoryStore)
     assert store._compress is False
+
+
+def _changed(bundle: WorkflowBundle, **values: object) -> WorkflowBundle:
+    return attrs.evolve(bundle, workflow=attrs.evolve(bundle.workflow, **values))
+
+
+def test_update_in_place_invalidates_what_it_makes_stale() -> None:
+    """Indexes, filter results, sort orders and the encoded text are cached per
+    snapshot and carried over an update; the ones the update makes stale are not."""
+    bundles = _many(3000)
+    store = MemoryStore()
+    store.replace(bundles)
+    by_status = parse_query({"RequestStatus": "new", "limit": "5000"})
+    by_campaign = parse_query({"Campaigns": "C1", "limit": "5000"})
+    by_priority = parse_query({"sort": "-RequestPriority", "limit": "5000"})
+    in_range = parse_query({"RequestPriority": ">=16", "limit": "5000"})
+    queries = (by_status, by_campaign, by_priority, in_range, Query(limit=5000))
+    for query in queries:  # build and cache the indexes and results
+        store.query(query)
+        store.query_encoded(query)
+    old = store._snap
+    target = bundles[1]
+    assert target.workflow.RequestStatus != "new" and target.workflow.RequestPriority < 16
+    updated = _changed(target, RequestStatus="new", RequestPriority=99,
+                       Success=target.workflow.Success + 5)
+    store.apply([updated])
+    new = store._snap
+    # Untouched: carried over as the same objects.
+    assert new._postings["Campaigns"] is old._postings["Campaigns"]
+    assert new._matches[by_campaign.filters] is old._matches[by_campaign.filters]
+    # Touched: patched or left behind, never the stale object.
+    assert new._postings["RequestStatus"] is not old._postings["RequestStatus"]
+    assert by_status.filters not in new._matches
+    assert all("RequestPriority" not in [name for name, _ in spec] for spec in new._orders)
+    expected = [b.workflow for b in bundles]
+    expected[1] = updated.workflow
+    for query in queries:
+        assert names(store.query(query)) == names(apply_query(expected, query)), query
+        page = store.query_encoded(query)
+        assert [json_loads(line)["RequestName"] for line in page.lines] == names(
+            apply_query(expected, query))
+    line = store.query_encoded(parse_query({"RequestName": target.workflow.RequestName}))
+    assert json_loads(line.lines[0]) == unstructure(updated.workflow)
+    # The old snapshot, held by a reader, still answers as before the update.
+    rows, total = old.select(by_status)
+    assert target.workflow.RequestName not in [old.names[r] for r in rows]
+    row = old.names.index(target.workflow.RequestName)
+    assert json_loads(old.lines[row]) == unstructure(target.workflow)
+    assert old.workflows[row] == target.workflow
+
+
+@pytest.mark.parametrize("change", ["insert", "delete", "many"])
+def test_adds_and_deletes_rebuild_what_moved(change: str) -> None:
+    bundles = _many(500)
+    store = MemoryStore()
+    store.replace(bundles)
+    query = parse_query({"RequestStatus": "running-open", "sort": "-RequestPriority",
+                         "limit": "1000"})
+    store.query(query)
+    expected = {b.workflow.RequestName: b.workflow for b in bundles}
+    if change == "insert":
+        added = [simple_bundle("wf_00100x", RequestStatus="running-open", RequestPriority=50)]
+        store.apply(added)
+    elif change == "delete":
+        added = []
+        store.apply(deletes=["wf_00007", "wf_00300", "nope"])
+        del expected["wf_00007"], expected["wf_00300"]
+    else:
+        added = [simple_bundle(f"wf_{i:05d}y", RequestStatus="running-open",
+                               RequestPriority=i % 7) for i in range(100)]
+        store.apply(added, deletes=[f"wf_{i:05d}" for i in range(0, 500, 3)])
+        for i in range(0, 500, 3):
+            del expected[f"wf_{i:05d}"]
+    expected.update({b.workflow.RequestName: b.workflow for b in added})
+    snap = store._snap
+    assert snap.names == sorted(expected)
+    assert [json_loads(line)["RequestName"] for line in snap.lines] == snap.names
+    assert names(store.query(query)) == names(apply_query(list(expected.values()), query))
+
+
+def test_rows_replaced_shares_the_unchanged_chunks() -> None:
+    rows = _bitmaps.Rows(range(3000))
+    assert len(rows) == 3000 and list(rows) == list(range(3000))
+    assert rows[0] == 0 and rows[2999] == 2999 and rows[-1] == 2999
+    changed = rows.replaced({5: -5, 2048: -1})
+    assert list(changed) == [-5 if i == 5 else -1 if i == 2048 else i for i in range(3000)]
+    assert list(rows) == list(range(3000))  # the original is untouched
+    assert changed._chunks[1] is rows._chunks[1]
+    assert changed._chunks[0] is not rows._chunks[0]
+    for bad in (3000, -3001):
+        with pytest.raises(IndexError):
+            rows[bad]
+    with pytest.raises(IndexError):
+        rows.replaced({3000: 1})
+    assert list(_bitmaps.Rows()) == [] and len(_bitmaps.Rows()) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from wmstats.serialize import unstructure
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web import CacheApp, CacheConfig, WebServer, build_application
 from wmstats.web._metrics import Metrics
-from wmstats.web._negotiate import choose_type, etag_matches, wants_gzip
+from wmstats.web._negotiate import choose_coding, choose_type, etag_matches, wants_gzip
 from wmstats.web._routes import AGENTS
 from wmstats.web.cache import ROUTES
 
@@ -549,6 +550,37 @@ def test_etag_and_not_modified(generator: MockGenerator, http: requests.Session)
                 assert again.status_code == 304
 
 
+def test_an_update_in_place_changes_the_tag_and_the_served_text(
+        generator: MockGenerator, http: requests.Session) -> None:
+    """The memory store serves workflows from text encoded when they were written:
+    an update of one workflow (rows kept in place) serves its new text, in every
+    coding, under a new tag; the others are served as before."""
+    import attrs
+
+    with open_store("memory://") as store:
+        store.replace(generator.bundles(30), generator.agents())
+        for served in _serve(store):
+            url = served.url + "/fetch?limit=30&sort=-RequestPriority"
+            response, body = get(http, url)
+            etag = response.headers["ETag"]
+            before = {r["RequestName"]: r for r in json.loads(body)["workflows"]}
+            name = sorted(before)[7]
+            bundle = store.get(name)
+            assert bundle is not None
+            store.apply([attrs.evolve(bundle, workflow=attrs.evolve(
+                bundle.workflow, RequestPriority=10**7, Success=bundle.workflow.Success + 3))])
+            for coding in ("identity", "gzip", "zstd"):
+                with http.get(url, headers={"Accept-Encoding": coding,
+                                            "If-None-Match": etag}) as again:
+                    assert again.status_code == 200 and again.headers["ETag"] != etag
+                    rows = again.json()["workflows"]
+                assert rows[0]["RequestName"] == name
+                assert rows[0]["RequestPriority"] == 10**7
+                assert rows[0]["Success"] == before[name]["Success"] + 3
+                assert {r["RequestName"]: r for r in rows[1:]} == {
+                    k: v for k, v in before.items() if k != name}
+
+
 # --------------------------------------------------------------------------- metrics
 
 
@@ -790,6 +822,115 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
                 assert mode is schemathesis.GenerationMode.NEGATIVE
         tested += 1
     assert tested >= len(ROUTES) - 1
+
+
+# --------------------------------------------------------------------------- content codings
+
+
+def test_choose_coding() -> None:
+    every = ("zstd", "br", "gzip")
+    assert choose_coding(None, every) is None and choose_coding("identity", every) is None
+    assert choose_coding("gzip, deflate, br, zstd", every) == "zstd"
+    assert choose_coding("gzip, br", every) == "br"
+    assert choose_coding("gzip;q=1, zstd;q=0.5", every) == "gzip"
+    assert choose_coding("x-gzip", every) == "gzip"
+    assert choose_coding("*", every) == "zstd"
+    assert choose_coding("*, zstd;q=0", every) == "br"
+    assert choose_coding("zstd;q=0, gzip;q=0", every) is None
+    assert choose_coding("zstd, br", ("gzip",)) is None
+    assert choose_coding("zstd, gzip;q=0.1", ("gzip",)) == "gzip"
+
+
+def _decoded(coding: str, raw: bytes) -> bytes:
+    if coding == "gzip":
+        return gzip.decompress(raw)
+    if coding == "zstd":
+        import zstandard
+        return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+    import brotli
+    out: bytes = brotli.decompress(raw)
+    return out
+
+
+@pytest.mark.parametrize("coding", ["zstd", "br", "gzip"])
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_each_coding_streams_the_same_body(server: Served, http: requests.Session,
+                                           coding: str, fmt: str) -> None:
+    """A page and a whole stream in each coding decode to the identity body; the
+    ETag names the coding."""
+    for path in ("/fetch?limit=50", f"/fetch?limit={N_WORKFLOWS}&format=ndjson",
+                 "/campaign"):
+        url = server.url + path
+        plain, body = get(http, url, fmt=fmt)
+        accept = {"json": "application/json", "ndjson": "application/x-ndjson"}[fmt]
+        with http.get(url, headers={"Accept": accept, "Accept-Encoding": f"{coding}, gzip;q=0.5"},
+                      stream=True) as response:
+            raw = response.raw.read(decode_content=False)
+        assert response.status_code == 200
+        assert response.headers["Content-Encoding"] == coding
+        assert "Accept-Encoding" in response.headers["Vary"]
+        assert _decoded(coding, raw) == body
+        assert len(raw) < len(body)
+        if "ETag" in plain.headers:
+            assert response.headers["ETag"] == plain.headers["ETag"][:-1] + f'-{coding}"'
+
+
+def test_without_the_optional_codecs_gzip_goes_through_zlib(
+        memory_store: Store, http: requests.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With isal, zstandard and brotli missing, only gzip is offered (written by zlib),
+    and a client asking for zstd or br alone gets the identity."""
+    import importlib
+
+    from wmstats import stream
+
+    real = importlib.import_module
+
+    def missing(name: str, package: str | None = None) -> Any:
+        if name.split(".")[0] in ("isal", "zstandard", "brotli"):
+            raise ImportError(f"No module named {name!r} (test)")
+        return real(name, package)
+
+    stream._module.cache_clear()
+    monkeypatch.setattr(stream.importlib, "import_module", missing)
+    try:
+        assert stream.available_codings() == ("gzip",)
+        with pytest.raises(ValueError, match="zstd"):
+            stream.compress_bytes(b"x", "zstd")
+        data = b'{"RequestName":"a"}\n' * 5000
+        packed = b"".join(stream.compress_chunks([data[:100], data[100:]], "gzip"))
+        assert gzip.decompress(packed) == data
+        assert packed[:2] == b"\x1f\x8b"
+        for served in _serve(memory_store):
+            url = served.url + "/fetch?limit=40"
+            _, body = get(http, url)
+            response, unpacked = get(http, url, gz=True, **{"Accept-Encoding": "zstd, gzip"})
+            assert response.headers["Content-Encoding"] == "gzip" and unpacked == body
+            with http.get(url, headers={"Accept-Encoding": "zstd, br"}, stream=True) as only:
+                assert "Content-Encoding" not in only.headers
+                assert only.raw.read(decode_content=False) == body
+    finally:
+        monkeypatch.undo()
+        stream._module.cache_clear()
+    assert stream.available_codings() == ("zstd", "br", "gzip")
+
+
+def test_isal_writes_gzip_when_installed() -> None:
+    """With isal installed gzip goes through it (its stream is not zlib's), and
+    decodes the same."""
+    import zlib
+
+    from isal import isal_zlib
+
+    from wmstats import stream
+
+    data = b"".join(b'{"RequestName":"wf_%d","RequestPriority":%d}\n' % (i, i * 7)
+                    for i in range(20000))
+    packed = stream.compress_bytes(data, "gzip", 1)
+    assert gzip.decompress(packed) == data
+    isal = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)
+    assert packed == isal.compress(data) + isal.flush()
+    plain = zlib.compressobj(1, zlib.DEFLATED, 31)
+    assert packed != plain.compress(data) + plain.flush()
 
 
 # --------------------------------------------------------------------------- time budget

@@ -2,7 +2,7 @@
 
 The core is pure (no network I/O): :mod:`wmstats.schema` (records),
 :mod:`wmstats.convert` (WMCore documents -> records), :mod:`wmstats.serialize`
-(cattrs + ujson), :mod:`wmstats.jsonschema` (JSON Schema of the records) and
+(cattrs + orjson), :mod:`wmstats.jsonschema` (JSON Schema of the records) and
 :mod:`wmstats.mock` (deterministic mock data).
 """
 

@@ -39,13 +39,14 @@ from typing import Any, Final, TypeAlias
 import attrs
 import requests
 import requests.adapters
-import ujson
+import urllib3.util.request
 from urllib3.util.retry import Retry
 
 from wmstats._version import __version__
 from wmstats.aggregates import BY_KEY
 from wmstats.schema import BUNDLE_PARTS, Agent, Summary, Workflow, WorkflowBundle
-from wmstats.serialize import converter
+from wmstats.serialize import converter, json_loads
+from wmstats.stream import CODINGS
 
 __all__ = [
     "CacheClient",
@@ -58,7 +59,15 @@ __all__ = [
     "TransportError",
     "SnapshotChangedError",
     "Filters",
+    "ACCEPT_ENCODING",
 ]
+
+#: The content codings this client asks for: those of the server
+#: (:data:`wmstats.stream.CODINGS`, best first) that urllib3 decodes here (zstd with
+#: ``backports.zstd`` or Python 3.14, br with ``brotli``; gzip always).
+ACCEPT_ENCODING: Final = ", ".join(
+    coding for coding in CODINGS
+    if coding in urllib3.util.request.ACCEPT_ENCODING.split(",")) or "gzip"
 
 #: Filters as query parameters: ``{"RequestStatus": ["running-open", "running-closed"],
 #: "RequestPriority.ge": 100000}``; values are turned into strings.
@@ -290,7 +299,7 @@ class CacheClient:
         :raises TransportError: on connection errors after the retries.
         """
         url = self._url(path)
-        headers = {**self.headers, "Accept": accept, "Accept-Encoding": "gzip"}
+        headers = {**self.headers, "Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
         try:
             response = self.session.get(url, params=list(params) or None, headers=headers,
                                         timeout=self.timeout, stream=stream)
@@ -309,7 +318,7 @@ class CacheClient:
     @staticmethod
     def _raise_for(status: int, body: bytes, url: str) -> typing.NoReturn:
         try:
-            doc = ujson.loads(body) if body else {}
+            doc = json_loads(body) if body else {}
         except ValueError:
             doc = {}
         if not isinstance(doc, dict):
@@ -328,7 +337,7 @@ class CacheClient:
         while True:
             response = self._request(path, params, stream=True)
             try:
-                return ujson.loads(response.content)
+                return json_loads(response.content)
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ContentDecodingError) as exc:
                 if attempt >= self.retries:
@@ -400,7 +409,7 @@ class CacheClient:
                         f"{position - idx} workflows; start the iteration again")
                 total = int(response.headers.get("X-Total-Count", "0"))
                 for line in self._lines(response):
-                    record = ujson.loads(line)
+                    record = json_loads(line)
                     if tagged:
                         if record.pop("RecordType", None) != "Workflow":
                             continue
@@ -561,7 +570,7 @@ class CacheClient:
         try:
             with self.session.get(url, headers={**self.headers, "Accept": JSON},
                                   timeout=self.timeout) as resp:
-                doc = ujson.loads(resp.content) if resp.status_code in (200, 503) else None
+                doc = json_loads(resp.content) if resp.status_code in (200, 503) else None
         except (requests.RequestException, ValueError) as exc:
             return {"ready": False, "detail": f"{url}: {exc}"}
         if not isinstance(doc, dict):

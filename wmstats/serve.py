@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 import cheroot.wsgi
 
@@ -49,12 +49,15 @@ __all__ = [
     "add_ui_server_arguments",
     "run_ui_server",
     "fill_mock",
+    "MOCK_SIZES",
     "serve_until_stopped",
     "main",
 ]
 
 CACHE_PORT = 8250
 UI_PORT = 8251
+#: What ``--mock-size`` takes (see :func:`fill_mock`).
+MOCK_SIZES: Final = ("default", "production")
 
 
 
@@ -91,6 +94,10 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                              "starts at once and answers 503 until the first load is done")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the mock generator (default 0)")
+    parser.add_argument("--mock-size", choices=MOCK_SIZES, default="default",
+                        help="size of the mock workflows: the generator's defaults, or "
+                             "production-sized ones (up to 6 tasks, 12 sites per task and "
+                             "3 agents, each running workflow filled to them)")
     parser.add_argument("--threads", type=_count, default=10,
                         help="HTTP worker threads per server (default 10)")
     parser.add_argument("--max-limit", type=_count, default=1000, metavar="N",
@@ -146,15 +153,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"port of the UI server (default {UI_PORT})")
 
 
-def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None) -> str:
+def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None,
+              size: str = "default") -> str:
     """Replace the store's snapshot with ``n`` mock workflows and the mock agents.
 
     :param out: where to report progress (every 10,000 workflows), if anywhere.
+    :param size: one of :data:`MOCK_SIZES`: ``default`` (the generator's defaults) or
+        ``production`` (:meth:`~wmstats.mock.MockGenerator.production_sized`).
     :returns: the new snapshot id.
     """
     from wmstats.mock import MockGenerator
 
-    gen = MockGenerator(seed=seed)
+    if size not in MOCK_SIZES:
+        raise ValueError(f"unknown mock size {size!r} (known: {', '.join(MOCK_SIZES)})")
+    gen = (MockGenerator.production_sized(seed) if size == "production"
+           else MockGenerator(seed=seed))
     start = time.monotonic()
 
     def progress() -> Iterator[WorkflowBundle]:
@@ -231,7 +244,7 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
         if args.mock:
             print(f"filling the {store.backend} store with {args.mock:,} mock workflows...",
                   file=sys.stderr, flush=True)
-            fill_mock(store, args.mock, args.seed, sys.stderr)
+            fill_mock(store, args.mock, args.seed, sys.stderr, args.mock_size)
         prefix = "" if getattr(args, "no_wmcore", False) else getattr(args, "wmcore_prefix", None)
         options = {} if prefix is None else {"wmcore_prefix": prefix}
         app = CacheApp(store=store, max_limit=args.max_limit,

@@ -50,7 +50,7 @@ import abc
 import types
 import typing
 import urllib.parse
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -63,14 +63,17 @@ from wmstats.query import (
     Query,
     QueryError,
     Scalar,
+    make_projector,
     make_summary,
 )
 from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
+from wmstats.serialize import json_bytes
 
 __all__ = [
     "Store",
     "Checkpoint",
     "SourceEntry",
+    "EncodedPage",
     "StoreError",
     "UnknownBackendError",
     "MissingBackendError",
@@ -141,6 +144,21 @@ class SourceEntry:
     key: str
     group: str
     data: bytes = b""
+
+
+@attrs.frozen
+class EncodedPage:
+    """One page of a query's result as JSON text (:meth:`Store.query_encoded`).
+
+    :param lines: each workflow of the page as compact JSON text (an object, no
+        newline), with the query's field mask applied.
+    :param total: how many workflows match the filters (all pages).
+    :param snapshot: the snapshot id the page was read from.
+    """
+
+    lines: Sequence[bytes]
+    total: int
+    snapshot: str = ""
 
 
 class Store(abc.ABC):
@@ -381,6 +399,25 @@ class Store(abc.ABC):
             if remaining is not None:
                 remaining -= len(page.records)
 
+
+    def query_encoded(self, query: Query = Query()) -> EncodedPage:
+        """:meth:`query` with each record as JSON text (the query's field mask applied),
+        what a server writes.
+
+        The text is :func:`wmstats.serialize.json_bytes` of the record's dict
+        (:func:`wmstats.query.make_projector`).  This default encodes the page of
+        :meth:`query`; a backend that keeps its records encoded answers from them.
+        """
+        page = self.query(query)
+        project = make_projector(query.fields)
+        return EncodedPage([json_bytes(project(r)) for r in page.records], page.total,
+                           page.snapshot)
+
+    def stream_encoded(self, query: Query = Query(), batch_size: int = 1000
+                       ) -> Iterator[bytes]:
+        """:meth:`stream` with each record as JSON text, as in :meth:`query_encoded`."""
+        project = make_projector(query.fields)
+        return (json_bytes(project(r)) for r in self.stream(query, batch_size))
 
 # --------------------------------------------------------------------------- registry
 

@@ -20,10 +20,9 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, Final
 
 import attrs
-import ujson
 
 from wmstats.schema import BUNDLE_PARTS, Workflow, WorkflowBundle
-from wmstats.serialize import json_bytes, json_dumps
+from wmstats.serialize import json_bytes, json_dumps, json_loads
 
 __all__ = [
     "field_names",
@@ -127,7 +126,7 @@ def encode_workflow(workflow: Workflow) -> str:
 
 def decode_workflow(text: str | bytes) -> Workflow:
     """The inverse of :func:`encode_workflow`."""
-    result: Workflow = record_from_values(Workflow, ujson.loads(text))
+    result: Workflow = record_from_values(Workflow, json_loads(text))
     return result
 
 
@@ -149,7 +148,8 @@ def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
     data = _NEWLINE.join(lines)
     if compress:
         return zlib.compress(data, 1)
-    return data
+    # A copy: orjson's result keeps the capacity of its write buffer.
+    return bytes(memoryview(data))
 
 
 _NEWLINE: Final = b"\n"
@@ -170,7 +170,7 @@ def decode_parts(name: str, blob: bytes,
         if only is not None and attr not in only:
             continue
         at = _name_index(cls)
-        rows = ujson.loads(line)
+        rows = json_loads(line)
         for row in rows:
             row.insert(at, name)
         out[attr] = tuple(record_from_values(cls, row) for row in rows)

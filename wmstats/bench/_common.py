@@ -50,8 +50,8 @@ __all__ = [
 ]
 
 #: Distributions whose versions the machine description lists.
-PACKAGES: Final = ("wmstats", "ujson", "attrs", "cattrs", "CherryPy", "requests",
-                   "playwright")
+PACKAGES: Final = ("wmstats", "orjson", "ujson", "isal", "zstandard", "brotli", "attrs",
+                   "cattrs", "CherryPy", "requests", "playwright")
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -117,6 +117,10 @@ _STORE_FIGURES: Final[tuple[tuple[str, str], ...]] = (
     ("deep page p99 ms", "deep_page_p99_ms"), ("get one p50 ms", "get_p50_ms"),
     ("site aggregate, first, ms", "aggregate_site_first_ms"),
     ("stream NDJSON+gzip records/s", "stream_records_per_s"),
+    ("one change: apply p50 ms", "apply_p50_ms"),
+    ("one change: visible p50 ms", "change_visible_p50_ms"),
+    ("one change: visible p99 ms", "change_visible_p99_ms"),
+    ("filtered page after a change p50 ms", "page_after_update_p50_ms"),
     ("RSS growth after load MiB", "rss_after_load_delta_mib"),
     ("RSS growth after queries MiB", "rss_after_queries_delta_mib"),
     ("sqlite file MiB", "db_file_mib"),
@@ -134,6 +138,9 @@ _SERVER_FIGURES: Final[tuple[tuple[str, str], ...]] = (
     ("full stream s (median)", "stream_s"),
     ("full stream gzip MB", "stream_gzip_bytes"),
     ("full stream records/s", "stream_records_per_s"),
+    ("full stream, no compression, records/s", "stream_identity_records_per_s"),
+    ("full stream zstd MB", "stream_zstd_bytes"),
+    ("full stream br MB", "stream_br_bytes"),
     ("1 client requests/s", "clients_1.requests_per_s"),
     ("4 clients requests/s", "clients_4.requests_per_s"),
     ("16 clients requests/s", "clients_16.requests_per_s"),
@@ -311,6 +318,28 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             f"{fmt(late)} MiB growth over streams {fmt((streams or 0) // 2)}-{fmt(streams)}",
             flat, size, f"flat = at most 1 % (or 2 MiB) growth over the second half; "
                         f"{fmt(growth)} MiB from stream 1 to {fmt(streams)}")
+    # Issue 13 (performance, round two), memory store.
+    rate, size = at("server", "memory.stream_records_per_s")
+    row("issue 13: full NDJSON+gzip stream >= 150,000 records/s (memory store)",
+        f"{fmt(rate)} records/s", None if rate is None else rate >= 150_000, size)
+    rate, size = at("server", "memory.stream_identity_records_per_s")
+    row("issue 13: full NDJSON stream without gzip >= 300,000 records/s (memory store)",
+        f"{fmt(rate)} records/s", None if rate is None else rate >= 300_000, size)
+    (p50, size), (p99, _) = (at("server", "memory.page[idx=0 gzip].p50_ms"),
+                             at("server", "memory.page[idx=0 gzip].p99_ms"))
+    row("issue 13: /fetch?limit=100, full records, gzip: p50 <= 2 ms, p99 <= 10 ms "
+        "(memory store)", f"p50 {fmt(p50)} ms, p99 {fmt(p99)} ms",
+        None if p50 is None or p99 is None else p50 <= 2 and p99 <= 10, size)
+    (p50, size), (p99, _) = (at("stores", "memory.change_visible_p50_ms"),
+                             at("stores", "memory.change_visible_p99_ms"))
+    row("issue 13: a change visible p50 <= 20 ms, p99 <= 50 ms (memory store, in process)",
+        f"p50 {fmt(p50)} ms, p99 {fmt(p99)} ms",
+        None if p50 is None or p99 is None else p50 <= 20 and p99 <= 50, size,
+        "apply() of one changed workflow, then the query that reads it back")
+    rate, size = at("server", "memory.clients_16.requests_per_s")
+    row("issue 13: 16 concurrent clients >= 2x today's requests/s (memory store)",
+        f"{fmt(rate)} requests/s", None if rate is None else rate >= 230, size,
+        "today: 115 requests/s at 100,000 (docs/benchmarks.md before issue 13), so >= 230")
     for store, limit, unit in (("memory", 1024, "1 GiB"), ("sqlite", 300, "300 MiB")):
         (after, size), (later, _), (peak, _) = (
             at("server", f"{store}.rss_after_streams_mb"),

@@ -11,7 +11,9 @@ measures, from this process, over 127.0.0.1:
   CPU stays out of the numbers);
 * a full stream of every workflow as NDJSON + gzip (one request,
   ``limit=N``): seconds, bytes on the wire, records per second (the first stream
-  is decompressed afterwards and its lines counted);
+  is decompressed afterwards and its lines counted); then the same without
+  compression (``--streams`` times) and once in each other coding the server
+  offers (zstd, br): bytes and seconds;
 * the server's resident memory (``VmRSS`` in ``/proc/<pid>/status``) after
   loading, before and after 20 full streams, and its peak (``VmHWM``);
 * throughput with 1, 4 and 16 concurrent clients (threads of this process, one
@@ -55,11 +57,36 @@ def _status_kb(pid: int, key: str) -> int | None:
 
 
 def _start_server(store_url: str, workflows: int, seed: int, log: IO[str],
-                  timeout: float) -> tuple[subprocess.Popen[str], str]:
-    proc, (url,) = start_server(["cache-server", "--port", "0", "--quiet", "--store",
-                                 store_url, "--mock", str(workflows), "--seed", str(seed)],
-                                log, timeout)
+                  timeout: float, mock_size: str = "default", threads: int | None = None
+                  ) -> tuple[subprocess.Popen[str], str]:
+    args = ["cache-server", "--port", "0", "--quiet", "--store", store_url, "--mock",
+            str(workflows), "--seed", str(seed), "--mock-size", mock_size]
+    if threads is not None:
+        args += ["--threads", str(threads)]
+    proc, (url,) = start_server(args, log, timeout)
     return proc, url
+
+
+def _codings_stream(http: requests.Session, url: str, streams: int) -> dict[str, Any]:
+    """The full stream without compression (``streams`` times: median seconds) and
+    once in each other coding the server offers: bytes and seconds each."""
+    out: dict[str, Any] = {}
+    times = []
+    size = 0
+    for _ in range(streams):
+        start = time.perf_counter()
+        size, _, got = _read_raw(http, url, {"Accept": "application/x-ndjson",
+                                             "Accept-Encoding": "identity"})
+        times.append(time.perf_counter() - start)
+    out["identity"] = {"bytes": size, "seconds_median": statistics.median(times),
+                       "seconds_min": min(times), "count": streams}
+    for coding in ("zstd", "br"):
+        start = time.perf_counter()
+        size, _, got = _read_raw(http, url, {"Accept": "application/x-ndjson",
+                                             "Accept-Encoding": coding})
+        if got.get("Content-Encoding") == coding:
+            out[coding] = {"bytes": size, "seconds": time.perf_counter() - start}
+    return out
 
 
 def _read_raw(http: requests.Session, url: str, headers: dict[str, str],
@@ -158,14 +185,21 @@ def _concurrent(base: str, paths: Sequence[str], clients: int, seconds: float,
 def measure_store(store: str, workflows: int, *, requests_per_case: int = 200,
                   streams: int = 20, seed: int = 0, log: IO[str] | None = None,
                   start_timeout: float = 3600.0, clients: Sequence[int] = (1, 4, 16),
-                  concurrency_seconds: float = 5.0, case_seconds: float = 10.0
+                  concurrency_seconds: float = 5.0, case_seconds: float = 10.0,
+                  mock_size: str = "default", threads: int | None = None
                   ) -> dict[str, Any]:
-    """Start a cache server on ``store`` (``memory`` or ``sqlite``) and measure it."""
-    result: dict[str, Any] = {"store": store, "workflows": workflows}
+    """Start a cache server on ``store`` (``memory`` or ``sqlite``) and measure it.
+
+    :param mock_size: ``default`` or ``production`` (``--mock-size`` of the server).
+    :param threads: the server's HTTP worker threads (``None``: its default).
+    """
+    result: dict[str, Any] = {"store": store, "workflows": workflows,
+                              "mock_size": mock_size, "threads": threads}
     with tempfile.TemporaryDirectory(prefix="wmstats-bench-") as tmp:
         url = "memory://" if store == "memory" else f"sqlite:///{tmp}/bench.db"
         started = time.monotonic()
-        proc, base = _start_server(url, workflows, seed, log or sys.stderr, start_timeout)
+        proc, base = _start_server(url, workflows, seed, log or sys.stderr, start_timeout,
+                                   mock_size, threads)
         try:
             result["load_seconds"] = time.monotonic() - started
             result["rss_loaded_mb"] = (_status_kb(proc.pid, "VmRSS") or 0) / 1024
@@ -210,6 +244,7 @@ def measure_store(store: str, workflows: int, *, requests_per_case: int = 200,
                 }
                 result["rss_after_each_stream_mb"] = rss
                 result["rss_after_streams_mb"] = rss[-1] if rss else None
+                result["codings"] = _codings_stream(http, stream_url, streams)
                 result["rss_peak_mb"] = (_status_kb(proc.pid, "VmHWM") or 0) / 1024
                 paths = [path for _name, path in _page_scenarios(workflows)]
                 result["concurrency"] = {
@@ -252,6 +287,16 @@ def flat_results(results: Sequence[dict[str, Any]]) -> dict[str, float]:
             flat[f"{pre}.stream_gzip_bytes"] = stream["gzip_bytes"]
             flat[f"{pre}.stream_records_per_s"] = stream["records_per_second_median"]
             flat[f"{pre}.streams"] = stream["count"]
+        codings = res.get("codings") or {}
+        if "identity" in codings:
+            flat[f"{pre}.stream_identity_s"] = codings["identity"]["seconds_median"]
+            flat[f"{pre}.stream_identity_bytes"] = codings["identity"]["bytes"]
+            flat[f"{pre}.stream_identity_records_per_s"] = (
+                res["workflows"] / codings["identity"]["seconds_median"])
+        for coding in ("zstd", "br"):
+            if coding in codings:
+                flat[f"{pre}.stream_{coding}_bytes"] = codings[coding]["bytes"]
+                flat[f"{pre}.stream_{coding}_s"] = codings[coding]["seconds"]
         rss = res.get("rss_after_each_stream_mb") or []
         if rss:
             # Growth over the streams, from after the first (which sizes buffers).
@@ -281,6 +326,10 @@ def _report(results: list[dict[str, Any]], out: IO[str]) -> None:
                   f"{s['gzip_bytes']:,} bytes gzip ({res['stream_raw_bytes']:,} raw), "
                   f"{res['stream_records']:,} records, "
                   f"{s['records_per_second_median']:,.0f} records/s\n")
+        for coding, c in res.get("codings", {}).items():
+            seconds = c.get("seconds_median", c.get("seconds", 0.0))
+            out.write(f"full NDJSON stream, {coding}: {c['bytes']:,} bytes in {seconds:.2f} s "
+                      f"({res['workflows'] / seconds:,.0f} records/s)\n")
         out.write(f"server RSS: loaded {res['rss_loaded_mb']:.0f} MB, before streams "
                   f"{res['rss_before_streams_mb']:.0f} MB, after {s['count']} streams "
                   f"{res['rss_after_streams_mb']:.0f} MB, peak {res['rss_peak_mb']:.0f} MB\n")
@@ -310,6 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency-seconds", type=float, default=5.0,
                         help="seconds per concurrency level (default 5)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mock-size", choices=("default", "production"), default="default",
+                        help="the server's mock workflows: the generator's defaults or "
+                             "production-sized ones (wmstats cache-server --mock-size)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="the server's HTTP worker threads (default: its own default)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.workflows < 100 or args.requests < 1 or args.streams < 1:
@@ -328,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(measure_store(store, args.workflows, requests_per_case=args.requests,
                                      streams=args.streams, seed=args.seed, clients=clients,
                                      concurrency_seconds=args.concurrency_seconds,
-                                     case_seconds=args.case_seconds))
+                                     case_seconds=args.case_seconds,
+                                     mock_size=args.mock_size, threads=args.threads))
         _report(results[-1:], sys.stdout)
     if args.json:
         write_json(args.json, envelope("server", args.workflows, flat_results(results),

@@ -11,7 +11,14 @@ subprocess (so memory figures do not mix):
   runs, after one untimed warm-up round (the first, cold run is reported too);
 * a deep page (``idx`` = 90% of N, ``limit=100``, default and priority sort): p50;
 * ``get()`` of one workflow: p50; the site aggregate (first call, then cached) and
-  ``distinct("Sites")``; a full NDJSON+gzip stream: records per second;
+  ``distinct("Sites")``; a full NDJSON+gzip stream (the records as JSON text,
+  :meth:`~wmstats.store.Store.stream_encoded`, as the cache server writes them):
+  records per second;
+* live updates: ``--updates`` times, one workflow changed (alternately a job
+  counter and its priority, as the CouchDB source applies a changed document) with
+  ``apply()``, then read back with the query the CouchDB benchmark polls
+  (``RequestName`` filter, two fields): apply and change-to-visible p50/p99, and the
+  filtered page right after each change (p50: whether indexes survive the change);
 * resident memory: RSS (``VmRSS`` of ``/proc/self/status``) after loading and after
   the queries, minus the RSS before loading; and the peak (``VmHWM``); for CouchDB
   also the server's own RSS (the pouchdb-server process) before and after.
@@ -65,7 +72,50 @@ FILTERS: Final[tuple[dict[str, str], ...]] = (
 )
 
 
-def measure(url: str, workflows: int, seed: int = 0, rounds: int = 30) -> dict[str, Any]:
+def _updates(store: Any, queries: Sequence[Any], names: Sequence[str], count: int,
+             seed: int) -> dict[str, Any]:
+    """Apply ``count`` one-workflow changes, each read back at once (see the module
+    docstring); the timings in ms."""
+    import attrs
+
+    from wmstats.query import parse_query
+
+    rnd = random.Random(seed + 1)
+    applies: list[float] = []
+    visible: list[float] = []
+    pages: list[float] = []
+    for n in range(count):
+        name = rnd.choice(names)
+        bundle = store.get(name)
+        wf = bundle.workflow
+        field, value = (("Success", wf.Success + 1000) if n % 2 else
+                        ("RequestPriority", 900_000 + n))
+        changed = attrs.evolve(bundle, workflow=attrs.evolve(wf, **{field: value}))
+        probe = parse_query({"RequestName": name, "fields": f"RequestName,{field}",
+                             "limit": "1"})
+        start = time.perf_counter()
+        store.apply([changed])
+        applied = time.perf_counter()
+        record = store.query(probe).records[0]
+        seen = time.perf_counter()
+        if getattr(record, field) != value:
+            raise RuntimeError(f"change of {name}.{field} not visible after apply")
+        applies.append(applied - start)
+        visible.append(seen - start)
+        pages.append(_timed(lambda q=queries[n % len(queries)].page(0, 100): store.query(q)))  # type: ignore[misc]
+    return {
+        "updates": count,
+        "apply_p50_ms": round(statistics.median(applies) * 1e3, 4),
+        "apply_p99_ms": round(_percentile(applies, 0.99) * 1e3, 4),
+        "change_visible_p50_ms": round(statistics.median(visible) * 1e3, 4),
+        "change_visible_p99_ms": round(_percentile(visible, 0.99) * 1e3, 4),
+        "page_after_update_p50_ms": round(statistics.median(pages) * 1e3, 4),
+        "page_after_update_p99_ms": round(_percentile(pages, 0.99) * 1e3, 4),
+    }
+
+
+def measure(url: str, workflows: int, seed: int = 0, rounds: int = 30,
+            updates: int = 50) -> dict[str, Any]:
     """Load ``workflows`` mock workflows into the store at ``url`` and time it.
 
     Runs in the calling process; :func:`main` calls it in a fresh subprocess per
@@ -125,10 +175,10 @@ def measure(url: str, workflows: int, seed: int = 0, rounds: int = 30) -> dict[s
     aggregate_first = _timed(lambda: store.aggregate("site"))
     aggregate_again = _timed(lambda: store.aggregate("site"))
     distinct_first = _timed(lambda: store.distinct("Sites"))
-    project = Query().projector()
     start = time.perf_counter()
-    streamed = sum(len(c) for c in gzip_chunks(ndjson_chunks(store.stream(Query()), project)))
+    streamed = sum(len(c) for c in gzip_chunks(ndjson_chunks(store.stream_encoded(Query()))))
     stream_seconds = time.perf_counter() - start
+    live = _updates(store, queries, names, updates, seed) if names and updates else {}
     gc.collect()
     after_queries = rss_kib()
     store.close()
@@ -165,6 +215,7 @@ def measure(url: str, workflows: int, seed: int = 0, rounds: int = 30) -> dict[s
             / max(workflows, 1), 1),
         "bytes_per_workflow": round(
             (after_load.get("VmRSS", 0) - before.get("VmRSS", 0)) * 1024 / max(workflows, 1)),
+        **live,
     }
 
 
@@ -178,6 +229,8 @@ _COLUMNS: Final = (
     ("get_p50_ms", "get p50 ms", "{:.2f}"),
     ("aggregate_site_first_ms", "sites 1st ms", "{:,.0f}"),
     ("stream_records_per_s", "stream rec/s", "{:,}"),
+    ("change_visible_p50_ms", "change p50 ms", "{:.2f}"),
+    ("change_visible_p99_ms", "change p99 ms", "{:.2f}"),
     ("rss_after_load_delta_mib", "RSS load MiB", "{:.0f}"),
     ("rss_after_queries_delta_mib", "RSS queries MiB", "{:.0f}"),
     ("bytes_per_workflow", "B/wf", "{:,}"),
@@ -213,6 +266,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--couchdb-rounds", type=int,
                         help="rounds for CouchDB, whose filtered pages take ~1 s at 10,000 "
                              "workflows (default: --rounds)")
+    parser.add_argument("--updates", type=int, default=50,
+                        help="one-workflow changes applied and read back (default 50; 0: "
+                             "none)")
     parser.add_argument("--workdir", help="folder for store files (default: a temporary one)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -235,7 +291,7 @@ def _run_child(url: str, args: argparse.Namespace, rounds: int) -> dict[str, Any
     done = subprocess.run(
         [sys.executable, "-m", "wmstats.bench.stores", "--child", url,
          "--workflows", str(args.workflows), "--seed", str(args.seed),
-         "--rounds", str(rounds)],
+         "--rounds", str(rounds), "--updates", str(args.updates)],
         stdout=subprocess.PIPE, check=False, env={**os.environ})
     if done.returncode != 0:
         return None
@@ -254,7 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; prints a table (and writes JSON with ``--json``)."""
     args = _parser().parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args.child, args.workflows, args.seed, args.rounds)))
+        print(json.dumps(measure(args.child, args.workflows, args.seed, args.rounds,
+                                 args.updates)))
         return 0
     urls = dict(BACKEND_URLS)
     for item in args.url:

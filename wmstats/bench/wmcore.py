@@ -14,7 +14,11 @@ afterwards, or a pouchdb-server started here, on disk), it
    ``ci/install-reqmon.sh``) on the same databases and waits for its first fill;
 4. times every API both serve, as WMCore's client asks (``Accept-Encoding: gzip``),
    ``--repeat`` times each, the two servers alternating: the median of each, their
-   ratio (reqmon / wmstats) and the reply sizes; then each server's RSS.
+   ratio (reqmon / wmstats) and the reply sizes; then each server's RSS;
+5. reads wmstats' own full fetch (``/fetch``, NDJSON, every workflow the source
+   shows) once in each content coding the server offers (zstd, br, gzip): its bytes
+   on the wire over those of reqmon's gzip ``requestcache`` reply (issue 13's
+   "fewer bytes" target: the same workflows, reqmon's cache holds the active ones).
 
 The machine may be shared: compare the ratios, not single timings.  Prints a table;
 ``--json FILE`` writes the envelope of :mod:`wmstats.bench._common`.
@@ -83,6 +87,25 @@ def _fetch(session: requests.Session, url: str) -> tuple[float, int, int]:
         sent = len(response.raw.read(decode_content=False))
         seconds = time.perf_counter() - began
     return seconds, response.status_code, sent
+
+
+#: The content codings of wmstats' full fetch whose bytes the benchmark reads.
+FULL_FETCH_CODINGS: tuple[str, ...] = ("zstd", "br", "gzip")
+
+
+def _full_fetch_bytes(session: requests.Session, base: str, coding: str) -> int | None:
+    """The bytes on the wire of wmstats' full NDJSON fetch in ``coding`` (``None`` when
+    the server answers in another coding: that codec is not installed there)."""
+    with session.get(f"{base}/fetch?limit=0&format=ndjson", timeout=600) as response:
+        total = int(response.headers.get("X-Total-Count") or 0) or None
+    url = f"{base}/fetch?format=ndjson" + ("" if total is None else f"&limit={total}")
+    with session.get(url, headers={"Accept": "application/x-ndjson",
+                                   "Accept-Encoding": coding}, timeout=1800,
+                     stream=True) as response:
+        sent = len(response.raw.read(decode_content=False))
+        if response.status_code != 200 or response.headers.get("Content-Encoding") != coding:
+            return None
+    return sent
 
 
 def _time_both(session: requests.Session, ours: str, theirs: str, repeat: int,
@@ -162,6 +185,12 @@ def measure(couch_url: str, workflows: int, *, repeat: int = 5, seed: int = 0,
                                            if medians["wmstats"] else None)
                 results[f"{key}_wmstats_bytes"] = timing["bytes"]["wmstats"]
                 results[f"{key}_reqmon_bytes"] = timing["bytes"]["reqmon"]
+            reqmon_gzip = results["requestcache_reqmon_bytes"]
+            for coding in FULL_FETCH_CODINGS:
+                sent = _full_fetch_bytes(session, url, coding)
+                results[f"full_fetch_{coding}_bytes"] = sent
+                results[f"full_fetch_{coding}_over_reqmon_gzip"] = (
+                    sent / reqmon_gzip if sent is not None and reqmon_gzip else None)
             results["wmstats_rss_mib"] = rss_mib(proc.pid)
             results["reqmon_rss_mib"] = reqmon.rss()
             results["reqmon_peak_rss_mib"] = reqmon.rss("VmHWM")
@@ -191,6 +220,12 @@ def _report(workflows: int, results: dict[str, Any], details: dict[str, Any],
                   f"{results[f'{key}_wmstats_bytes'] / 1000:11.1f} "
                   f"{results[f'{key}_reqmon_bytes'] / 1000:11.1f}\n")
     out.write("\n")
+    for coding in FULL_FETCH_CODINGS:
+        sent, ratio = (results.get(f"full_fetch_{coding}_bytes"),
+                       results.get(f"full_fetch_{coding}_over_reqmon_gzip"))
+        out.write(f"wmstats full fetch, {coding:4}: "
+                  + ("not offered here\n" if sent is None or ratio is None else
+                     f"{sent / 1000:.1f} kB = {ratio:.3f}x reqmon's gzip requestcache\n"))
     for key in ("seed_seconds", "wmstats_ready_seconds", "reqmon_views_seconds",
                 "reqmon_ready_seconds", "reqmon_fill_seconds", "wmstats_rss_mib",
                 "wmstats_peak_rss_mib", "reqmon_rss_mib", "reqmon_peak_rss_mib"):

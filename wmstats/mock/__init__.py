@@ -31,7 +31,7 @@ statuses and their weights), ``_truth`` (the neutral description of a workflow),
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 from wmstats.mock._archive import ARCHIVED_FROM, archive, archived
 from wmstats.mock._catalog import (
@@ -54,6 +54,7 @@ from wmstats.schema import Agent, WorkflowBundle
 
 __all__ = [
     "MockGenerator",
+    "PRODUCTION_SIZE",
     "SITES",
     "AGENTS",
     "CAMPAIGNS",
@@ -63,6 +64,10 @@ __all__ = [
     "ARCHIVED_FROM",
     "DEFAULT_NOW",
 ]
+
+#: (tasks, sites per task, agents) of a production-sized workflow
+#: (:meth:`MockGenerator.production_sized`).
+PRODUCTION_SIZE: Final = (6, 12, 3)
 
 
 class MockGenerator:
@@ -80,25 +85,40 @@ class MockGenerator:
         (``normal-archived``, ``aborted-archived``, ``rejected-archived``, without
         agent reports: :mod:`wmstats.mock._archive`) on top of the few that are
         anyway; the others are as with 0.
+    :param fill: every workflow past ``acquired`` runs on ``max_agents`` agents and
+        each of its processing tasks at ``max_sites`` sites (the defaults draw mostly
+        one agent and a few sites); see :meth:`production_sized`.
     """
 
     def __init__(self, seed: int = 0, *, max_tasks: int = 10, max_sites: int = 30,
-                 max_agents: int = 3, now: int = DEFAULT_NOW, archived: float = 0.0) -> None:
+                 max_agents: int = 3, now: int = DEFAULT_NOW, archived: float = 0.0,
+                 fill: bool = False) -> None:
         if not 0.0 <= archived <= 1.0:
             raise ValueError(f"archived must be between 0 and 1, got {archived}")
         self.archived = archived
         self._population = Population(seed, max_tasks=max_tasks, max_sites=max_sites,
-                                      max_agents=max_agents, now=now)
+                                      max_agents=max_agents, now=now, fill=fill)
         self.seed = seed
         self.max_tasks = max_tasks
         self.max_sites = max_sites
         self.max_agents = max_agents
         self.now = now
+        self.fill = fill
+
+    @classmethod
+    def production_sized(cls, seed: int = 0, *, now: int = DEFAULT_NOW) -> MockGenerator:
+        """Workflows the size of production's larger ones: up to
+        :data:`PRODUCTION_SIZE` tasks, sites per task and agents, each running
+        workflow filled to them (``fill=True``)."""
+        tasks, sites, agents = PRODUCTION_SIZE
+        return cls(seed, max_tasks=tasks, max_sites=sites, max_agents=agents, now=now,
+                   fill=True)
 
     def __repr__(self) -> str:
         return (f"MockGenerator(seed={self.seed!r}, max_tasks={self.max_tasks}, "
                 f"max_sites={self.max_sites}, max_agents={self.max_agents}, now={self.now}"
-                + (f", archived={self.archived}" if self.archived else "") + ")")
+                + (f", archived={self.archived}" if self.archived else "")
+                + (", fill=True" if self.fill else "") + ")")
 
     def _truth(self, i: int) -> Truth:
         """Workflow ``i``'s truth, archived if its draw says so."""

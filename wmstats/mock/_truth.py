@@ -194,11 +194,14 @@ class Population:
     :param max_sites: most sites one task runs at on one agent.
     :param max_agents: most agents one workflow runs on (1 to 3).
     :param now: the reference time (epoch seconds); every date is before it.
+    :param fill: production-sized workflows: every workflow past ``acquired`` runs on
+        ``max_agents`` agents (as many as its team has) and every processing task at
+        ``max_sites`` sites, instead of the usual draws (mostly one agent, a few sites).
     :raises ValueError: for a limit below 1.
     """
 
     def __init__(self, seed: int, *, max_tasks: int, max_sites: int, max_agents: int,
-                 now: int) -> None:
+                 now: int, fill: bool = False) -> None:
         if max_tasks < 1 or max_sites < 1 or max_agents < 1:
             raise ValueError("max_tasks, max_sites and max_agents must be at least 1")
         self.seed = seed
@@ -206,6 +209,7 @@ class Population:
         self.max_sites = max_sites
         self.max_agents = max_agents
         self.now = now
+        self.fill = fill
         self._name_offset = random.Random(f"{seed}:names").randrange(NAME_SPACE)
         #: The agents' heartbeats, sorted by URL.
         self.agents = self._make_agents()
@@ -543,6 +547,22 @@ class Population:
             out.append((st, int(t), DN_BY_STATUS[st] or user_dn))
         return out
 
+    def _agent_count(self, rnd: Callable[[], float], status: str) -> int:
+        """How many agents run a workflow (before the team's pool and ``max_agents``
+        cap it); all of them with ``fill``, once past ``acquired``."""
+        if status == "acquired":
+            return 1 if rnd() < 0.8 else 2
+        drawn = AGENT_COUNT_CHOICE(rnd)
+        return self.max_agents if self.fill else drawn
+
+    def _site_count(self, rnd: Callable[[], float]) -> int:
+        """How many sites one processing task runs at on one agent (before
+        ``max_sites`` caps it); ``max_sites`` with ``fill``."""
+        # Exponential tails: most tasks at a few sites, some at dozens.
+        drawn = (1 + int(-1.5 * _log(1.0 - rnd())) if rnd() < 0.9 else
+                 3 + int(-7.0 * _log(1.0 - rnd())))
+        return self.max_sites if self.fill else drawn
+
     def _agent_reports(self, rng: random.Random, truth: Truth,
                        popular: tuple[str, ...]) -> None:
         """Add what each agent running the workflow reports, per task and site.
@@ -552,11 +572,7 @@ class Population:
         rnd = rng.random
         status = truth.status
         pool = TEAM_AGENTS[truth.team]
-        if status == "acquired":
-            count = 1 if rnd() < 0.8 else 2
-        else:
-            count = AGENT_COUNT_CHOICE(rnd)
-        count = min(count, len(pool), self.max_agents)
+        count = min(self._agent_count(rnd, status), len(pool), self.max_agents)
         urls = rng.sample(pool, count)
         if status == "acquired":
             progress, phase = 0.0, _QUEUED
@@ -617,9 +633,7 @@ class Population:
                 sites: list[SiteReport] = []
                 if runs:  # a processing task
                     if (not queued or rnd() < 0.35) and runs[0] < reach:
-                        # Exponential tails: most tasks at a few sites, some at dozens.
-                        count = (1 + int(-1.5 * _log(1.0 - rnd())) if rnd() < 0.9 else
-                                 3 + int(-7.0 * _log(1.0 - rnd())))
+                        count = self._site_count(rnd)
                         scale = 12.0 if job_type != "Harvesting" else 0.3
                         for site in _pick_sites(rnd, popular, min(count, max_sites)):
                             sites.append(_site_report(rnd, site, phase, progress, scale,

@@ -60,6 +60,7 @@ from wmstats.schema import (
     Workflow,
     WorkflowBundle,
 )
+from wmstats.serialize import json_loads
 from wmstats.store import Checkpoint, SourceEntry, Store
 from wmstats.testing.data import SPECIAL_NAMES, sample_agents, sample_bundles
 
@@ -892,3 +893,49 @@ class StoreSuite:
                 thread.join(30)
         assert not errors, errors[0]
         assert reads[0] > 0
+
+    def test_readers_during_updates_see_one_snapshot(self, store: Store) -> None:
+        """Updates of workflows that exist (the live feed's usual write) while readers
+        read: each page, as records and as JSON text, comes from one snapshot."""
+        if not self.concurrent_readers:
+            pytest.skip("store is not shared between threads")
+        base = sample_bundles(30, seed=3)
+        errors: list[BaseException] = []
+        stop = threading.Event()
+        reads = [0]
+
+        def generation(g: int) -> list[WorkflowBundle]:
+            return [attrs.evolve(b, workflow=attrs.evolve(b.workflow, RequestPriority=g,
+                                                          Success=g))
+                    for b in base]
+
+        store.replace(generation(0))
+
+        def reader() -> None:
+            try:
+                while not stop.is_set():
+                    page = store.query(Query(limit=None))
+                    assert page.total == len(base)
+                    assert len({(r.RequestPriority, r.Success) for r in page.records}) == 1
+                    encoded = store.query_encoded(Query(sort=(("RequestPriority", "desc"),)))
+                    values = {(doc["RequestPriority"], doc["Success"])
+                              for doc in map(json_loads, encoded.lines)}
+                    assert len(values) == 1 and encoded.total == len(base), values
+                    reads[0] += 1
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        try:
+            for g in range(1, 9):
+                store.apply(upserts=generation(g))
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(30)
+        assert not errors, errors[0]
+        assert reads[0] > 0
+        assert {r.RequestPriority for r in store.query(Query(limit=None)).records} == {8}

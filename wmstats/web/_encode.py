@@ -8,13 +8,10 @@ with ``RecordType``, and small fixed documents.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from wmstats import stream
-from wmstats.query import make_projector
-from wmstats.schema import Workflow
 from wmstats.serialize import json_dumps
 
 __all__ = [
@@ -22,16 +19,13 @@ __all__ = [
     "dumps",
     "dumps_bytes",
     "counted",
-    "workflow_unstructure",
     "ndjson_body",
     "document_body",
-    "gzip_chunks",
     "gzip_bytes",
 ]
 
 #: Compact JSON text (UTF-8 kept as is, ``/`` not escaped).
 dumps: Final[Callable[[Any], str]] = json_dumps
-gzip_chunks: Final = stream.gzip_chunks
 
 
 def dumps_bytes(value: Any) -> bytes:
@@ -41,8 +35,7 @@ def dumps_bytes(value: Any) -> bytes:
 
 def gzip_bytes(data: bytes, level: int = 1) -> bytes:
     """``data`` as one gzip member."""
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
-    return compressor.compress(data) + compressor.flush()
+    return stream.compress_bytes(data, "gzip", level)
 
 
 class Tally:
@@ -63,18 +56,6 @@ def counted(items: Iterable[Any], tally: Tally) -> Iterator[Any]:
             yield item
     finally:
         tally.records = n
-
-
-def workflow_unstructure(fields: tuple[str, ...] | None,
-                         tag: str | None = None) -> Callable[[Workflow], dict[str, Any]]:
-    """Workflow -> dict with the field mask applied (and ``RecordType: tag`` first)."""
-    project = make_projector(fields)
-    if tag is None:
-        return project
-
-    def tagged(record: Workflow) -> dict[str, Any]:
-        return {"RecordType": tag, **project(record)}
-    return tagged
 
 
 def ndjson_body(items: Iterable[Any], unstructure: Callable[[Any], Any], tally: Tally,

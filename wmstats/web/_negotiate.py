@@ -23,6 +23,7 @@ __all__ = [
     "check_path_encoding",
     "choose_type",
     "wants_gzip",
+    "choose_coding",
     "etag_matches",
 ]
 
@@ -171,6 +172,32 @@ def wants_gzip(accept_encoding: str | None) -> bool:
     if explicit is not None:
         return explicit > 0
     return star is not None and star > 0
+
+
+def choose_coding(accept_encoding: str | None, available: Sequence[str]) -> str | None:
+    """The content coding to answer with, or ``None`` for the identity.
+
+    Of the ``available`` codings (best first) the client accepts, the one with the
+    highest ``q``; a tie goes to the earlier one.  ``*`` stands for every coding the
+    header does not name; ``x-gzip`` is ``gzip``.
+    """
+    if not accept_encoding:
+        return None
+    named: dict[str, float] = {}
+    star: float | None = None
+    for coding, q in _weighted(accept_encoding):
+        if coding == "x-gzip":
+            coding = "gzip"
+        if coding == "*":
+            star = q
+        elif coding:
+            named[coding] = max(q, named.get(coding, 0.0))
+    best, best_q = None, 0.0
+    for coding in available:
+        q = named.get(coding, star if star is not None else 0.0)
+        if q > best_q:
+            best, best_q = coding, q
+    return best
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

@@ -18,7 +18,8 @@ from typing import Any, Final
 import attrs
 import cherrypy  # type: ignore[import-untyped]
 
-from wmstats.web._encode import Tally, gzip_bytes, gzip_chunks
+from wmstats.stream import compress_bytes, compress_chunks
+from wmstats.web._encode import Tally
 from wmstats.web._errors import ApiError, error_body
 from wmstats.web._negotiate import JSON, etag_matches
 
@@ -53,8 +54,11 @@ class Reply:
     :param status: the HTTP status.
     :param headers: headers of this reply (over the app's own).
     :param tally: records in the body (counted while it streams for generators).
-    :param compress: whether to gzip the body (the client accepts gzip and the
-        body is not compressed already); bodies under :data:`GZIP_MIN` never are.
+    :param compress: whether to compress the body (the client accepts ``coding``
+        and the body is not compressed already); bodies under :data:`GZIP_MIN` never
+        are.
+    :param coding: the content coding to compress with (one of
+        :func:`wmstats.stream.available_codings`).
     """
 
     body: bytes | Iterator[bytes]
@@ -63,6 +67,7 @@ class Reply:
     headers: dict[str, str] = attrs.field(factory=dict)
     tally: Tally = attrs.field(factory=Tally)
     compress: bool = False
+    coding: str = "gzip"
 
 
 def error_reply(exc: ApiError) -> Reply:
@@ -105,9 +110,11 @@ def not_modified(etag: str, if_none_match: str | None) -> Reply | None:
     return None
 
 
-def content_etag(body: bytes, gz: bool) -> str:
-    """An ETag from a fixed body's content (``-gzip`` for its compressed form)."""
-    return f'"{hashlib.sha1(body).hexdigest()[:20]}{"-gzip" if gz else ""}"'
+def content_etag(body: bytes, coding: str | bool | None) -> str:
+    """An ETag from a fixed body's content (``-gzip``, ``-zstd``... for a compressed
+    form; ``True`` is gzip)."""
+    suffix = "-gzip" if coding is True else f"-{coding}" if coding else ""
+    return f'"{hashlib.sha1(body).hexdigest()[:20]}{suffix}"'
 
 
 def _ignore(records: int, sent: int) -> None:
@@ -120,7 +127,8 @@ def send(reply: Reply, request: Any, *, headers: Mapping[str, str] | None = None
 
     :param request: CherryPy's request (its method: a HEAD gets no body).
     :param headers: the app's headers for every response (the reply's win).
-    :param gzip_level: zlib level when compressing.
+    :param gzip_level: zlib level when compressing with gzip (the other codings use
+        their default levels, :data:`wmstats.stream.CODINGS`).
     :param done: called once with the records and body bytes sent: at once for a
         whole body, when the last chunk is sent (or the client went away) for a
         streamed one.
@@ -143,14 +151,14 @@ def send(reply: Reply, request: Any, *, headers: Mapping[str, str] | None = None
     if isinstance(reply.body, bytes):
         body = reply.body
         if reply.compress and len(body) >= GZIP_MIN:
-            body = gzip_bytes(body, gzip_level)
-            out["Content-Encoding"] = "gzip"
+            body = compress_bytes(body, reply.coding, _level(reply.coding, gzip_level))
+            out["Content-Encoding"] = reply.coding
             out.setdefault("Vary", "Accept-Encoding")
         finish(reply.tally.records, 0 if head else len(body))
         return body
     chunks: Iterator[bytes] = reply.body
     if reply.compress:
-        out["Content-Encoding"] = "gzip"
+        out["Content-Encoding"] = reply.coding
         out.setdefault("Vary", "Accept-Encoding")
     if head:
         close = getattr(chunks, "close", None)
@@ -159,10 +167,14 @@ def send(reply: Reply, request: Any, *, headers: Mapping[str, str] | None = None
         finish(0, 0)
         return b""
     if reply.compress:
-        chunks = gzip_chunks(chunks, gzip_level)
+        chunks = compress_chunks(chunks, reply.coding, _level(reply.coding, gzip_level))
     response.stream = True
     tally = reply.tally
     return _observed(chunks, lambda sent: finish(tally.records, sent))
+
+
+def _level(coding: str, gzip_level: int) -> int | None:
+    return gzip_level if coding == "gzip" else None
 
 
 def _observed(chunks: Iterator[bytes], done: Callable[[int], None]) -> Iterator[bytes]:

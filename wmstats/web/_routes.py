@@ -99,8 +99,10 @@ class Call:
     :param value: the path parameter (``None`` for a bare path).
     :param params: the query parameters left once ``format`` is taken out.
     :param media: the media type to answer with.
-    :param gz: whether the client accepts gzip.
+    :param gz: whether the body may be compressed (``coding`` is not ``None``).
     :param if_none_match: the ``If-None-Match`` header.
+    :param coding: the content coding negotiated (``gzip``, ``zstd``, ``br``), or
+        ``None`` for the identity.
     """
 
     route: Route
@@ -109,6 +111,7 @@ class Call:
     media: str
     gz: bool
     if_none_match: str | None
+    coding: str | None = None
 
 
 class Router:

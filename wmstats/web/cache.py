@@ -60,10 +60,10 @@ from wmstats.schema import (
     SCHEMA_VERSION,
     Agent,
     Summary,
-    Workflow,
 )
 from wmstats.serialize import converter
 from wmstats.source import Source, open_source
+from wmstats.stream import available_codings
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web._encode import (
     Tally,
@@ -71,7 +71,6 @@ from wmstats.web._encode import (
     dumps,
     dumps_bytes,
     ndjson_body,
-    workflow_unstructure,
 )
 from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
 from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
@@ -84,7 +83,7 @@ from wmstats.web._negotiate import (
     check_path_encoding,
     choose_type,
     parse_query_string,
-    wants_gzip,
+    choose_coding,
 )
 from wmstats.web._openapi import english_list, openapi_document
 from wmstats.web._reply import (
@@ -105,6 +104,8 @@ __all__ = ["CacheConfig", "CacheApp", "SourcePlugin", "build_application", "ROUT
 _ETAG_SAFE: Final = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 #: Seconds a client is told to wait while the source has not loaded yet.
 _RETRY_AFTER: Final = "5"
+#: The start of a workflow's NDJSON line among records of several types.
+_TAG_WORKFLOW: Final = b'{"RecordType":"Workflow"'
 #: Headers on every response.
 _HEADERS: Final = {"X-Content-Type-Options": "nosniff"}
 #: Values of ``health_detail``.
@@ -263,11 +264,16 @@ def _single(params: dict[str, list[str]], name: str) -> str | None:
     return values[0]
 
 
-def _etag(snapshot: str, media: str, gz: bool) -> str:
+def _etag(snapshot: str, media: str, coding: str | None) -> str:
     sid = snapshot if _ETAG_SAFE.match(snapshot) else hashlib.sha1(
         snapshot.encode("utf-8", "surrogatepass")).hexdigest()[:20]
     kind = "ndjson" if media in NDJSON_TYPES else "json"
-    return f'"{sid}-{kind}{"-gzip" if gz else ""}"'
+    return f'"{sid}-{kind}{"-" + coding if coding else ""}"'
+
+
+def _tagged(line: bytes) -> bytes:
+    """A workflow's JSON object with ``"RecordType": "Workflow"`` as its first key."""
+    return _TAG_WORKFLOW + (b"," + line[1:] if len(line) > 2 else b"}")
 
 
 def _unstructure(value: Any) -> Any:
@@ -441,8 +447,9 @@ class CacheApp:
         if route.data and self._source is not None and not self._source.ready:
             raise ApiError(503, "the data source has not finished its first load; see "
                                 "/healthz", headers={"Retry-After": _RETRY_AFTER})
-        call = Call(route, value, params, media, wants_gzip(headers.get("Accept-Encoding")),
-                    headers.get("If-None-Match"))
+        coding = choose_coding(headers.get("Accept-Encoding"), available_codings())
+        call = Call(route, value, params, media, coding is not None,
+                    headers.get("If-None-Match"), coding)
         return route.handler(self, call)
 
     @staticmethod
@@ -535,47 +542,54 @@ class CacheApp:
 
     def _page(self, query: Query, call: Call, head: dict[str, Any],
               lines: list[dict[str, Any]], snapshot_hint: str) -> Reply:
-        """One page of workflows: the first batch read now, the rest streamed."""
+        """One page of workflows: the first batch read now, the rest streamed.
+
+        The workflows come as JSON text from the store
+        (:meth:`~wmstats.store.Store.query_encoded`): a store that keeps its
+        records encoded answers without encoding them again.
+        """
         assert query.limit is not None
-        media, gz = call.media, call.gz
+        media = call.media
         first = min(query.limit, self.config.max_limit)
-        page = self._store.query(query.page(query.idx, first))
+        page = self._store.query_encoded(query.page(query.idx, first))
         total, sid = page.total, page.snapshot or snapshot_hint
-        records: Iterable[Workflow] = page.records
-        remaining = min(query.limit, max(0, total - query.idx)) - len(page.records)
-        if remaining > 0 and len(page.records) == first:
-            records = itertools.chain(page.records, self._store.stream(
+        records: Iterable[bytes] = page.lines
+        remaining = min(query.limit, max(0, total - query.idx)) - len(page.lines)
+        if remaining > 0 and len(page.lines) == first:
+            records = itertools.chain(page.lines, self._store.stream_encoded(
                 query.page(query.idx + first, query.limit - first)))
         next_idx = query.idx + query.limit
         next_url = self._next_url(next_idx) if query.limit and next_idx < total else None
         sources = self._sources(sid)
         headers = {"X-Total-Count": str(total),
-                   **self._data_headers(sid, _etag(sid, media, gz), sources)}
+                   **self._data_headers(sid, _etag(sid, media, call.coding), sources)}
         if next_url is not None:
             headers["Link"] = f'<{next_url}>; rel="next"'
         tally = Tally()
         chunk = self.config.chunk_size
         if media in NDJSON_TYPES:
-            items: Iterable[Any] = itertools.chain(lines, records) if lines else records
-            body = ndjson_body(items, workflow_unstructure(query.fields, "Workflow" if lines
-                                                           else None), tally, chunk)
+            items: Iterable[Any] = records
+            if lines:
+                # Mixed record types: each workflow line is tagged too.
+                items = itertools.chain(lines, map(_tagged, records))
+            body = ndjson_body(items, _unstructure, tally, chunk)
         else:
             head.update({"total": total, "idx": query.idx, "limit": query.limit,
                          "snapshot": sid, "sources": sources, "next": next_url})
-            body = document_body(head, "workflows", records,
-                                 workflow_unstructure(query.fields), tally, chunk)
-        return Reply(body, media, headers=headers, tally=tally, compress=gz)
+            body = document_body(head, "workflows", records, _unstructure, tally, chunk)
+        return Reply(body, media, headers=headers, tally=tally, compress=call.gz,
+                     coding=call.coding or "gzip")
 
     def _document(self, key: str, build: Callable[[], Any], call: Call) -> Reply:
         """A fixed JSON document, encoded once."""
         body = self._docs.get(key)
         if body is None:
             body = self._docs[key] = dumps_bytes(build())
-        etag = content_etag(body, call.gz and len(body) >= GZIP_MIN)
+        etag = content_etag(body, call.coding if len(body) >= GZIP_MIN else None)
         cached = not_modified(etag, call.if_none_match)
         if cached is not None:
             return cached
-        return Reply(body, headers={"ETag": etag}, compress=call.gz)
+        return Reply(body, headers={"ETag": etag}, compress=call.gz, coding=call.coding or "gzip")
 
     # ------------------------------------------------------------------ endpoints
 
@@ -583,7 +597,7 @@ class CacheApp:
         """``/fetch``: one page of workflows."""
         query = self._query(call, paged=True)
         sid = self._snapshot()
-        cached = not_modified(_etag(sid, call.media, call.gz), call.if_none_match)
+        cached = not_modified(_etag(sid, call.media, call.coding), call.if_none_match)
         if cached is not None:
             return cached
         return self._page(query, call, {}, [], sid)
@@ -593,7 +607,7 @@ class CacheApp:
         assert call.value is not None
         media = call.media
         sid = self._snapshot()
-        etag = _etag(sid, media, call.gz)
+        etag = _etag(sid, media, call.coding)
         cached = not_modified(etag, call.if_none_match)
         if cached is not None:
             return cached
@@ -615,7 +629,7 @@ class CacheApp:
             tally.records = sum(1 for _ in bundle.records())
             body = dumps_bytes(doc)
         return Reply(body, media, headers=self._data_headers(sid, etag, sources),
-                     tally=tally, compress=call.gz)
+                     tally=tally, compress=call.gz, coding=call.coding or "gzip")
 
     def _values(self, call: Call) -> Reply:
         """``/<collection>``: every value of an aggregate with its summary."""
@@ -624,7 +638,7 @@ class CacheApp:
         by, media = aggregate.key, call.media
         query = self._query(call, paged=False)
         sid = self._snapshot()
-        etag = _etag(sid, media, call.gz)
+        etag = _etag(sid, media, call.coding)
         cached = not_modified(etag, call.if_none_match)
         if cached is not None:
             return cached
@@ -641,7 +655,7 @@ class CacheApp:
                                   "total": len(items)}, "values",
                                  items, _unstructure, tally, self.config.chunk_size)
         return Reply(body, media, headers=self._data_headers(sid, etag, sources),
-                     tally=tally, compress=call.gz)
+                     tally=tally, compress=call.gz, coding=call.coding or "gzip")
 
     def _attach_agents(self, items: list[dict[str, Any]], listed_only: bool) -> None:
         """Each agent summary with its heartbeat record (``Agent``, or None); unless
@@ -664,7 +678,7 @@ class CacheApp:
         by = aggregate.key
         query = self._query(call, paged=True)
         sid = self._snapshot()
-        cached = not_modified(_etag(sid, call.media, call.gz), call.if_none_match)
+        cached = not_modified(_etag(sid, call.media, call.coding), call.if_none_match)
         if cached is not None:
             return cached
         summary: Summary = self._store.summary(by, value)
@@ -722,7 +736,7 @@ class CacheApp:
     def _metrics(self, call: Call) -> Reply:
         """``/metrics``: the Prometheus text exposition of this app."""
         return Reply(self.metrics.render().encode("utf-8"), METRICS_CONTENT_TYPE,
-                     headers={"Cache-Control": "no-store"}, compress=call.gz)
+                     headers={"Cache-Control": "no-store"}, compress=call.gz, coding=call.coding or "gzip")
 
     def _gauges(self) -> dict[str, tuple[str, float | None]]:
         """The app's gauges, read at each scrape of ``/metrics``."""

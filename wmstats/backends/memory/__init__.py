@@ -36,6 +36,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
 from wmstats.backends.codec import decode_bundle, encode_parts
+from wmstats.backends.memory._bitmaps import Rows
 from wmstats.backends.memory._snapshot import Snapshot
 from wmstats.backends.memory._sums import N_COUNTERS, encode_sums, sum_fields
 from wmstats.query import (
@@ -48,12 +49,16 @@ from wmstats.query import (
     make_summary,
 )
 from wmstats.schema import Agent, Summary, Workflow, WorkflowBundle
-from wmstats.store import Store
+from wmstats.serialize import json_bytes, unstructure
+from wmstats.store import EncodedPage, Store
 
 __all__ = ["MemoryStore"]
 
 _STRING_FIELDS: Final = tuple(
     name for name, spec in field_specs().items() if spec.kind == "str")
+#: Writes that add or remove at most this many workflows insert and delete rows in
+#: place (each a move of the row lists); more are merged in one pass.
+_FEW_MOVES: Final = 64
 _TUPLE_FIELDS: Final = tuple(
     name for name, spec in field_specs().items() if spec.kind == "str" and spec.many)
 
@@ -92,12 +97,46 @@ class _Interner:
 
 
 class _Entry:
-    __slots__ = ("workflow", "blob", "sums")
+    __slots__ = ("workflow", "line", "blob", "sums")
 
-    def __init__(self, workflow: Workflow, blob: bytes, sums: Sequence[int] | None) -> None:
+    def __init__(self, workflow: Workflow, line: bytes, blob: bytes,
+                 sums: Sequence[int] | None) -> None:
         self.workflow = workflow
+        self.line = line
         self.blob = blob
         self.sums = sums
+
+
+_Row = tuple[Workflow, bytes, "Sequence[int] | None", bytes]
+
+
+def _moved(names: list[str], rows: list[_Row], found: dict[str, int],
+           changed: dict[str, _Entry | None]
+           ) -> tuple[list[str], Rows[Workflow], Rows[bytes], Rows[Sequence[int] | None],
+                      Rows[bytes]]:
+    """The rows once ``changed`` (name -> entry, ``None`` to delete) is applied, some
+    of them added or removed (``found``: the rows of the changed names that exist)."""
+    names = list(names)
+    if len(changed) <= _FEW_MOVES:
+        # Deleted and replaced rows go, the new entries are inserted at their place.
+        for row in sorted(found.values(), reverse=True):
+            del names[row], rows[row]
+        for name in sorted(n for n, e in changed.items() if e is not None):
+            entry = changed[name]
+            assert entry is not None
+            row = bisect.bisect_left(names, name)
+            names.insert(row, name)
+            rows.insert(row, (entry.workflow, entry.blob, entry.sums, entry.line))
+    else:
+        # Many: keep the unchanged rows, add the new entries and sort once.
+        kept = [(name, row) for name, row in zip(names, rows) if name not in changed]
+        kept += [(name, (e.workflow, e.blob, e.sums, e.line)) for name, e in changed.items()
+                 if e is not None]
+        kept.sort(key=operator.itemgetter(0))
+        names = [name for name, _ in kept]
+        rows = [row for _, row in kept]
+    return (names, Rows(r[0] for r in rows), Rows(r[1] for r in rows),
+            Rows(r[2] for r in rows), Rows(r[3] for r in rows))
 
 
 # --------------------------------------------------------------------------- the store
@@ -134,16 +173,20 @@ class MemoryStore(Store):
         workflow = bundle.workflow
         if self._intern:
             workflow = self._interner.workflow(workflow)
-        return _Entry(workflow, encode_parts(bundle, compress=self._compress),
+        # A copy: orjson's result keeps the capacity of its write buffer (several
+        # times the text), which a long-lived line must not hold.
+        return _Entry(workflow, bytes(memoryview(json_bytes(unstructure(workflow)))),
+                      encode_parts(bundle, compress=self._compress),
                       encode_sums(bundle, vocab_ids, vocab, self.sum_fields))
 
     def _build_snapshot(self, entries: dict[str, _Entry], agents: dict[str, Agent],
                         vocab: list[str], vocab_ids: dict[str, int]) -> Snapshot:
         names = sorted(entries)
         ordered = [entries[name] for name in names]
-        return Snapshot(self._next_id(), [e.workflow for e in ordered],
-                         [e.blob for e in ordered], [e.sums for e in ordered],
-                         agents, vocab, vocab_ids, self.sum_fields)
+        return Snapshot(self._next_id(), Rows(e.workflow for e in ordered),
+                         Rows(e.blob for e in ordered), Rows(e.sums for e in ordered),
+                         agents, vocab, vocab_ids, self.sum_fields, names,
+                         Rows(e.line for e in ordered))
 
     # ------------------------------------------------------------------ writes
 
@@ -181,31 +224,42 @@ class MemoryStore(Store):
                 agent_map[agent.AgentURL] = agent
             for url in deleted_agents:
                 agent_map.pop(url, None)
-            names, workflows, blobs, sums = old.names, old.workflows, old.blobs, old.sums
-            if changed:
-                # Rows are sorted by name: keep the unchanged ones in order, append
-                # the new entries and merge (two sorted runs: a linear timsort).
-                keep = [row for row, name in enumerate(names) if name not in changed]
-                added = sorted(((name, entry) for name, entry in changed.items()
-                                if entry is not None), key=operator.itemgetter(0))
-                names = [names[r] for r in keep] + [name for name, _ in added]
-                workflows = [workflows[r] for r in keep] + [e.workflow for _, e in added]
-                blobs = [blobs[r] for r in keep] + [e.blob for _, e in added]
-                sums = [sums[r] for r in keep] + [e.sums for _, e in added]
-                if added:
-                    order = sorted(range(len(names)), key=names.__getitem__)
-                    names = [names[r] for r in order]
-                    workflows = [workflows[r] for r in order]
-                    blobs = [blobs[r] for r in order]
-                    sums = [sums[r] for r in order]
+            names = old.names
+            workflows, blobs, sums, lines = old.workflows, old.blobs, old.sums, old.lines
+            # Rows of the changed names that exist (bisect: the names are sorted).
+            found: dict[str, int] = {}
+            for name in changed:
+                row = bisect.bisect_left(names, name)
+                if row < old.n and names[row] == name:
+                    found[name] = row
+            in_place = all(entry is not None and name in found
+                           for name, entry in changed.items())
+            if changed and in_place:
+                # Updates only (the usual live change): every row keeps its place, so
+                # the names are shared, the other rows copied a chunk at a time where
+                # they change, and every index the change did not touch carries over.
+                at = {found[name]: entry for name, entry in changed.items()
+                      if entry is not None}
+                workflows = workflows.replaced({r: e.workflow for r, e in at.items()})
+                blobs = blobs.replaced({r: e.blob for r, e in at.items()})
+                sums = sums.replaced({r: e.sums for r, e in at.items()})
+                lines = lines.replaced({r: e.line for r, e in at.items()})
+            elif changed:
+                # Workflows added or removed: rows move, so the indexes are rebuilt as
+                # they are needed.
+                names, workflows, blobs, sums, lines = _moved(
+                    names, [(w, b, u, t) for w, b, u, t in zip(workflows, blobs, sums, lines)],
+                    found, changed)
             snap = Snapshot(self._next_id(), workflows, blobs, sums, agent_map, vocab,
-                             vocab_ids, self.sum_fields, names)
+                             vocab_ids, self.sum_fields, names, lines)
+            if not changed:
+                snap.carry_over(old, ())
+            elif in_place:
+                snap.carry_over(old, sorted(found.values()))
             # Carry the unfiltered aggregates over: take away the old versions of the
             # changed workflows, add the new ones.
             if changed:
-                gone = [row for row in (bisect.bisect_left(old.names, name)
-                                        for name in changed)
-                        if row < old.n and old.names[row] in changed]
+                gone = list(found.values())
                 new_items = [(e.workflow, e.sums) for e in changed.values() if e is not None]
             for by, state in list(old.agg_state.items()):
                 if changed:
@@ -256,6 +310,24 @@ class MemoryStore(Store):
         rows, _total = snap.select(query)
         workflows = snap.workflows
         return (workflows[r] for r in rows)
+
+    def query_encoded(self, query: Query = Query()) -> EncodedPage:
+        if query.fields is not None:
+            return super().query_encoded(query)
+        snap = self._snap
+        rows, total = snap.select(query)
+        lines = snap.lines
+        return EncodedPage([lines[r] for r in rows], total, snap.sid)
+
+    def stream_encoded(self, query: Query = Query(), batch_size: int = 1000
+                       ) -> Iterator[bytes]:
+        """Every record of ``query`` as JSON text from one snapshot: the text kept
+        since the record was written (field masks are encoded here)."""
+        if query.fields is not None:
+            return super().stream_encoded(query, batch_size)
+        snap = self._snap
+        rows, _total = snap.select(query)
+        return map(snap.lines.__getitem__, rows)
 
     def distinct(self, field: str, query: Query | None = None) -> list[tuple[Scalar, int]]:
         field_spec(field)  # QueryError for an unknown field

@@ -1,6 +1,7 @@
 """Row sets of a memory snapshot: bitmaps (Python ints, bit ``r`` for row ``r``),
-small sorted arrays of rows (:data:`Posting`), and a filtered result laid out in
-one sort order (:class:`Walk`), paged with popcounts.
+small sorted arrays of rows (:data:`Posting`), a filtered result laid out in
+one sort order (:class:`Walk`), paged with popcounts; and the per-row values
+themselves (:class:`Rows`), copied a chunk at a time on a write.
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ import collections
 import itertools
 import re
 from array import array
-from collections.abc import Iterator, Sequence
-from typing import Final, TypeAlias
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Final, Generic, TypeAlias, TypeVar
 
 __all__ = ["Posting", "rows_to_bitmap", "row_string", "bitmap_rows", "as_bitmap", "Walk",
-           "positions"]
+           "positions", "Rows"]
 
 _ONE: Final = re.compile("1")
+T = TypeVar("T")
+_SHIFT: Final = 10
+_CHUNK: Final = 1 << _SHIFT
+_MASK: Final = _CHUNK - 1
 #: A bitmap of rows, or a sorted array of rows.
 Posting: TypeAlias = "int | array[int]"
 
@@ -86,3 +91,46 @@ def positions(walk: Walk, total: int, idx: int, limit: int | None) -> Iterator[i
                 lo = mid + 1
         start = lo - 1
     return (m.start() for m in itertools.islice(_ONE.finditer(chars, start), want))
+
+
+class Rows(Generic[T]):
+    """An immutable sequence of one value per row, in chunks of 1,024 rows, so that a
+    copy with a few rows replaced (:meth:`replaced`) shares every other chunk: it costs
+    a chunk per changed row plus a pointer per chunk, not a pointer per row."""
+
+    __slots__ = ("_chunks", "_n")
+
+    def __init__(self, values: Iterable[T] = ()) -> None:
+        items = list(values)
+        self._n = len(items)
+        self._chunks: list[list[T]] = [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, row: int) -> T:
+        if row < 0:
+            row += self._n
+            if row < 0:
+                raise IndexError("row out of range")
+        return self._chunks[row >> _SHIFT][row & _MASK]
+
+    def __iter__(self) -> Iterator[T]:
+        return itertools.chain.from_iterable(self._chunks)
+
+    def replaced(self, values: Mapping[int, T]) -> Rows[T]:
+        """A copy with ``values`` (row -> value) in place of the rows' values."""
+        chunks = list(self._chunks)
+        copied: set[int] = set()
+        for row, value in values.items():
+            if not 0 <= row < self._n:
+                raise IndexError(f"row {row} out of range")
+            at = row >> _SHIFT
+            if at not in copied:
+                chunks[at] = list(chunks[at])
+                copied.add(at)
+            chunks[at][row & _MASK] = value
+        made: Rows[T] = Rows.__new__(Rows)
+        made._chunks = chunks
+        made._n = self._n
+        return made

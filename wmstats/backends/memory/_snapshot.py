@@ -17,6 +17,7 @@ from typing import Any, Final, TypeAlias
 from wmstats.aggregates import BY_KEY
 from wmstats.backends.memory._bitmaps import (
     Posting,
+    Rows,
     Walk,
     as_bitmap,
     bitmap_rows,
@@ -90,15 +91,19 @@ class Order:
 class Snapshot:
     """One immutable snapshot and its lazily built indexes."""
 
-    def __init__(self, sid: str, workflows: list[Workflow], blobs: list[bytes],
-                 sums: list[Sequence[int] | None], agents: dict[str, Agent],
+    def __init__(self, sid: str, workflows: Rows[Workflow], blobs: Rows[bytes],
+                 sums: Rows[Sequence[int] | None], agents: dict[str, Agent],
                  vocab: list[str], vocab_ids: dict[str, int], sum_fields: tuple[str, ...],
-                 names: list[str] | None = None) -> None:
+                 names: list[str], lines: Rows[bytes]) -> None:
         self.sid = sid
+        #: Per row (rows sorted by name): the workflow, its name, its JSON text
+        #: (encoded once when it was written), its other records (a blob) and its
+        #: packed sums.  Writes share the chunks of :class:`Rows` they do not change.
         self.workflows = workflows
-        self.names = [w.RequestName for w in workflows] if names is None else names
+        self.names = names
+        self.lines = lines
         self.blobs = blobs
-        #: Per row: sparse [kind*2**31 + id, mask, non-zero counters...] of the sums per
+        #: Per row: sparse [kind*2**24 + id, mask, non-zero counters...] of the sums per
         #: site, per agent... (see encode_sums).
         self.sums = sums
         self.agents = agents
@@ -122,6 +127,47 @@ class Snapshot:
             collections.OrderedDict()
         self._walks: collections.OrderedDict[tuple[tuple[Filter, ...], SortSpec], Walk] = \
             collections.OrderedDict()
+
+    def carry_over(self, old: Snapshot, rows: Sequence[int]) -> None:
+        """Take over ``old``'s indexes and cached results that the rewrite of
+        ``rows`` left valid; patch the inverted indexes of the fields it changed.
+
+        ``self`` must hold the same workflows in the same rows as ``old`` except at
+        ``rows`` (an update in place: no workflow added or removed), so the cost is
+        per changed row and field, not per row of the snapshot.  Whatever depends
+        on a changed field (a sort order, a filter result, a distinct count) is left
+        behind and rebuilt when next asked for.
+        """
+        assert self.n == old.n
+        before, after = old.workflows, self.workflows
+        changed = {name for name in field_specs()
+                   if any(getattr(before[r], name) != getattr(after[r], name) for r in rows)}
+        with old._lock:
+            postings = dict(old._postings)
+            bitmaps = dict(old._bitmaps)
+            orders = list(old._orders.items())
+            matches = list(old._matches.items())
+            walks = list(old._walks.items())
+            distinct = dict(old._distinct)
+            columns = old._columns
+        for field, index in postings.items():
+            if field in changed:
+                index = _patched(index, field, rows, before, after, self.n)
+            self._postings[field] = index
+        self._bitmaps = {f: b for f, b in bitmaps.items() if f not in changed}
+        if not changed.intersection(COUNTER_FIELDS):
+            self._columns = columns
+        for spec, order in orders:
+            if not changed.intersection(name for name, _ in spec):
+                self._orders[spec] = order
+        for filters, bitmap in matches:
+            if not changed.intersection(f.field for f in filters):
+                self._matches[filters] = bitmap
+        for (filters, spec), walk in walks:
+            if not changed.intersection(itertools.chain((f.field for f in filters),
+                                                        (name for name, _ in spec))):
+                self._walks[(filters, spec)] = walk
+        self._distinct = {f: d for f, d in distinct.items() if f not in changed}
 
     # ------------------------------------------------------------------ indexes
 
@@ -432,3 +478,44 @@ class Snapshot:
         """(workflow, packed site/agent sums) of some rows."""
         workflows, sums = self.workflows, self.sums
         return ((workflows[row], sums[row]) for row in rows)
+
+
+def _patched(index: dict[Any, Posting], field: str, rows: Sequence[int],
+             before: Rows[Workflow], after: Rows[Workflow], n: int) -> dict[Any, Posting]:
+    """A copy of one field's inverted index with ``rows`` moved from their values in
+    ``before`` to those in ``after`` (postings that empty are dropped)."""
+    many = field_specs()[field].many
+    get = operator.attrgetter(field)
+    out = dict(index)
+    for row in rows:
+        old_value, new_value = get(before[row]), get(after[row])
+        if old_value == new_value:
+            continue
+        old_keys = set(old_value) if many else {old_value}
+        new_keys = set(new_value) if many else {new_value}
+        for key in old_keys - new_keys:
+            posting = out[key]
+            if isinstance(posting, int):
+                posting ^= 1 << row  # the row is in the old value's posting
+                if posting:
+                    out[key] = posting
+                else:
+                    del out[key]
+            else:
+                rest = array("i", posting)
+                rest.pop(bisect.bisect_left(rest, row))
+                if rest:
+                    out[key] = rest
+                else:
+                    del out[key]
+        for key in new_keys - old_keys:
+            found = out.get(key)
+            if found is None:
+                out[key] = array("i", (row,))
+            elif isinstance(found, int):
+                out[key] = found | (1 << row)
+            else:
+                grown = array("i", found)
+                grown.insert(bisect.bisect_left(grown, row), row)
+                out[key] = grown
+    return out

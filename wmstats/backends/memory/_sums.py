@@ -17,6 +17,9 @@ from wmstats.schema import COUNTER_FIELDS, Summary, Workflow, WorkflowBundle
 __all__ = ["N_COUNTERS", "AggState", "sum_fields", "encode_sums", "decode_sums"]
 
 N_COUNTERS: Final = len(COUNTER_FIELDS)
+#: Bits of a value's id in the head of a packed sum (the kind above them).
+_ID_BITS: Final = 24
+_ID_MASK: Final = (1 << _ID_BITS) - 1
 _COUNTERS: Final[Callable[[Any], tuple[int, ...]]] = operator.attrgetter(*COUNTER_FIELDS)
 
 
@@ -101,8 +104,8 @@ def encode_sums(bundle: WorkflowBundle, vocab_ids: dict[str, int], vocab: list[s
     """Per value of each of ``fields``, a bundle's WorkflowSite counters summed,
     sparsely packed.
 
-    Each entry: ``kind << 31 | id`` (kind: the index in ``fields``; id: the value's
-    in ``vocab``), a bit mask of the non-zero counters, then those counters.
+    Each entry: ``kind << 24 | id`` (kind: the index in ``fields``; id: the value's
+    in ``vocab``: a head that fits 32 bits, so the array stays one of 4-byte items), a bit mask of the non-zero counters, then those counters.
     """
     if not bundle.sites or not fields:
         return None
@@ -117,6 +120,8 @@ def encode_sums(bundle: WorkflowBundle, vocab_ids: dict[str, int], vocab: list[s
     for (kind, name), totals in sums.items():
         ident = vocab_ids.get(name)
         if ident is None:
+            if len(vocab) > _ID_MASK:
+                raise OverflowError(f"more than {_ID_MASK + 1:,} distinct sites and agents")
             ident = vocab_ids[name] = len(vocab)
             vocab.append(name)
         mask = 0
@@ -125,7 +130,7 @@ def encode_sums(bundle: WorkflowBundle, vocab_ids: dict[str, int], vocab: list[s
             if count:
                 mask |= 1 << i
                 nonzero.append(count)
-        packed.extend((kind << 31 | ident, mask, *nonzero))
+        packed.extend((kind << _ID_BITS | ident, mask, *nonzero))
     for typecode in ("i", "q"):
         try:
             return array(typecode, packed)
@@ -148,4 +153,4 @@ def decode_sums(packed: Sequence[int]) -> Iterator[tuple[int, int, list[int]]]:
                 i += 1
             mask >>= 1
             j += 1
-        yield head >> 31, head & 0x7FFFFFFF, counts
+        yield head >> _ID_BITS, head & _ID_MASK, counts
