@@ -25,6 +25,9 @@ from typing import Any, Final
 
 import attrs
 
+from wmstats._problem import Problem
+from wmstats.alerts import derive_agent
+from wmstats.jobs import JobOptions, JobTable
 from wmstats.schema import (
     CHAIN_ARG_KEYS,
     COUNTER_FIELDS,
@@ -38,9 +41,11 @@ from wmstats.schema import (
     TaskSite,
     Workflow,
     WorkflowBundle,
+    WorkflowJobs,
     WorkflowSite,
     WorkflowTask,
 )
+from wmstats.serialize import json_dumps
 
 __all__ = [
     "Problem",
@@ -55,14 +60,16 @@ __all__ = [
     "convert_documents",
     "ConversionResult",
     "IGNORED_DOC_TYPES",
+    "agent_info_details",
 ]
 
 _FIELD_BY_PATH: Final[dict[str, str]] = {path: name for name, path in COUNTER_SOURCES.items()}
 #: Keys of a task's site entry that hold performance data, not job counters.
 _PERF_KEYS: Final = frozenset({"cmsRunCPUPerformance", "inputEvents", "wrappedTotalJobTime",
                                "dataset"})
-#: Document types found in WMCore's databases that carry nothing for the schema.
-IGNORED_DOC_TYPES: Final = frozenset({"jobsummary", "tier0_request", "workqueue_element"})
+#: Document types found in WMCore's databases that carry nothing for the schema
+#: (``jobsummary`` documents become job records: :mod:`wmstats.jobs`).
+IGNORED_DOC_TYPES: Final = frozenset({"tier0_request", "workqueue_element"})
 _CHAIN_KEY = re.compile(r"^(Task|Step)([1-9][0-9]*)$")
 #: Legacy (pre-ReqMgr2) ``reqmgr_request`` keys -> ReqMgr2 keys.
 _LEGACY_REQUEST_KEYS: Final[dict[str, str]] = {
@@ -81,24 +88,6 @@ _LEGACY_REQUEST_KEYS: Final[dict[str, str]] = {
     "cmssw": "CMSSWVersion",
     "outputdatasets": "OutputDatasets",
 }
-
-
-@attrs.frozen
-class Problem:
-    """One thing that was wrong in one document.
-
-    :param doc_id: the document's ``_id`` (or its workflow / agent name).
-    :param path: dotted key path inside the document (empty: the whole document).
-    :param message: what was wrong and what was done about it.
-    """
-
-    doc_id: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.doc_id}: {self.path}" if self.path else self.doc_id
-        return f"{where}: {self.message}"
 
 
 class _Reader:
@@ -670,8 +659,71 @@ def convert_agent_request(doc: Mapping[str, Any], problems: list[Problem]) -> Ag
     )
 
 
+def _component_error(reader: _Reader, item: Any, path: str) -> str:
+    """One line for one entry of ``down_component_detail``."""
+    if isinstance(item, str):
+        return item
+    if not isinstance(item, dict):
+        reader.report(path, f"expected an object or a name, got {_kind(item)}; ignored")
+        return ""
+    name = item.get("name")
+    worker = item.get("worker_name")
+    state = item.get("state") or item.get("status")
+    message = item.get("error_message") or item.get("last_error")
+    head = str(name) if name not in (None, "") else "?"
+    if worker not in (None, ""):
+        head += f"/{worker}"
+    if state not in (None, ""):
+        head += f" {state}"
+    return f"{head}: {message}" if message not in (None, "") else head
+
+
+def agent_info_details(reader: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The Agent fields read from the details of an ``agent_info`` document: disk
+    usage, component errors, proxy, CouchDB processes, data error, drain state."""
+    usage: list[str] = []
+    raw_disk = doc.get("disk_warning")
+    if isinstance(raw_disk, (list, tuple)):
+        for item in raw_disk:
+            if isinstance(item, dict):
+                mount = item.get("mounted", item.get("Mounted"))
+                percent = item.get("percent")
+                if isinstance(mount, str) and mount:
+                    usage.append(f"{mount} {percent}" if isinstance(percent, (str, int))
+                                 and not isinstance(percent, bool) else mount)
+    errors: list[str] = []
+    raw_detail = doc.get("down_component_detail")
+    if isinstance(raw_detail, (list, tuple)):
+        for i, item in enumerate(raw_detail):
+            line = _component_error(reader, item, f"down_component_detail[{i}]")
+            if line:
+                errors.append(line)
+    elif raw_detail is not None:
+        reader.report("down_component_detail", f"expected a list, got {_kind(raw_detail)}; "
+                                               f"ignored")
+    drain = doc.get("drain_stats")
+    completed = False
+    if isinstance(drain, dict):
+        completed = reader.boolean(drain.get("workflows_completed"),
+                                   "drain_stats.workflows_completed", False)
+    data_error = doc.get("data_error")
+    return {
+        "DiskUsage": tuple(usage),
+        "ComponentErrors": tuple(errors),
+        "ProxyWarning": reader.text(doc.get("proxy_warning"), "proxy_warning"),
+        "CouchProcessWarning": reader.integer(doc.get("couch_process_warning"),
+                                              "couch_process_warning"),
+        "DataError": (data_error if isinstance(data_error, str)
+                      else "" if data_error is None else json_dumps(data_error)),
+        "DrainWorkflowsCompleted": completed,
+    }
+
+
 def convert_agent_info(doc: Mapping[str, Any], problems: list[Problem]) -> Agent | None:
     """Convert an ``agent_info`` heartbeat document.
+
+    The derived status (:func:`wmstats.alerts.derive_agent`, default rules) is set
+    as of the heartbeat itself; servers derive it again with the current time.
 
     :returns: ``None`` only when the document names no agent.
     """
@@ -692,7 +744,7 @@ def convert_agent_info(doc: Mapping[str, Any], problems: list[Problem]) -> Agent
                 disk.append(text)
     elif raw_disk:
         disk.extend(reader.strings(raw_disk, "disk_warning"))
-    return Agent(
+    agent = Agent(
         AgentURL=url,
         AgentTeam=reader.text(doc.get("agent_team"), "agent_team"),
         AgentVersion=reader.text(doc.get("agent_version"), "agent_version"),
@@ -701,8 +753,11 @@ def convert_agent_info(doc: Mapping[str, Any], problems: list[Problem]) -> Agent
         DrainMode=reader.boolean(doc.get("drain_mode"), "drain_mode", False),
         DiskWarning=tuple(disk),
         Timestamp=reader.integer(doc.get("timestamp"), "timestamp"),
-        DataLastUpdate=reader.integer(doc.get("data_last_update"), "data_last_update"),
+        DataLastUpdate=reader.integer(doc.get("data_last_update"), "data_last_update",
+                                      lenient=True),
+        **agent_info_details(reader, doc),
     )
+    return derive_agent(agent)
 
 
 # --------------------------------------------------------------------------- merging
@@ -780,8 +835,10 @@ class DocumentConverter:
     Holds only the converted (static) parts, never the raw documents.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, job_options: JobOptions = JobOptions()) -> None:
         self.problems: list[Problem] = []
+        self._jobs = JobTable(job_options)
+        self._no_ids = 0
         self._requests: dict[str, RequestPart] = {}
         self._agent_parts: dict[str, dict[str, AgentPart]] = {}
         self._agents: dict[str, Agent] = {}
@@ -791,8 +848,9 @@ class DocumentConverter:
         """Convert one document of any supported kind and keep its parts.
 
         Supported: ReqMgr2 request documents, legacy ``reqmgr_request``,
-        ``agent_request``, ``agent_info``, and ``requestcache`` entries (a
-        request document with an ``AgentJobInfo`` map).
+        ``agent_request``, ``agent_info``, ``jobsummary`` (:mod:`wmstats.jobs`),
+        and ``requestcache`` entries (a request document with an ``AgentJobInfo``
+        map).
         """
         if not isinstance(doc, dict):
             self.problems.append(Problem("<unknown>", "", f"expected a JSON object, got "
@@ -809,6 +867,14 @@ class DocumentConverter:
             agent = convert_agent_info(doc, self.problems)
             if agent is not None:
                 self._agents[agent.AgentURL] = agent
+        elif doc_type == "jobsummary":
+            job_id = doc.get("_id")
+            if not isinstance(job_id, str) or not job_id:
+                self._no_ids += 1
+                job_id = f"<no id {self._no_ids}>"
+                self.problems.append(Problem(job_id, "_id", "jobsummary without an id; "
+                                                            "counted under a made-up one"))
+            self._jobs.update(job_id, doc, self.problems)
         elif doc_type == "reqmgr_request" or (
                 doc_type is None and ("RequestName" in doc or "RequestStatus" in doc)):
             job_info = doc.get("AgentJobInfo")
@@ -870,6 +936,15 @@ class DocumentConverter:
         """Agent records, sorted by URL."""
         return [self._agents[k] for k in sorted(self._agents)]
 
+    @property
+    def job_table(self) -> JobTable:
+        """The job records of the ``jobsummary`` documents (:class:`wmstats.jobs.JobTable`)."""
+        return self._jobs
+
+    def jobs(self) -> list[WorkflowJobs]:
+        """The job records of every workflow with ``jobsummary`` documents, by name."""
+        return [self._jobs.jobs(name) for name in sorted(self._jobs.workflows())]
+
 
 @attrs.frozen
 class ConversionResult:
@@ -878,6 +953,7 @@ class ConversionResult:
     bundles: tuple[WorkflowBundle, ...]
     agents: tuple[Agent, ...]
     problems: tuple[Problem, ...]
+    jobs: tuple[WorkflowJobs, ...] = ()
 
 
 def convert_documents(docs: Iterable[Any]) -> ConversionResult:
@@ -885,4 +961,5 @@ def convert_documents(docs: Iterable[Any]) -> ConversionResult:
     conv = DocumentConverter()
     for doc in docs:
         conv.add(doc)
-    return ConversionResult(tuple(conv.bundles()), tuple(conv.agents()), tuple(conv.problems))
+    return ConversionResult(tuple(conv.bundles()), tuple(conv.agents()), tuple(conv.problems),
+                            tuple(conv.jobs()))

@@ -20,13 +20,21 @@ new one;
 :class:`~wmstats.convert.DocumentConverter` uses, so the result equals converting
 all documents at once).
 
+``jobsummary`` documents go to a :class:`~wmstats.jobs.JobTable`, which keeps only
+counts, a few samples per group and a 12-byte index entry per document (which
+group it counts in), so a changed or deleted one (a ``_changes`` deletion carries
+only the id) adjusts the counts without the documents being kept;
+:meth:`SourceState.update` says which workflows' job records changed.
+
 What the state keeps can be written next to the snapshot (:meth:`SourceState.entries`,
 :meth:`SourceState.take_changes`: :class:`~wmstats.store.SourceEntry` records, one
 per kept document, grouped by workflow) and read back lazily: a state made with a
 :class:`Backing` (:class:`StoreBacking` reads a store's
 :meth:`~wmstats.store.Store.source_entries` and bundles) loads a workflow's kept
 documents the first time a change touches it, so a restarted source resumes
-without reading everything again.
+without reading everything again.  The job table is not kept that way: a
+restarted source fills it again from the ``jobsummary`` documents
+(:meth:`SourceState.load_jobsummary`) before it applies the changes.
 """
 
 from __future__ import annotations
@@ -49,7 +57,8 @@ from wmstats.convert import (
     merge_workflow,
     request_part,
 )
-from wmstats.schema import Agent, WorkflowBundle
+from wmstats.jobs import JobOptions, JobTable
+from wmstats.schema import Agent, WorkflowBundle, WorkflowJobs
 from wmstats.serialize import json_bytes
 from wmstats.store import SourceEntry, Store
 
@@ -161,6 +170,12 @@ class _Canon:
         return part
 
 
+def _is_jobsummary(doc_id: str, doc: Any) -> bool:
+    """Whether a document (``None`` when deleted) is a live ``jobsummary``."""
+    return (isinstance(doc, dict) and doc.get("type") == "jobsummary"
+            and not doc.get("_deleted") and not doc_id.startswith("_design/"))
+
+
 def _kind(value: Any) -> str:
     return {list: "a list", str: "a string", int: "a number", float: "a number",
             bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
@@ -207,16 +222,24 @@ class SourceState:
 
     :param statuses: request statuses whose workflows are shown; ``None`` shows
         every workflow, including those with agent reports but no request document
-        (as :func:`~wmstats.convert.convert_documents` does).
+        (as :func:`~wmstats.convert.convert_documents` does).  Job records are kept
+        for every workflow.
+    :param job_options: what the job records keep.
+    :param jobs_db: the database whose ``jobsummary`` documents count (``None``:
+        any); job records are keyed by document id alone.
     :param backing: where the entries kept before a restart are read from, one
         workflow at a time as changes touch it (see the module docstring).
     :raises StaleEntries: (from the methods that read the backing) when the kept
         entries do not match the stored snapshot.
     """
 
-    def __init__(self, statuses: Collection[str] | None, backing: Backing | None = None
-                 ) -> None:
+    def __init__(self, statuses: Collection[str] | None,
+                 job_options: JobOptions = JobOptions(), jobs_db: str | None = None,
+                 backing: Backing | None = None) -> None:
         self.statuses = None if statuses is None else frozenset(statuses)
+        self.jobs_db = jobs_db
+        #: the job records of the jobsummary documents
+        self.jobs = JobTable(job_options)
         #: workflow -> request part (only requests whose status is shown)
         self._requests: dict[str, RequestPart] = {}
         self._request_keys: dict[Key, str] = {}
@@ -349,6 +372,14 @@ class SourceState:
             parts.append(part)
         return parts
 
+    def job_records(self, name: str) -> WorkflowJobs:
+        """The job records of one workflow (empty when it has none)."""
+        return self.jobs.jobs(name)
+
+    def all_job_records(self) -> Iterator[WorkflowJobs]:
+        """The job records of every workflow that has some."""
+        return self.jobs.all_jobs()
+
     def forget_converted(self) -> None:
         """Drop the converted parts of ``agent_request`` documents (keep them packed)."""
         self._converted.clear()
@@ -392,7 +423,8 @@ class SourceState:
     # ------------------------------------------------------------------ writes
 
     def update(self, db: str, doc_id: str, doc: Any, problems: list[Problem],
-               workflows: set[str], agents: set[str], *, convert: bool = True) -> None:
+               workflows: set[str], agents: set[str], *, convert: bool = True,
+               jobs: set[str] | None = None) -> None:
         """Take back what document ``(db, doc_id)`` contributed, then add ``doc``.
 
         :param doc: the new version, or ``None`` for a deleted document.
@@ -403,13 +435,39 @@ class SourceState:
             converting it; it is converted (and its problems reported) when its
             workflow is first merged (:meth:`bundle`), so that a full load never
             holds every converted report at once.
+        :param jobs: names of the workflows whose job records changed are added here.
         """
         key = (db, doc_id)
         self._load_key(key)
-        self._remove(key, workflows, agents)
-        if doc is not None:
-            self._add(key, doc, problems, workflows, agents, convert)
+        changed_jobs: set[str] = set()
+        job_db = self.jobs_db is None or db == self.jobs_db
+        if job_db and _is_jobsummary(doc_id, doc):
+            # The table takes back the previous version itself (and keeps a sample
+            # that stays in its group in place).
+            self._remove(key, workflows, agents)
+            changed_jobs = self.jobs.update(doc_id, doc, problems)
+        else:
+            self._remove(key, workflows, agents)
+            if job_db:
+                changed_jobs = self.jobs.update(doc_id, None, problems)
+            if doc is not None:
+                self._add(key, doc, problems, workflows, agents, convert)
         self._changed.add(key)
+        if jobs is not None:
+            jobs |= changed_jobs
+
+    def load_jobsummary(self, db: str, doc_id: str, doc: Any, problems: list[Problem]) -> bool:
+        """Count document ``(db, doc_id)`` in the job table if it is a ``jobsummary``
+        of the job database, and nothing else (whether it was one).
+
+        For a restarted source, whose other kept state comes from the backing: it
+        fills the table as a full load would, before the changes since the
+        checkpoint are applied on top (applying a document again is harmless).
+        """
+        if (self.jobs_db is None or db == self.jobs_db) and _is_jobsummary(doc_id, doc):
+            self.jobs.update(doc_id, doc, problems)
+            return True
+        return False
 
     def _remove(self, key: Key, workflows: set[str], agents: set[str]) -> None:
         name = self._request_keys.pop(key, None)

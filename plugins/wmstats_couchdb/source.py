@@ -1,8 +1,8 @@
 """:class:`CouchSource`: keep a store filled from WMCore's CouchDB databases.
 
 Two databases are read, as in production: ReqMgr2's request documents
-(``reqmgr_workload_cache``) and the agents' ``agent_request`` / ``agent_info``
-documents (``wmstats``).  Names, server, credentials and the request statuses
+(``reqmgr_workload_cache``) and the agents' ``agent_request`` / ``agent_info`` /
+``jobsummary`` documents (``wmstats``).  Names, server, credentials and the request statuses
 shown are options; from a URL::
 
     couchdb://user:secret@host:5984?requests_db=reqmgr_workload_cache&wmstats_db=wmstats
@@ -19,6 +19,10 @@ How it works (one background thread, plus one per database once loaded):
    each page's workflows merged (converting their agent reports then) and handed
    to one :meth:`~wmstats.store.Store.replace` as they come.  No raw page
    outlives its conversion, and the converted records never all exist at once.
+   The ``jobsummary`` documents become job records as they are read (counts, a
+   few samples per group, a 12-byte index entry per document:
+   :class:`~wmstats.jobs.JobTable`), stored with
+   :meth:`~wmstats.store.Store.replace_jobs` after the workflows.
    A failure part way makes the replace fail: the store keeps its snapshot, and
    the load is retried with a capped exponential backoff.
 2. **Updates.**  Follow each database's ``_changes`` (``feed=longpoll``,
@@ -26,7 +30,9 @@ How it works (one background thread, plus one per database once loaded):
    A change already seen by the load is applied again, which is harmless: a
    workflow is always re-merged whole from its parts.  Each batch of changes
    re-merges only the workflows it touches and goes to the store in one
-   :meth:`~wmstats.store.Store.apply`.  The sequence of a database advances only
+   :meth:`~wmstats.store.Store.apply`; the job records of the workflows whose
+   ``jobsummary`` documents changed (or were deleted) in one
+   :meth:`~wmstats.store.Store.apply_jobs`.  The sequence of a database advances only
    after the store took the batch, so after a lost connection the feed resumes
    where the store is, nothing missed.
 3. **Faults.**  Connection failures are retried with backoff (``retry_initial``
@@ -35,6 +41,11 @@ How it works (one background thread, plus one per database once loaded):
    Malformed documents are reported (:attr:`SourceStatus.problems`, one log line
    per problem with the document id, up to ``log_problems`` per batch) and the
    rest is served.
+
+With a store that keeps checkpoints (sqlite), a restarted source resumes from the
+sequences kept with the snapshot instead of loading everything, after reading
+the ``jobsummary`` documents again into its job table (docs/couchdb-source.md,
+"Warm restarts").
 
 :meth:`CouchSource.sequences_for` maps each snapshot the source wrote to the
 sequences it reflects, so that a response read from a snapshot names exactly
@@ -53,6 +64,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final
 
 from wmstats.convert import Problem
+from wmstats.jobs import JobOptions
 from wmstats.schema import WorkflowBundle
 from wmstats.source import ACTIVE_STATUSES, Source, SourceOptionError, SourceStatus
 from wmstats.store import Checkpoint, Store
@@ -122,6 +134,9 @@ class CouchSource(Source):
     :param gzip: ask for gzip-compressed pages (worth it off loopback only).
     :param log_problems: problems logged one by one per load or batch of changes
         (the rest are counted and summarized).
+    :param job_samples: sample jobs kept per (workflow, task, state, exit code,
+        site) of the ``jobsummary`` documents (:class:`wmstats.jobs.JobOptions`).
+    :param job_detail_limit: characters of error details kept per sample job.
     """
 
     scheme: ClassVar[str] = "couchdb"
@@ -132,7 +147,8 @@ class CouchSource(Source):
                  statuses: Iterable[str] | None = ACTIVE_STATUSES, batch_size: int = 500,
                  timeout: float = 60.0, heartbeat: float = 1.0, idle_timeout: float = 30.0,
                  max_wait: float = 60.0, retry_initial: float = 0.5, retry_max: float = 30.0, gzip: bool = False,
-                 log_problems: int = 20) -> None:
+                 log_problems: int = 20, job_samples: int = 3,
+                 job_detail_limit: int = 2000) -> None:
         super().__init__(store)
         try:
             base, auth = split_server_url(url)
@@ -155,7 +171,9 @@ class CouchSource(Source):
                                  ("idle_timeout", idle_timeout, 0.01),
                                  ("max_wait", max_wait, 0.01),
                                  ("retry_initial", retry_initial, 0.0),
-                                 ("retry_max", retry_max, 0.0), ("log_problems", log_problems, 0)):
+                                 ("retry_max", retry_max, 0.0), ("log_problems", log_problems, 0),
+                                 ("job_samples", job_samples, 0),
+                                 ("job_detail_limit", job_detail_limit, 0)):
             if not value >= low:  # NaN too
                 raise SourceOptionError(f"{name} must be >= {low}, got {value}")
         self.server_url = base
@@ -168,6 +186,7 @@ class CouchSource(Source):
         self.retry_initial = retry_initial
         self.retry_max = max(retry_max, retry_initial)
         self.log_problems = log_problems
+        self.job_options = JobOptions(samples=job_samples, detail_limit=job_detail_limit)
         self.client = CouchClient(base, auth=auth, timeout=timeout, gzip=gzip)
         self._url = redact(base if auth is None else base.replace("://", f"://{auth[0]}@", 1))
         #: what a checkpoint kept with the snapshot must say to be resumed from: the
@@ -176,7 +195,7 @@ class CouchSource(Source):
                          f"statuses={','.join(sorted(chosen)) if chosen else '*'} "
                          f"{ENTRY_FORMAT}")
 
-        self._state = SourceState(chosen)
+        self._state = SourceState(chosen, self.job_options, wmstats_db)
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._thread: threading.Thread | None = None
@@ -413,7 +432,7 @@ class CouchSource(Source):
             if not isinstance(info, dict) or "update_seq" not in info:
                 raise CouchError(0, "bad_answer", f"no update_seq for {db}", "GET", "/" + db)
             sequences[db] = _seq_text(info["update_seq"])
-        state = SourceState(self.statuses)
+        state = SourceState(self.statuses, self.job_options, self.databases[1])
         problems: list[Problem] = []
         self._rows_read = 0
         requests_db, wmstats_db = self.databases
@@ -436,6 +455,8 @@ class CouchSource(Source):
             with self._apply_lock:
                 self._write(lambda: self._store.replace_from_source(
                     checkpoint, bundles(), state.agents(), state.entries()), sequences)
+                state.jobs.compact()
+                self._store.replace_jobs(state.all_job_records())
                 state.forget_converted()
                 state.take_changes()
                 self._state = state
@@ -448,8 +469,9 @@ class CouchSource(Source):
             self._last_load = seconds
             self._loaded_at = time.time()
         self._report(problems, "the full load")
-        log.info("couchdb source: loaded %d documents, %d workflows shown, in %.1f s "
-                 "(sequences %s)", self._rows_read, len(state.names()), seconds, sequences)
+        log.info("couchdb source: loaded %d documents, %d workflows shown, %d job summaries, "
+                 "in %.1f s (sequences %s)", self._rows_read, len(state.names()),
+                 len(state.jobs), seconds, sequences)
 
     # ------------------------------------------------------------------ warm restart
 
@@ -468,10 +490,20 @@ class CouchSource(Source):
             return False
         began = time.monotonic()
         try:
-            state = SourceState(self.statuses, StoreBacking(self._store))
+            state = SourceState(self.statuses, self.job_options, self.databases[1],
+                                StoreBacking(self._store))
         except StaleEntries as exc:
             raise _Rejected(str(exc)) from exc
+        try:
+            jobsummaries = self._read_jobs(self.databases[1], state)
+        except CouchError as exc:
+            if exc.missing_database:
+                raise _Rejected(f"{self.databases[1]}: {exc}") from exc
+            raise
         with self._apply_lock:
+            # The job records as a full load makes them (the changes since the
+            # checkpoint are applied on top below, again where already read).
+            self._store.replace_jobs(state.all_job_records())
             self._state = state
             with self._cond:
                 self._sequences = dict(checkpoint.sequences)
@@ -483,9 +515,34 @@ class CouchSource(Source):
             self._ready = True
             self._resumes += 1
         log.info("couchdb source: resumed from the kept sequences %s, %d changes applied, "
-                 "in %.1f s", dict(checkpoint.sequences), self._updates - applied,
-                 time.monotonic() - began)
+                 "%d job summaries read, in %.1f s", dict(checkpoint.sequences),
+                 self._updates - applied, jobsummaries, time.monotonic() - began)
         return True
+
+    def _read_jobs(self, db: str, state: SourceState) -> int:
+        """Fill ``state``'s job table from every ``jobsummary`` document of ``db``
+        (the job records are not part of the kept state); returns how many.
+
+        Their problems were reported when they were first read, before the restart.
+        """
+        pages = prefetched(self._pages(db), depth=1, name=f"wmstats-couchdb-jobs-{db}",
+                           on_exit=self.client.close_thread_session)
+        found = 0
+        ignored: list[Problem] = []
+        try:
+            for rows in pages:
+                for row in rows:
+                    doc_id = row.get("id") if isinstance(row, dict) else None
+                    if isinstance(doc_id, str) and state.load_jobsummary(
+                            db, doc_id, row.get("doc"), ignored):
+                        found += 1
+                ignored.clear()
+        finally:
+            pages.close()
+        if self._stop.is_set():
+            raise _Stopped
+        state.jobs.compact()
+        return found
 
     def _catch_up(self, db: str) -> None:
         """Apply every change of ``db`` since the current sequence (``_changes``
@@ -594,6 +651,7 @@ class CouchSource(Source):
             state = self._state
             workflows: set[str] = set()
             agents: set[str] = set()
+            jobs: set[str] = set()
             for row in rows:
                 doc_id = row.get("id") if isinstance(row, dict) else None
                 if not isinstance(doc_id, str):
@@ -606,8 +664,11 @@ class CouchSource(Source):
                     problems.append(Problem(doc_id, "", f"{db}: change without its document; "
                                                         f"skipped"))
                     continue
-                state.update(db, doc_id, doc, problems, workflows, agents)
+                state.update(db, doc_id, doc, problems, workflows, agents, jobs=jobs)
             sequences = {**self._sequences, db: _seq_text(last_seq)}
+            if jobs:
+                # Before the workflows: their write notes the new sequences.
+                self._store.apply_jobs([state.job_records(n) for n in sorted(jobs)])
             if workflows or agents:
                 names = sorted(workflows)
                 upserts = [state.bundle(n) for n in names if state.shown(n)]

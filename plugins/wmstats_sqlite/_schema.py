@@ -17,11 +17,12 @@ __all__ = ["SCHEMA_VERSION", "MIGRATES_FROM", "INDEXED_FIELDS", "N_COUNTERS", "B
 #: Bumped when the table layout changes (see :mod:`wmstats_sqlite` for older files).
 #: 3: ``site_sum`` keyed by aggregate.  4: the status history is a bundle part
 #: (RequestTransition records), no longer a Workflow field.  5: the bundle blob holds
-#: the ChainArgs and AgentRequest parts too.  6: ``workflow_name_fts`` (a layout 5
-#: file gets it when opened).
-SCHEMA_VERSION: Final = "6"
+#: the ChainArgs and AgentRequest parts too.  6: Agent records have the heartbeat
+#: details and derived status (schema 2.2); job records (``job_doc``).
+#: 7: ``workflow_name_fts`` (a layout 6 file gets it when opened).
+SCHEMA_VERSION: Final = "7"
 #: The layout older files are brought to the current one from, when opened.
-MIGRATES_FROM: Final = "5"
+MIGRATES_FROM: Final = "6"
 #: Workflow columns with an ``(field, RequestName)`` index.
 INDEXED_FIELDS: Final = (
     "RequestStatus", "RequestType", "SubRequestType", "Campaign", "Group", "Requestor",

@@ -20,6 +20,7 @@ from wmstats.query import Filter, Page, Query, Scalar, budget, field_spec
 from wmstats.schema import Agent, Summary, Workflow, WorkflowBundle
 from wmstats.store import Checkpoint, SourceEntry, Store, StoreError, StoreOptionError
 from wmstats_sqlite import _writes
+from wmstats_sqlite._jobs import SqliteJobs
 from wmstats_sqlite._queries import Queries, regexp
 from wmstats_sqlite._schema import (
     BATCH,
@@ -43,7 +44,7 @@ _BUDGET_STEPS: Final = 1000
 _T = typing.TypeVar("_T")
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteJobs, Store):
     """Workflows and agents in one sqlite database file.
 
     One connection per thread; writes are serialized by a lock (and, across
