@@ -21,11 +21,13 @@ from wmstats.convert import convert_documents
 from wmstats.mock import (
     ACTIVE_STATUSES,
     AGENTS,
+    ARCHIVED_FROM,
     PRODUCTION_SIZE,
     REQUEST_TYPES,
     SITES,
     MockGenerator,
 )
+from wmstats.mock._archive import archived
 from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, COUNTER_SOURCES, WorkflowBundle
 
 _COUNTER_PATHS = frozenset(COUNTER_SOURCES.values())
@@ -424,6 +426,38 @@ def test_streaming_uses_constant_memory(kind: str) -> None:
     # single workflow seen (~10,000 blocks), far from the 360,000 (bundles) to
     # 1,000,000 (documents) blocks that holding 3000 workflows takes.
     assert large_peak < small_peak + 30_000, (small_peak, large_peak)
+
+
+# --------------------------------------------------------------------------- archived requests
+
+
+def test_archived_requests() -> None:
+    n = 1500
+    plain = MockGenerator(seed=4)
+    gen = MockGenerator(seed=4, archived=0.8)
+    chosen = {i for i in range(n) if archived(4, i, 0.8) is not None}
+    assert 0.75 * n < len(chosen) < 0.85 * n
+    # the rest is as without the option (a few of those are archived anyway)
+    assert all(gen.bundle(i) == plain.bundle(i) for i in range(n) if i not in chosen)
+    statuses = collections.Counter(gen.bundle(i).workflow.RequestStatus for i in chosen)
+    assert set(statuses) == set(ARCHIVED_FROM)
+    for i in sorted(chosen):
+        bundle = gen.bundle(i)
+        status = bundle.workflow.RequestStatus
+        history = [t.Status for t in bundle.transitions]
+        assert history[-2:] == [ARCHIVED_FROM[status], status] and history[0] == "new"
+        assert [t.UpdateTime for t in bundle.transitions] == sorted(
+            t.UpdateTime for t in bundle.transitions)
+        assert bundle.workflow.StatusTime == bundle.transitions[-1].UpdateTime < gen.now
+        # long archived: no agent reports any more
+        assert not bundle.sites and not bundle.workflow.Agents and len(gen.documents(i)) == 1
+        assert gen.job_documents(i) == []  # nor job summaries
+    # the documents convert to the static records, quietly
+    docs = [d for i in range(300) for d in gen.documents(i)]
+    result = convert_documents(docs)
+    assert list(result.bundles) == list(gen.bundles(300)) and not result.problems
+    with pytest.raises(ValueError, match="archived"):
+        MockGenerator(archived=1.5)
 
 
 # --------------------------------------------------------------------------- heartbeats and jobs

@@ -56,6 +56,7 @@ __all__ = [
     "convert_agent_request",
     "convert_agent_info",
     "merge_workflow",
+    "request_part",
     "convert_documents",
     "ConversionResult",
     "IGNORED_DOC_TYPES",
@@ -244,14 +245,24 @@ class _Reader:
 
     def _walk_counters(self, value: Mapping[str, Any], path: str, prefix: str | None,
                        out: dict[str, int], perf: bool = False) -> None:
+        fields = _FIELD_BY_PATH
         for key, item in value.items():
-            if prefix is None and key in _PERF_KEYS:
-                if not perf:
-                    self.report(f"{path}.{key}", "performance data outside a task's site "
-                                                 "entry; dropped")
-                continue
-            name = str(key) if prefix is None else f"{prefix}.{key}"
-            if isinstance(item, dict):
+            if prefix is None:
+                if key in _PERF_KEYS:
+                    if not perf:
+                        self.report(f"{path}.{key}", "performance data outside a task's "
+                                                     "site entry; dropped")
+                    continue
+                name = key if type(key) is str else str(key)
+            else:
+                name = f"{prefix}.{key}"
+            if type(item) is int:
+                # The common case first: a known status and a count (not reported).
+                field = fields.get(name)
+                if field is not None and item >= 0:
+                    out[field] = out.get(field, 0) + item
+                    continue
+            elif isinstance(item, dict):
                 self._walk_counters(item, path, name, out)
                 continue
             full = f"{path}.{name}"
@@ -259,7 +270,7 @@ class _Reader:
                 self.report(full, "job counter is null; counted as 0")
                 continue
             count = item if type(item) is int else self.integer(item, full)
-            field = _FIELD_BY_PATH.get(name)
+            field = fields.get(name)
             if field is None:
                 field = "OtherJobs"
                 self.report(full, f"unknown job status {name!r}; {count} jobs counted in OtherJobs")
@@ -276,7 +287,10 @@ def _kind(value: Any) -> str:
 
 
 def _dedup(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(v for v in values if v))
+    """The non-empty strings, each once, in order."""
+    found = dict.fromkeys(values)
+    found.pop("", None)
+    return tuple(found)
 
 
 def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
@@ -331,6 +345,13 @@ def _transitions(reader: _Reader, name: str, value: Any, path: str,
                                     else ("Status", "UpdateTime", "DN"))
     out: list[RequestTransition] = []
     for i, item in enumerate(value):
+        if type(item) is dict:
+            # The common case first: well-typed values, nothing to report.
+            status, when, dn = item.get(status_key), item.get(time_key), item.get(dn_key)
+            if type(status) is str and type(when) is int and type(dn) is str:
+                out.append(RequestTransition(RequestName=name, Index=len(out), Status=status,
+                                             UpdateTime=when, DN=dn))
+                continue
         item_path = f"{path}[{i}]"
         if not isinstance(item, dict):
             reader.report(item_path, f"expected an object, got {_kind(item)}; ignored")
@@ -444,7 +465,9 @@ def convert_request(doc: Mapping[str, Any], problems: list[Problem]) -> RequestP
     def merged(key: str) -> tuple[str, ...]:
         values = list(reader.strings(doc.get(key), key))
         for sub_key, sub in subdocs:
-            values.extend(reader.strings(sub.get(key), f"{sub_key}.{key}"))
+            value = sub.get(key)
+            if value is not None:
+                values.extend(reader.strings(value, f"{sub_key}.{key}"))
         return _dedup(values)
 
     # WMCore reads a chain level by level (TaskN for a TaskChain, StepN for a StepChain).
@@ -786,6 +809,24 @@ def merge_workflow(name: str, request: RequestPart | None,
         chain=request.chain if request is not None else (),
         agent_requests=tuple(sorted((p.record() for p in agents), key=lambda r: r.Agent)),
     )
+
+
+#: Workflow fields :func:`merge_workflow` fills from the agents' reports, and their
+#: defaults (what a converted request document leaves in them).
+_AGENT_FIELDS: Final[dict[str, Any]] = {
+    name: getattr(Workflow(RequestName=""), name)
+    for name in ("Agents", "Sites", "AgentUpdate", *COUNTER_FIELDS)}
+
+
+def request_part(bundle: WorkflowBundle) -> RequestPart | None:
+    """What the request document contributed to a merged bundle: the inverse of the
+    request half of :func:`merge_workflow` (``None`` for a workflow without a
+    request document)."""
+    workflow = bundle.workflow
+    if not workflow.HasRequest:
+        return None
+    return RequestPart(attrs.evolve(workflow, **_AGENT_FIELDS), bundle.parentage,
+                       bundle.transitions, bundle.chain)
 
 
 class DocumentConverter:

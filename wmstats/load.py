@@ -2,7 +2,7 @@
 
 ::
 
-    wmstats load --store sqlite:///wmstats.db --mock 100000 [--seed 0]
+    wmstats load --store sqlite:///wmstats.db --mock 100000 [--seed 0] [--archived 0.9]
     wmstats load --store sqlite:///wmstats.db --input requests.json agents.ndjson
     wmstats load --store sqlite:///wmstats.db --update --input changed.ndjson
 
@@ -60,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="load WMCore documents or static records from files "
                              "('-' for stdin)")
     parser.add_argument("--seed", type=int, default=0, help="mock generator seed (default 0)")
+    parser.add_argument("--archived", type=float, default=0.0, metavar="FRACTION",
+                        help="with --mock: the share of workflows (0 to 1) made archived "
+                             "requests (normal-, aborted-, rejected-archived), as most "
+                             "requests ever made are (default 0)")
     parser.add_argument("--update", action="store_true",
                         help="upsert into the current snapshot instead of replacing it")
 
@@ -181,9 +185,12 @@ def run(args: argparse.Namespace) -> int:
             if args.mock < 0:
                 print("wmstats load: --mock needs a number >= 0", file=err)
                 return 2
+            if not 0.0 <= args.archived <= 1.0:
+                print("wmstats load: --archived needs a number from 0 to 1", file=err)
+                return 2
             from wmstats.mock import MockGenerator
 
-            generator = MockGenerator(args.seed)
+            generator = MockGenerator(args.seed, archived=args.archived)
             agents = generator.agents()
             bundles: Iterable[WorkflowBundle] = generator.bundles(args.mock)
             total: int | None = args.mock

@@ -26,6 +26,13 @@ checks it):
 * Readers may run in several threads while one writer writes.
 * Within one snapshot a workflow name is unique; when the same name comes twice in
   one write, the later bundle wins.
+* A store that persists (:attr:`Store.keeps_checkpoints`) keeps a source's
+  :class:`Checkpoint` and :class:`SourceEntry` records with the snapshot they
+  describe, written in the same transaction (:meth:`Store.replace_from_source`,
+  :meth:`Store.apply_from_source`), so that a restarted source resumes from
+  there; any other write (:meth:`Store.replace`, :meth:`Store.apply`) drops them,
+  as the snapshot no longer is the source's alone.  Stores that cannot persist
+  (memory) inherit defaults that write the data and keep nothing.
 * **Job records** (:class:`~wmstats.schema.WorkflowJobs`: the
   :class:`~wmstats.schema.JobGroup` and :class:`~wmstats.schema.JobSample`
   records of one workflow, from :mod:`wmstats.jobs`) are kept beside the
@@ -40,9 +47,11 @@ checks it):
 * **Writes are observable**: :meth:`Store.add_listener` registers a
   :class:`StoreListener` told about every successful write of this store object
   (the cache server keeps its alerts up to date with it).  Backends need nothing
-  for it: the base class wraps their ``replace``, ``apply``, ``replace_jobs`` and
-  ``apply_jobs``.  Writes made by other processes (another server on the same
-  sqlite file or CouchDB database) are not seen: compare snapshot ids.
+  for it: the base class wraps their ``replace``, ``apply``,
+  ``replace_from_source``, ``apply_from_source``, ``replace_jobs`` and
+  ``apply_jobs`` (each write is reported once, also when one of them calls
+  another).  Writes made by other processes (another server on the same sqlite
+  file or CouchDB database) are not seen: compare snapshot ids.
 
 Backends are found by name (:func:`load_backend`, the :data:`STORES` registry of
 :mod:`wmstats.plugins`): the built-in ``memory`` backend, then the
@@ -60,6 +69,7 @@ import abc
 import contextlib
 import functools
 import threading
+import types
 import typing
 import urllib.parse
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -91,6 +101,8 @@ from wmstats.serialize import json_bytes
 
 __all__ = [
     "Store",
+    "Checkpoint",
+    "SourceEntry",
     "StoreListener",
     "EncodedPage",
     "StoreError",
@@ -132,6 +144,37 @@ class MissingBackendError(StoreError, ImportError):
 
 class StoreOptionError(StoreError, ValueError):
     """A bad store URL or option."""
+
+
+def _frozen_sequences(value: Mapping[str, str]) -> Mapping[str, str]:
+    return types.MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class Checkpoint:
+    """How far a source got: what a restarted source resumes from.
+
+    :param source: who wrote it, with the options that shape the data (a source
+        uses only a checkpoint of its own identity).
+    :param sequences: upstream database -> last applied sequence (opaque strings).
+    """
+
+    source: str
+    sequences: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_sequences)
+
+
+@attrs.frozen
+class SourceEntry:
+    """One item of a source's kept state, stored with the snapshot (opaque to stores).
+
+    :param key: unique within the source (e.g. the upstream database and document id).
+    :param group: what the source looks entries up by (e.g. the workflow name).
+    :param data: the source's bytes.
+    """
+
+    key: str
+    group: str
+    data: bytes = b""
 
 
 class StoreListener:
@@ -275,8 +318,73 @@ def _report_apply_jobs(fn: Callable[..., str]) -> Callable[..., str]:
     return apply_jobs
 
 
+def _report_replace_from_source(fn: Callable[..., str]) -> Callable[..., str]:
+    # Reported as a replace: the checkpoint and the entries are the source's business.
+    @functools.wraps(fn)
+    def replace_from_source(self: Store, checkpoint: Checkpoint,
+                            bundles: Iterable[WorkflowBundle], agents: Iterable[Agent] = (),
+                            entries: Iterable[SourceEntry] = ()) -> str:
+        listeners = _listeners(self)
+        if not listeners:
+            return fn(self, checkpoint, bundles, agents, entries)
+        with _outermost(self) as outer:
+            if not outer:
+                return fn(self, checkpoint, bundles, agents, entries)
+            sinks = [sink for sink in (lst.replacing(self) for lst in listeners) if sink]
+            agent_list = list(agents)
+
+            def seen() -> Iterator[WorkflowBundle]:
+                for bundle in bundles:
+                    for sink in sinks:
+                        sink(bundle)
+                    yield bundle
+            try:
+                sid = fn(self, checkpoint, seen(), agent_list, entries)
+            except BaseException:
+                for listener in listeners:
+                    listener.replace_failed(self)
+                raise
+            for listener in listeners:
+                listener.replaced(self, sid, agent_list)
+            return sid
+    setattr(replace_from_source, "_reports", True)  # noqa: B010
+    return replace_from_source
+
+
+def _report_apply_from_source(fn: Callable[..., str]) -> Callable[..., str]:
+    # Reported as an apply (the entries are passed on as they are).
+    @functools.wraps(fn)
+    def apply_from_source(self: Store, checkpoint: Checkpoint,
+                          upserts: Iterable[WorkflowBundle] = (), deletes: Iterable[str] = (),
+                          *, agents: Iterable[Agent] = (), deleted_agents: Iterable[str] = (),
+                          entries: Iterable[SourceEntry] = (),
+                          deleted_entries: Iterable[str] = ()) -> str:
+        listeners = _listeners(self)
+        if not listeners:
+            return fn(self, checkpoint, upserts, deletes, agents=agents,
+                      deleted_agents=deleted_agents, entries=entries,
+                      deleted_entries=deleted_entries)
+        with _outermost(self) as outer:
+            if not outer:
+                return fn(self, checkpoint, upserts, deletes, agents=agents,
+                          deleted_agents=deleted_agents, entries=entries,
+                          deleted_entries=deleted_entries)
+            ups, dels = list(upserts), list(deletes)
+            ags, gone = list(agents), list(deleted_agents)
+            sid = fn(self, checkpoint, ups, dels, agents=ags, deleted_agents=gone,
+                     entries=entries, deleted_entries=deleted_entries)
+            for listener in listeners:
+                listener.applied(self, sid, ups, dels, ags, gone)
+            return sid
+    setattr(apply_from_source, "_reports", True)  # noqa: B010
+    return apply_from_source
+
+
+#: The writes reported to listeners: method name -> its wrapper.
 _REPORTED: Final[dict[str, Callable[[Callable[..., str]], Callable[..., str]]]] = {
     "replace": _report_replace, "apply": _report_apply,
+    "replace_from_source": _report_replace_from_source,
+    "apply_from_source": _report_apply_from_source,
     "replace_jobs": _report_replace_jobs, "apply_jobs": _report_apply_jobs}
 
 
@@ -305,6 +413,9 @@ class Store(abc.ABC):
 
     #: The name the backend is registered under.
     backend: ClassVar[str] = ""
+    #: Whether :meth:`replace_from_source` and :meth:`apply_from_source` keep the
+    #: checkpoint and the entries, so that a restarted source resumes from them.
+    keeps_checkpoints: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Make the subclass's writes observable (see :class:`StoreListener`)."""
@@ -376,6 +487,48 @@ class Store(abc.ABC):
         :param deleted_agents: agent URLs to remove.
         :returns: the new snapshot id.
         """
+
+    # ------------------------------------------------------------------ source checkpoints
+
+    def replace_from_source(self, checkpoint: Checkpoint, bundles: Iterable[WorkflowBundle],
+                            agents: Iterable[Agent] = (),
+                            entries: Iterable[SourceEntry] = ()) -> str:
+        """:meth:`replace`, keeping ``checkpoint`` and ``entries`` with the new snapshot
+        (atomically: all of it or nothing).
+
+        :param entries: every entry of the source's state; consumed after
+            ``bundles`` and ``agents``, so that the source may produce them as it
+            produces the bundles.
+        :returns: the new snapshot id.
+
+        The default (a store that cannot persist) calls :meth:`replace` and keeps
+        neither.
+        """
+        return self.replace(bundles, agents)
+
+    def apply_from_source(self, checkpoint: Checkpoint, upserts: Iterable[WorkflowBundle] = (),
+                          deletes: Iterable[str] = (), *, agents: Iterable[Agent] = (),
+                          deleted_agents: Iterable[str] = (),
+                          entries: Iterable[SourceEntry] = (),
+                          deleted_entries: Iterable[str] = ()) -> str:
+        """:meth:`apply`, and in the same transaction: the kept checkpoint becomes
+        ``checkpoint``, ``entries`` are inserted or replaced (by key) and the entries
+        keyed ``deleted_entries`` removed (unknown keys are ignored).
+
+        The default (a store that cannot persist) calls :meth:`apply` only.
+        """
+        return self.apply(upserts, deletes, agents=agents, deleted_agents=deleted_agents)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The checkpoint kept with the current snapshot (``None``: none, or dropped by
+        a write that was not the source's).  The default keeps none."""
+        return None
+
+    def source_entries(self, *, keys: Iterable[str] = (),
+                       groups: Iterable[str] = ()) -> list[SourceEntry]:
+        """The kept entries with one of these keys or in one of these groups (each
+        entry once, in no particular order).  The default keeps none."""
+        return []
 
     # ------------------------------------------------------------------ reads
 

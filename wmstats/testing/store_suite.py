@@ -61,14 +61,14 @@ from wmstats.schema import (
     WorkflowBundle,
     WorkflowJobs,
 )
-from wmstats.store import Store, StoreListener
+from wmstats.serialize import json_loads
+from wmstats.store import Checkpoint, SourceEntry, Store, StoreListener
 from wmstats.testing.data import (
     SPECIAL_NAMES,
     sample_agents,
     sample_bundles,
     sample_jobs,
 )
-from wmstats.serialize import json_loads
 
 __all__ = ["StoreSuite", "FILTER_CASES", "EXTRA_AGGREGATES", "extend_aggregates", "names"]
 
@@ -391,6 +391,88 @@ class StoreSuite:
             loaded.apply(upserts=failing(), deletes=[workflows[0].RequestName])
         assert loaded.snapshot_id == before
         self.check_page(loaded, workflows, Query())
+
+    # ------------------------------------------------------------------ source checkpoints
+
+    def test_writes_from_a_source(self, store: Store, bundles: list[WorkflowBundle],
+                                  agents: list[Agent]) -> None:
+        # The data of replace_from_source / apply_from_source is written as by
+        # replace / apply, on every backend; a store that persists keeps the
+        # checkpoint and the entries with it, the others keep neither.
+        keeps = store.keeps_checkpoints
+        first = Checkpoint("src", {"a": "1", "b": "7-x"})
+        entries = [SourceEntry(f"k{i}", f"wf{i % 3}", bytes([i]) * i) for i in range(12)]
+        sid = store.replace_from_source(first, bundles[:10], agents, iter(entries))
+        assert sid == store.snapshot_id and store.count() == 10
+        assert store.get(bundles[3].workflow.RequestName) == bundles[3]
+        assert store.get_agents() == sorted(agents, key=lambda a: a.AgentURL)
+        assert store.checkpoint() == (first if keeps else None)
+
+        def found(**kw: Any) -> list[SourceEntry]:
+            return sorted(store.source_entries(**kw), key=lambda e: e.key)
+
+        assert found(groups=["wf1"]) == (sorted((e for e in entries if e.group == "wf1"),
+                                                key=lambda e: e.key) if keeps else [])
+        assert found(keys=["k2", "k5", "nope"], groups=["wf2"]) == (
+            sorted({e.key: e for e in entries if e.key in ("k2", "k5") or e.group == "wf2"}
+                   .values(), key=lambda e: e.key) if keeps else [])
+        second = Checkpoint("src", {"a": "2", "b": "7-x"})
+        changed = SourceEntry("k1", "wf9", b"new")
+        sid = store.apply_from_source(second, upserts=bundles[10:12],
+                                      deletes=[bundles[0].workflow.RequestName],
+                                      entries=[changed, SourceEntry("k99", "wf9")],
+                                      deleted_entries=["k0", "k4", "unknown"])
+        assert sid == store.snapshot_id and store.count() == 11
+        assert store.get(bundles[0].workflow.RequestName) is None
+        assert store.get(bundles[11].workflow.RequestName) == bundles[11]
+        if keeps:
+            assert store.checkpoint() == second
+            assert found(groups=["wf9"]) == [changed, SourceEntry("k99", "wf9")]
+            assert found(keys=["k0", "k4"]) == [] and len(found(keys=["k3"])) == 1
+        else:
+            assert store.checkpoint() is None and found(groups=["wf9"]) == []
+
+    def test_other_writes_drop_the_checkpoint(self, store: Store,
+                                              bundles: list[WorkflowBundle]) -> None:
+        # A write that is not the source's makes its checkpoint and entries stale.
+        writes: list[Callable[[], str]] = [lambda: store.apply(upserts=bundles[2:3]),
+                                           lambda: store.replace(bundles[:3]), store.apply]
+        for write in writes:
+            store.replace_from_source(Checkpoint("src", {"a": "1"}), bundles[:5], (),
+                                      [SourceEntry("k", "wf", b"x")])
+            write()
+            assert store.checkpoint() is None
+            assert store.source_entries(keys=["k"], groups=["wf"]) == []
+
+    def test_failed_writes_keep_the_checkpoint(self, store: Store,
+                                               bundles: list[WorkflowBundle]) -> None:
+        kept = Checkpoint("src", {"a": "1"})
+        entry = SourceEntry("k", "wf", b"x")
+        store.replace_from_source(kept, bundles[:5], (), [entry])
+        before = store.snapshot_id
+
+        def failing() -> Iterator[SourceEntry]:
+            yield SourceEntry("k2", "wf", b"y")
+            raise RuntimeError("entries failed")
+
+        if not store.keeps_checkpoints:
+            # Entries are never read: the writes succeed and keep nothing.
+            store.replace_from_source(Checkpoint("src", {"a": "9"}), bundles[5:9], (),
+                                      failing())
+            store.apply_from_source(Checkpoint("src", {"a": "9"}), bundles[9:10],
+                                    entries=failing())
+            assert store.count() == 5 and store.checkpoint() is None
+            return
+        with pytest.raises(RuntimeError, match="entries failed"):
+            store.replace_from_source(Checkpoint("src", {"a": "9"}), bundles[5:9], (),
+                                      failing())
+        with pytest.raises(RuntimeError, match="entries failed"):
+            store.apply_from_source(Checkpoint("src", {"a": "9"}), bundles[5:9],
+                                    entries=failing())
+        # The entries are part of the write: its failure leaves everything as it was.
+        assert store.snapshot_id == before and store.count() == 5
+        assert store.checkpoint() == kept
+        assert store.source_entries(groups=["wf"]) == [entry]
 
     def test_apply_upserts_and_deletes(self, loaded: Store,
                                        bundles: list[WorkflowBundle]) -> None:
@@ -925,6 +1007,71 @@ class StoreSuite:
         heard.clear()
         store.apply()
         assert heard == []
+
+    def test_listeners_hear_source_writes_once(self, store: Store,
+                                               bundles: list[WorkflowBundle],
+                                               agents: list[Agent]) -> None:
+        # A source writes through replace_from_source / apply_from_source (which a
+        # store that persists overrides with its own transaction): listeners hear
+        # each such write once, as a replace or an apply, whether or not the
+        # backend's implementation calls replace / apply.
+        heard: list[tuple[Any, ...]] = []
+
+        class Recorder(StoreListener):
+            def replacing(self, store: Store) -> Callable[[WorkflowBundle], None]:
+                heard.append(("replacing",))
+                return lambda bundle: heard.append(("bundle", bundle.workflow.RequestName))
+
+            def replaced(self, store: Store, snapshot_id: str,
+                         agents: Sequence[Agent]) -> None:
+                heard.append(("replaced", snapshot_id, len(agents)))
+
+            def replace_failed(self, store: Store) -> None:
+                heard.append(("failed",))
+
+            def applied(self, store: Store, snapshot_id: str,
+                        upserts: Sequence[WorkflowBundle], deletes: Sequence[str],
+                        agents: Sequence[Agent], deleted_agents: Sequence[str]) -> None:
+                heard.append(("applied", snapshot_id, [b.workflow.RequestName for b in upserts],
+                              list(deletes), len(agents), list(deleted_agents)))
+
+        store.add_listener(Recorder())
+        first = Checkpoint("src", {"a": "1"})
+        entries = [SourceEntry("k1", "wf1", b"x"), SourceEntry("k2", "wf2", b"y")]
+        sid = store.replace_from_source(first, iter(bundles[:3]), iter(agents), iter(entries))
+        names3 = [b.workflow.RequestName for b in bundles[:3]]
+        assert heard == [("replacing",), *(("bundle", n) for n in names3),
+                         ("replaced", sid, len(agents))]
+        # the write itself is whole: data, agents, and (where kept) checkpoint and entries
+        assert store.count() == 3 and store.get_agents() == sorted(agents,
+                                                                   key=lambda a: a.AgentURL)
+        assert store.checkpoint() == (first if store.keeps_checkpoints else None)
+        assert len(store.source_entries(groups=["wf1", "wf2"])) == (
+            2 if store.keeps_checkpoints else 0)
+        heard.clear()
+        second = Checkpoint("src", {"a": "2"})
+        sid = store.apply_from_source(second, iter(bundles[3:4]), [names3[0]],
+                                      agents=iter(agents[:1]), deleted_agents=["gone"],
+                                      entries=iter([SourceEntry("k3", "wf3", b"z")]),
+                                      deleted_entries=["k1"])
+        assert heard == [("applied", sid, [bundles[3].workflow.RequestName], [names3[0]], 1,
+                          ["gone"])]
+        assert store.count() == 3 and store.get(names3[0]) is None
+        if store.keeps_checkpoints:
+            assert store.checkpoint() == second
+            assert sorted(e.key for e in store.source_entries(
+                groups=["wf1", "wf2", "wf3"])) == ["k2", "k3"]
+        heard.clear()
+
+        def broken() -> Iterator[WorkflowBundle]:
+            yield bundles[5]
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            store.replace_from_source(Checkpoint("src", {"a": "9"}), broken())
+        assert heard == [("replacing",), ("bundle", bundles[5].workflow.RequestName),
+                         ("failed",)]
+        assert store.snapshot_id == sid
 
     # ------------------------------------------------------------------ concurrency
 

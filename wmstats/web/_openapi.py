@@ -155,6 +155,9 @@ def _source_status() -> dict[str, Any]:
         "last_load_seconds": {**number, "description": "Duration of the last full load."},
         "loaded_at": {**number, "description": "When the last full load ended (epoch s)."},
         "loads": {"type": "integer", "minimum": 0},
+        "resumes": {"type": "integer", "minimum": 0,
+                    "description": ("Warm starts: resumed from the sequences kept with a "
+                                    "persistent store's snapshot instead of a full load.")},
         "updates_applied": {"type": "integer", "minimum": 0,
                             "description": "Changed documents applied since the loads."},
         "problems": {"type": "integer", "minimum": 0,

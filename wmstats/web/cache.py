@@ -815,6 +815,9 @@ class CacheApp:
                                                   status.last_load_seconds)
             gauges["source_loads"] = ("Full loads the source finished (count).",
                                       float(status.loads))
+            gauges["source_resumes"] = ("Warm starts of the source: resumed from the "
+                                        "sequences kept with the store (count).",
+                                        float(status.resumes))
             gauges["source_updates_applied"] = ("Changed upstream documents applied (count).",
                                                 float(status.updates_applied))
             gauges["source_problems"] = ("Problems found in upstream documents (count; the "
