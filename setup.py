@@ -38,6 +38,8 @@ setup(
         # what orjson refuses (integers beyond 64 bits, NaN).
         "orjson>=3.9",
         "ujson>=5.7",
+        # Decodes CouchDB's pages for the CouchDB source, 2-2.5x faster than ujson.
+        "orjson>=3.9",
         "requests>=2.28",
         # The client mounts urllib3's Retry (Retry-After, allowed_methods) on its
         # requests session; requests brings urllib3, this states the version we need.

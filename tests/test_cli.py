@@ -75,7 +75,8 @@ def test_mock_static_equals_converted_dynamic_for_every_record_type() -> None:
     assert sorted(left, key=key) == sorted(right, key=key)
     assert {r["RecordType"] for r in left} == {
         "Workflow", "WorkflowSite", "WorkflowTask", "TaskSite", "DatasetStats",
-        "ChainParentage", "RequestTransition", "ChainArgs", "AgentRequest", "Agent"}
+        "ChainParentage", "RequestTransition", "ChainArgs", "AgentRequest", "Agent",
+        "JobGroup", "JobSample"}
 
 
 def test_mock_json_format_and_output_file(tmp_path: Path) -> None:

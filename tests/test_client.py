@@ -9,6 +9,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import attrs
 import pytest
 import requests
 import urllib3.util.retry
@@ -22,6 +23,7 @@ from wmstats.client import (
     SnapshotChangedError,
     TransportError,
 )
+from wmstats.alerts import agent_status
 from wmstats.mock import MockGenerator
 from wmstats.query import Query, parse_query
 from wmstats.schema import BUNDLE_PARTS
@@ -163,7 +165,12 @@ def test_summaries(client: CacheClient, store: Store) -> None:
     assert summary.page.total == summary.summary.Workflows and len(summary.page.workflows) == 3
     agent_url = str(store.aggregate("agent")[0].Value)
     agent = client.agent(agent_url, {"RequestStatus.re": "^running"})
-    assert agent.agent == store.get_agent(agent_url)
+    stored = store.get_agent(agent_url)
+    assert stored is not None and agent.agent is not None
+    # the stored record, its status derived at the time of the answer
+    assert agent.agent == attrs.evolve(stored, DerivedStatus=agent.agent.DerivedStatus,
+                                       StatusReasons=agent.agent.StatusReasons)
+    assert agent.agent.DerivedStatus == agent_status(stored, time.time())[0]
     assert agent.summary == store.summary("agent", agent_url,
                                           parse_query({"RequestStatus.re": "^running"}))
     campaign = str(store.aggregate("campaign")[0].Value)

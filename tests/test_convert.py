@@ -22,7 +22,10 @@ from wmstats.convert import (
     Problem,
     convert_agent_info,
     convert_documents,
+    convert_request,
+    request_part,
 )
+from wmstats.mock import MockGenerator
 from wmstats.schema import COUNTER_FIELDS, COUNTER_SOURCES, Workflow, WorkflowBundle
 
 TASKCHAIN = "amaltaro_TaskChain_ProdMinBias_HG1812_Validation_181203_121009_5217"
@@ -871,3 +874,16 @@ def test_counter_sources_cover_every_status_key_in_the_anchors(wmcore_docs: Any)
         for site in doc["sites"].values():
             walk(site, "")
     assert seen and seen <= set(COUNTER_SOURCES.values())
+
+
+def test_request_part_is_what_the_request_document_gave() -> None:
+    # The warm restart rebuilds a workflow's request half from its stored bundle.
+    gen = MockGenerator(seed=7)
+    chains = 0
+    for i in range(60):
+        problems: list[Problem] = []
+        part = convert_request(gen.documents(i)[0], problems)
+        assert part is not None and not problems
+        assert request_part(gen.bundle(i)) == part
+        chains += bool(part.chain)
+    assert chains > 0

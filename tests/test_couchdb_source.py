@@ -26,6 +26,7 @@ from wmstats_couchdb.source import CouchSource
 from wmstats import cli, serve
 from wmstats.client import CacheClient
 from wmstats.convert import convert_documents
+from wmstats.jobs import JobTable
 from wmstats.mock import MockGenerator
 from wmstats.schema import WorkflowBundle
 from wmstats.source import ACTIVE_STATUSES, open_source
@@ -75,9 +76,10 @@ def client(dbs: Dbs) -> Iterator[CouchClient]:
     c.close()
 
 
-def _seed(client: CouchClient, dbs: Dbs, n: int, start: int = 0) -> None:
+def _seed(client: CouchClient, dbs: Dbs, n: int, start: int = 0, jobs: bool = False) -> None:
     result = seed_couchdb(client, n, seed=SEED, start=start, requests_db=dbs.requests,
-                          wmstats_db=dbs.wmstats, batch_size=25, agent_info=start == 0)
+                          wmstats_db=dbs.wmstats, batch_size=25, agent_info=start == 0,
+                          jobs=jobs)
     assert result.failed == 0, result.first_errors
 
 
@@ -448,6 +450,160 @@ def test_a_deleted_database_is_loaded_again(client: CouchClient, dbs: Dbs) -> No
         assert store.get(agent_docs[-1]["workflow"]).workflow.Success >= 123456  # type: ignore[union-attr]
 
 
+# --------------------------------------------------------------------------- warm restart
+
+
+def _more(n: int) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        doc["status"]["success"] = doc["status"].get("success", 0) + n
+    return change
+
+
+def _all_jobs(store: Store, names: set[str]) -> dict[str, Any]:
+    """The store's job records of these workflows (those that have some)."""
+    return store.get_jobs(sorted(names))
+
+
+def _jobsummaries(client: CouchClient, dbs: Dbs) -> list[dict[str, Any]]:
+    return [d for d in _read_all(client, dbs.wmstats) if d.get("type") == "jobsummary"]
+
+
+def test_warm_restart_resumes_from_the_kept_sequences(client: CouchClient, dbs: Dbs,
+                                                      tmp_path: Path) -> None:
+    _seed(client, dbs, 30, jobs=True)
+    docs = list(MockGenerator(seed=SEED).iter_documents(30))
+    requests_docs = [d for d in docs if "RequestName" in d]
+    agent_docs = [d for d in docs if d.get("type") == "agent_request"]
+    job_docs = _jobsummaries(client, dbs)
+    assert len(job_docs) > 10
+    # every workflow with job records, now or later (shown or not)
+    job_names = {d["workflow"] for d in job_docs}
+    url = f"sqlite:///{tmp_path}/wmstats.db"
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+        assert source.status().loads == 1 and source.status().resumes == 0
+        kept = store.checkpoint()
+        assert kept is not None and kept.source == source.identity
+        assert dict(kept.sequences) == dict(source.status().sequences)
+        assert _all_jobs(store, job_names) == _jobs_of(_read_all(client, dbs.wmstats))
+    # While the server is down: a new priority, a new counter, a deleted request and
+    # a deleted agent_request, new workflows, a jobsummary moved to another group
+    # and a deleted one.
+    _update(client, dbs.requests, requests_docs[0]["_id"],
+            lambda d: d.update(RequestPriority=515151))
+    _update(client, dbs.wmstats, agent_docs[0]["_id"], _more(999))
+    _delete(client, dbs.requests, requests_docs[1]["_id"])
+    _delete(client, dbs.wmstats, agent_docs[-1]["_id"])
+    _update(client, dbs.wmstats, job_docs[0]["_id"],
+            lambda d: d.update(state="jobcooloff", site="T3_XX_Down"))
+    _delete(client, dbs.wmstats, job_docs[1]["_id"])
+    _seed(client, dbs, 2, start=30)
+    want, agents = _expected(client, dbs)
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+        status = source.status()
+        # No full load: only the changes since the kept sequences were applied to the
+        # kept snapshot (six changes, and the documents of the two new workflows).
+        gen = MockGenerator(seed=SEED)
+        changed = 6 + len(gen.documents(30)) + len(gen.documents(31))
+        assert status.loads == 0 and status.resumes == 1 and status.last_load_seconds is None
+        assert status.updates_applied == changed
+        assert _store_content(store) == (want, agents)
+        # The job records, served and in the table later changes update, are those
+        # of a full load of the current documents.
+        now_docs = _read_all(client, dbs.wmstats)
+        full = _jobs_of(now_docs)
+        assert _all_jobs(store, job_names) == full
+        assert {j.RequestName: j for j in source._state.all_job_records()} == full
+        assert len(source._state.jobs) == len(_jobsummaries(client, dbs))
+        seqs = {db: str(client.request("GET", f"/{db}")["update_seq"])
+                for db in (dbs.requests, dbs.wmstats)}
+        assert dict(status.sequences) == seqs
+        assert source.sequences_for(store.snapshot_id) == seqs
+        assert dict(store.checkpoint().sequences) == seqs  # type: ignore[union-attr]
+        # It goes on following: a workflow no change touched so far is read from the
+        # kept entries when its other agent's report changes.
+        shared = next(d for d in agent_docs[1:-1] if sum(
+            x.get("workflow") == d["workflow"] for x in agent_docs) > 1)
+        _update(client, dbs.wmstats, shared["_id"], _more(31))
+        want, agents = _expected(client, dbs)
+        _wait(lambda: _store_content(store) == (want, agents), what="the live change")
+        # Job changes after the restart: one moves to another group, a sample job is
+        # deleted.  The records are what a source that loaded everything before
+        # these two changes shows after them.
+        reference = JobTable(source.job_options)
+        for doc in _jobsummaries(client, dbs):
+            reference.update(doc["_id"], doc, [])
+        sampled = {s.JobName for j in full.values() for s in j.samples}
+        moved = next(d for d in _jobsummaries(client, dbs)[2:] if d["_id"] not in sampled)
+        gone = next(d for d in _jobsummaries(client, dbs)[2:]
+                    if d["_id"] in sampled and d["workflow"] != moved["workflow"])
+        moved = _update(client, dbs.wmstats, moved["_id"], lambda d: d.update(
+            state="jobcooloff", site="T3_XX_Nowhere"))
+        _delete(client, dbs.wmstats, gone["_id"])
+        reference.update(moved["_id"], moved, [])
+        reference.update(gone["_id"], None, [])
+        expected_jobs = {j.RequestName: j for j in reference.all_jobs()}
+        assert expected_jobs[moved["workflow"]] != full[moved["workflow"]]
+        _wait(lambda: _all_jobs(store, job_names) == expected_jobs,
+              what="the job changes after the restart")
+        assert source.status().loads == 0
+    # A third start resumes again.  Its only changes to apply are the two jobsummary
+    # changes: job writes carry no checkpoint (a batch of job changes alone moves
+    # the sequences without a workflow write), so they are applied again, which
+    # changes nothing; its job records are those of a full load.
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+        assert source.status().resumes == 1 and source.status().updates_applied == 2
+        assert _store_content(store) == (want, agents)
+        assert _all_jobs(store, job_names) == _jobs_of(_read_all(client, dbs.wmstats))
+
+
+def test_a_checkpoint_of_another_source_is_not_resumed(client: CouchClient, dbs: Dbs,
+                                                       tmp_path: Path) -> None:
+    _seed(client, dbs, 8)
+    url = f"sqlite:///{tmp_path}/wmstats.db"
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+    # Other statuses shown: the kept state does not fit, everything is loaded.
+    with open_store(url) as store, _source(store, dbs, statuses=["running-open"]) as source:
+        source.start()
+        assert source.wait_ready(60)
+        assert source.status().loads == 1 and source.status().resumes == 0
+        assert {b.workflow.RequestStatus for b in _store_content(store)[0].values()} <= {
+            "running-open"}
+
+
+def test_refused_sequences_fall_back_to_a_full_load(client: CouchClient, dbs: Dbs,
+                                                    tmp_path: Path) -> None:
+    _seed(client, dbs, 10)
+    url = f"sqlite:///{tmp_path}/wmstats.db"
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+    # The agent database is gone while the server is down (CouchDB answers 404 for
+    # its changes, as it answers 400 for a sequence it does not know): the source
+    # loads everything once the database is back, and does not resume.
+    client.request("DELETE", f"/{dbs.wmstats}")
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        _wait(lambda: source.status().errors > 0, what="the failed resume and load")
+        assert not source.status().ready
+        client.request("PUT", f"/{dbs.wmstats}")
+        agent_docs = [d for d in MockGenerator(seed=SEED).iter_documents(10)
+                      if d.get("type") in ("agent_request", "agent_info")]
+        client.request("POST", f"/{dbs.wmstats}/_bulk_docs", body={"docs": agent_docs[:-1]})
+        assert source.wait_ready(60)
+        status = source.status()
+        assert status.loads == 1 and status.resumes == 0
+        want, agents = _expected(client, dbs)
+        assert _store_content(store) == (want, agents)
+
+
 # --------------------------------------------------------------------------- lifecycle, CLI
 
 
@@ -545,3 +701,62 @@ def test_kept_status_histories_share_their_strings() -> None:
     for attr in ("Status", "DN"):
         values = [getattr(t, attr) for t in steps]
         assert len({id(v) for v in values}) == len(set(values)) < len(values) / 3, attr
+
+
+# --------------------------------------------------------------------------- job records
+
+
+def _jobs_of(docs: list[Any]) -> dict[str, Any]:
+    return {j.RequestName: j for j in convert_documents(docs).jobs}
+
+
+def test_job_records_follow_jobsummary_documents(client: CouchClient, dbs: Dbs,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """The full load stores the job records of every jobsummary document; changes,
+    new documents and deletions (a deletion carries only the id) adjust them; a
+    malformed document is reported and the rest served."""
+    result = seed_couchdb(client, 30, seed=SEED, requests_db=dbs.requests,
+                          wmstats_db=dbs.wmstats, batch_size=200, jobs=True)
+    assert result.failed == 0 and result.jobsummaries > 20
+    broken = {"_id": "broken-job", "type": "jobsummary", "workflow": "wf_broken",
+              "task": "/wf_broken/T", "state": "jobfailed", "exitcode": "eighty",
+              "errors": {"cmsRun1": "not a list"}}
+    client.request("PUT", f"/{quote(dbs.wmstats)}/broken-job", body=broken)
+    with open_store("memory://") as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+        docs = _read_all(client, dbs.wmstats)
+        want = _jobs_of(docs)
+        assert len(want) > 5
+        assert store.get_jobs(want) == want  # exactly: the same counts and samples
+        assert store.jobs("wf_broken") is not None
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert "broken-job: exitcode: expected an integer" in logged
+        assert "broken-job: errors.cmsRun1: expected a list of errors" in logged
+
+        jobs = [d for d in docs if d.get("type") == "jobsummary" and d["_id"] != "broken-job"]
+        moved, gone = jobs[0], jobs[1]
+        old_sid = store.jobs_snapshot_id
+        _update(client, dbs.wmstats, moved["_id"], lambda d: d.update(
+            state="jobcooloff", site="T3_XX_Nowhere"))
+        _delete(client, dbs.wmstats, gone["_id"])
+        fresh = {**jobs[2], "_id": "new-job-1", "site": "T2_NEW_Site", "exitcode": 71304}
+        fresh.pop("_rev", None)
+        client.request("PUT", f"/{quote(dbs.wmstats)}/new-job-1", body=fresh)
+
+        def groups() -> dict[str, Any]:
+            return {n: j.groups for n, j in store.get_jobs(want).items()}
+
+        now_docs = _read_all(client, dbs.wmstats)
+        expected = {n: j.groups for n, j in _jobs_of(now_docs).items()}
+        _wait(lambda: groups() == expected, what="the job changes")
+        assert store.jobs_snapshot_id != old_sid
+        sites = {g.Site for g in store.jobs(moved["workflow"]).groups}  # type: ignore[union-attr]
+        assert "T3_XX_Nowhere" in sites
+        current = {d["_id"]: d for d in now_docs}
+        for name, item in store.get_jobs(want).items():
+            for sample in item.samples:  # samples are current documents of their group
+                doc = current[sample.JobName]
+                assert ujson.loads(sample.Document) == doc
+                assert (doc["workflow"], doc["task"], doc.get("site", "")) == (
+                    name, sample.Task, sample.Site)

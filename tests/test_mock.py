@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import collections
 import gc
+import json
 import sys
+import time
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -18,11 +21,13 @@ from wmstats.convert import convert_documents
 from wmstats.mock import (
     ACTIVE_STATUSES,
     AGENTS,
+    ARCHIVED_FROM,
     PRODUCTION_SIZE,
     REQUEST_TYPES,
     SITES,
     MockGenerator,
 )
+from wmstats.mock._archive import archived
 from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, COUNTER_SOURCES, WorkflowBundle
 
 _COUNTER_PATHS = frozenset(COUNTER_SOURCES.values())
@@ -294,7 +299,7 @@ def test_agent_info_documents() -> None:
         assert doc["type"] == "agent_info" and doc["agent_url"] == doc["_id"]
         assert doc["status"] in ("ok", "warning", "error", "down")
         assert isinstance(doc["drain_mode"], bool)
-        assert doc["data_last_update"] <= doc["timestamp"]
+        assert int(doc["data_last_update"]) <= doc["timestamp"]  # a string, as WMCore stores it
         assert agent.DiskWarning == tuple(d["mounted"] for d in doc["disk_warning"])
         if doc["status"] in ("error", "down"):
             assert doc["down_components"]
@@ -421,3 +426,104 @@ def test_streaming_uses_constant_memory(kind: str) -> None:
     # single workflow seen (~10,000 blocks), far from the 360,000 (bundles) to
     # 1,000,000 (documents) blocks that holding 3000 workflows takes.
     assert large_peak < small_peak + 30_000, (small_peak, large_peak)
+
+
+# --------------------------------------------------------------------------- archived requests
+
+
+def test_archived_requests() -> None:
+    n = 1500
+    plain = MockGenerator(seed=4)
+    gen = MockGenerator(seed=4, archived=0.8)
+    chosen = {i for i in range(n) if archived(4, i, 0.8) is not None}
+    assert 0.75 * n < len(chosen) < 0.85 * n
+    # the rest is as without the option (a few of those are archived anyway)
+    assert all(gen.bundle(i) == plain.bundle(i) for i in range(n) if i not in chosen)
+    statuses = collections.Counter(gen.bundle(i).workflow.RequestStatus for i in chosen)
+    assert set(statuses) == set(ARCHIVED_FROM)
+    for i in sorted(chosen):
+        bundle = gen.bundle(i)
+        status = bundle.workflow.RequestStatus
+        history = [t.Status for t in bundle.transitions]
+        assert history[-2:] == [ARCHIVED_FROM[status], status] and history[0] == "new"
+        assert [t.UpdateTime for t in bundle.transitions] == sorted(
+            t.UpdateTime for t in bundle.transitions)
+        assert bundle.workflow.StatusTime == bundle.transitions[-1].UpdateTime < gen.now
+        # long archived: no agent reports any more
+        assert not bundle.sites and not bundle.workflow.Agents and len(gen.documents(i)) == 1
+        assert gen.job_documents(i) == []  # nor job summaries
+    # the documents convert to the static records, quietly
+    docs = [d for i in range(300) for d in gen.documents(i)]
+    result = convert_documents(docs)
+    assert list(result.bundles) == list(gen.bundles(300)) and not result.problems
+    with pytest.raises(ValueError, match="archived"):
+        MockGenerator(archived=1.5)
+
+
+# --------------------------------------------------------------------------- heartbeats and jobs
+
+
+def _anchor(name: str) -> dict[str, Any]:
+    path = Path(__file__).parent / "data" / "wmcore" / "drill" / name
+    with open(path, encoding="utf-8") as handle:
+        doc: dict[str, Any] = json.load(handle)
+    return doc
+
+
+def test_agent_info_documents_have_every_field_of_a_real_heartbeat() -> None:
+    anchor = _anchor("agent_info_full.json")
+    optional = {"drain_stats", "proxy_warning"}  # written only when draining / expiring
+    seen: set[str] = set()
+    now = 1_800_000_000
+    for seed in range(4):
+        gen = MockGenerator(seed=seed, now=now)
+        for doc, agent in zip(gen.agent_documents(), gen.agents()):
+            assert set(anchor) - optional - {"_rev"} <= set(doc), sorted(set(anchor) - set(doc))
+            seen |= set(doc)
+            assert set(doc["WMBS_INFO"]) == set(anchor["WMBS_INFO"])
+            assert set(doc["LocalWQ_INFO"]) == set(anchor["LocalWQ_INFO"])
+            assert isinstance(doc["data_last_update"], str) and isinstance(doc["data_error"], str)
+            assert now - 3 * 86400 < doc["timestamp"] <= now  # relative to "now"
+            # converting the document gives the static record
+            assert convert_documents([doc]).agents == (agent,)
+    assert optional <= seen
+    statuses = {a.DerivedStatus for seed in range(4)
+                for a in MockGenerator(seed=seed, now=now).agents()}
+    assert {"ok", "warning", "error"} <= statuses
+
+
+def test_jobsummary_documents_look_like_wmcore() -> None:
+    anchor = _anchor("jobsummary_failed.json")
+    gen = MockGenerator(seed=2)
+    docs = [d for i in range(300) for d in gen.job_documents(i)]
+    assert len(docs) > 300
+    for doc in docs[:200]:
+        assert set(anchor) - {"_rev", "logArchiveLFN"} <= set(doc), set(anchor) - set(doc)
+        assert doc["timestamp"] <= gen.now
+        assert all(h["timestamp"] <= gen.now for h in doc["state_history"])
+    codes = {d["exitcode"] for d in docs}
+    assert {8021, 50660, 71304, 99109, 0} <= codes
+    details = [e["details"] for d in docs for errors in d["errors"].values() for e in errors]
+    assert any("<img src=x onerror=alert(1)>" in text for text in details)
+    assert max(len(text) for text in details) > 5000
+    assert {d["state"] for d in docs} == {"jobfailed", "jobcooloff", "success"}
+    # Converting them gives the generator's job records, without a problem.
+    result = convert_documents(docs)
+    assert result.problems == ()
+    assert {j.RequestName: j for j in result.jobs} == {
+        j.RequestName: j for j in gen.iter_jobs(300)}
+
+
+def test_the_demo_is_dated_now_and_tests_pin_it() -> None:
+    from wmstats.serve import fill_mock
+    from wmstats.store import open_store
+
+    with open_store("memory://") as live, open_store("memory://") as pinned:
+        before = int(time.time())
+        fill_mock(live, 30)
+        fill_mock(pinned, 30, now=1_700_000_000)
+        newest = max(a.Timestamp for a in live.get_agents())
+        assert before - 3 * 86400 < newest <= int(time.time())
+        assert max(a.Timestamp for a in pinned.get_agents()) <= 1_700_000_000
+        names = [w.RequestName for w in live.stream()]
+        assert any(live.get_jobs(names).values())  # job records filled too

@@ -361,6 +361,22 @@ def test_time_budget_stops_pattern_filters() -> None:
         assert budget.deadline() is None and not budget.expired()
 
 
+def test_unbudgeted_work_is_neither_cut_nor_counted() -> None:
+    """An index rebuilt for every later request is not this request's work."""
+    with time_budget(0.2):
+        with budget.unbudgeted():
+            assert budget.deadline() is None
+            time.sleep(0.3)  # longer than the whole budget
+            budget.check()
+        assert not budget.expired()  # the budget resumed where it stood
+        budget.check()
+        time.sleep(0.3)
+        assert budget.expired()
+        with pytest.raises(QueryTimeoutError):
+            budget.check()
+    assert budget.deadline() is None
+
+
 def test_time_budget_checks_along_the_way() -> None:
     """A predicate made before the deadline passes stops once it has passed."""
     calls = 0

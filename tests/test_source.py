@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+import ujson
 
 from wmstats.backends.memory import MemoryStore
 from wmstats.convert import Problem, convert_documents
@@ -28,6 +29,7 @@ from wmstats.source import (
     open_source,
     parse_source_url,
 )
+from wmstats_couchdb._http import loads
 from wmstats_couchdb._state import SourceState
 from wmstats_couchdb.source import CouchSource
 
@@ -136,7 +138,7 @@ def test_status_record_is_json_ready() -> None:
     doc = status.to_dict()
     assert doc["sequences"] == {"db": "12-abc"} and doc["ready"] is True
     assert set(doc) == {"ready", "connected", "last_contact", "sequences", "last_load_seconds",
-                        "loaded_at", "loads", "updates_applied", "problems", "errors",
+                        "loaded_at", "loads", "resumes", "updates_applied", "problems", "errors",
                         "last_error", "url"}
     with pytest.raises(TypeError):
         status.sequences["db"] = "x"  # type: ignore[index]
@@ -315,3 +317,22 @@ def test_shared_request_fields_exist() -> None:
     from wmstats.schema import Workflow
 
     assert set(_SHARED_FIELDS) <= set(attrs.fields_dict(Workflow))
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+@pytest.mark.parametrize("body", [
+    b'{"rows": [{"id": "a", "doc": {"n": 3, "f": 0.1, "s": "\\u00e9t\\u00e9", "l": [true, null]}}]}',
+    b'{"n": 18446744073709551615, "m": -9223372036854775808}',
+    b'{"big": 123456789012345678901234567890, "neg": -98765432109876543210}',
+    b'{"huge": 1e400, "x": [1]}',
+    b'{"lone": "\\ud800", "n": 1}',
+    b'[1.00000000000000011102230246251565404236316680908203125, 2.2250738585072011e-308]',
+])
+def test_couchdb_answers_decode_as_ujson_does(body: bytes) -> None:
+    # orjson reads integers beyond 64 bits as floats and refuses some bodies ujson
+    # reads: the decoder gives ujson's result for every body.
+    got = loads(body)
+    want = ujson.loads(body)
+    assert got == want and ujson.dumps(got) == ujson.dumps(want)

@@ -11,7 +11,7 @@ import pytest
 
 from wmstats.query import Query, apply_query, parse_query, summarize
 from wmstats.store import Store, StoreError, StoreOptionError, open_store
-from wmstats.testing.data import sample_bundles
+from wmstats.testing.data import sample_agents, sample_bundles, sample_jobs
 from wmstats.testing.store_suite import StoreSuite, extend_aggregates, names
 from wmstats_sqlite import INDEXED_FIELDS, SCHEMA_VERSION, SqliteStore
 
@@ -316,3 +316,72 @@ def test_a_path_that_cannot_be_opened_is_a_clear_store_error(tmp_path: Path) -> 
 
     with pytest.raises(StoreError, match="cannot open the sqlite database"):
         SqliteStore(tmp_path / "no" / "such" / "dir" / "x.db")
+
+
+def test_name_wildcards_read_the_trigram_index(db: SqliteStore) -> None:
+    workflows = [b.workflow for b in sample_bundles(40)]
+    name = workflows[5].RequestName
+    con = db._connection()
+    for pattern in (f"*{name[3:12]}*", f"{name[:9]}*", f"*{name[-8:]}", "*_??_*",
+                    f"*{name[2:6]}*{name[-5:]}"):
+        query = parse_query({"RequestName": pattern})
+        expected = apply_query(workflows, query)
+        assert expected.total >= 1 or "??" in pattern
+        assert db.query(query).records == expected.records
+        assert db.count(query) == expected.total
+        where, values = db._sql.where(query.filters)
+        plan = " | ".join(str(r[-1]) for r in con.execute(
+            f"EXPLAIN QUERY PLAN SELECT w.row FROM workflow w{where}", values))
+        # A run of 3 plain characters finds its candidates in the index; "*_??_*"
+        # has none and tests every name.
+        assert ("VIRTUAL TABLE" in plan) == ("??" not in pattern), (pattern, plan)
+    # Updates and deletes keep the index in step with the table.
+    renamed = workflows[5]
+    db.apply(deletes=[renamed.RequestName])
+    assert db.query(parse_query({"RequestName": f"*{name[3:12]}*"})).total == sum(
+        name[3:12] in w.RequestName for w in workflows if w is not renamed)
+
+
+def test_layout_6_gets_the_name_index_when_opened(tmp_path: Path) -> None:
+    # Layout 6 (agent details and job records) lacks only the name index of layout
+    # 7: opening such a file adds it, built from the stored names, and keeps the
+    # workflows, agents and job records as they were.
+    path = tmp_path / "six.db"
+    bundles = sample_bundles(12)
+    jobs = sample_jobs([b.workflow.RequestName for b in bundles[:6]])
+    with SqliteStore(path) as store:
+        sid = store.replace(bundles, sample_agents())
+        jsid = store.replace_jobs(jobs)
+    con = sqlite3.connect(path)
+    con.execute("DROP TABLE workflow_name_fts")
+    con.commit()
+    con.close()
+    _set_layout(path, "6")
+    with SqliteStore(path) as store:
+        assert store.snapshot_id == sid and store.count() == 12
+        assert store.jobs_snapshot_id == jsid
+        assert store.get_jobs(j.RequestName for j in jobs) == {j.RequestName: j for j in jobs}
+        assert store.get_agents() == sorted(sample_agents(), key=lambda a: a.AgentURL)
+        name = bundles[3].workflow.RequestName
+        assert store.query(parse_query({"RequestName": f"*{name[2:10]}*"})).total >= 1
+    con = sqlite3.connect(path)
+    try:
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+        indexed = con.execute("SELECT COUNT(*) FROM workflow_name_fts").fetchone()[0]
+    finally:
+        con.close()
+    assert version == SCHEMA_VERSION == "7" and indexed == 12
+
+
+def test_layout_5_needs_a_replace(tmp_path: Path) -> None:
+    # Layout 5 lacks the agent details and job records: not migrated, rebuilt by
+    # the next replace.
+    path = tmp_path / "five.db"
+    with SqliteStore(path) as store:
+        store.replace(sample_bundles(5))
+    _set_layout(path, "5")
+    with SqliteStore(path) as store:
+        with pytest.raises(StoreError, match="layout 5 of an older wmstats"):
+            store.count()
+        store.replace(sample_bundles(3, seed=2))
+        assert store.count() == 3

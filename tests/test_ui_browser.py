@@ -165,7 +165,7 @@ def test_main_view_loads(page: Watched, stack: Stack, artifacts: Path) -> None:
     facets = p.eval_on_selector_all("#facets details.facet", "els => els.map(e => e.dataset.facet)")
     assert facets == [a.key for a in AGGREGATES]
     tabs = p.eval_on_selector_all("#tabs a", "els => els.map(e => e.dataset.view)")
-    assert tabs == ["workflows", *(a.key for a in AGGREGATES if a.view), "agents"]
+    assert tabs == ["workflows", *(a.key for a in AGGREGATES if a.view), "agents", "alerts"]
     p.wait_for_function("document.getElementById('data-status').textContent.includes('workflows')")
     p.screenshot(path=str(artifacts / "ui-main.png"))
     assert (artifacts / "ui-main.png").stat().st_size > 10_000

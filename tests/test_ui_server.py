@@ -30,6 +30,7 @@ from wmstats.web import WebServer
 from wmstats.web._errors import ApiError
 from wmstats.testing.ui_harness import Stack, chromium_path, serve_stack
 from wmstats.web._ui_model import (
+    TEXT_FILTERS,
     ROW_FIELDS,
     View,
     event_progress,
@@ -56,7 +57,9 @@ def stack(generator: MockGenerator) -> Iterator[Stack]:
     bundles = list(generator.bundles(N_WORKFLOWS))
     xss = attrs.evolve(bundles[0].workflow, RequestName=XSS, Campaign=XSS, Campaigns=(XSS,))
     bundles.append(WorkflowBundle(xss))
-    with serve_stack(bundles, generator.agents()) as running:
+    with serve_stack(bundles, generator.agents(), generator.iter_jobs(N_WORKFLOWS),
+                     reqmgr_url="https://cmsweb.example/reqmgr2",
+                     job_dump_url="https://{agent}/dump?job={job}") as running:
         yield running
 
 
@@ -98,6 +101,19 @@ def test_parse_view_refuses(params: dict[str, list[str]], parameter: str) -> Non
     with pytest.raises(ApiError) as info:
         parse_view(params)
     assert info.value.status == 400 and info.value.parameter == parameter
+
+
+def test_text_filters_are_wildcards_on_their_fields() -> None:
+    view = parse_view({"input": ["RAW"], "output": ["/Prim*/AOD*"], "prepid": ["HIG-2024"],
+                       "whitelist": ["T1_US_FNAL"]})
+    assert view.cache_filters() == {
+        "InputDataset.glob": ["*RAW*"], "OutputDatasets.glob": ["/Prim*/AOD*"],
+        "PrepID.glob": ["*HIG-2024*"], "SiteWhitelist.glob": ["*T1_US_FNAL*"]}
+    assert set(TEXT_FILTERS) == {"input", "output", "prepid", "whitelist"}
+    assert parse_view({"input": [""]}).texts == ()
+    with pytest.raises(ApiError) as info:
+        parse_view({"prepid": ["x" * 400]})
+    assert info.value.parameter == "prepid"
 
 
 def test_parse_view_without_paging_refuses_sort() -> None:
@@ -156,7 +172,11 @@ def test_page_and_static_files(stack: Stack) -> None:
     assert config is not None
     assert json.loads(html.unescape(config.group(1))) == {
         "filters": [[a.key, a.label] for a in AGGREGATES],
-        "groups": [[a.key, a.label] for a in AGGREGATES if a.view]}
+        "groups": [[a.key, a.label] for a in AGGREGATES if a.view],
+        # the text filters (wildcards), and the configured link bases
+        "texts": [[key, label] for key, (_field, label) in TEXT_FILTERS.items()],
+        "links": {"reqmgr": "https://cmsweb.example/reqmgr2",
+                  "jobDump": "https://{agent}/dump?job={job}"}}
     for name, media in [("app.js", "text/javascript"), ("app.css", "text/css"),
                         ("favicon.svg", "image/svg+xml")]:
         response = _get(stack, "/static/" + name)
@@ -457,6 +477,73 @@ def test_no_workflow_stream_for_filters_or_summary(generator: MockGenerator) -> 
             assert _get(running, "/api/summary", params=params).status_code == 200
         assert _get(running, "/api/filters").status_code == 200
         assert _fetched_records(running) == 10
+
+
+# --------------------------------------------------------------------------- jobs, alerts
+
+
+def test_api_jobs_is_the_job_view(stack: Stack, generator: MockGenerator) -> None:
+    names = [generator.workflow_name(i) for i in range(N_WORKFLOWS)]
+    name = max((n for n in names if stack.store.jobs(n)),
+               key=lambda n: len(stack.store.jobs(n).groups))  # type: ignore[union-attr]
+    jobs = stack.store.jobs(name)
+    assert jobs is not None
+    response = _get(stack, "/api/jobs/" + urllib.parse.quote(name, safe=""))
+    assert response.status_code == 200
+    view = response.json()
+    assert view["name"] == name and view["total"] == sum(g.Jobs for g in jobs.groups)
+    assert sum(t["jobs"] for t in view["tasks"]) == view["total"]
+    assert {t["task"] for t in view["tasks"]} == {g.Task for g in jobs.groups}
+    for task in view["tasks"]:
+        for group in task["groups"]:
+            expected = sum(g.Jobs for g in jobs.groups if (g.Task, g.State, g.ExitCode, g.Site)
+                           == (task["task"], group["state"], group["exitCode"], group["site"]))
+            assert group["jobs"] == expected and 0 < len(group["samples"]) <= 3
+            assert all(s["job"] for s in group["samples"])
+    assert sum(n for _code, n in view["exitCodes"]) == view["total"]
+    code = view["exitCodes"][0][0]
+    only = _get(stack, "/api/jobs/" + urllib.parse.quote(name, safe=""),
+                params={"exitcode": str(code)}).json()
+    assert [c for c, _n in only["exitCodes"]] == [code]
+    bad = _get(stack, "/api/jobs/" + urllib.parse.quote(name, safe=""),
+               params={"exitcode": "x"})
+    assert bad.status_code == 400 and bad.json()["parameter"] == "exitcode"
+    missing = _get(stack, "/api/jobs/no_such_workflow")
+    assert missing.status_code == 404
+
+
+def test_api_alerts(stack: Stack) -> None:
+    data = _get(stack, "/api/alerts").json()
+    assert data["total"] == len(data["alerts"]) > 0 and not data["truncated"]
+    assert sum(data["counts"].values()) == data["total"]
+    assert {"kind", "severity", "workflow", "agent", "sites", "message", "since"} <= set(
+        data["alerts"][0])
+    counts_only = _get(stack, "/api/alerts", params={"limit": "0"}).json()
+    assert counts_only["alerts"] == [] and counts_only["total"] == data["total"]
+    kind = data["alerts"][0]["kind"]
+    one_kind = _get(stack, "/api/alerts", params={"kind": kind}).json()
+    assert {a["kind"] for a in one_kind["alerts"]} == {kind}
+    for params in ({"kind": "nope"}, {"limit": "5"}, {"bogus": "1"}):
+        assert _get(stack, "/api/alerts", params=params).status_code == 400, params
+
+
+def test_agents_carry_their_derived_status(stack: Stack) -> None:
+    items = _get(stack, "/api/agents").json()["items"]
+    agents = [i["agent"] for i in items if i["agent"]]
+    assert agents and all(a["DerivedStatus"] in ("ok", "warning", "error", "down")
+                          for a in agents)
+    # The pinned mock's heartbeats are long past.
+    assert {a["DerivedStatus"] for a in agents} == {"down"}
+
+
+def test_link_bases_are_checked() -> None:
+    with pytest.raises(ValueError):
+        UIConfig(reqmgr_url="javascript:alert(1)")
+    with pytest.raises(ValueError):
+        UIConfig(job_dump_url="ftp://x")
+    config = UIConfig(reqmgr_url="https://cmsweb.cern.ch/reqmgr2/")
+    assert config.page_config()["links"] == {"reqmgr": "https://cmsweb.cern.ch/reqmgr2",
+                                             "jobDump": ""}
 
 
 # --------------------------------------------------------------------------- fan-out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -18,6 +19,7 @@ import ujson
 from prometheus_client.parser import text_string_to_metric_families
 
 from wmstats.aggregates import AGGREGATES
+from wmstats.alerts import agent_status
 from wmstats.mock import MockGenerator
 from wmstats.query import Query, parse_query
 from wmstats.schema import BUNDLE_PARTS, SCHEMA_VERSION
@@ -376,7 +378,14 @@ def test_summary_endpoints_match_the_store(server: Served, http: requests.Sessio
         assert doc["total"] == doc["summary"]["Workflows"]
         if aggregate is AGENTS:
             agent = store.get_agent(value)
-            assert doc["agent"] == (None if agent is None else unstructure(agent))
+            assert (agent is None) == (doc["agent"] is None)
+            if agent is not None:
+                # the stored record, its status derived again at the time of the answer
+                derived = {"DerivedStatus", "StatusReasons"}
+                got_agent = {k: v for k, v in doc["agent"].items() if k not in derived}
+                assert got_agent == {k: v for k, v in unstructure(agent).items()
+                                     if k not in derived}
+                assert doc["agent"]["DerivedStatus"] == agent_status(agent, time.time())[0]
 
 
 def test_filtered_value_listing(server: Served, http: requests.Session) -> None:
@@ -662,9 +671,14 @@ class _FailingStore(Store):
         raise self.error("secret connection string couchdb://user:pw@host")
 
     replace = apply = get_many = query = distinct = aggregate = get_agents = _fail
+    replace_jobs = apply_jobs = get_jobs = _fail
 
     @property
     def snapshot_id(self) -> str:
+        raise self.error("secret")
+
+    @property
+    def jobs_snapshot_id(self) -> str:
         raise self.error("secret")
 
 
@@ -673,7 +687,8 @@ def test_store_failures_never_leak(http: requests.Session, error: type[Exception
                                    status: int) -> None:
     app = CacheApp(store=_FailingStore(error))
     with WebServer(build_application(app)) as server:
-        for path in ("/fetch", "/fetch/x", "/sites", "/sites/x", "/agent/x"):
+        for path in ("/fetch", "/fetch/x", "/sites", "/sites/x", "/agent/x", "/jobs/x",
+                     "/alerts"):
             with http.get(server.url + path) as response:
                 assert response.status_code == status
                 doc = response.json()

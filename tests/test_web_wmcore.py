@@ -29,6 +29,7 @@ from wmstats_couchdb.seed import seed_couchdb
 
 import wmstats
 from wmstats import wmcore
+from wmstats.jobdetail import jobdetail
 from wmstats.mock import MockGenerator
 from wmstats.serve import _application
 from wmstats.testing.couchdb_server import PouchServer, free_port
@@ -267,6 +268,72 @@ def test_request_and_isfinished(served: Served) -> None:
     assert detail == "Cannot find request: no-such-request"
 
 
+def _with_jobs() -> list[int]:
+    gen = MockGenerator(seed=SEED)
+    return [i for i in range(WORKFLOWS) if gen.job_documents(i)]
+
+
+def test_jobdetail(served: Served) -> None:
+    """reqmon's shape (docs/wmcore-compat.md; tests/test_jobdetail_reqmon.py compares it
+    with reqmon's): every group of the workflow's jobsummary documents, with at most
+    sample_size of its documents and the group's count."""
+    gen = MockGenerator(seed=SEED)
+    with_jobs = _with_jobs()
+    assert len(with_jobs) > 5
+    for i in with_jobs[:12]:
+        name = gen.workflow_name(i)
+        documents = {d["_id"]: d for d in gen.job_documents(i)}
+        counts = collections.Counter((d["task"], d["state"], str(d["exitcode"]), d["site"])
+                                     for d in documents.values())
+        for size in (None, 0, 2, 50):
+            query = "" if size is None else f"?sample_size={size}"
+            (item,) = _result(_get(served.data + "/jobdetail/" + urllib.parse.quote(name)
+                                   + query))
+            assert item == jobdetail(served.app.store.jobs(name), 1 if size is None else size)
+            if size == 0:
+                assert item == {}
+                continue
+            assert list(item) == [name]
+            seen = collections.Counter()
+            for task, states in item[name].items():
+                for state, codes in states.items():
+                    for code, sites in codes.items():
+                        for site, group in sites.items():
+                            key = (task, state, code, site)
+                            assert group["errorCount"] == counts[key], key
+                            assert 1 <= len(group["samples"]) <= (size or 1)
+                            for doc in group["samples"]:
+                                assert doc == documents[doc["_id"]]
+                            seen[key] += 1
+            assert set(seen) == set(counts), name  # every group, none made up
+    no_jobs = next(gen.workflow_name(i) for i in range(WORKFLOWS) if i not in with_jobs)
+    for name in (no_jobs, "no-such-workflow", "%E2%9C%93%20x"):
+        assert _result(_get(served.data + "/jobdetail/" + name)) == [{}]
+    # text/plain is pretty JSON, as reqmon's PrettyJSONFormat
+    name = gen.workflow_name(with_jobs[0])
+    pretty = _get(served.data + "/jobdetail/" + name, Accept="text/plain")
+    assert pretty.headers["Content-Type"].startswith("text/plain")
+    assert json.loads(pretty.text) == _get(served.data + "/jobdetail/" + name).json()
+
+
+def test_jobdetail_etag_follows_the_job_records() -> None:
+    gen = MockGenerator(seed=SEED)
+    i = _with_jobs()[0]
+    name = gen.workflow_name(i)
+    with WMCoreApp(store="memory://") as app, WebServer(
+            wmcore_web.build_application(app)) as server:
+        app.store.replace(gen.bundles(1, start=i), gen.agents())
+        app.store.replace_jobs([gen.jobs(i)])
+        first = _get(f"{server.url}/jobdetail/{name}")
+        tag = first.headers["ETag"]
+        assert _get(f"{server.url}/jobdetail/{name}",
+                    **{"If-None-Match": tag}).status_code == 304
+        app.store.apply_jobs(deletes=[name])
+        after = _get(f"{server.url}/jobdetail/{name}", **{"If-None-Match": tag})
+        assert after.status_code == 200 and after.headers["ETag"] != tag
+        assert _result(after) == [{}] and _result(first) != [{}]
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -290,7 +357,15 @@ def test_request_and_isfinished(served: Served) -> None:
     ("/filtered_requests?AgentJobInfo=yes", 400, "AgentJobInfo"),
     ("/filtered_requests?RequestStatus=%ff", 400, None),
     ("/filtered_requests?" + "x" * 20_000, 414, None),
-    ("/jobdetail/x", 404, None),
+    ("/jobdetail", 400, "request_name"),
+    ("/jobdetail/a/b", 400, "request_name"),
+    ("/jobdetail/x?sample_size=a", 400, "sample_size"),
+    ("/jobdetail/x?sample_size=-1", 400, "sample_size"),
+    ("/jobdetail/x?sample_size=", 400, "sample_size"),
+    ("/jobdetail/x?sample_size=1.5", 400, "sample_size"),
+    ("/jobdetail/x?sample_size=99999999", 400, "sample_size"),
+    ("/jobdetail/x?sample_size=1&sample_size=2", 400, "sample_size"),
+    ("/jobdetail/x?task=y", 400, "task"),
     ("", 404, None),
     ("/", 404, None),
 ])
@@ -420,6 +495,10 @@ def test_wmcore_client_as_its_callers_call_it(served: Served, rules: dict[str, A
                  "RequestNumEvents"]
     running = next(n for n, d in served.cache.items() if d["RequestStatus"] == "running-open"
                    and served.agent_requests.get(n))
+    gen = MockGenerator(seed=SEED)
+    failing = next(gen.workflow_name(i) for i in _with_jobs() if max(collections.Counter(
+        (d["task"], d["state"], d["exitcode"], d["site"])
+        for d in gen.job_documents(i)).values()) > 1)  # sample_size 3 shows more
     calls: list[tuple[str, list[Any], dict[str, Any]]] = [
         ("getFilteredActiveData", [{"RequestStatus": "running-open"}, site_lists], {}),
         ("getFilteredActiveData", [{"RequestStatus": "acquired"}, site_lists], {}),
@@ -432,10 +511,13 @@ def test_wmcore_client_as_its_callers_call_it(served: Served, rules: dict[str, A
         ("_getResult", [f"request/{running}"], {}),
         ("_getResult", [f"isfinished/{running}"], {}),
         ("getFilteredActiveData", [{"Bogus": "1"}, ["RequestType"]], {}),
+        ("_getResult", [f"jobdetail/{failing}"], {}),
+        ("_getResult", [f"jobdetail/{failing}"], {"args": {"sample_size": 3}}),
+        ("_getResult", [f"jobdetail/{failing}"], {"args": {"sample_size": "x"}}),
     ]
     results = wmcore_client_calls(served.url, calls, python=reqmon_python)
     (open_, acquired, beat, parentage, lfns, locks, active, teams, request, finished,
-     bogus) = results
+     bogus, detail, detail3, bad_size) = results
     for result, status in ((open_, "running-open"), (acquired, "acquired")):
         want = {n: {"SiteWhitelist": d["SiteWhitelist"], "SiteBlacklist": d["SiteBlacklist"],
                     "RequestName": n}
@@ -465,6 +547,10 @@ def test_wmcore_client_as_its_callers_call_it(served: Served, rules: dict[str, A
                                                  for a in served.agent_requests[running]}
     assert finished.unwrap() in ([True], [False])
     assert isinstance(bogus.error, WMCoreClientError) and bogus.error.status == 400
+    jobs = served.app.store.jobs(failing)
+    assert detail.unwrap() == [jobdetail(jobs, 1)] and detail.unwrap() != [{}]
+    assert detail3.unwrap() == [jobdetail(jobs, 3)] != detail.unwrap()
+    assert isinstance(bad_size.error, WMCoreClientError) and bad_size.error.status == 400
     # bin/check-ACDC-parentage: a plain GET with Accept: application/json
     response = _get(served.data + "/filtered_requests?mask=OutputDatasets&mask=RequestType",
                     Accept="application/json")

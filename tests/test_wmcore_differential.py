@@ -1,7 +1,8 @@
 """The real reqmon 2.4.5.9 and wmstats on the same CouchDB data, every API compared.
 
 pouchdb-server holds mock documents of every status (archived ones included) and
-type (TaskChain, StepChain and the others, data pileup, transient outputs); reqmon
+type (TaskChain, StepChain and the others, data pileup, transient outputs, the
+failed jobs' jobsummary documents); reqmon
 fills its cache from them, wmstats' CouchDB source fills a store from them, and the
 same queries go to both ``/wmstatsserver/data/*``.  Lists whose order reqmon does
 not define (chain values merged in a set, CouchDB's collation) are compared as
@@ -71,6 +72,7 @@ class Pair:
     requests: dict[str, dict[str, Any]]
     agent_requests: dict[str, list[dict[str, Any]]]
     tally: Tally
+    failing: list[str]  # the workflows with jobsummary documents
 
 
 def _client(url: str) -> CouchClient:
@@ -90,7 +92,7 @@ def pair(couchdb_server: CouchServer, reqmon_python: Path) -> Iterator[Pair]:
     tally = Tally()
     try:
         seed_mock(couchdb_server.url, WORKFLOWS, seed=SEED, reqmgr_db=reqmgr_db,
-                  wmstats_db=wmstats_db)
+                  wmstats_db=wmstats_db, jobs=True)
         gen = MockGenerator(seed=SEED)
         present = {gen.documents(i)[0]["RequestStatus"] for i in range(WORKFLOWS)}
         i = WORKFLOWS
@@ -106,9 +108,12 @@ def pair(couchdb_server: CouchServer, reqmon_python: Path) -> Iterator[Pair]:
         try:
             requests_ = {d["RequestName"]: d for d in _all_docs(client, reqmgr_db)}
             agents: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+            failing: set[str] = set()
             for doc in _all_docs(client, wmstats_db):
                 if doc.get("type") == "agent_request":
                     agents[doc["workflow"]].append(doc)
+                elif doc.get("type") == "jobsummary":
+                    failing.add(doc["workflow"])
         finally:
             client.close()
         source = (f"couchdb://{couchdb_server.url.split('://', 1)[1]}?requests_db={reqmgr_db}"
@@ -120,7 +125,7 @@ def pair(couchdb_server: CouchServer, reqmon_python: Path) -> Iterator[Pair]:
                               python=reqmon_python, all_views=False) as reqmon, \
                     WebServer(_application(app)) as server:
                 yield Pair(reqmon, server.url + "/wmstatsserver/data", requests_, dict(agents),
-                           tally)
+                           tally, sorted(failing))
         finally:
             app.close()
     finally:
@@ -318,6 +323,18 @@ def test_request_and_isfinished(pair: Pair) -> None:
     assert not pair.tally.mismatches, pair.tally.mismatches[:5]
 
 
+def test_jobdetail(pair: Pair) -> None:
+    """Every workflow with failed jobs, at reqmon's default sample size and at the
+    samples wmstats keeps per group (3); key order aside (reqmon's is arbitrary)."""
+    assert len(pair.failing) > 10
+    for name in [*pair.failing, "no-such-request"]:
+        for params in (None, [("sample_size", "3")]):
+            (ours,), (theirs,) = _results(pair, f"jobdetail/{urllib.parse.quote(name)}",
+                                          params)
+            pair.tally.same(f"jobdetail {name} {params}", ours, theirs)
+    assert not pair.tally.mismatches, pair.tally.mismatches[:5]
+
+
 def test_documented_differences(pair: Pair) -> None:
     """Where wmstats answers otherwise on purpose (docs/wmcore-compat.md)."""
     # An unknown key or mask: reqmon answers [] or null, wmstats refuses it by name.
@@ -327,7 +344,7 @@ def test_documented_differences(pair: Pair) -> None:
         assert ours.json()["parameter"] == params[0][0]
         pair.tally.differences["400 for an unknown or never-matching key"] += 1
     # A missing request name: reqmon's 500, wmstats' 400.
-    for api in ("request", "isfinished"):
+    for api in ("request", "isfinished", "jobdetail"):
         ours, theirs = _both(pair, api)
         assert theirs.status_code == 500 and ours.status_code == 400, api
         pair.tally.differences["400 for a missing name"] += 1

@@ -45,6 +45,8 @@ _RECORD_CHOICES = {
     "chain": "ChainArgs",
     "agent-request": "AgentRequest",
     "agent": "Agent",
+    "job-group": "JobGroup",
+    "job-sample": "JobSample",
 }
 
 
@@ -78,7 +80,7 @@ def _cmd_mock(args: argparse.Namespace) -> int:
     out = _open_output(args.output)
     try:
         if args.dynamic:
-            items: Iterable[Any] = gen.iter_documents(args.workflows)
+            items: Iterable[Any] = gen.iter_documents(args.workflows, jobs=True)
             progress.label = "documents"
             progress.total = None
         else:
@@ -104,6 +106,12 @@ def _static_records(gen: Any, n: int, types: list[str], progress: Progress) -> I
     if "Agent" in wanted:
         for agent in gen.agents():
             yield ("Agent", agent) if tagged else agent
+    if wanted & {"JobGroup", "JobSample"}:
+        for jobs in gen.iter_jobs(n):
+            for record in jobs.records():
+                name = type(record).__name__
+                if name in wanted:
+                    yield (name, record) if tagged else record
 
 
 def _write_values(out: TextIO, items: Iterable[Any], fmt: str, progress: Progress | None,
@@ -181,7 +189,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             counts["jobs"] += sum(getattr(bundle.workflow, f) for f in COUNTER_FIELDS)
             yield bundle
 
-    gen = _BundleSource(counted(), conv.agents())
+    gen = _BundleSource(counted(), conv.agents(), conv.jobs())
     _write_values(sys.stdout, _static_records(gen, 0, args.records, Progress("workflows")),
                   "ndjson", None, converter().unstructure)
     for problem in conv.problems:
@@ -197,15 +205,20 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 class _BundleSource:
     """Adapts converted bundles to the generator interface :func:`_static_records` uses."""
 
-    def __init__(self, bundles: Iterable[Any], agents: list[Any]) -> None:
+    def __init__(self, bundles: Iterable[Any], agents: list[Any],
+                 jobs: Iterable[Any] = ()) -> None:
         self._bundles = bundles
         self._agents = agents
+        self._jobs = jobs
 
     def bundles(self, _n: int) -> Iterable[Any]:
         return self._bundles
 
     def agents(self) -> list[Any]:
         return self._agents
+
+    def iter_jobs(self, _n: int) -> Iterable[Any]:
+        return self._jobs
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -264,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="number of workflows (default 1000)")
     mock.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     mock.add_argument("--dynamic", action="store_true",
-                      help="emit WMCore documents (request, agent_request, agent_info) "
-                           "instead of static records")
+                      help="emit WMCore documents (request, agent_request, agent_info, "
+                           "jobsummary) instead of static records")
     mock.add_argument("--format", choices=("ndjson", "json"), default="ndjson",
                       help="NDJSON (default) or one JSON array")
     mock.add_argument("--records", type=_record_types, default=["Workflow"],

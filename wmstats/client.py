@@ -44,7 +44,17 @@ from urllib3.util.retry import Retry
 
 from wmstats._version import __version__
 from wmstats.aggregates import BY_KEY
-from wmstats.schema import BUNDLE_PARTS, Agent, Summary, Workflow, WorkflowBundle
+from wmstats.schema import (
+    BUNDLE_PARTS,
+    Agent,
+    Alert,
+    JobGroup,
+    JobSample,
+    Summary,
+    Workflow,
+    WorkflowBundle,
+    WorkflowJobs,
+)
 from wmstats.serialize import converter, json_loads
 from wmstats.stream import CODINGS
 
@@ -52,6 +62,7 @@ __all__ = [
     "CacheClient",
     "SummaryPage",
     "WorkflowPage",
+    "AlertList",
     "ClientError",
     "RequestRejectedError",
     "NotFoundError",
@@ -189,6 +200,26 @@ class SummaryPage:
     summary: Summary
     page: WorkflowPage
     agent: Agent | None = None
+
+
+@attrs.frozen
+class AlertList:
+    """The alerts of ``/alerts``.
+
+    :param alerts: the alerts (at most ``limit`` when one was given).
+    :param total: every alert matching the filters.
+    :param counts: alerts per kind (of all of them).
+    :param now: when they were evaluated (epoch seconds).
+    :param snapshot: the store snapshot they reflect.
+    :param agents: agents known, and agents with an alert.
+    """
+
+    alerts: tuple[Alert, ...]
+    total: int
+    counts: Mapping[str, int]
+    now: int
+    snapshot: str | None
+    agents: tuple[int, int]
 
 
 def _segment(value: str) -> str:
@@ -483,6 +514,45 @@ class CacheClient:
         parts = {key: tuple(structure(r, cls) for r in doc.get(key, ()))
                  for key, cls in BUNDLE_PARTS.items()}
         return WorkflowBundle(structure(doc["workflow"], Workflow), **parts)
+
+    def jobs(self, name: str, where: Mapping[str, Sequence[str | int] | str | int] | None = None,
+             *, documents: bool = False) -> WorkflowJobs:
+        """``/jobs/<name>``: the workflow's job records.
+
+        :param where: ``task``, ``state``, ``exitcode``, ``site``, ``agent`` -> values
+            (alternatives), wildcards allowed but for ``exitcode``.
+        :param documents: also the samples' whole jobsummary documents.
+        :raises NotFoundError: when the server knows neither the workflow nor jobs of it.
+        """
+        params = [(key, str(v)) for key, values in (where or {}).items()
+                  for v in ([values] if isinstance(values, (str, int)) else values)]
+        if documents:
+            params.append(("documents", "true"))
+        doc = self._get_json("jobs/" + _segment(name), params)
+        structure = converter().structure
+        return WorkflowJobs(str(doc["workflow"]),
+                            tuple(structure(g, JobGroup) for g in doc["groups"]),
+                            tuple(structure(s, JobSample) for s in doc["samples"]))
+
+    def alerts(self, where: Mapping[str, Sequence[str] | str] | None = None, *,
+               limit: int | None = None) -> AlertList:
+        """``/alerts``: what needs attention now.
+
+        :param where: ``kind``, ``severity``, ``workflow``, ``agent``, ``site`` -> values
+            (alternatives).
+        :param limit: the most alerts to return (``total`` counts them all).
+        """
+        params = [(key, v) for key, values in (where or {}).items()
+                  for v in ([values] if isinstance(values, str) else values)]
+        if limit is not None:
+            params.append(("limit", str(limit)))
+        doc = self._get_json("alerts", params)
+        structure = converter().structure
+        agents = doc.get("agents") or {}
+        return AlertList(tuple(structure(a, Alert) for a in doc["alerts"]), int(doc["total"]),
+                         {str(k): int(v) for k, v in (doc.get("counts") or {}).items()},
+                         int(doc["now"]), doc.get("snapshot"),
+                         (int(agents.get("total", 0)), int(agents.get("alerting", 0))))
 
     # ------------------------------------------------------------------ summaries
 

@@ -25,6 +25,9 @@ from typing import Any, Final
 
 import attrs
 
+from wmstats._problem import Problem
+from wmstats.alerts import derive_agent
+from wmstats.jobs import JobOptions, JobTable
 from wmstats.schema import (
     CHAIN_ARG_KEYS,
     COUNTER_FIELDS,
@@ -38,9 +41,11 @@ from wmstats.schema import (
     TaskSite,
     Workflow,
     WorkflowBundle,
+    WorkflowJobs,
     WorkflowSite,
     WorkflowTask,
 )
+from wmstats.serialize import json_dumps
 
 __all__ = [
     "Problem",
@@ -51,17 +56,20 @@ __all__ = [
     "convert_agent_request",
     "convert_agent_info",
     "merge_workflow",
+    "request_part",
     "convert_documents",
     "ConversionResult",
     "IGNORED_DOC_TYPES",
+    "agent_info_details",
 ]
 
 _FIELD_BY_PATH: Final[dict[str, str]] = {path: name for name, path in COUNTER_SOURCES.items()}
 #: Keys of a task's site entry that hold performance data, not job counters.
 _PERF_KEYS: Final = frozenset({"cmsRunCPUPerformance", "inputEvents", "wrappedTotalJobTime",
                                "dataset"})
-#: Document types found in WMCore's databases that carry nothing for the schema.
-IGNORED_DOC_TYPES: Final = frozenset({"jobsummary", "tier0_request", "workqueue_element"})
+#: Document types found in WMCore's databases that carry nothing for the schema
+#: (``jobsummary`` documents become job records: :mod:`wmstats.jobs`).
+IGNORED_DOC_TYPES: Final = frozenset({"tier0_request", "workqueue_element"})
 _CHAIN_KEY = re.compile(r"^(Task|Step)([1-9][0-9]*)$")
 #: Legacy (pre-ReqMgr2) ``reqmgr_request`` keys -> ReqMgr2 keys.
 _LEGACY_REQUEST_KEYS: Final[dict[str, str]] = {
@@ -80,24 +88,6 @@ _LEGACY_REQUEST_KEYS: Final[dict[str, str]] = {
     "cmssw": "CMSSWVersion",
     "outputdatasets": "OutputDatasets",
 }
-
-
-@attrs.frozen
-class Problem:
-    """One thing that was wrong in one document.
-
-    :param doc_id: the document's ``_id`` (or its workflow / agent name).
-    :param path: dotted key path inside the document (empty: the whole document).
-    :param message: what was wrong and what was done about it.
-    """
-
-    doc_id: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.doc_id}: {self.path}" if self.path else self.doc_id
-        return f"{where}: {self.message}"
 
 
 class _Reader:
@@ -255,14 +245,24 @@ class _Reader:
 
     def _walk_counters(self, value: Mapping[str, Any], path: str, prefix: str | None,
                        out: dict[str, int], perf: bool = False) -> None:
+        fields = _FIELD_BY_PATH
         for key, item in value.items():
-            if prefix is None and key in _PERF_KEYS:
-                if not perf:
-                    self.report(f"{path}.{key}", "performance data outside a task's site "
-                                                 "entry; dropped")
-                continue
-            name = str(key) if prefix is None else f"{prefix}.{key}"
-            if isinstance(item, dict):
+            if prefix is None:
+                if key in _PERF_KEYS:
+                    if not perf:
+                        self.report(f"{path}.{key}", "performance data outside a task's "
+                                                     "site entry; dropped")
+                    continue
+                name = key if type(key) is str else str(key)
+            else:
+                name = f"{prefix}.{key}"
+            if type(item) is int:
+                # The common case first: a known status and a count (not reported).
+                field = fields.get(name)
+                if field is not None and item >= 0:
+                    out[field] = out.get(field, 0) + item
+                    continue
+            elif isinstance(item, dict):
                 self._walk_counters(item, path, name, out)
                 continue
             full = f"{path}.{name}"
@@ -270,7 +270,7 @@ class _Reader:
                 self.report(full, "job counter is null; counted as 0")
                 continue
             count = item if type(item) is int else self.integer(item, full)
-            field = _FIELD_BY_PATH.get(name)
+            field = fields.get(name)
             if field is None:
                 field = "OtherJobs"
                 self.report(full, f"unknown job status {name!r}; {count} jobs counted in OtherJobs")
@@ -287,7 +287,10 @@ def _kind(value: Any) -> str:
 
 
 def _dedup(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(v for v in values if v))
+    """The non-empty strings, each once, in order."""
+    found = dict.fromkeys(values)
+    found.pop("", None)
+    return tuple(found)
 
 
 def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
@@ -342,6 +345,13 @@ def _transitions(reader: _Reader, name: str, value: Any, path: str,
                                     else ("Status", "UpdateTime", "DN"))
     out: list[RequestTransition] = []
     for i, item in enumerate(value):
+        if type(item) is dict:
+            # The common case first: well-typed values, nothing to report.
+            status, when, dn = item.get(status_key), item.get(time_key), item.get(dn_key)
+            if type(status) is str and type(when) is int and type(dn) is str:
+                out.append(RequestTransition(RequestName=name, Index=len(out), Status=status,
+                                             UpdateTime=when, DN=dn))
+                continue
         item_path = f"{path}[{i}]"
         if not isinstance(item, dict):
             reader.report(item_path, f"expected an object, got {_kind(item)}; ignored")
@@ -455,7 +465,9 @@ def convert_request(doc: Mapping[str, Any], problems: list[Problem]) -> RequestP
     def merged(key: str) -> tuple[str, ...]:
         values = list(reader.strings(doc.get(key), key))
         for sub_key, sub in subdocs:
-            values.extend(reader.strings(sub.get(key), f"{sub_key}.{key}"))
+            value = sub.get(key)
+            if value is not None:
+                values.extend(reader.strings(value, f"{sub_key}.{key}"))
         return _dedup(values)
 
     # WMCore reads a chain level by level (TaskN for a TaskChain, StepN for a StepChain).
@@ -647,8 +659,71 @@ def convert_agent_request(doc: Mapping[str, Any], problems: list[Problem]) -> Ag
     )
 
 
+def _component_error(reader: _Reader, item: Any, path: str) -> str:
+    """One line for one entry of ``down_component_detail``."""
+    if isinstance(item, str):
+        return item
+    if not isinstance(item, dict):
+        reader.report(path, f"expected an object or a name, got {_kind(item)}; ignored")
+        return ""
+    name = item.get("name")
+    worker = item.get("worker_name")
+    state = item.get("state") or item.get("status")
+    message = item.get("error_message") or item.get("last_error")
+    head = str(name) if name not in (None, "") else "?"
+    if worker not in (None, ""):
+        head += f"/{worker}"
+    if state not in (None, ""):
+        head += f" {state}"
+    return f"{head}: {message}" if message not in (None, "") else head
+
+
+def agent_info_details(reader: _Reader, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The Agent fields read from the details of an ``agent_info`` document: disk
+    usage, component errors, proxy, CouchDB processes, data error, drain state."""
+    usage: list[str] = []
+    raw_disk = doc.get("disk_warning")
+    if isinstance(raw_disk, (list, tuple)):
+        for item in raw_disk:
+            if isinstance(item, dict):
+                mount = item.get("mounted", item.get("Mounted"))
+                percent = item.get("percent")
+                if isinstance(mount, str) and mount:
+                    usage.append(f"{mount} {percent}" if isinstance(percent, (str, int))
+                                 and not isinstance(percent, bool) else mount)
+    errors: list[str] = []
+    raw_detail = doc.get("down_component_detail")
+    if isinstance(raw_detail, (list, tuple)):
+        for i, item in enumerate(raw_detail):
+            line = _component_error(reader, item, f"down_component_detail[{i}]")
+            if line:
+                errors.append(line)
+    elif raw_detail is not None:
+        reader.report("down_component_detail", f"expected a list, got {_kind(raw_detail)}; "
+                                               f"ignored")
+    drain = doc.get("drain_stats")
+    completed = False
+    if isinstance(drain, dict):
+        completed = reader.boolean(drain.get("workflows_completed"),
+                                   "drain_stats.workflows_completed", False)
+    data_error = doc.get("data_error")
+    return {
+        "DiskUsage": tuple(usage),
+        "ComponentErrors": tuple(errors),
+        "ProxyWarning": reader.text(doc.get("proxy_warning"), "proxy_warning"),
+        "CouchProcessWarning": reader.integer(doc.get("couch_process_warning"),
+                                              "couch_process_warning"),
+        "DataError": (data_error if isinstance(data_error, str)
+                      else "" if data_error is None else json_dumps(data_error)),
+        "DrainWorkflowsCompleted": completed,
+    }
+
+
 def convert_agent_info(doc: Mapping[str, Any], problems: list[Problem]) -> Agent | None:
     """Convert an ``agent_info`` heartbeat document.
+
+    The derived status (:func:`wmstats.alerts.derive_agent`, default rules) is set
+    as of the heartbeat itself; servers derive it again with the current time.
 
     :returns: ``None`` only when the document names no agent.
     """
@@ -669,7 +744,7 @@ def convert_agent_info(doc: Mapping[str, Any], problems: list[Problem]) -> Agent
                 disk.append(text)
     elif raw_disk:
         disk.extend(reader.strings(raw_disk, "disk_warning"))
-    return Agent(
+    agent = Agent(
         AgentURL=url,
         AgentTeam=reader.text(doc.get("agent_team"), "agent_team"),
         AgentVersion=reader.text(doc.get("agent_version"), "agent_version"),
@@ -678,8 +753,11 @@ def convert_agent_info(doc: Mapping[str, Any], problems: list[Problem]) -> Agent
         DrainMode=reader.boolean(doc.get("drain_mode"), "drain_mode", False),
         DiskWarning=tuple(disk),
         Timestamp=reader.integer(doc.get("timestamp"), "timestamp"),
-        DataLastUpdate=reader.integer(doc.get("data_last_update"), "data_last_update"),
+        DataLastUpdate=reader.integer(doc.get("data_last_update"), "data_last_update",
+                                      lenient=True),
+        **agent_info_details(reader, doc),
     )
+    return derive_agent(agent)
 
 
 # --------------------------------------------------------------------------- merging
@@ -733,14 +811,34 @@ def merge_workflow(name: str, request: RequestPart | None,
     )
 
 
+#: Workflow fields :func:`merge_workflow` fills from the agents' reports, and their
+#: defaults (what a converted request document leaves in them).
+_AGENT_FIELDS: Final[dict[str, Any]] = {
+    name: getattr(Workflow(RequestName=""), name)
+    for name in ("Agents", "Sites", "AgentUpdate", *COUNTER_FIELDS)}
+
+
+def request_part(bundle: WorkflowBundle) -> RequestPart | None:
+    """What the request document contributed to a merged bundle: the inverse of the
+    request half of :func:`merge_workflow` (``None`` for a workflow without a
+    request document)."""
+    workflow = bundle.workflow
+    if not workflow.HasRequest:
+        return None
+    return RequestPart(attrs.evolve(workflow, **_AGENT_FIELDS), bundle.parentage,
+                       bundle.transitions, bundle.chain)
+
+
 class DocumentConverter:
     """Collect WMCore documents of any kind, in any order, and convert them.
 
     Holds only the converted (static) parts, never the raw documents.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, job_options: JobOptions = JobOptions()) -> None:
         self.problems: list[Problem] = []
+        self._jobs = JobTable(job_options)
+        self._no_ids = 0
         self._requests: dict[str, RequestPart] = {}
         self._agent_parts: dict[str, dict[str, AgentPart]] = {}
         self._agents: dict[str, Agent] = {}
@@ -750,8 +848,9 @@ class DocumentConverter:
         """Convert one document of any supported kind and keep its parts.
 
         Supported: ReqMgr2 request documents, legacy ``reqmgr_request``,
-        ``agent_request``, ``agent_info``, and ``requestcache`` entries (a
-        request document with an ``AgentJobInfo`` map).
+        ``agent_request``, ``agent_info``, ``jobsummary`` (:mod:`wmstats.jobs`),
+        and ``requestcache`` entries (a request document with an ``AgentJobInfo``
+        map).
         """
         if not isinstance(doc, dict):
             self.problems.append(Problem("<unknown>", "", f"expected a JSON object, got "
@@ -768,6 +867,14 @@ class DocumentConverter:
             agent = convert_agent_info(doc, self.problems)
             if agent is not None:
                 self._agents[agent.AgentURL] = agent
+        elif doc_type == "jobsummary":
+            job_id = doc.get("_id")
+            if not isinstance(job_id, str) or not job_id:
+                self._no_ids += 1
+                job_id = f"<no id {self._no_ids}>"
+                self.problems.append(Problem(job_id, "_id", "jobsummary without an id; "
+                                                            "counted under a made-up one"))
+            self._jobs.update(job_id, doc, self.problems)
         elif doc_type == "reqmgr_request" or (
                 doc_type is None and ("RequestName" in doc or "RequestStatus" in doc)):
             job_info = doc.get("AgentJobInfo")
@@ -829,6 +936,15 @@ class DocumentConverter:
         """Agent records, sorted by URL."""
         return [self._agents[k] for k in sorted(self._agents)]
 
+    @property
+    def job_table(self) -> JobTable:
+        """The job records of the ``jobsummary`` documents (:class:`wmstats.jobs.JobTable`)."""
+        return self._jobs
+
+    def jobs(self) -> list[WorkflowJobs]:
+        """The job records of every workflow with ``jobsummary`` documents, by name."""
+        return [self._jobs.jobs(name) for name in sorted(self._jobs.workflows())]
+
 
 @attrs.frozen
 class ConversionResult:
@@ -837,6 +953,7 @@ class ConversionResult:
     bundles: tuple[WorkflowBundle, ...]
     agents: tuple[Agent, ...]
     problems: tuple[Problem, ...]
+    jobs: tuple[WorkflowJobs, ...] = ()
 
 
 def convert_documents(docs: Iterable[Any]) -> ConversionResult:
@@ -844,4 +961,5 @@ def convert_documents(docs: Iterable[Any]) -> ConversionResult:
     conv = DocumentConverter()
     for doc in docs:
         conv.add(doc)
-    return ConversionResult(tuple(conv.bundles()), tuple(conv.agents()), tuple(conv.problems))
+    return ConversionResult(tuple(conv.bundles()), tuple(conv.agents()), tuple(conv.problems),
+                            tuple(conv.jobs()))

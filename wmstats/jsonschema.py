@@ -50,9 +50,16 @@ DROPPED_KEYS: Final[dict[str, str]] = {
         "superseded by tasks.<task>.sites.<site>.dataset, which becomes DatasetStats"),
     "agent_request: tasks.<task>.skipped.<key other than skippedFiles>": (
         "reported as a conversion problem when present"),
-    "agent_info: acdc, proxy_warning, couch_process_warning, down_component_detail, "
-    "and other keys": "agent internals; the status and down components summarise them",
-    "documents of type jobsummary, tier0_request, workqueue_element": (
+    "agent_info: acdc, components, workers, WMBS_INFO, LocalWQ_INFO, drain_stats (but "
+    "workflows_completed), agent, the other keys of down_component_detail entries": (
+        "agent internals; the status, down components with their error lines, disks, "
+        "proxy, CouchDB processes and data error summarise them"),
+    "jobsummary: lumis, output (but the log archive), outputdataset, state_history, "
+    "cms_location, worker_node_info (but HostName), inputfiles beyond 10, "
+    "errors beyond the one that explains the exit code (their types are kept)": (
+        "per-job detail: counted per group in JobGroup, kept whole only for the sample "
+        "jobs (JobSample.Document)"),
+    "documents of type tier0_request, workqueue_element": (
         "not part of the WMStats cache; skipped without a problem"),
 }
 

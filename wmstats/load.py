@@ -2,20 +2,22 @@
 
 ::
 
-    wmstats load --store sqlite:///wmstats.db --mock 100000 [--seed 0]
+    wmstats load --store sqlite:///wmstats.db --mock 100000 [--seed 0] [--archived 0.9]
     wmstats load --store sqlite:///wmstats.db --input requests.json agents.ndjson
     wmstats load --store sqlite:///wmstats.db --update --input changed.ndjson
 
 Input files hold either WMCore documents (ReqMgr2 requests, ``agent_request``,
-``agent_info``, ``requestcache`` entries: a JSON array, a JSON object keyed by
-id, one document, or NDJSON), converted with
+``agent_info``, ``jobsummary``, ``requestcache`` entries: a JSON array, a JSON
+object keyed by id, one document, or NDJSON), converted with
 :class:`~wmstats.convert.DocumentConverter`; or static records as written by
 ``wmstats mock --records all`` / ``wmstats convert --records all`` (objects
 tagged with ``RecordType``, or untagged ``Workflow`` records), grouped back into
-one bundle per workflow.
+one bundle per workflow (``JobGroup`` / ``JobSample`` records into each workflow's
+job records; ``Alert`` records are derived by the server, not loaded).
 
-By default the store's whole snapshot is replaced (atomically); ``--update``
-upserts the workflows and agents read instead.  Progress goes to stderr when it
+By default the store's whole snapshot is replaced (atomically), and its job
+records with those read (or the mock's); ``--update`` upserts the workflows,
+agents and job records read instead.  Progress goes to stderr when it
 is a terminal; a summary line always does.
 """
 
@@ -28,9 +30,19 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from wmstats.inputs import InputError, Progress, read_documents
-from wmstats.schema import BUNDLE_PARTS, RECORD_TYPES, Agent, Workflow, WorkflowBundle
+from wmstats.schema import (
+    BUNDLE_PARTS,
+    RECORD_TYPES,
+    Agent,
+    Alert,
+    JobGroup,
+    JobSample,
+    Workflow,
+    WorkflowBundle,
+    WorkflowJobs,
+)
 
-__all__ = ["add_arguments", "run", "read_inputs", "StaticRecordReader"]
+__all__ = ["add_arguments", "run", "read_inputs", "read_all", "StaticRecordReader"]
 
 #: record type name -> the bundle part that holds it
 _PARTS = {cls.__name__: part for part, cls in BUNDLE_PARTS.items()}
@@ -48,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="load WMCore documents or static records from files "
                              "('-' for stdin)")
     parser.add_argument("--seed", type=int, default=0, help="mock generator seed (default 0)")
+    parser.add_argument("--archived", type=float, default=0.0, metavar="FRACTION",
+                        help="with --mock: the share of workflows (0 to 1) made archived "
+                             "requests (normal-, aborted-, rejected-archived), as most "
+                             "requests ever made are (default 0)")
     parser.add_argument("--update", action="store_true",
                         help="upsert into the current snapshot instead of replacing it")
 
@@ -60,6 +76,8 @@ class StaticRecordReader:
         self.workflows: dict[str, Workflow] = {}
         self.parts: dict[str, dict[str, list[Any]]] = {}
         self.agents: list[Agent] = []
+        #: workflow -> (JobGroup records, JobSample records)
+        self.job_records: dict[str, tuple[list[JobGroup], list[JobSample]]] = {}
 
     @staticmethod
     def accepts(doc: Any) -> bool:
@@ -88,9 +106,20 @@ class StaticRecordReader:
             self.workflows[record.RequestName] = record
         elif isinstance(record, Agent):
             self.agents.append(record)
+        elif isinstance(record, Alert):
+            raise ValueError("Alert records are derived by the server, not loaded")
+        elif isinstance(record, JobGroup):
+            self.job_records.setdefault(record.RequestName, ([], []))[0].append(record)
+        elif isinstance(record, JobSample):
+            self.job_records.setdefault(record.RequestName, ([], []))[1].append(record)
         else:
             self.parts.setdefault(record.RequestName, {}).setdefault(
                 _PARTS[kind], []).append(record)
+
+    def jobs(self) -> list[WorkflowJobs]:
+        """The job records read, per workflow."""
+        return [WorkflowJobs(name, tuple(groups), tuple(samples))
+                for name, (groups, samples) in self.job_records.items()]
 
     def bundles(self) -> Iterator[WorkflowBundle]:
         """One bundle per workflow record (part records without one are dropped)."""
@@ -100,10 +129,12 @@ class StaticRecordReader:
                                  **{attr: tuple(records) for attr, records in parts.items()})
 
 
-def read_inputs(paths: Iterable[str]) -> tuple[list[WorkflowBundle], list[Agent], list[str]]:
+def read_all(paths: Iterable[str]
+             ) -> tuple[list[WorkflowBundle], list[Agent], list[str], list[WorkflowJobs]]:
     """Read files of WMCore documents and/or static records.
 
-    :returns: bundles, agents, and the conversion problems (as text).
+    :returns: bundles, agents, the conversion problems (as text), and the job
+        records (of jobsummary documents and of JobGroup/JobSample records).
     :raises OSError: when a file cannot be read.
     :raises ValueError: when a file is not JSON or holds a bad static record.
     """
@@ -127,7 +158,14 @@ def read_inputs(paths: Iterable[str]) -> tuple[list[WorkflowBundle], list[Agent]
                 stream.close()
     bundles = [*static.bundles(), *converter.bundles()]
     agents = [*static.agents, *converter.agents()]
-    return bundles, agents, [str(p) for p in converter.problems]
+    return (bundles, agents, [str(p) for p in converter.problems],
+            [*static.jobs(), *converter.jobs()])
+
+
+def read_inputs(paths: Iterable[str]) -> tuple[list[WorkflowBundle], list[Agent], list[str]]:
+    """:func:`read_all` without the job records: bundles, agents, problems."""
+    bundles, agents, problems, _jobs = read_all(paths)
+    return bundles, agents, problems
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,15 +185,19 @@ def run(args: argparse.Namespace) -> int:
             if args.mock < 0:
                 print("wmstats load: --mock needs a number >= 0", file=err)
                 return 2
+            if not 0.0 <= args.archived <= 1.0:
+                print("wmstats load: --archived needs a number from 0 to 1", file=err)
+                return 2
             from wmstats.mock import MockGenerator
 
-            generator = MockGenerator(args.seed)
+            generator = MockGenerator(args.seed, archived=args.archived)
             agents = generator.agents()
             bundles: Iterable[WorkflowBundle] = generator.bundles(args.mock)
             total: int | None = args.mock
+            jobs: Iterable[WorkflowJobs] = generator.iter_jobs(args.mock)
         else:
             try:
-                read, agents, problems = read_inputs(args.input)
+                read, agents, problems, jobs = read_all(args.input)
             except (OSError, ValueError) as exc:
                 print(f"wmstats load: {exc}", file=err)
                 return 2
@@ -170,8 +212,10 @@ def run(args: argparse.Namespace) -> int:
 
         if args.update:
             sid = store.apply(upserts=counting(), agents=agents)
+            store.apply_jobs(jobs)
         else:
             sid = store.replace(counting(), agents)
+            store.replace_jobs(jobs)
         elapsed = time.monotonic() - start
         for problem in problems:
             print(f"problem: {problem}", file=err)

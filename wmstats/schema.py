@@ -34,11 +34,17 @@ __all__ = [
     "CHAIN_ARG_KEYS",
     "AgentRequest",
     "Agent",
+    "JobGroup",
+    "JobSample",
+    "Alert",
+    "AGENT_STATUSES",
+    "ALERT_SEVERITIES",
     "RECORD_TYPES",
     "Record",
     "record_key",
     "WorkflowBundle",
     "BUNDLE_PARTS",
+    "WorkflowJobs",
     "StatusCount",
     "Summary",
 ]
@@ -47,8 +53,10 @@ __all__ = [
 #: status history moved from ``Workflow.Transitions`` to :class:`RequestTransition`
 #: records.  2.1: :class:`ChainArgs` (a chain request's own arguments, top level
 #: and per task/step) and :class:`AgentRequest` (each agent's report on a workflow,
-#: its top-level job counters) records.
-SCHEMA_VERSION: Final = "2.1"
+#: its top-level job counters) records.  2.2: job records (:class:`JobGroup`,
+#: :class:`JobSample`) from ``jobsummary`` documents, :class:`Alert`, and the agent's
+#: heartbeat details and derived status in :class:`Agent`.
+SCHEMA_VERSION: Final = "2.2"
 
 
 def _f(
@@ -422,6 +430,12 @@ class AgentRequest(Counters):
                         source="agent_request.timestamp")
 
 
+#: An agent's derived status, from best to worst (see :mod:`wmstats.alerts`).
+AGENT_STATUSES: Final[tuple[str, ...]] = ("ok", "warning", "error", "down")
+#: How bad an alert is, from least to most.
+ALERT_SEVERITIES: Final[tuple[str, ...]] = ("warning", "error")
+
+
 @attrs.frozen(kw_only=True)
 class Agent:
     """One WMAgent's heartbeat (``agent_info`` document), flattened."""
@@ -429,15 +443,138 @@ class Agent:
     AgentURL: str = _f("Agent URL; the key.", source="agent_url")
     AgentTeam: str = _f("Team the agent serves.", "", source="agent_team")
     AgentVersion: str = _f("WMAgent version.", "", source="agent_version")
-    Status: str = _f("ok, warning, error or down.", "", source="status")
+    Status: str = _f("The status the agent reports: ok, warning, error or down.", "",
+                     source="status")
     DownComponents: tuple[str, ...] = _f("Components that are down.", factory=tuple,
                                          source="down_components")
     DrainMode: bool = _f("Whether the agent is draining.", False, source="drain_mode")
     DiskWarning: tuple[str, ...] = _f("Mount points over their disk threshold.",
-                                      factory=tuple, source="disk_warning")
+                                      factory=tuple, source="disk_warning[].mounted")
     Timestamp: int = _f("Time of this heartbeat (epoch seconds).", 0, source="timestamp")
     DataLastUpdate: int = _f("Time of the agent's last data upload (epoch seconds).", 0,
                              source="data_last_update")
+    DiskUsage: tuple[str, ...] = _f(
+        "Each disk over its threshold as `<mount point> <percent>` (`/data 88%`), in the "
+        "order of DiskWarning.", factory=tuple,
+        source="disk_warning[].mounted, disk_warning[].percent")
+    ComponentErrors: tuple[str, ...] = _f(
+        "One line per entry of the agent's down component details: `<component>"
+        "[/<worker>] <state>: <error message>` (a bare component name when that is all "
+        "the agent gives).", factory=tuple,
+        source="down_component_detail[].name, .worker_name, .state, .error_message")
+    ProxyWarning: str = _f("The agent's proxy and certificate lifetime warnings, as it "
+                           "writes them; empty when none.", "", source="proxy_warning")
+    CouchProcessWarning: int = _f(
+        "Number of CouchDB processes when over the agent's threshold; 0 otherwise.", 0,
+        source="couch_process_warning")
+    DataError: str = _f("The last data collection error; empty or `ok` when none.", "",
+                        source="data_error")
+    DrainWorkflowsCompleted: bool = _f(
+        "For a draining agent: whether every one of its workflows is completed.", False,
+        source="drain_stats.workflows_completed")
+    DerivedStatus: str = _f(
+        "ok, warning, error or down, derived by wmstats from the fields above and the "
+        "server's alert rules (down: no heartbeat for longer than the rules allow); the "
+        "cache server derives it again at every answer, with the current time.", "ok")
+    StatusReasons: tuple[str, ...] = _f(
+        "Why the derived status is not ok (one reason per rule that matched; "
+        "informational reasons such as draining may come with ok).", factory=tuple)
+
+
+@attrs.frozen(kw_only=True)
+class JobGroup:
+    """How many jobs of one workflow are in one state with one exit code at one site,
+    by one task and agent: one ``jobsummary`` document per job counts once.
+
+    Agents write a ``jobsummary`` document for every job that failed (and for every
+    job that succeeded after a retry); :mod:`wmstats.jobs` counts them.
+    """
+
+    RequestName: str = _f("Workflow name.", source="jobsummary.workflow")
+    Task: str = _f("Full task path.", source="jobsummary.task")
+    State: str = _f("Job state (jobfailed, jobcooloff, success...).",
+                    source="jobsummary.state")
+    ExitCode: int = _f("The job's exit code (0 for success).", 0,
+                       source="jobsummary.exitcode")
+    Site: str = _f("CMS site the job ran at (empty when unknown).", source="jobsummary.site")
+    Agent: str = _f("Agent host that ran the job.", source="jobsummary.agent_name")
+    Jobs: int = _f("Number of jobs (jobsummary documents).", 0)
+
+
+@attrs.frozen(kw_only=True)
+class JobSample:
+    """One sample job of a (workflow, task, state, exit code, site) group, with what
+    an operator reads to see why it failed.
+
+    A group keeps at most a configured number of samples (3 by default; see
+    :class:`wmstats.jobs.JobOptions`): the first ones in WMCore's ``jobdetail``
+    order (ACDC URL, agent, error types, job name).
+    """
+
+    RequestName: str = _f("Workflow name.", source="jobsummary.workflow")
+    Task: str = _f("Full task path.", source="jobsummary.task")
+    State: str = _f("Job state.", source="jobsummary.state")
+    ExitCode: int = _f("The job's exit code (0 for success).", 0,
+                       source="jobsummary.exitcode")
+    Site: str = _f("CMS site (empty when unknown).", source="jobsummary.site")
+    JobName: str = _f("WMBS job name (the document id).", source="jobsummary._id")
+    Agent: str = _f("Agent host that ran the job.", "", source="jobsummary.agent_name")
+    ACDC: str = _f("ACDC server URL of the job's workflow.", "", source="jobsummary.acdc_url")
+    WMBSId: int = _f("WMBS job id in the agent's database.", 0, source="jobsummary.wmbsid")
+    JobType: str = _f("Job type (Processing, Merge, LogCollect...).", "",
+                      source="jobsummary.jobtype")
+    RetryCount: int = _f("Retries before this state.", 0, source="jobsummary.retrycount")
+    Step: str = _f("The step whose error gave the exit code (else the first step with "
+                   "an error).", "", source="jobsummary.errors.<step>")
+    ErrorType: str = _f("Type of that error.", "", source="jobsummary.errors.<step>[].type")
+    ErrorExitCode: int = _f("Exit code of that error.", 0,
+                            source="jobsummary.errors.<step>[].exitCode")
+    Details: str = _f(
+        "Details of that error, cut to the configured limit (a cut text ends with "
+        "`[... N characters cut]`).", "", source="jobsummary.errors.<step>[].details")
+    ErrorTypes: tuple[str, ...] = _f("Types of every error of the job, sorted.",
+                                     factory=tuple, source="jobsummary.errors.<step>[].type")
+    LogArchive: str = _f("LFN of the job's log archive.", "",
+                         source="jobsummary.output[type=logArchive].lfn")
+    LogURL: str = _f("URL of the job's log on EOS (empty when not copied).", "",
+                     source="jobsummary.eos_log_url")
+    LogCollect: tuple[str, ...] = _f("LogCollect tarballs holding the job's log.",
+                                     factory=tuple, source="jobsummary.logArchiveLFN")
+    WorkerNode: str = _f("Host name of the worker node.", "",
+                         source="jobsummary.worker_node_info.HostName")
+    InputFiles: tuple[str, ...] = _f("The job's input LFNs (at most 10).", factory=tuple,
+                                     source="jobsummary.inputfiles[].lfn")
+    Timestamp: int = _f("When the document was last written (epoch seconds).", 0,
+                        source="jobsummary.timestamp")
+    Document: str = _f(
+        "The whole jobsummary document as JSON text, as CouchDB served it (with `_rev`): "
+        "what WMCore's jobdetail API returns as a sample; empty when not kept.", "")
+
+
+@attrs.frozen(kw_only=True)
+class Alert:
+    """One thing that needs an operator's attention: a request or an agent in trouble.
+
+    Derived by :mod:`wmstats.alerts` from the Workflow, WorkflowSite and Agent
+    records with the server's rules; not stored.
+    """
+
+    Kind: str = _f("What the alert is about (see the alert rules in docs/alerts.md).")
+    Severity: str = _f("warning or error.", "error")
+    RequestName: str = _f("The workflow (empty for an agent alert).", "")
+    AgentURL: str = _f("The agent (empty for a request alert).", "")
+    Agents: tuple[str, ...] = _f("Agents concerned: the agent, or the workflow's agents.",
+                                 factory=tuple)
+    Sites: tuple[str, ...] = _f("Sites concerned: for a request, the sites where it has "
+                                "failed, cooling-off or paused jobs.", factory=tuple)
+    RequestStatus: str = _f("The workflow's status (empty for an agent alert).", "")
+    Since: int = _f("Since when (epoch seconds): the status change of a request, the "
+                    "heartbeat of an agent.", 0)
+    Message: str = _f("What is wrong, for humans.", "")
+    Failed: int = _f("Failed, cooling-off and paused jobs of the workflow.", 0)
+    Success: int = _f("Successful jobs of the workflow.", 0)
+    Running: int = _f("Running jobs of the workflow.", 0)
+    Pending: int = _f("Pending jobs of the workflow.", 0)
 
 
 #: Where each record type's job counters come from in an ``agent_request`` document.
@@ -453,11 +590,12 @@ COUNTER_PREFIXES: Final[dict[type[Any], str]] = {
 RECORD_TYPES: Final[dict[str, type[Any]]] = {
     cls.__name__: cls
     for cls in (Workflow, WorkflowSite, WorkflowTask, TaskSite, DatasetStats,
-                ChainParentage, RequestTransition, ChainArgs, AgentRequest, Agent)
+                ChainParentage, RequestTransition, ChainArgs, AgentRequest, Agent, JobGroup,
+                JobSample, Alert)
 }
 
 Record = (Workflow | WorkflowSite | WorkflowTask | TaskSite | DatasetStats | ChainParentage
-          | RequestTransition | ChainArgs | AgentRequest | Agent)
+          | RequestTransition | ChainArgs | AgentRequest | Agent | JobGroup | JobSample | Alert)
 
 _KEYS: Final[dict[type[Any], tuple[str, ...]]] = {
     Workflow: ("RequestName",),
@@ -470,6 +608,9 @@ _KEYS: Final[dict[type[Any], tuple[str, ...]]] = {
     ChainArgs: ("RequestName", "ChainKey"),
     AgentRequest: ("RequestName", "Agent"),
     Agent: ("AgentURL",),
+    JobGroup: ("RequestName", "Task", "State", "ExitCode", "Site", "Agent"),
+    JobSample: ("RequestName", "Task", "State", "ExitCode", "Site", "JobName"),
+    Alert: ("Kind", "RequestName", "AgentURL"),
 }
 
 
@@ -522,6 +663,25 @@ class WorkflowBundle:
         yield self.workflow
         for _name, records in self.parts():
             yield from records
+
+
+@attrs.frozen
+class WorkflowJobs:
+    """The job records of one workflow: its :class:`JobGroup` records sorted by key,
+    and its :class:`JobSample` records sorted by group, then in sample order.
+
+    Stores keep them apart from the :class:`WorkflowBundle` (see
+    :meth:`wmstats.store.Store.apply_jobs`): jobs change far more often than the rest.
+    """
+
+    RequestName: str
+    groups: tuple[JobGroup, ...] = ()
+    samples: tuple[JobSample, ...] = ()
+
+    def records(self) -> Iterator[JobGroup | JobSample]:
+        """The groups, then the samples."""
+        yield from self.groups
+        yield from self.samples
 
 
 @attrs.frozen

@@ -9,7 +9,7 @@ WMCore-compatible API) and, when :mod:`wmstats.web.ui` is installed, the UI serv
 Both stop cleanly on SIGINT (Ctrl-C) and SIGTERM.  ``--mock N`` fills the store
 with N generated workflows first, so nothing else is needed to try it out::
 
-    wmstats serve --mock 2000
+    wmstats serve --mock 2000            # dated from now: the demo looks alive
     wmstats cache-server --store sqlite:////var/lib/wmstats.db --port 8250
 
 The functions here are what :mod:`wmstats.cli` calls; ``python -m wmstats.serve
@@ -33,6 +33,7 @@ from typing import Any, Final, TextIO
 import cheroot.wsgi
 
 from wmstats._argtypes import count as _count
+from wmstats.alerts import AlertRules
 from wmstats.redact import redact_text, redact_url
 from wmstats.schema import WorkflowBundle
 from wmstats.source import SourceError
@@ -59,6 +60,25 @@ UI_PORT = 8251
 #: What ``--mock-size`` takes (see :func:`fill_mock`).
 MOCK_SIZES: Final = ("default", "production")
 
+
+
+def _ratio(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"not a ratio between 0 and 1: {value}")
+    return number
+
+
+def _link_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reqmgr-url", default="", metavar="URL",
+                        help="ReqMgr2's base URL (e.g. https://cmsweb.cern.ch/reqmgr2): the "
+                             "page links each workflow to its request page; none when unset")
+    parser.add_argument("--job-dump-url", default="", metavar="URL",
+                        help="URL of an agent's job dump, {agent}, {workflow} and {job} "
+                             "filled in (without them: URL/<agent>); none when unset")
 
 
 def _seconds(value: str) -> float:
@@ -94,6 +114,26 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
                              "starts at once and answers 503 until the first load is done")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the mock generator (default 0)")
+    parser.add_argument("--mock-now", type=int, default=None, metavar="EPOCH",
+                        help="the mock's reference time (default: now, so that the agents' "
+                             "heartbeats are current and the alerts live)")
+    rules = AlertRules()
+    parser.add_argument("--alert-assigned-seconds", type=_count,
+                        default=rules.assigned_seconds, metavar="SECONDS",
+                        help="alert on requests 'assigned' for longer than this (default "
+                             f"{rules.assigned_seconds}; 0: never)")
+    parser.add_argument("--alert-status-stall-seconds", type=_count,
+                        default=rules.status_stall_seconds, metavar="SECONDS",
+                        help="alert on running requests without running jobs for longer "
+                             f"than this (default {rules.status_stall_seconds}: never)")
+    parser.add_argument("--alert-site-error-ratio", type=_ratio,
+                        default=rules.site_error_ratio, metavar="RATIO",
+                        help="alert when failed / finished jobs is above this (default "
+                             f"{rules.site_error_ratio})")
+    parser.add_argument("--alert-agent-stale-seconds", type=_count,
+                        default=rules.agent_stale_seconds, metavar="SECONDS",
+                        help="an agent whose heartbeat is older is down (default "
+                             f"{rules.agent_stale_seconds})")
     parser.add_argument("--mock-size", choices=MOCK_SIZES, default="default",
                         help="size of the mock workflows: the generator's defaults, or "
                              "production-sized ones (up to 6 tasks, 12 sites per task and "
@@ -146,6 +186,7 @@ def add_cache_server_arguments(parser: argparse.ArgumentParser) -> None:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``wmstats serve``."""
     _common_arguments(parser)
+    _link_arguments(parser)
     parser.add_argument("--port", "--cache-port", dest="port", type=_port,
                         default=CACHE_PORT,
                         help=f"port of the cache server (default {CACHE_PORT})")
@@ -154,10 +195,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None,
-              size: str = "default") -> str:
-    """Replace the store's snapshot with ``n`` mock workflows and the mock agents.
+              now: int | None = None, size: str = "default") -> str:
+    """Replace the store's snapshot with ``n`` mock workflows and the mock agents, and
+    its job records with theirs.
 
     :param out: where to report progress (every 10,000 workflows), if anywhere.
+    :param now: the mock's reference time (default: now, so that the demo looks
+        alive: current heartbeats, some agents late, alerts firing).
     :param size: one of :data:`MOCK_SIZES`: ``default`` (the generator's defaults) or
         ``production`` (:meth:`~wmstats.mock.MockGenerator.production_sized`).
     :returns: the new snapshot id.
@@ -166,8 +210,9 @@ def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None,
 
     if size not in MOCK_SIZES:
         raise ValueError(f"unknown mock size {size!r} (known: {', '.join(MOCK_SIZES)})")
-    gen = (MockGenerator.production_sized(seed) if size == "production"
-           else MockGenerator(seed=seed))
+    when = int(time.time()) if now is None else now
+    gen = (MockGenerator.production_sized(seed, now=when) if size == "production"
+           else MockGenerator(seed=seed, now=when))
     start = time.monotonic()
 
     def progress() -> Iterator[WorkflowBundle]:
@@ -177,7 +222,9 @@ def fill_mock(store: Store, n: int, seed: int = 0, out: TextIO | None = None,
                 out.flush()
             yield bundle
 
-    return store.replace(progress(), gen.agents())
+    sid = store.replace(progress(), gen.agents())
+    store.replace_jobs(gen.iter_jobs(n))
+    return sid
 
 
 def serve_until_stopped(servers: Sequence[WebServer],
@@ -244,11 +291,16 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
         if args.mock:
             print(f"filling the {store.backend} store with {args.mock:,} mock workflows...",
                   file=sys.stderr, flush=True)
-            fill_mock(store, args.mock, args.seed, sys.stderr, args.mock_size)
+            fill_mock(store, args.mock, args.seed, sys.stderr, getattr(args, "mock_now", None),
+                      args.mock_size)
         prefix = "" if getattr(args, "no_wmcore", False) else getattr(args, "wmcore_prefix", None)
         options = {} if prefix is None else {"wmcore_prefix": prefix}
         app = CacheApp(store=store, max_limit=args.max_limit,
                        default_limit=min(100, args.max_limit), source=source_url or None,
+                       alert_assigned_seconds=args.alert_assigned_seconds,
+                       alert_status_stall_seconds=args.alert_status_stall_seconds,
+                       alert_site_error_ratio=args.alert_site_error_ratio,
+                       alert_agent_stale_seconds=args.alert_agent_stale_seconds,
                        query_budget=args.query_budget, **_auth_options(args),
                        **options)
     except SourceError as exc:
@@ -366,7 +418,8 @@ def _run_serve(args: argparse.Namespace, stop: threading.Event | None) -> int:
                               threads=args.threads).start()
             servers.append(cache)
             _announce(cache.url, app)
-            ui_app = _ui_application(cache.url, **_auth_options(args))
+            ui_app = _ui_application(cache.url, reqmgr_url=args.reqmgr_url,
+                                     job_dump_url=args.job_dump_url, **_auth_options(args))
             if ui_app is None:
                 print("wmstats UI server: not available (wmstats.web.ui is not installed)",
                       flush=True)
@@ -403,6 +456,7 @@ def add_ui_server_arguments(parser: argparse.ArgumentParser) -> None:
                              "for this long (default 3600; 0: never)")
     parser.add_argument("--quiet", action="store_true",
                         help="no access log (errors are still logged to stderr)")
+    _link_arguments(parser)
     _auth_arguments(parser)
 
 
@@ -416,7 +470,9 @@ def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None)
     from wmstats.web.ui import build_application as build_ui
 
     try:
-        app = UIApp(cache_url=args.cache, stale_after=args.stale_after, **_auth_options(args))
+        app = UIApp(cache_url=args.cache, stale_after=args.stale_after,
+                    reqmgr_url=args.reqmgr_url, job_dump_url=args.job_dump_url,
+                    **_auth_options(args))
     except ValueError as exc:
         print(f"wmstats: {exc}", file=sys.stderr)
         return 2

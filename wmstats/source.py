@@ -20,6 +20,15 @@ Contract for sources:
 * :meth:`Source.sequences_for` maps a store snapshot id (the one a response was
   read from) to the sequences that snapshot reflects, so a response can say
   exactly which upstream state it shows.
+* A source writes through :meth:`Store.replace_from_source
+  <wmstats.store.Store.replace_from_source>` and :meth:`Store.apply_from_source
+  <wmstats.store.Store.apply_from_source>`, giving the sequences each write
+  reflects (a :class:`~wmstats.store.Checkpoint`) and the state it needs to go on
+  (:class:`~wmstats.store.SourceEntry` records).  A store that persists keeps them
+  with the snapshot, atomically with the data; a restarted source finds them with
+  :meth:`Store.checkpoint <wmstats.store.Store.checkpoint>` and resumes from those
+  sequences (:attr:`SourceStatus.resumes`) instead of loading everything, unless
+  upstream refuses them.
 
 Sources are found by URL scheme (:func:`load_source`, the :data:`SOURCES`
 registry of :mod:`wmstats.plugins`) through the ``wmstats.sources`` entry point
@@ -113,6 +122,8 @@ class SourceStatus:
     :param last_load_seconds: how long the last full load took.
     :param loaded_at: when the last full load finished (epoch seconds).
     :param loads: full loads finished.
+    :param resumes: warm starts: resumed from the sequences kept with a persistent
+        store's snapshot instead of a full load.
     :param updates_applied: changed documents applied after the loads.
     :param problems: problems found in documents (malformed values, unknown types).
     :param errors: failed requests and loads (each retried).
@@ -127,6 +138,7 @@ class SourceStatus:
     last_load_seconds: float | None = None
     loaded_at: float | None = None
     loads: int = 0
+    resumes: int = 0
     updates_applied: int = 0
     problems: int = 0
     errors: int = 0

@@ -26,6 +26,32 @@ checks it):
 * Readers may run in several threads while one writer writes.
 * Within one snapshot a workflow name is unique; when the same name comes twice in
   one write, the later bundle wins.
+* A store that persists (:attr:`Store.keeps_checkpoints`) keeps a source's
+  :class:`Checkpoint` and :class:`SourceEntry` records with the snapshot they
+  describe, written in the same transaction (:meth:`Store.replace_from_source`,
+  :meth:`Store.apply_from_source`), so that a restarted source resumes from
+  there; any other write (:meth:`Store.replace`, :meth:`Store.apply`) drops them,
+  as the snapshot no longer is the source's alone.  Stores that cannot persist
+  (memory) inherit defaults that write the data and keep nothing.
+* **Job records** (:class:`~wmstats.schema.WorkflowJobs`: the
+  :class:`~wmstats.schema.JobGroup` and :class:`~wmstats.schema.JobSample`
+  records of one workflow, from :mod:`wmstats.jobs`) are kept beside the
+  snapshot, with the same rules: :meth:`Store.replace_jobs` swaps all of them
+  atomically, :meth:`Store.apply_jobs` upserts (a workflow's job records replace
+  all its previous ones) and deletes atomically, and every successful job write
+  returns a new :attr:`Store.jobs_snapshot_id`.  Job writes leave
+  :attr:`Store.snapshot_id` as it is (jobs change far more often than workflows,
+  and a workflow write would drop cached indexes); a workflow's job records are
+  independent of its bundle: they may exist for a workflow the snapshot does not
+  hold.  The records come back in the order they were given.
+* **Writes are observable**: :meth:`Store.add_listener` registers a
+  :class:`StoreListener` told about every successful write of this store object
+  (the cache server keeps its alerts up to date with it).  Backends need nothing
+  for it: the base class wraps their ``replace``, ``apply``,
+  ``replace_from_source``, ``apply_from_source``, ``replace_jobs`` and
+  ``apply_jobs`` (each write is reported once, also when one of them calls
+  another).  Writes made by other processes (another server on the same sqlite
+  file or CouchDB database) are not seen: compare snapshot ids.
 
 Backends are found by name (:func:`load_backend`, the :data:`STORES` registry of
 :mod:`wmstats.plugins`): the built-in ``memory`` backend, then the
@@ -40,9 +66,13 @@ takes typed keyword options; :func:`open_store` builds one from a URL::
 from __future__ import annotations
 
 import abc
+import contextlib
+import functools
+import threading
+import types
 import typing
 import urllib.parse
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -58,11 +88,22 @@ from wmstats.query import (
     make_projector,
     make_summary,
 )
-from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
+from wmstats.schema import (
+    BUNDLE_PARTS,
+    COUNTER_FIELDS,
+    Agent,
+    Summary,
+    Workflow,
+    WorkflowBundle,
+    WorkflowJobs,
+)
 from wmstats.serialize import json_bytes
 
 __all__ = [
     "Store",
+    "Checkpoint",
+    "SourceEntry",
+    "StoreListener",
     "EncodedPage",
     "StoreError",
     "UnknownBackendError",
@@ -105,6 +146,248 @@ class StoreOptionError(StoreError, ValueError):
     """A bad store URL or option."""
 
 
+def _frozen_sequences(value: Mapping[str, str]) -> Mapping[str, str]:
+    return types.MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class Checkpoint:
+    """How far a source got: what a restarted source resumes from.
+
+    :param source: who wrote it, with the options that shape the data (a source
+        uses only a checkpoint of its own identity).
+    :param sequences: upstream database -> last applied sequence (opaque strings).
+    """
+
+    source: str
+    sequences: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_sequences)
+
+
+@attrs.frozen
+class SourceEntry:
+    """One item of a source's kept state, stored with the snapshot (opaque to stores).
+
+    :param key: unique within the source (e.g. the upstream database and document id).
+    :param group: what the source looks entries up by (e.g. the workflow name).
+    :param data: the source's bytes.
+    """
+
+    key: str
+    group: str
+    data: bytes = b""
+
+
+class StoreListener:
+    """Told about every successful write of the stores it listens to
+    (:meth:`Store.add_listener`).  Every method does nothing by default; they run in
+    the writing thread, after the write, and must not raise (a listener that does is
+    logged by the caller's exception and the write stays done).
+    """
+
+    def replacing(self, store: Store) -> Callable[[WorkflowBundle], None] | None:
+        """A replace starts: return a function called with each bundle as the store
+        reads it (or ``None`` to ignore them)."""
+        return None
+
+    def replaced(self, store: Store, snapshot_id: str, agents: Sequence[Agent]) -> None:
+        """A replace succeeded (the bundles were given to :meth:`replacing`'s function)."""
+
+    def replace_failed(self, store: Store) -> None:
+        """A replace failed: forget the bundles seen since :meth:`replacing`."""
+
+    def applied(self, store: Store, snapshot_id: str, upserts: Sequence[WorkflowBundle],
+                deletes: Sequence[str], agents: Sequence[Agent],
+                deleted_agents: Sequence[str]) -> None:
+        """An :meth:`Store.apply` succeeded."""
+
+    def jobs_written(self, store: Store, jobs_snapshot_id: str,
+                     upserts: Sequence[WorkflowJobs] | None, deletes: Sequence[str]) -> None:
+        """A job write succeeded; ``upserts`` is ``None`` for a :meth:`Store.replace_jobs`
+        (every workflow's job records changed)."""
+
+
+#: Stores whose write is being reported in this thread (so that a backend calling
+#: its base class's write reports once).
+_WRITING = threading.local()
+
+
+def _listeners(store: Store) -> list[StoreListener]:
+    found: list[StoreListener] = store.__dict__.get("_store_listeners", [])
+    return found
+
+
+@contextlib.contextmanager
+def _outermost(store: Store) -> Iterator[bool]:
+    """Whether this is the outermost reported write of ``store`` in this thread."""
+    active: set[int] = getattr(_WRITING, "stores", None) or set()
+    _WRITING.stores = active
+    key = id(store)
+    if key in active:
+        yield False
+        return
+    active.add(key)
+    try:
+        yield True
+    finally:
+        active.discard(key)
+
+
+def _report_replace(fn: Callable[..., str]) -> Callable[..., str]:
+    @functools.wraps(fn)
+    def replace(self: Store, bundles: Iterable[WorkflowBundle],
+                agents: Iterable[Agent] = ()) -> str:
+        listeners = _listeners(self)
+        if not listeners:
+            return fn(self, bundles, agents)
+        with _outermost(self) as outer:
+            if not outer:
+                return fn(self, bundles, agents)
+            sinks = [sink for sink in (lst.replacing(self) for lst in listeners) if sink]
+            agent_list = list(agents)
+
+            def seen() -> Iterator[WorkflowBundle]:
+                for bundle in bundles:
+                    for sink in sinks:
+                        sink(bundle)
+                    yield bundle
+            try:
+                sid = fn(self, seen(), agent_list)
+            except BaseException:
+                for listener in listeners:
+                    listener.replace_failed(self)
+                raise
+            for listener in listeners:
+                listener.replaced(self, sid, agent_list)
+            return sid
+    setattr(replace, "_reports", True)  # noqa: B010
+    return replace
+
+
+def _report_apply(fn: Callable[..., str]) -> Callable[..., str]:
+    @functools.wraps(fn)
+    def apply(self: Store, upserts: Iterable[WorkflowBundle] = (), deletes: Iterable[str] = (),
+              *, agents: Iterable[Agent] = (), deleted_agents: Iterable[str] = ()) -> str:
+        listeners = _listeners(self)
+        if not listeners:
+            return fn(self, upserts, deletes, agents=agents, deleted_agents=deleted_agents)
+        with _outermost(self) as outer:
+            if not outer:
+                return fn(self, upserts, deletes, agents=agents, deleted_agents=deleted_agents)
+            ups, dels = list(upserts), list(deletes)
+            ags, gone = list(agents), list(deleted_agents)
+            sid = fn(self, ups, dels, agents=ags, deleted_agents=gone)
+            for listener in listeners:
+                listener.applied(self, sid, ups, dels, ags, gone)
+            return sid
+    setattr(apply, "_reports", True)  # noqa: B010
+    return apply
+
+
+def _report_replace_jobs(fn: Callable[..., str]) -> Callable[..., str]:
+    @functools.wraps(fn)
+    def replace_jobs(self: Store, jobs: Iterable[WorkflowJobs]) -> str:
+        listeners = _listeners(self)
+        if not listeners:
+            return fn(self, jobs)
+        with _outermost(self) as outer:
+            sid = fn(self, jobs)
+            if outer:
+                for listener in listeners:
+                    listener.jobs_written(self, sid, None, ())
+            return sid
+    setattr(replace_jobs, "_reports", True)  # noqa: B010
+    return replace_jobs
+
+
+def _report_apply_jobs(fn: Callable[..., str]) -> Callable[..., str]:
+    @functools.wraps(fn)
+    def apply_jobs(self: Store, upserts: Iterable[WorkflowJobs] = (),
+                   deletes: Iterable[str] = ()) -> str:
+        listeners = _listeners(self)
+        if not listeners:
+            return fn(self, upserts, deletes)
+        with _outermost(self) as outer:
+            if not outer:
+                return fn(self, upserts, deletes)
+            ups, dels = list(upserts), list(deletes)
+            sid = fn(self, ups, dels)
+            for listener in listeners:
+                listener.jobs_written(self, sid, ups, dels)
+            return sid
+    setattr(apply_jobs, "_reports", True)  # noqa: B010
+    return apply_jobs
+
+
+def _report_replace_from_source(fn: Callable[..., str]) -> Callable[..., str]:
+    # Reported as a replace: the checkpoint and the entries are the source's business.
+    @functools.wraps(fn)
+    def replace_from_source(self: Store, checkpoint: Checkpoint,
+                            bundles: Iterable[WorkflowBundle], agents: Iterable[Agent] = (),
+                            entries: Iterable[SourceEntry] = ()) -> str:
+        listeners = _listeners(self)
+        if not listeners:
+            return fn(self, checkpoint, bundles, agents, entries)
+        with _outermost(self) as outer:
+            if not outer:
+                return fn(self, checkpoint, bundles, agents, entries)
+            sinks = [sink for sink in (lst.replacing(self) for lst in listeners) if sink]
+            agent_list = list(agents)
+
+            def seen() -> Iterator[WorkflowBundle]:
+                for bundle in bundles:
+                    for sink in sinks:
+                        sink(bundle)
+                    yield bundle
+            try:
+                sid = fn(self, checkpoint, seen(), agent_list, entries)
+            except BaseException:
+                for listener in listeners:
+                    listener.replace_failed(self)
+                raise
+            for listener in listeners:
+                listener.replaced(self, sid, agent_list)
+            return sid
+    setattr(replace_from_source, "_reports", True)  # noqa: B010
+    return replace_from_source
+
+
+def _report_apply_from_source(fn: Callable[..., str]) -> Callable[..., str]:
+    # Reported as an apply (the entries are passed on as they are).
+    @functools.wraps(fn)
+    def apply_from_source(self: Store, checkpoint: Checkpoint,
+                          upserts: Iterable[WorkflowBundle] = (), deletes: Iterable[str] = (),
+                          *, agents: Iterable[Agent] = (), deleted_agents: Iterable[str] = (),
+                          entries: Iterable[SourceEntry] = (),
+                          deleted_entries: Iterable[str] = ()) -> str:
+        listeners = _listeners(self)
+        if not listeners:
+            return fn(self, checkpoint, upserts, deletes, agents=agents,
+                      deleted_agents=deleted_agents, entries=entries,
+                      deleted_entries=deleted_entries)
+        with _outermost(self) as outer:
+            if not outer:
+                return fn(self, checkpoint, upserts, deletes, agents=agents,
+                          deleted_agents=deleted_agents, entries=entries,
+                          deleted_entries=deleted_entries)
+            ups, dels = list(upserts), list(deletes)
+            ags, gone = list(agents), list(deleted_agents)
+            sid = fn(self, checkpoint, ups, dels, agents=ags, deleted_agents=gone,
+                     entries=entries, deleted_entries=deleted_entries)
+            for listener in listeners:
+                listener.applied(self, sid, ups, dels, ags, gone)
+            return sid
+    setattr(apply_from_source, "_reports", True)  # noqa: B010
+    return apply_from_source
+
+
+#: The writes reported to listeners: method name -> its wrapper.
+_REPORTED: Final[dict[str, Callable[[Callable[..., str]], Callable[..., str]]]] = {
+    "replace": _report_replace, "apply": _report_apply,
+    "replace_from_source": _report_replace_from_source,
+    "apply_from_source": _report_apply_from_source,
+    "replace_jobs": _report_replace_jobs, "apply_jobs": _report_apply_jobs}
+
+
 @attrs.frozen
 class EncodedPage:
     """One page of a query's result as JSON text (:meth:`Store.query_encoded`).
@@ -130,6 +413,30 @@ class Store(abc.ABC):
 
     #: The name the backend is registered under.
     backend: ClassVar[str] = ""
+    #: Whether :meth:`replace_from_source` and :meth:`apply_from_source` keep the
+    #: checkpoint and the entries, so that a restarted source resumes from them.
+    keeps_checkpoints: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make the subclass's writes observable (see :class:`StoreListener`)."""
+        super().__init_subclass__(**kwargs)
+        for name, wrap in _REPORTED.items():
+            method = getattr(cls, name, None)  # also those of a mixin
+            if (callable(method) and not getattr(method, "__isabstractmethod__", False)
+                    and not getattr(method, "_reports", False)):
+                setattr(cls, name, wrap(method))
+
+    def add_listener(self, listener: StoreListener) -> None:
+        """Tell ``listener`` about every successful write of this store object."""
+        listeners = self.__dict__.setdefault("_store_listeners", [])
+        if listener not in listeners:
+            listeners.append(listener)
+
+    def remove_listener(self, listener: StoreListener) -> None:
+        """Stop telling ``listener`` (no error if it was not listening)."""
+        listeners = _listeners(self)
+        if listener in listeners:
+            listeners.remove(listener)
 
     # ------------------------------------------------------------------ building
 
@@ -181,6 +488,48 @@ class Store(abc.ABC):
         :returns: the new snapshot id.
         """
 
+    # ------------------------------------------------------------------ source checkpoints
+
+    def replace_from_source(self, checkpoint: Checkpoint, bundles: Iterable[WorkflowBundle],
+                            agents: Iterable[Agent] = (),
+                            entries: Iterable[SourceEntry] = ()) -> str:
+        """:meth:`replace`, keeping ``checkpoint`` and ``entries`` with the new snapshot
+        (atomically: all of it or nothing).
+
+        :param entries: every entry of the source's state; consumed after
+            ``bundles`` and ``agents``, so that the source may produce them as it
+            produces the bundles.
+        :returns: the new snapshot id.
+
+        The default (a store that cannot persist) calls :meth:`replace` and keeps
+        neither.
+        """
+        return self.replace(bundles, agents)
+
+    def apply_from_source(self, checkpoint: Checkpoint, upserts: Iterable[WorkflowBundle] = (),
+                          deletes: Iterable[str] = (), *, agents: Iterable[Agent] = (),
+                          deleted_agents: Iterable[str] = (),
+                          entries: Iterable[SourceEntry] = (),
+                          deleted_entries: Iterable[str] = ()) -> str:
+        """:meth:`apply`, and in the same transaction: the kept checkpoint becomes
+        ``checkpoint``, ``entries`` are inserted or replaced (by key) and the entries
+        keyed ``deleted_entries`` removed (unknown keys are ignored).
+
+        The default (a store that cannot persist) calls :meth:`apply` only.
+        """
+        return self.apply(upserts, deletes, agents=agents, deleted_agents=deleted_agents)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The checkpoint kept with the current snapshot (``None``: none, or dropped by
+        a write that was not the source's).  The default keeps none."""
+        return None
+
+    def source_entries(self, *, keys: Iterable[str] = (),
+                       groups: Iterable[str] = ()) -> list[SourceEntry]:
+        """The kept entries with one of these keys or in one of these groups (each
+        entry once, in no particular order).  The default keeps none."""
+        return []
+
     # ------------------------------------------------------------------ reads
 
     @property
@@ -221,6 +570,43 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def get_agents(self, urls: Iterable[str] | None = None) -> list[Agent]:
         """Agent records sorted by URL: all of them, or those of the given URLs."""
+
+    # ------------------------------------------------------------------ job records
+
+    @abc.abstractmethod
+    def replace_jobs(self, jobs: Iterable[WorkflowJobs]) -> str:
+        """Replace every workflow's job records with these, atomically.
+
+        :param jobs: the job records of each workflow that has some (consumed once;
+            when a workflow comes twice the later one wins).
+        :returns: the new :attr:`jobs_snapshot_id`.
+        """
+
+    @abc.abstractmethod
+    def apply_jobs(self, upserts: Iterable[WorkflowJobs] = (),
+                   deletes: Iterable[str] = ()) -> str:
+        """Replace the job records of some workflows, delete those of others, atomically.
+
+        Deletes are applied after upserts; a :class:`~wmstats.schema.WorkflowJobs`
+        with no records deletes that workflow's.
+
+        :param upserts: each replaces every job record of its workflow.
+        :param deletes: workflows whose job records go (unknown names are ignored).
+        :returns: the new :attr:`jobs_snapshot_id`.
+        """
+
+    @property
+    @abc.abstractmethod
+    def jobs_snapshot_id(self) -> str:
+        """The id of the current job records; it changes with every job write."""
+
+    @abc.abstractmethod
+    def get_jobs(self, names: Iterable[str]) -> dict[str, WorkflowJobs]:
+        """The job records of the named workflows that have some, by name."""
+
+    def jobs(self, name: str) -> WorkflowJobs | None:
+        """The job records of one workflow, or ``None`` when it has none."""
+        return self.get_jobs([name]).get(name)
 
     # ------------------------------------------------------------------ helpers
 

@@ -1,8 +1,8 @@
 """What a source keeps between updates: the converted parts of every document.
 
-Pure (no I/O).  For each upstream document, keyed by ``(database, _id)``, the
-state holds what :mod:`wmstats.convert` made of it: the
-:class:`~wmstats.convert.RequestPart` of a request whose status is shown, the
+Pure (no I/O but through a :class:`Backing`).  For each upstream document, keyed
+by ``(database, _id)``, the state holds what :mod:`wmstats.convert` made of it:
+the :class:`~wmstats.convert.RequestPart` of a request whose status is shown, the
 :class:`~wmstats.schema.Agent` of an ``agent_info``, and for an
 ``agent_request`` its agent, timestamp and the document itself, compressed
 (about a tenth of its :class:`~wmstats.convert.AgentPart` in memory).  A
@@ -13,17 +13,35 @@ they arrive and kept until :meth:`SourceState.forget_converted`.  A workflow's
 other reports are converted again when one of them changes (a millisecond each;
 their problems are reported only the first time).  A changed or deleted
 document first takes back what its previous version contributed, then adds the
-new one; :meth:`SourceState.update` says which workflows and agents changed, and
+new one;
+:meth:`SourceState.update` says which workflows and agents changed, and
 :meth:`SourceState.bundle` re-merges just those (the same
-:func:`~wmstats.convert.merge_workflow` that :class:`~wmstats.convert.DocumentConverter`
-uses, so the result equals converting all documents at once).
+:func:`~wmstats.convert.merge_workflow` that
+:class:`~wmstats.convert.DocumentConverter` uses, so the result equals converting
+all documents at once).
+
+``jobsummary`` documents go to a :class:`~wmstats.jobs.JobTable`, which keeps only
+counts, a few samples per group and a 12-byte index entry per document (which
+group it counts in), so a changed or deleted one (a ``_changes`` deletion carries
+only the id) adjusts the counts without the documents being kept;
+:meth:`SourceState.update` says which workflows' job records changed.
+
+What the state keeps can be written next to the snapshot (:meth:`SourceState.entries`,
+:meth:`SourceState.take_changes`: :class:`~wmstats.store.SourceEntry` records, one
+per kept document, grouped by workflow) and read back lazily: a state made with a
+:class:`Backing` (:class:`StoreBacking` reads a store's
+:meth:`~wmstats.store.Store.source_entries` and bundles) loads a workflow's kept
+documents the first time a change touches it, so a restarted source resumes
+without reading everything again.  The job table is not kept that way: a
+restarted source fills it again from the ``jobsummary`` documents
+(:meth:`SourceState.load_jobsummary`) before it applies the changes.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Collection, Iterator
-from typing import Any, Final, NamedTuple
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from typing import Any, Final, NamedTuple, Protocol
 
 import attrs
 import ujson
@@ -37,14 +55,47 @@ from wmstats.convert import (
     convert_agent_request,
     convert_request,
     merge_workflow,
+    request_part,
 )
-from wmstats.schema import Agent, WorkflowBundle
+from wmstats.jobs import JobOptions, JobTable
+from wmstats.schema import Agent, WorkflowBundle, WorkflowJobs
 from wmstats.serialize import json_bytes
+from wmstats.store import SourceEntry, Store
 
-__all__ = ["SourceState", "Key"]
+__all__ = ["SourceState", "Key", "Backing", "StoreBacking", "StaleEntries", "ENTRY_FORMAT",
+           "entry_key", "split_entry_key"]
 
 #: ``(database, document id)``
 Key = tuple[str, str]
+
+#: The format of packed parts and entries: a checkpoint written with another one is
+#: not used (the source loads everything instead).
+ENTRY_FORMAT: Final = "state-1"
+#: Entry data kinds (first byte): a request (its part is the stored bundle's), an
+#: agent report (the packed document), an agent_info (the agent's URL).
+_REQUEST: Final = b"R"
+_REPORT: Final = b"A"
+_INFO: Final = b"I"
+#: The entry group of agent_info documents (workflow names are never empty).
+_AGENTS: Final = ""
+#: Separates the database from the document id in an entry key (not allowed in
+#: CouchDB database names).
+_SEP: Final = "\x1f"
+
+
+def entry_key(key: Key) -> str:
+    """The :class:`~wmstats.store.SourceEntry` key of a document."""
+    return f"{key[0]}{_SEP}{key[1]}"
+
+
+def split_entry_key(text: str) -> Key:
+    """The inverse of :func:`entry_key`."""
+    db, _, doc_id = text.partition(_SEP)
+    return db, doc_id
+
+
+class StaleEntries(Exception):
+    """Kept entries do not match the stored snapshot (load everything again)."""
 
 
 class _Report(NamedTuple):
@@ -61,7 +112,8 @@ def _pack(doc: dict[str, Any]) -> bytes:
 
 def _unpack(blob: bytes, problems: list[Problem]) -> AgentPart:
     part = convert_agent_request(ujson.loads(zlib.decompress(blob)), problems)
-    assert part is not None  # it names its workflow, else it would not be kept
+    if part is None:  # it named its workflow, else it would not have been kept
+        raise StaleEntries("a kept agent_request does not name its workflow")
     return part
 
 
@@ -96,29 +148,32 @@ class _Canon:
         self._values: dict[Any, Any] = {}
 
     def request(self, part: RequestPart) -> RequestPart:
+        # Records the converter (or the store) has just made for this state alone:
+        # replacing a value by an equal, shared one is not observable (and much
+        # cheaper than rebuilding the frozen record).
         workflow = part.workflow
         values = self._values
         setdefault = values.setdefault
         for step in part.transitions:
-            # Records the converter has just made for this state alone: replacing a
-            # string by an equal, shared one is not observable (and much cheaper than
-            # rebuilding the frozen record).
             status, dn = step.Status, step.DN
             shared_status, shared_dn = setdefault(status, status), setdefault(dn, dn)
             if shared_status is not status:
                 object.__setattr__(step, "Status", shared_status)
             if shared_dn is not dn:
                 object.__setattr__(step, "DN", shared_dn)
-        changes = {}
         for name in _SHARED_FIELDS:
             value = getattr(workflow, name)
             if value:
                 same = setdefault(value, value)
                 if same is not value:
-                    changes[name] = same
-        if not changes:
-            return part
-        return attrs.evolve(part, workflow=attrs.evolve(workflow, **changes))
+                    object.__setattr__(workflow, name, same)
+        return part
+
+
+def _is_jobsummary(doc_id: str, doc: Any) -> bool:
+    """Whether a document (``None`` when deleted) is a live ``jobsummary``."""
+    return (isinstance(doc, dict) and doc.get("type") == "jobsummary"
+            and not doc.get("_deleted") and not doc_id.startswith("_design/"))
 
 
 def _kind(value: Any) -> str:
@@ -126,16 +181,65 @@ def _kind(value: Any) -> str:
             bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+class Backing(Protocol):
+    """Where a state finds what it kept before a restart."""
+
+    def entries(self, keys: Iterable[str] = (), groups: Iterable[str] = ()
+                ) -> list[SourceEntry]:
+        """The kept entries with these keys or in these groups."""
+
+    def requests(self, names: Iterable[str]) -> Mapping[str, RequestPart]:
+        """The request parts of these workflows, from the stored bundles."""
+
+    def agents(self, urls: Iterable[str]) -> Mapping[str, Agent]:
+        """The stored agent records of these URLs."""
+
+
+class StoreBacking:
+    """A :class:`Backing` reading a store's kept entries and its snapshot."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def entries(self, keys: Iterable[str] = (), groups: Iterable[str] = ()
+                ) -> list[SourceEntry]:
+        return self.store.source_entries(keys=keys, groups=groups)
+
+    def requests(self, names: Iterable[str]) -> Mapping[str, RequestPart]:
+        found = {}
+        for name, bundle in self.store.get_many(names).items():
+            part = request_part(bundle)
+            if part is not None:
+                found[name] = part
+        return found
+
+    def agents(self, urls: Iterable[str]) -> Mapping[str, Agent]:
+        return {agent.AgentURL: agent for agent in self.store.get_agents(urls)}
+
+
 class SourceState:
     """The converted parts of the documents read so far.
 
     :param statuses: request statuses whose workflows are shown; ``None`` shows
         every workflow, including those with agent reports but no request document
-        (as :func:`~wmstats.convert.convert_documents` does).
+        (as :func:`~wmstats.convert.convert_documents` does).  Job records are kept
+        for every workflow.
+    :param job_options: what the job records keep.
+    :param jobs_db: the database whose ``jobsummary`` documents count (``None``:
+        any); job records are keyed by document id alone.
+    :param backing: where the entries kept before a restart are read from, one
+        workflow at a time as changes touch it (see the module docstring).
+    :raises StaleEntries: (from the methods that read the backing) when the kept
+        entries do not match the stored snapshot.
     """
 
-    def __init__(self, statuses: Collection[str] | None) -> None:
+    def __init__(self, statuses: Collection[str] | None,
+                 job_options: JobOptions = JobOptions(), jobs_db: str | None = None,
+                 backing: Backing | None = None) -> None:
         self.statuses = None if statuses is None else frozenset(statuses)
+        self.jobs_db = jobs_db
+        #: the job records of the jobsummary documents
+        self.jobs = JobTable(job_options)
         #: workflow -> request part (only requests whose status is shown)
         self._requests: dict[str, RequestPart] = {}
         self._request_keys: dict[Key, str] = {}
@@ -151,17 +255,79 @@ class SourceState:
         #: documents skipped on purpose (design documents, ignored types)
         self.ignored = 0
         self._canon = _Canon()
+        #: keys changed since :meth:`take_changes`
+        self._changed: set[Key] = set()
+        self._backing = backing
+        #: workflows whose kept entries were read from the backing (or need none)
+        self._loaded: set[str] = set()
+        if backing is not None:
+            self._load_agents(backing)
+
+    # ------------------------------------------------------------------ backing
+
+    def _load_agents(self, backing: Backing) -> None:
+        infos = backing.entries(groups=[_AGENTS])
+        urls = {entry.key: entry.data[1:].decode() for entry in infos}
+        stored = backing.agents(set(urls.values()))
+        for text, url in urls.items():
+            agent = stored.get(url)
+            if agent is not None:
+                self._agents[url] = agent
+                self._agent_keys[split_entry_key(text)] = url
+
+    def _load(self, name: str) -> None:
+        """Read the kept entries of workflow ``name`` from the backing (once)."""
+        backing = self._backing
+        if backing is None or name in self._loaded:
+            return
+        self._loaded.add(name)
+        entries = backing.entries(groups=[name])
+        if not entries:
+            return
+        requests = (backing.requests([name])
+                    if any(e.data[:1] == _REQUEST for e in entries) else {})
+        for entry in entries:
+            key = split_entry_key(entry.key)
+            kind, data = entry.data[:1], entry.data[1:]
+            if kind == _REQUEST:
+                request = requests.get(name)
+                if request is None:
+                    raise StaleEntries(f"a kept request of {name!r} is not in the store")
+                self._requests[name] = self._canon.request(request)
+                self._request_keys[key] = name
+            elif kind == _REPORT:
+                part = _unpack(data, [])  # its problems were reported before the restart
+                if part.workflow != name:
+                    raise StaleEntries(f"a kept report of {part.workflow!r} is filed "
+                                       f"under {name!r}")
+                self._parts.setdefault(name, {})[key] = _Report(part.agent, part.timestamp,
+                                                               data)
+                self._converted[key] = part
+                self._part_keys[key] = name
+            else:
+                raise StaleEntries(f"unknown kept entry {entry.key!r} of {name!r}")
+
+    def _load_key(self, key: Key) -> None:
+        """Read the workflow a kept document belongs to, unless it is known already."""
+        if (self._backing is None or key in self._request_keys or key in self._part_keys
+                or key in self._agent_keys):
+            return
+        for entry in self._backing.entries(keys=[entry_key(key)]):
+            if entry.group != _AGENTS:
+                self._load(entry.group)
 
     # ------------------------------------------------------------------ reads
 
     def shown(self, name: str) -> bool:
         """Whether workflow ``name`` belongs in the store."""
+        self._load(name)
         if self.statuses is None:
             return name in self._requests or name in self._parts
         return name in self._requests
 
     def names(self) -> list[str]:
-        """Every workflow shown (requests first, then agent-only ones)."""
+        """Every workflow shown (requests first, then agent-only ones); with a
+        backing, only those read so far."""
         if self.statuses is None:
             return list(dict.fromkeys([*self._requests, *self._parts]))
         return list(self._requests)
@@ -172,6 +338,7 @@ class SourceState:
         :param problems: problems of agent reports converted here for the first
             time are appended to it.
         """
+        self._load(name)
         return merge_workflow(name, self._requests.get(name), self._agent_parts(name, problems))
 
     def bundles(self, problems: list[Problem] | None = None) -> Iterator[WorkflowBundle]:
@@ -205,14 +372,59 @@ class SourceState:
             parts.append(part)
         return parts
 
+    def job_records(self, name: str) -> WorkflowJobs:
+        """The job records of one workflow (empty when it has none)."""
+        return self.jobs.jobs(name)
+
+    def all_job_records(self) -> Iterator[WorkflowJobs]:
+        """The job records of every workflow that has some."""
+        return self.jobs.all_jobs()
+
     def forget_converted(self) -> None:
         """Drop the converted parts of ``agent_request`` documents (keep them packed)."""
         self._converted.clear()
 
+    # ------------------------------------------------------------------ kept entries
+
+    def _entry(self, key: Key) -> SourceEntry | None:
+        name = self._request_keys.get(key)
+        if name is not None:
+            return SourceEntry(entry_key(key), name, _REQUEST)
+        name = self._part_keys.get(key)
+        if name is not None:
+            return SourceEntry(entry_key(key), name, _REPORT + self._parts[name][key].blob)
+        url = self._agent_keys.get(key)
+        if url is not None:
+            return SourceEntry(entry_key(key), _AGENTS, _INFO + url.encode())
+        return None
+
+    def entries(self) -> Iterator[SourceEntry]:
+        """An entry per kept document (without a backing: everything it holds)."""
+        for keys in (self._request_keys, self._part_keys, self._agent_keys):
+            for key in list(keys):
+                entry = self._entry(key)
+                if entry is not None:
+                    yield entry
+
+    def take_changes(self) -> tuple[list[SourceEntry], list[str]]:
+        """The entries of the documents changed since the last call, and the keys of
+        those no longer kept; starts collecting anew."""
+        kept: list[SourceEntry] = []
+        gone: list[str] = []
+        for key in self._changed:
+            entry = self._entry(key)
+            if entry is None:
+                gone.append(entry_key(key))
+            else:
+                kept.append(entry)
+        self._changed = set()
+        return kept, gone
+
     # ------------------------------------------------------------------ writes
 
     def update(self, db: str, doc_id: str, doc: Any, problems: list[Problem],
-               workflows: set[str], agents: set[str], *, convert: bool = True) -> None:
+               workflows: set[str], agents: set[str], *, convert: bool = True,
+               jobs: set[str] | None = None) -> None:
         """Take back what document ``(db, doc_id)`` contributed, then add ``doc``.
 
         :param doc: the new version, or ``None`` for a deleted document.
@@ -223,11 +435,39 @@ class SourceState:
             converting it; it is converted (and its problems reported) when its
             workflow is first merged (:meth:`bundle`), so that a full load never
             holds every converted report at once.
+        :param jobs: names of the workflows whose job records changed are added here.
         """
         key = (db, doc_id)
-        self._remove(key, workflows, agents)
-        if doc is not None:
-            self._add(key, doc, problems, workflows, agents, convert)
+        self._load_key(key)
+        changed_jobs: set[str] = set()
+        job_db = self.jobs_db is None or db == self.jobs_db
+        if job_db and _is_jobsummary(doc_id, doc):
+            # The table takes back the previous version itself (and keeps a sample
+            # that stays in its group in place).
+            self._remove(key, workflows, agents)
+            changed_jobs = self.jobs.update(doc_id, doc, problems)
+        else:
+            self._remove(key, workflows, agents)
+            if job_db:
+                changed_jobs = self.jobs.update(doc_id, None, problems)
+            if doc is not None:
+                self._add(key, doc, problems, workflows, agents, convert)
+        self._changed.add(key)
+        if jobs is not None:
+            jobs |= changed_jobs
+
+    def load_jobsummary(self, db: str, doc_id: str, doc: Any, problems: list[Problem]) -> bool:
+        """Count document ``(db, doc_id)`` in the job table if it is a ``jobsummary``
+        of the job database, and nothing else (whether it was one).
+
+        For a restarted source, whose other kept state comes from the backing: it
+        fills the table as a full load would, before the changes since the
+        checkpoint are applied on top (applying a document again is harmless).
+        """
+        if (self.jobs_db is None or db == self.jobs_db) and _is_jobsummary(doc_id, doc):
+            self.jobs.update(doc_id, doc, problems)
+            return True
+        return False
 
     def _remove(self, key: Key, workflows: set[str], agents: set[str]) -> None:
         name = self._request_keys.pop(key, None)
@@ -269,6 +509,7 @@ class SourceState:
                     return
                 quick = (part.workflow, part.agent, part.timestamp)
             workflow, agent_url, timestamp = quick
+            self._load(workflow)
             parts = self._parts.setdefault(workflow, {})
             if any(p.agent == agent_url for p in parts.values()):
                 problems.append(Problem(doc_id, "agent_url", f"another agent_request "
@@ -299,6 +540,7 @@ class SourceState:
             if request is None:
                 return
             name = request.workflow.RequestName
+            self._load(name)
             workflows.add(name)
             if self.statuses is None or request.workflow.RequestStatus in self.statuses:
                 if name in self._requests:

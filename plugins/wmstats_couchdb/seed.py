@@ -3,12 +3,14 @@
 Writes what :class:`~wmstats.mock.MockGenerator` renders as WMCore documents
 into the two databases a WMStats server reads: ReqMgr2 request documents into
 the requests database (``reqmgr_workload_cache``), ``agent_request`` and
-``agent_info`` documents into the WMStats database (``wmstats``), with
-``_bulk_docs`` in batches.  The documents are made in a background thread while
+``agent_info`` documents (and, with ``jobs``, the ``jobsummary`` documents of the
+failed jobs) into the WMStats database (``wmstats``), with ``_bulk_docs`` in
+batches.  The documents are made in a background thread while
 the previous batch is written, so memory stays flat.  :class:`SeedCommand` is
 registered in the ``wmstats.commands`` entry point group (:mod:`wmstats.commands`)::
 
     wmstats couch-seed --url http://127.0.0.1:5984 --workflows 40000
+    wmstats couch-seed --workflows 2000 --jobs --now $(date +%s)    # a live demo
     seed_couchdb(CouchClient("http://127.0.0.1:5984"), 1000)
 """
 
@@ -52,6 +54,7 @@ class SeedResult:
     :param agent_requests: ``agent_request`` documents written.
     :param agent_infos: ``agent_info`` documents written.
     :param failed: documents CouchDB refused (conflicts: the id exists already).
+    :param jobsummaries: ``jobsummary`` documents written.
     :param seconds: wall time.
     :param first_errors: the first refusals, ``"id: error: reason"``.
     """
@@ -63,6 +66,7 @@ class SeedResult:
     failed: int
     seconds: float
     first_errors: tuple[str, ...] = ()
+    jobsummaries: int = 0
 
 
 def _ensure_db(client: CouchClient, name: str, reset: bool) -> None:
@@ -77,7 +81,8 @@ def _ensure_db(client: CouchClient, name: str, reset: bool) -> None:
 
 
 def _batches(gen: MockGenerator, workflows: int, start: int, batch_size: int,
-             agent_docs: bool) -> Iterator[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]:
+             agent_docs: bool, jobs: bool = False
+             ) -> Iterator[tuple[int, list[dict[str, Any]], list[dict[str, Any]]]]:
     """(workflows done, request docs, wmstats docs), each list up to ``batch_size``."""
     requests: list[dict[str, Any]] = []
     wmstats: list[dict[str, Any]] = gen.agent_documents() if agent_docs else []
@@ -85,6 +90,8 @@ def _batches(gen: MockGenerator, workflows: int, start: int, batch_size: int,
         docs = gen.documents(i)
         requests.append(docs[0])
         wmstats.extend(docs[1:])
+        if jobs:
+            wmstats.extend(gen.job_documents(i))
         if len(requests) >= batch_size or len(wmstats) >= batch_size:
             yield i - start + 1, requests, wmstats
             requests, wmstats = [], []
@@ -95,7 +102,8 @@ def _batches(gen: MockGenerator, workflows: int, start: int, batch_size: int,
 def seed_couchdb(client: CouchClient, workflows: int, *, seed: int = 0, start: int = 0,
                  requests_db: str = DEFAULT_REQUESTS_DB, wmstats_db: str = DEFAULT_WMSTATS_DB,
                  batch_size: int = 1000, reset: bool = False, agent_info: bool = True,
-                 progress: Callable[[int, float], None] | None = None) -> SeedResult:
+                 progress: Callable[[int, float], None] | None = None, jobs: bool = False,
+                 now: int | None = None) -> SeedResult:
     """Write mock workflows ``start`` .. ``start + workflows - 1`` into CouchDB.
 
     The databases are created if missing.
@@ -103,6 +111,9 @@ def seed_couchdb(client: CouchClient, workflows: int, *, seed: int = 0, start: i
     :param reset: delete both databases first.
     :param agent_info: also write the mock agents' ``agent_info`` documents.
     :param progress: called after each batch with (workflows done, seconds).
+    :param jobs: also write each workflow's ``jobsummary`` documents.
+    :param now: the mock's reference time (default its fixed one,
+        :data:`wmstats.mock.DEFAULT_NOW`; the current time makes a live demo).
     :raises CouchError: when CouchDB fails (documents it refuses are counted, not
         raised).
     """
@@ -111,12 +122,12 @@ def seed_couchdb(client: CouchClient, workflows: int, *, seed: int = 0, start: i
     began = time.monotonic()
     for name in (requests_db, wmstats_db):
         _ensure_db(client, name, reset)
-    gen = MockGenerator(seed=seed)
-    counts = {"request": 0, "agent_request": 0, "agent_info": 0}
+    gen = MockGenerator(seed=seed) if now is None else MockGenerator(seed=seed, now=now)
+    counts = {"request": 0, "agent_request": 0, "agent_info": 0, "jobsummary": 0}
     failed = 0
     errors: list[str] = []
     for done, requests, wmstats in prefetched(_batches(gen, workflows, start, batch_size,
-                                                       agent_info), depth=2):
+                                                       agent_info, jobs), depth=2):
         for db, docs in ((requests_db, requests), (wmstats_db, wmstats)):
             if not docs:
                 continue
@@ -136,7 +147,7 @@ def seed_couchdb(client: CouchClient, workflows: int, *, seed: int = 0, start: i
     return SeedResult(workflows=workflows, requests=counts["request"],
                       agent_requests=counts["agent_request"], agent_infos=counts["agent_info"],
                       failed=failed, seconds=time.monotonic() - began,
-                      first_errors=tuple(errors))
+                      first_errors=tuple(errors), jobsummaries=counts["jobsummary"])
 
 
 # --------------------------------------------------------------------------- command
@@ -162,6 +173,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="delete both databases first")
     parser.add_argument("--no-agent-info", dest="agent_info", action="store_false",
                         help="do not write the agent_info documents")
+    parser.add_argument("--jobs", action="store_true",
+                        help="also write the workflows' jobsummary documents (failed jobs)")
+    parser.add_argument("--now", type=int, default=None, metavar="EPOCH",
+                        help="the mock's reference time (default its fixed one); "
+                             "--now $(date +%%s) makes the agents' heartbeats current")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds to wait for each CouchDB answer (default 300)")
 
@@ -192,14 +208,17 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         result = seed_couchdb(client, args.workflows, seed=args.seed, start=args.start,
                               requests_db=args.requests_db, wmstats_db=args.wmstats_db,
                               batch_size=args.batch_size, reset=args.reset,
-                              agent_info=args.agent_info, progress=progress)
+                              agent_info=args.agent_info, progress=progress,
+                              jobs=args.jobs, now=args.now)
     except CouchError as exc:
         print(f"wmstats couch-seed: {exc}", file=out)
         return 1
     finally:
         client.close()
     out.write(f"wrote {result.requests:,} request, {result.agent_requests:,} agent_request and "
-              f"{result.agent_infos:,} agent_info documents in {result.seconds:.1f} s\n")
+              f"{result.agent_infos:,} agent_info documents"
+              + (f" and {result.jobsummaries:,} jobsummary documents" if args.jobs else "")
+              + f" in {result.seconds:.1f} s\n")
     if result.failed:
         out.write(f"{result.failed:,} documents refused (already there? use --reset), e.g.:\n")
         for line in result.first_errors:

@@ -1,8 +1,8 @@
 """:class:`CouchSource`: keep a store filled from WMCore's CouchDB databases.
 
 Two databases are read, as in production: ReqMgr2's request documents
-(``reqmgr_workload_cache``) and the agents' ``agent_request`` / ``agent_info``
-documents (``wmstats``).  Names, server, credentials and the request statuses
+(``reqmgr_workload_cache``) and the agents' ``agent_request`` / ``agent_info`` /
+``jobsummary`` documents (``wmstats``).  Names, server, credentials and the request statuses
 shown are options; from a URL::
 
     couchdb://user:secret@host:5984?requests_db=reqmgr_workload_cache&wmstats_db=wmstats
@@ -19,6 +19,10 @@ How it works (one background thread, plus one per database once loaded):
    each page's workflows merged (converting their agent reports then) and handed
    to one :meth:`~wmstats.store.Store.replace` as they come.  No raw page
    outlives its conversion, and the converted records never all exist at once.
+   The ``jobsummary`` documents become job records as they are read (counts, a
+   few samples per group, a 12-byte index entry per document:
+   :class:`~wmstats.jobs.JobTable`), stored with
+   :meth:`~wmstats.store.Store.replace_jobs` after the workflows.
    A failure part way makes the replace fail: the store keeps its snapshot, and
    the load is retried with a capped exponential backoff.
 2. **Updates.**  Follow each database's ``_changes`` (``feed=longpoll``,
@@ -26,7 +30,9 @@ How it works (one background thread, plus one per database once loaded):
    A change already seen by the load is applied again, which is harmless: a
    workflow is always re-merged whole from its parts.  Each batch of changes
    re-merges only the workflows it touches and goes to the store in one
-   :meth:`~wmstats.store.Store.apply`.  The sequence of a database advances only
+   :meth:`~wmstats.store.Store.apply`; the job records of the workflows whose
+   ``jobsummary`` documents changed (or were deleted) in one
+   :meth:`~wmstats.store.Store.apply_jobs`.  The sequence of a database advances only
    after the store took the batch, so after a lost connection the feed resumes
    where the store is, nothing missed.
 3. **Faults.**  Connection failures are retried with backoff (``retry_initial``
@@ -36,6 +42,11 @@ How it works (one background thread, plus one per database once loaded):
    per problem with the document id, up to ``log_problems`` per batch) and the
    rest is served.
 
+With a store that keeps checkpoints (sqlite), a restarted source resumes from the
+sequences kept with the snapshot instead of loading everything, after reading
+the ``jobsummary`` documents again into its job table (docs/couchdb-source.md,
+"Warm restarts").
+
 :meth:`CouchSource.sequences_for` maps each snapshot the source wrote to the
 sequences it reflects, so that a response read from a snapshot names exactly
 those.
@@ -44,6 +55,7 @@ those.
 from __future__ import annotations
 
 import collections
+import gc
 import logging
 import threading
 import time
@@ -52,9 +64,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final
 
 from wmstats.convert import Problem
+from wmstats.jobs import JobOptions
 from wmstats.schema import WorkflowBundle
 from wmstats.source import ACTIVE_STATUSES, Source, SourceOptionError, SourceStatus
-from wmstats.store import Store
+from wmstats.store import Checkpoint, Store
 from wmstats_couchdb._http import (
     CouchClient,
     CouchError,
@@ -63,7 +76,7 @@ from wmstats_couchdb._http import (
     split_server_url,
 )
 from wmstats_couchdb._prefetch import prefetched
-from wmstats_couchdb._state import SourceState
+from wmstats_couchdb._state import ENTRY_FORMAT, SourceState, StaleEntries, StoreBacking
 
 __all__ = ["CouchSource", "DEFAULT_REQUESTS_DB", "DEFAULT_WMSTATS_DB"]
 
@@ -86,6 +99,10 @@ def _seq_text(value: Any) -> str:
 
 class _Stopped(Exception):
     """The source was asked to stop during a load."""
+
+
+class _Rejected(Exception):
+    """The kept sequences or entries cannot be resumed from (load everything)."""
 
 
 class CouchSource(Source):
@@ -117,6 +134,9 @@ class CouchSource(Source):
     :param gzip: ask for gzip-compressed pages (worth it off loopback only).
     :param log_problems: problems logged one by one per load or batch of changes
         (the rest are counted and summarized).
+    :param job_samples: sample jobs kept per (workflow, task, state, exit code,
+        site) of the ``jobsummary`` documents (:class:`wmstats.jobs.JobOptions`).
+    :param job_detail_limit: characters of error details kept per sample job.
     """
 
     scheme: ClassVar[str] = "couchdb"
@@ -127,7 +147,8 @@ class CouchSource(Source):
                  statuses: Iterable[str] | None = ACTIVE_STATUSES, batch_size: int = 500,
                  timeout: float = 60.0, heartbeat: float = 1.0, idle_timeout: float = 30.0,
                  max_wait: float = 60.0, retry_initial: float = 0.5, retry_max: float = 30.0, gzip: bool = False,
-                 log_problems: int = 20) -> None:
+                 log_problems: int = 20, job_samples: int = 3,
+                 job_detail_limit: int = 2000) -> None:
         super().__init__(store)
         try:
             base, auth = split_server_url(url)
@@ -150,7 +171,9 @@ class CouchSource(Source):
                                  ("idle_timeout", idle_timeout, 0.01),
                                  ("max_wait", max_wait, 0.01),
                                  ("retry_initial", retry_initial, 0.0),
-                                 ("retry_max", retry_max, 0.0), ("log_problems", log_problems, 0)):
+                                 ("retry_max", retry_max, 0.0), ("log_problems", log_problems, 0),
+                                 ("job_samples", job_samples, 0),
+                                 ("job_detail_limit", job_detail_limit, 0)):
             if not value >= low:  # NaN too
                 raise SourceOptionError(f"{name} must be >= {low}, got {value}")
         self.server_url = base
@@ -163,10 +186,16 @@ class CouchSource(Source):
         self.retry_initial = retry_initial
         self.retry_max = max(retry_max, retry_initial)
         self.log_problems = log_problems
+        self.job_options = JobOptions(samples=job_samples, detail_limit=job_detail_limit)
         self.client = CouchClient(base, auth=auth, timeout=timeout, gzip=gzip)
         self._url = redact(base if auth is None else base.replace("://", f"://{auth[0]}@", 1))
+        #: what a checkpoint kept with the snapshot must say to be resumed from: the
+        #: server, the databases, the statuses shown and the format of the entries
+        self.identity = (f"couchdb {base} {requests_db} {wmstats_db} "
+                         f"statuses={','.join(sorted(chosen)) if chosen else '*'} "
+                         f"{ENTRY_FORMAT}")
 
-        self._state = SourceState(chosen)
+        self._state = SourceState(chosen, self.job_options, wmstats_db)
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._thread: threading.Thread | None = None
@@ -183,6 +212,7 @@ class CouchSource(Source):
         self._connected = False
         self._contact: float | None = None
         self._loads = 0
+        self._resumes = 0
         self._last_load: float | None = None
         self._loaded_at: float | None = None
         self._updates = 0
@@ -245,7 +275,8 @@ class CouchSource(Source):
                 ready=self._ready, connected=self._connected, last_contact=self._contact,
                 sequences=self._sequences,
                 last_load_seconds=self._last_load, loaded_at=self._loaded_at,
-                loads=self._loads, updates_applied=self._updates, problems=self._problems,
+                loads=self._loads, resumes=self._resumes, updates_applied=self._updates,
+                problems=self._problems,
                 errors=self._errors, last_error=self._last_error, url=self._url)
 
     def sequences_for(self, snapshot_id: str) -> Mapping[str, str] | None:
@@ -267,16 +298,24 @@ class CouchSource(Source):
 
     def _run(self) -> None:
         delay = self.retry_initial
+        resume = True
         while not self._stop.is_set():
             try:
-                self._load()
+                if not (resume and self._resume()):
+                    self._load()
             except _Stopped:
                 break
+            except _Rejected as exc:
+                log.warning("couchdb source: cannot resume from the kept sequences (%s); "
+                            "loading everything", exc)
+                resume = False
+                continue
             except Exception as exc:  # noqa: BLE001 - reported, retried
-                self._failed("full load", exc)
+                self._failed("resuming" if resume else "full load", exc)
                 self._stop.wait(delay)
                 delay = min(max(delay * 2, 0.05), self.retry_max)
                 continue
+            resume = False
             delay = self.retry_initial
             self._reload.clear()
             generation = threading.Event()
@@ -341,9 +380,15 @@ class CouchSource(Source):
             params = {"include_docs": True, "limit": self.batch_size,
                       "startkey": rows[-1].get("id"), "skip": 1}
 
-    def _read(self, db: str, state: SourceState, problems: list[Problem],
-              convert: bool) -> Iterator[set[str]]:
-        """Read a whole database into ``state``; per page, the workflows it touched."""
+    def _read(self, db: str, state: SourceState, problems: list[Problem], convert: bool
+              ) -> Iterator[set[str]]:
+        """Read a whole database into ``state``; per page, the workflows it touched.
+
+        The objects made so far are moved out of the cyclic garbage collector's way
+        after each page (:func:`gc.freeze`; the load ends with :func:`gc.unfreeze`):
+        they are long-lived, and scanning them again and again costed a quarter of
+        the load's time.
+        """
         pages = prefetched(self._pages(db), depth=1, name=f"wmstats-couchdb-read-{db}",
                            on_exit=self.client.close_thread_session)
         agents: set[str] = set()
@@ -361,6 +406,7 @@ class CouchSource(Source):
                     state.update(db, doc_id, row.get("doc"), problems, touched, agents,
                                  convert=convert)
                     self._rows_read += 1
+                gc.freeze()
                 yield touched
         finally:
             pages.close()
@@ -372,10 +418,11 @@ class CouchSource(Source):
 
         The agent database is read first, its ``agent_request`` documents packed
         without converting them; then the request documents are read, and each
-        page's workflows are merged and handed to :meth:`Store.replace
-        <wmstats.store.Store.replace>` at once, which converts their agent reports
-        then: the converted records never all exist at the same time.  If reading
-        fails part way, the replace fails and the store keeps its snapshot.
+        page's workflows are merged (converting their agent reports then) and handed to :meth:`Store.replace_from_source
+        <wmstats.store.Store.replace_from_source>` at once (with the checkpoint and
+        the kept entries, which a store that persists writes with the snapshot):
+        the converted records never all exist at the same time.  If reading fails
+        part way, the replace fails and the store keeps its snapshot.
         """
         began = time.monotonic()
         sequences: dict[str, str] = {}
@@ -385,12 +432,10 @@ class CouchSource(Source):
             if not isinstance(info, dict) or "update_seq" not in info:
                 raise CouchError(0, "bad_answer", f"no update_seq for {db}", "GET", "/" + db)
             sequences[db] = _seq_text(info["update_seq"])
-        state = SourceState(self.statuses)
+        state = SourceState(self.statuses, self.job_options, self.databases[1])
         problems: list[Problem] = []
         self._rows_read = 0
         requests_db, wmstats_db = self.databases
-        for _touched in self._read(wmstats_db, state, problems, convert=False):
-            pass
 
         def bundles() -> Iterator[WorkflowBundle]:
             merged: set[str] = set()
@@ -403,10 +448,20 @@ class CouchSource(Source):
                 if name not in merged:
                     yield state.bundle(name, problems)
 
-        with self._apply_lock:
-            self._write(lambda: self._store.replace(bundles(), state.agents()), sequences)
-            state.forget_converted()
-            self._state = state
+        try:
+            for _touched in self._read(wmstats_db, state, problems, convert=False):
+                pass
+            checkpoint = Checkpoint(self.identity, sequences)
+            with self._apply_lock:
+                self._write(lambda: self._store.replace_from_source(
+                    checkpoint, bundles(), state.agents(), state.entries()), sequences)
+                state.jobs.compact()
+                self._store.replace_jobs(state.all_job_records())
+                state.forget_converted()
+                state.take_changes()
+                self._state = state
+        finally:
+            gc.unfreeze()
         seconds = time.monotonic() - began
         with self._cond:
             self._ready = True
@@ -414,8 +469,102 @@ class CouchSource(Source):
             self._last_load = seconds
             self._loaded_at = time.time()
         self._report(problems, "the full load")
-        log.info("couchdb source: loaded %d documents, %d workflows shown, in %.1f s "
-                 "(sequences %s)", self._rows_read, len(state.names()), seconds, sequences)
+        log.info("couchdb source: loaded %d documents, %d workflows shown, %d job summaries, "
+                 "in %.1f s (sequences %s)", self._rows_read, len(state.names()),
+                 len(state.jobs), seconds, sequences)
+
+    # ------------------------------------------------------------------ warm restart
+
+    def _resume(self) -> bool:
+        """Resume from the checkpoint kept with the store's snapshot, if it is this
+        source's: apply the changes made since its sequences, reading kept entries
+        as the changes touch them (see :class:`~wmstats_couchdb._state.SourceState`).
+
+        :returns: ``False`` when there is nothing to resume from.
+        :raises _Rejected: when CouchDB refuses a sequence (or a database is gone),
+            or the kept entries do not match the snapshot.
+        """
+        checkpoint = self._store.checkpoint()
+        if (checkpoint is None or checkpoint.source != self.identity
+                or set(checkpoint.sequences) != set(self.databases)):
+            return False
+        began = time.monotonic()
+        try:
+            state = SourceState(self.statuses, self.job_options, self.databases[1],
+                                StoreBacking(self._store))
+        except StaleEntries as exc:
+            raise _Rejected(str(exc)) from exc
+        try:
+            jobsummaries = self._read_jobs(self.databases[1], state)
+        except CouchError as exc:
+            if exc.missing_database:
+                raise _Rejected(f"{self.databases[1]}: {exc}") from exc
+            raise
+        with self._apply_lock:
+            # The job records as a full load makes them (the changes since the
+            # checkpoint are applied on top below, again where already read).
+            self._store.replace_jobs(state.all_job_records())
+            self._state = state
+            with self._cond:
+                self._sequences = dict(checkpoint.sequences)
+                self._by_snapshot[self._store.snapshot_id] = self._sequences
+        applied = self._updates
+        for db in self.databases:
+            self._catch_up(db)
+        with self._cond:
+            self._ready = True
+            self._resumes += 1
+        log.info("couchdb source: resumed from the kept sequences %s, %d changes applied, "
+                 "%d job summaries read, in %.1f s", dict(checkpoint.sequences),
+                 self._updates - applied, jobsummaries, time.monotonic() - began)
+        return True
+
+    def _read_jobs(self, db: str, state: SourceState) -> int:
+        """Fill ``state``'s job table from every ``jobsummary`` document of ``db``
+        (the job records are not part of the kept state); returns how many.
+
+        Their problems were reported when they were first read, before the restart.
+        """
+        pages = prefetched(self._pages(db), depth=1, name=f"wmstats-couchdb-jobs-{db}",
+                           on_exit=self.client.close_thread_session)
+        found = 0
+        ignored: list[Problem] = []
+        try:
+            for rows in pages:
+                for row in rows:
+                    doc_id = row.get("id") if isinstance(row, dict) else None
+                    if isinstance(doc_id, str) and state.load_jobsummary(
+                            db, doc_id, row.get("doc"), ignored):
+                        found += 1
+                ignored.clear()
+        finally:
+            pages.close()
+        if self._stop.is_set():
+            raise _Stopped
+        state.jobs.compact()
+        return found
+
+    def _catch_up(self, db: str) -> None:
+        """Apply every change of ``db`` since the current sequence (``_changes``
+        pages of ``batch_size``, without waiting for new ones)."""
+        path = f"/{quote(db)}/_changes"
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                body = self.client.request("GET", path, params={
+                    "since": self._sequences[db], "include_docs": True,
+                    "limit": self.batch_size})
+                self._connected_now()
+                applied = self._apply(db, body)
+            except CouchError as exc:
+                if exc.missing_database or exc.status == 400:
+                    raise _Rejected(f"{db}: {exc}") from exc
+                raise
+            except StaleEntries as exc:
+                raise _Rejected(str(exc)) from exc
+            if applied < self.batch_size:
+                return
 
     # ------------------------------------------------------------------ writes
 
@@ -473,6 +622,10 @@ class CouchSource(Source):
                     continue
                 try:
                     self._apply(db, body)
+                except StaleEntries as exc:
+                    self._failed(f"applying changes of {db}", exc)
+                    self._reload.set()
+                    return
                 except Exception as exc:  # noqa: BLE001 - the store failed: retry the batch
                     self._failed(f"applying changes of {db}", exc)
                     stop.wait(delay)
@@ -482,8 +635,9 @@ class CouchSource(Source):
         finally:
             self.client.close_thread_session()
 
-    def _apply(self, db: str, body: Any) -> None:
-        """Apply one answer of a ``_changes`` feed to the state and the store."""
+    def _apply(self, db: str, body: Any) -> int:
+        """Apply one answer of a ``_changes`` feed to the state and the store; returns
+        how many changes it held."""
         rows = body.get("results") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             raise CouchError(0, "bad_answer", "_changes without results", "GET", db)
@@ -491,12 +645,13 @@ class CouchSource(Source):
         if last_seq is None:
             last_seq = rows[-1].get("seq") if rows and isinstance(rows[-1], dict) else None
         if last_seq is None:
-            return
+            return len(rows)
         problems: list[Problem] = []
         with self._apply_lock:
             state = self._state
             workflows: set[str] = set()
             agents: set[str] = set()
+            jobs: set[str] = set()
             for row in rows:
                 doc_id = row.get("id") if isinstance(row, dict) else None
                 if not isinstance(doc_id, str):
@@ -509,20 +664,30 @@ class CouchSource(Source):
                     problems.append(Problem(doc_id, "", f"{db}: change without its document; "
                                                         f"skipped"))
                     continue
-                state.update(db, doc_id, doc, problems, workflows, agents)
+                state.update(db, doc_id, doc, problems, workflows, agents, jobs=jobs)
             sequences = {**self._sequences, db: _seq_text(last_seq)}
+            if jobs:
+                # Before the workflows: their write notes the new sequences.
+                self._store.apply_jobs([state.job_records(n) for n in sorted(jobs)])
             if workflows or agents:
                 names = sorted(workflows)
                 upserts = [state.bundle(n) for n in names if state.shown(n)]
                 deletes = [n for n in names if not state.shown(n)]
                 found = {url: state.agent(url) for url in sorted(agents)}
                 state.forget_converted()
-                self._write(lambda: self._store.apply(
-                    upserts, deletes, agents=[a for a in found.values() if a is not None],
-                    deleted_agents=[url for url, a in found.items() if a is None]), sequences)
-            elif sequences != self._sequences:
-                self._advance(sequences)
+                kept, gone = state.take_changes()
+                checkpoint = Checkpoint(self.identity, sequences)
+                self._write(lambda: self._store.apply_from_source(
+                    checkpoint, upserts, deletes,
+                    agents=[a for a in found.values() if a is not None],
+                    deleted_agents=[url for url, a in found.items() if a is None],
+                    entries=kept, deleted_entries=gone), sequences)
+            else:
+                state.take_changes()
+                if sequences != self._sequences:
+                    self._advance(sequences)
         with self._cond:
             self._updates += len(rows)
         log.debug("couchdb source: applied %d changes of %s", len(rows), db)
         self._report(problems, f"changes of {db}")
+        return len(rows)

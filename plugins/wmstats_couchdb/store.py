@@ -12,6 +12,8 @@ Layout
   failure half way leaves the old one untouched (the new database is dropped).
   The previous snapshot database is kept for ``keep_snapshots`` more replaces, so
   that readers in other processes can finish what they started.
+* Job records live in a database of their own, named by the pointer document
+  ``wmstats-jobs`` of the base database (see :mod:`wmstats_couchdb._jobs`).
 * :meth:`CouchStore.apply` writes into the current snapshot with ``_bulk_docs``;
   conflicts (409) are resolved by fetching the current revisions and retrying
   (the last writer wins).
@@ -68,6 +70,7 @@ from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBun
 from wmstats.store import Store, StoreError, StoreOptionError
 from wmstats_couchdb import _docs
 from wmstats_couchdb._http import CouchClient, CouchError, quote, redact
+from wmstats_couchdb._jobs import CouchJobs
 
 __all__ = ["CouchStore", "CouchError"]
 
@@ -201,7 +204,7 @@ def _summaries(by: str, rows: Iterable[tuple[str, str, Sequence[int]]]) -> list[
     return [make_summary(by, v, counters[v], statuses[v]) for v in sorted(counters)]
 
 
-class CouchStore(Store):
+class CouchStore(CouchJobs, Store):
     """A store in CouchDB (or anything speaking its HTTP API, e.g. pouchdb-server).
 
     URL form: ``couchdb://user:password@host:port/database?option=value``; the

@@ -23,13 +23,23 @@ Tables:
     ``agent``: see :data:`wmstats.aggregates.AGGREGATES`), the workflow's
     WorkflowSite counters summed per value (``agg``, ``name``): what those
     aggregates add up.
+``workflow_name_fts``
+    an FTS5 trigram index of the workflow names (case-sensitive, rowid =
+    ``workflow.row``): a name wildcard with a run of 3 or more plain characters
+    reads its candidates there instead of testing every name (layout 7; a layout
+    6 file gets it when opened).
 ``agent``, ``meta``
     agent records (JSON); the layout version, the snapshot id, the workflow
     count and the aggregates ``site_sum`` holds (when the aggregate table
     changes, ``site_sum`` is rebuilt from the stored records on opening).
+``job_doc``
+    each workflow's job records (one blob, :mod:`wmstats.backends.jobcodec`),
+    made by the first job write; ``meta.jobs_snapshot`` is their id.
 
-A file of an older layout is opened but cannot be read: :meth:`SqliteStore.replace`
-rebuilds it in the current layout.  A file of a newer layout is refused.
+A file of layout 6 (agent details and job records, no name index) gets the name
+index when opened.  A file of an older layout is opened but cannot be read:
+:meth:`SqliteStore.replace` rebuilds it in the current layout.  A file of a newer
+layout is refused.
 
 Filters, sort, paging, distinct and aggregates are all SQL with bound
 parameters (column names come only from the schema whitelist); regular
@@ -41,7 +51,7 @@ rolls back and the previous snapshot stays as it was.
 The package's parts: ``_schema`` (the layout: version, DDL, the rows a bundle
 becomes), ``_writes`` (writes inside a transaction), ``_queries`` (reads: filters
 as SQL, the statements of every read), ``_store`` (:class:`SqliteStore`:
-connections, transactions, caches).
+connections, transactions, caches), ``_jobs`` (the job records).
 """
 
 from wmstats_sqlite._schema import INDEXED_FIELDS, SCHEMA_VERSION

@@ -22,9 +22,9 @@ from wmstats.aggregates import Aggregate
 from wmstats.backends.codec import decode_bundle, decode_workflow, record_from_values
 from wmstats.query import Filter, Query, Scalar, compile_regex, field_specs, make_summary
 from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
-from wmstats_sqlite._schema import BATCH, INDEXED_FIELDS, N_COUNTERS, Layout, quote
+from wmstats_sqlite._schema import BATCH, INDEXED_FIELDS, N_COUNTERS, NAME_FTS, Layout, quote
 
-__all__ = ["ANY_DRIVER", "regexp", "Queries"]
+__all__ = ["ANY_DRIVER", "regexp", "name_search", "Queries"]
 
 #: :meth:`Queries.where`: let sqlite pick the filter that drives the query.
 ANY_DRIVER: Final = object()
@@ -39,6 +39,26 @@ def regexp(pattern: str, value: object) -> bool:
 def _glob(pattern: str) -> str:
     """Our glob (only ``*`` and ``?`` special) as an sqlite GLOB pattern."""
     return pattern.replace("[", "[[]")
+
+
+#: The shortest run of plain characters the name trigram index can look up.
+_TRIGRAM: Final = 3
+
+
+def name_search(pattern: str) -> tuple[str, bool] | None:
+    """How the name trigram index finds the names a glob matches.
+
+    :returns: the FTS5 query (every run of 3 or more plain characters as a phrase,
+        all of them: the candidates), and whether the candidates are exactly the
+        matches (``*text*``: a phrase of trigrams is a substring); ``None`` when the
+        pattern has no such run (every name is a candidate).
+    """
+    runs = [run for run in pattern.replace("?", "*").split("*") if run]
+    long = [run for run in runs if len(run) >= _TRIGRAM]
+    if not long:
+        return None
+    query = " AND ".join('"' + run.replace('"', '""') + '"' for run in long)
+    return query, len(runs) == 1 and pattern == f"*{runs[0]}*"
 
 
 class Queries:
@@ -67,7 +87,28 @@ class Queries:
                         f"AND ({inner}))", params)
             return (f"EXISTS (SELECT 1 FROM workflow_value v WHERE v.field = ? "
                     f"AND v.row = w.row AND ({inner}))", params)
+        if drive and flt.field == "RequestName" and flt.op == "glob":
+            found = self._name_candidates(flt)
+            if found is not None:
+                return found
         return self._value_condition(f"{'' if drive else '+'}w.{quote(flt.field)}", flt)
+
+    @staticmethod
+    def _name_candidates(flt: Filter) -> tuple[str, list[Any]] | None:
+        """A name glob as rows of the name trigram index (``None`` when a pattern
+        has no run of 3 plain characters: every name would be a candidate)."""
+        parts: list[str] = []
+        params: list[Any] = []
+        for pattern in flt.values:
+            found = name_search(str(pattern))
+            if found is None:
+                return None
+            query, exact = found
+            test = "" if exact else " AND f.RequestName GLOB ?"
+            parts.append(f"w.row IN (SELECT f.rowid FROM {NAME_FTS} f WHERE "
+                         f"{NAME_FTS} MATCH ?{test})")
+            params += [query] if exact else [query, _glob(str(pattern))]
+        return " OR ".join(parts), params
 
     @staticmethod
     def _value_condition(column: str, flt: Filter) -> tuple[str, list[Any]]:
@@ -97,9 +138,10 @@ class Queries:
             return "", []
         parts: list[str] = []
         params: list[Any] = []
+        driver_field = driver.field if isinstance(driver, Filter) else None
         for flt in filters:
             sql, values = self.condition(flt, driver is ANY_DRIVER or flt is driver
-                                         or flt.field == sort_field)
+                                         or flt.field in (sort_field, driver_field))
             parts.append(f"({sql})")
             params.extend(values)
         return " WHERE " + " AND ".join(parts), params
@@ -125,9 +167,19 @@ class Queries:
 
     def count(self, con: sqlite3.Connection, filters: Sequence[Filter]) -> int:
         """How many workflows match every filter."""
+        if len(filters) == 1 and filters[0].field == "RequestName" and filters[0].op == "glob":
+            # Every workflow is in the trigram index: count there, without the table.
+            found = self._name_candidates(filters[0])
+            if found is not None:
+                sql, params = found
+                sql = sql.replace("w.row IN (", "f.rowid IN (")
+                total: int = con.execute(
+                    f"SELECT COUNT(*) FROM {NAME_FTS} f WHERE {sql}", params).fetchone()[0]
+                return total
         where, params = self.where(filters)
-        total: int = con.execute(f"SELECT COUNT(*) FROM workflow w{where}", params).fetchone()[0]
-        return total
+        counted: int = con.execute(f"SELECT COUNT(*) FROM workflow w{where}",
+                                   params).fetchone()[0]
+        return counted
 
     def page_rows(self, con: sqlite3.Connection, query: Query, total: int, count: int,
                   count_of: Callable[[Filter], int]) -> list[int]:

@@ -11,13 +11,18 @@ from wmstats.aggregates import AGGREGATES
 from wmstats.query import SORT_SEPARATOR, field_specs
 from wmstats.schema import COUNTER_FIELDS, Workflow, WorkflowBundle
 
-__all__ = ["SCHEMA_VERSION", "INDEXED_FIELDS", "N_COUNTERS", "BATCH", "quote", "older", "Layout"]
+__all__ = ["SCHEMA_VERSION", "MIGRATES_FROM", "INDEXED_FIELDS", "N_COUNTERS", "BATCH",
+           "NAME_FTS", "quote", "older", "Layout"]
 
 #: Bumped when the table layout changes (see :mod:`wmstats_sqlite` for older files).
 #: 3: ``site_sum`` keyed by aggregate.  4: the status history is a bundle part
 #: (RequestTransition records), no longer a Workflow field.  5: the bundle blob holds
-#: the ChainArgs and AgentRequest parts too.
-SCHEMA_VERSION: Final = "5"
+#: the ChainArgs and AgentRequest parts too.  6: Agent records have the heartbeat
+#: details and derived status (schema 2.2); job records (``job_doc``).
+#: 7: ``workflow_name_fts`` (a layout 6 file gets it when opened).
+SCHEMA_VERSION: Final = "7"
+#: The layout older files are brought to the current one from, when opened.
+MIGRATES_FROM: Final = "6"
 #: Workflow columns with an ``(field, RequestName)`` index.
 INDEXED_FIELDS: Final = (
     "RequestStatus", "RequestType", "SubRequestType", "Campaign", "Group", "Requestor",
@@ -28,6 +33,9 @@ INDEXED_FIELDS: Final = (
 N_COUNTERS: Final = len(COUNTER_FIELDS)
 #: Rows per ``executemany``, names or rows per ``IN (...)`` list.
 BATCH: Final = 500
+#: The trigram index of workflow names (rowid = ``workflow.row``): ``*text*`` name
+#: searches read their candidates from it instead of testing every name.
+NAME_FTS: Final = "workflow_name_fts"
 
 
 def _columns() -> tuple[str, ...]:
@@ -72,6 +80,11 @@ class Layout:
             for name in self.columns)
         self.create_meta = ("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
                             "value TEXT NOT NULL)")
+        # Case-sensitive trigrams, as our globs are, with positions: a phrase is then
+        # exactly a substring (Queries.condition); the names are kept in it too, a
+        # narrow table to test candidates against.
+        self.create_name_fts = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {NAME_FTS} USING "
+                                f"fts5(RequestName, tokenize='trigram case_sensitive 1')")
         self.create = [
             self.create_meta,
             f"CREATE TABLE IF NOT EXISTS workflow (row INTEGER PRIMARY KEY, {col_defs})",
@@ -88,6 +101,10 @@ class Layout:
             f"{', '.join(f'c{i} INTEGER NOT NULL' for i in range(N_COUNTERS))}, "
             f"PRIMARY KEY (row, agg, name)) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS agent (url TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS source_entry (key TEXT PRIMARY KEY, "
+            "grp TEXT NOT NULL, data BLOB NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS source_entry_by_group ON source_entry (grp)",
+            self.create_name_fts,
         ]
         self.indexes = [
             f"CREATE INDEX IF NOT EXISTS workflow_by_{name} ON workflow "

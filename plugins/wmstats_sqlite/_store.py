@@ -14,12 +14,22 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
+import ujson
+
 from wmstats.query import Filter, Page, Query, Scalar, budget, field_spec
 from wmstats.schema import Agent, Summary, Workflow, WorkflowBundle
-from wmstats.store import Store, StoreError, StoreOptionError
+from wmstats.store import Checkpoint, SourceEntry, Store, StoreError, StoreOptionError
 from wmstats_sqlite import _writes
+from wmstats_sqlite._jobs import SqliteJobs
 from wmstats_sqlite._queries import Queries, regexp
-from wmstats_sqlite._schema import SCHEMA_VERSION, Layout, older
+from wmstats_sqlite._schema import (
+    BATCH,
+    MIGRATES_FROM,
+    NAME_FTS,
+    SCHEMA_VERSION,
+    Layout,
+    older,
+)
 
 __all__ = ["SqliteStore"]
 
@@ -27,12 +37,14 @@ __all__ = ["SqliteStore"]
 _COUNT_CACHE: Final = 256
 #: distinct/aggregate answers remembered per store (keyed by snapshot id and query).
 _RESULT_CACHE: Final = 64
+#: Rows of each index ANALYZE samples (``PRAGMA analysis_limit``).
+_ANALYSIS_LIMIT: Final = 2000
 #: sqlite VM instructions between two looks at the request's time budget.
 _BUDGET_STEPS: Final = 1000
 _T = typing.TypeVar("_T")
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteJobs, Store):
     """Workflows and agents in one sqlite database file.
 
     One connection per thread; writes are serialized by a lock (and, across
@@ -49,6 +61,7 @@ class SqliteStore(Store):
     """
 
     backend: ClassVar[str] = "sqlite"
+    keeps_checkpoints: ClassVar[bool] = True
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0,
                  cache_kb: int = 32768, compress: bool = True,
@@ -87,6 +100,8 @@ class SqliteStore(Store):
                 version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 if version is None or version[0] == SCHEMA_VERSION:
                     _writes.create(con, self._layout, fresh=version is None)
+                elif version[0] == MIGRATES_FROM:
+                    _writes.migrate(con, self._layout)
                 elif older(version[0]):
                     self._stale = str(version[0])
                 else:
@@ -159,6 +174,15 @@ class SqliteStore(Store):
     # ------------------------------------------------------------------ writes
 
     def replace(self, bundles: Iterable[WorkflowBundle], agents: Iterable[Agent] = ()) -> str:
+        return self._replace(bundles, agents, None, ())
+
+    def replace_from_source(self, checkpoint: Checkpoint, bundles: Iterable[WorkflowBundle],
+                            agents: Iterable[Agent] = (),
+                            entries: Iterable[SourceEntry] = ()) -> str:
+        return self._replace(bundles, agents, checkpoint, entries)
+
+    def _replace(self, bundles: Iterable[WorkflowBundle], agents: Iterable[Agent],
+                 checkpoint: Checkpoint | None, entries: Iterable[SourceEntry]) -> str:
         with self._write_lock:
             con = self._connection()
             layout = self._layout
@@ -169,13 +193,22 @@ class SqliteStore(Store):
                 for statement in layout.drop_indexes:
                     con.execute(statement)
                 for table in ("workflow", "workflow_value", "workflow_doc", "site_sum",
-                              "agent"):
+                              "agent", "source_entry"):
                     con.execute(f"DELETE FROM {table}")
+                con.execute(f"DROP TABLE IF EXISTS {NAME_FTS}")  # faster than deleting
+                con.execute(layout.create_name_fts)
                 _writes.insert(con, layout, bundles, compress=self._compress)
                 _writes.insert_agents(con, agents)
                 for statement in layout.indexes:
                     con.execute(statement)
+                # Statistics from a sample of each index: enough for the planner, and
+                # seconds instead of minutes at a million workflows.
+                con.execute(f"PRAGMA analysis_limit={_ANALYSIS_LIMIT}")
                 con.execute("ANALYZE")
+                _writes.drop_checkpoint(con)
+                if checkpoint is not None:
+                    _writes.write_entries(con, entries)
+                    _writes.keep_checkpoint(con, checkpoint)
                 sid = _writes.finish(con)
                 con.execute("COMMIT")
             except BaseException:
@@ -186,6 +219,20 @@ class SqliteStore(Store):
 
     def apply(self, upserts: Iterable[WorkflowBundle] = (), deletes: Iterable[str] = (), *,
               agents: Iterable[Agent] = (), deleted_agents: Iterable[str] = ()) -> str:
+        return self._apply(upserts, deletes, agents, deleted_agents, None, (), ())
+
+    def apply_from_source(self, checkpoint: Checkpoint, upserts: Iterable[WorkflowBundle] = (),
+                          deletes: Iterable[str] = (), *, agents: Iterable[Agent] = (),
+                          deleted_agents: Iterable[str] = (),
+                          entries: Iterable[SourceEntry] = (),
+                          deleted_entries: Iterable[str] = ()) -> str:
+        return self._apply(upserts, deletes, agents, deleted_agents, checkpoint, entries,
+                           deleted_entries)
+
+    def _apply(self, upserts: Iterable[WorkflowBundle], deletes: Iterable[str],
+               agents: Iterable[Agent], deleted_agents: Iterable[str],
+               checkpoint: Checkpoint | None, entries: Iterable[SourceEntry],
+               deleted_entries: Iterable[str]) -> str:
         with self._write_lock:
             con = self._connection()
             con.execute("BEGIN IMMEDIATE")
@@ -198,12 +245,40 @@ class SqliteStore(Store):
                 _writes.insert_agents(con, agents)
                 con.executemany("DELETE FROM agent WHERE url = ?",
                                 [(url,) for url in deleted_agents])
+                if checkpoint is None:
+                    _writes.drop_checkpoint(con)
+                else:
+                    _writes.write_entries(con, entries, deleted_entries)
+                    _writes.keep_checkpoint(con, checkpoint)
                 sid = _writes.finish(con)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             return sid
+
+    def checkpoint(self) -> Checkpoint | None:
+        with self._read() as con:
+            row = con.execute("SELECT value FROM meta WHERE key = 'checkpoint'").fetchone()
+        if row is None:
+            return None
+        kept = ujson.loads(row[0])
+        return Checkpoint(kept["source"], kept["sequences"])
+
+    def source_entries(self, *, keys: Iterable[str] = (),
+                       groups: Iterable[str] = ()) -> list[SourceEntry]:
+        found: dict[str, SourceEntry] = {}
+        with self._read() as con:
+            for column, wanted in (("key", list(dict.fromkeys(keys))),
+                                   ("grp", list(dict.fromkeys(groups)))):
+                for start in range(0, len(wanted), BATCH):
+                    chunk = wanted[start:start + BATCH]
+                    marks = ", ".join("?" for _ in chunk)
+                    for key, group, data in con.execute(
+                            f"SELECT key, grp, data FROM source_entry "
+                            f"WHERE {column} IN ({marks})", chunk):
+                        found[key] = SourceEntry(key, group, bytes(data))
+        return list(found.values())
 
     # ------------------------------------------------------------------ reads
 

@@ -9,6 +9,8 @@ import sqlite3
 import uuid
 from collections.abc import Iterable
 
+import ujson
+
 from wmstats.backends.codec import (
     decode_bundle,
     decode_workflow,
@@ -18,10 +20,11 @@ from wmstats.backends.codec import (
 )
 from wmstats.schema import Agent, WorkflowBundle
 from wmstats.serialize import json_dumps
-from wmstats_sqlite._schema import BATCH, SCHEMA_VERSION, Layout, quote
+from wmstats.store import Checkpoint, SourceEntry
+from wmstats_sqlite._schema import BATCH, NAME_FTS, SCHEMA_VERSION, Layout, quote
 
-__all__ = ["new_id", "create", "drop_older", "rebuild_site_sums", "insert", "delete",
-           "insert_agents", "finish"]
+__all__ = ["new_id", "create", "drop_older", "migrate", "rebuild_site_sums", "insert", "delete",
+           "insert_agents", "keep_checkpoint", "drop_checkpoint", "write_entries", "finish"]
 
 
 def new_id() -> str:
@@ -43,6 +46,16 @@ def create(con: sqlite3.Connection, layout: Layout, fresh: bool) -> None:
     stored = con.execute("SELECT value FROM meta WHERE key = 'site_sums'").fetchone()
     if stored is None or stored[0] != layout.site_sum_keys:
         rebuild_site_sums(con, layout)
+
+
+def migrate(con: sqlite3.Connection, layout: Layout) -> None:
+    """Bring a file of layout :data:`~wmstats_sqlite._schema.MIGRATES_FROM` to the
+    current one: add what it lacks (the name trigram index, from the stored names)."""
+    create(con, layout, fresh=False)
+    con.execute(f"DELETE FROM {NAME_FTS}")
+    con.execute(f"INSERT INTO {NAME_FTS} (rowid, RequestName) "
+                f"SELECT row, RequestName FROM workflow")
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
 
 
 def rebuild_site_sums(con: sqlite3.Connection, layout: Layout) -> None:
@@ -67,11 +80,12 @@ def drop_older(con: sqlite3.Connection, layout: Layout) -> None:
     version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     if version is not None and version[0] == SCHEMA_VERSION:
         return
+    # Virtual tables first: dropping one drops its shadow tables too.
     tables = [name for (name,) in con.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'meta' "
-        "AND name NOT LIKE 'sqlite_%'")]
+        "AND name NOT LIKE 'sqlite_%' ORDER BY sql NOT LIKE 'CREATE VIRTUAL%'")]
     for table in tables:
-        con.execute(f"DROP TABLE {quote(table)}")
+        con.execute(f"DROP TABLE IF EXISTS {quote(table)}")
     con.execute("DELETE FROM meta")
     create(con, layout, fresh=True)
 
@@ -82,12 +96,15 @@ def delete(con: sqlite3.Connection, names: Iterable[str]) -> None:
     for table in ("workflow_value", "workflow_doc", "site_sum"):
         con.executemany(f"DELETE FROM {table} WHERE row IN "
                         f"(SELECT row FROM workflow WHERE RequestName = ?)", params)
+    con.executemany(f"DELETE FROM {NAME_FTS} WHERE rowid IN "
+                    f"(SELECT row FROM workflow WHERE RequestName = ?)", params)
     con.executemany("DELETE FROM workflow WHERE RequestName = ?", params)
 
 
 def insert(con: sqlite3.Connection, layout: Layout, bundles: Iterable[WorkflowBundle], *,
            compress: bool) -> None:
-    """Insert bundles under new row numbers (a second bundle of one name wins).
+    """Insert bundles under new row numbers (a second bundle of one name wins), in
+    constant memory: a batch at a time.
 
     Row numbers come from a counter that never goes back (``meta.next_row``), so
     one row number always stands for the same content: the store's decoded
@@ -95,35 +112,40 @@ def insert(con: sqlite3.Connection, layout: Layout, bundles: Iterable[WorkflowBu
 
     :param compress: zlib-compress the part blobs.
     """
-    rows: dict[str, int] = {}
     next_row = int(con.execute("SELECT value FROM meta WHERE key = 'next_row'")
                    .fetchone()[0])
-    batch: list[tuple[int, WorkflowBundle]] = []
+    #: name -> (row, bundle) of the batch; a later bundle of a name replaces the earlier
+    batch: dict[str, tuple[int, WorkflowBundle]] = {}
 
     def flush() -> None:
+        names = list(batch)
+        marks = ", ".join("?" for _ in names)
+        # Names written by an earlier batch of this write (or before it): the later wins.
+        delete(con, [name for (name,) in con.execute(
+            f"SELECT RequestName FROM workflow WHERE RequestName IN ({marks})", names)])
+        rows = list(batch.values())
         con.executemany(layout.insert_workflow,
-                        [layout.workflow_row(row, b.workflow) for row, b in batch])
+                        [layout.workflow_row(row, b.workflow) for row, b in rows])
+        con.executemany(f"INSERT INTO {NAME_FTS} (rowid, RequestName) VALUES (?, ?)",
+                        [(row, b.workflow.RequestName) for row, b in rows])
         con.executemany("INSERT INTO workflow_value (field, value, row) VALUES (?, ?, ?)",
-                        [v for row, b in batch for v in layout.value_rows(row, b.workflow)])
+                        [v for row, b in rows for v in layout.value_rows(row, b.workflow)])
         con.executemany("INSERT INTO workflow_doc (row, doc, parts) VALUES (?, ?, ?)",
                         [(row, encode_workflow(b.workflow),
-                          encode_parts(b, compress=compress)) for row, b in batch])
+                          encode_parts(b, compress=compress)) for row, b in rows])
         con.executemany(layout.insert_sum,
-                        [s for row, b in batch for s in layout.sum_rows(row, b)])
+                        [s for row, b in rows for s in layout.sum_rows(row, b)])
         batch.clear()
 
     for bundle in bundles:
         name = bundle.workflow.RequestName
-        if name in rows:
-            # A second bundle for one name: the later wins.
-            flush()
-            delete(con, [name])
-        rows[name] = next_row
-        batch.append((next_row, bundle))
+        batch.pop(name, None)
+        batch[name] = (next_row, bundle)
         next_row += 1
         if len(batch) >= BATCH:
             flush()
-    flush()
+    if batch:
+        flush()
     con.execute("UPDATE meta SET value = ? WHERE key = 'next_row'", (str(next_row),))
 
 
@@ -131,6 +153,33 @@ def insert_agents(con: sqlite3.Connection, agents: Iterable[Agent]) -> None:
     """Insert or replace agent records."""
     con.executemany("INSERT OR REPLACE INTO agent (url, doc) VALUES (?, ?)",
                     ((a.AgentURL, json_dumps(record_values(a))) for a in agents))
+
+
+def keep_checkpoint(con: sqlite3.Connection, checkpoint: Checkpoint) -> None:
+    """Keep a source's checkpoint with the snapshot being written."""
+    con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('checkpoint', ?)",
+                (ujson.dumps({"source": checkpoint.source,
+                              "sequences": dict(checkpoint.sequences)}),))
+
+
+def drop_checkpoint(con: sqlite3.Connection) -> None:
+    """Forget the checkpoint and the source's entries (a write that is not the source's)."""
+    if con.execute("DELETE FROM meta WHERE key = 'checkpoint'").rowcount:
+        con.execute("DELETE FROM source_entry")
+
+
+def write_entries(con: sqlite3.Connection, entries: Iterable[SourceEntry],
+                  deleted: Iterable[str] = ()) -> None:
+    """Insert or replace a source's entries (by key), then delete those keyed ``deleted``."""
+    batch: list[tuple[str, str, bytes]] = []
+    statement = "INSERT OR REPLACE INTO source_entry (key, grp, data) VALUES (?, ?, ?)"
+    for entry in entries:
+        batch.append((entry.key, entry.group, entry.data))
+        if len(batch) >= BATCH:
+            con.executemany(statement, batch)
+            batch.clear()
+    con.executemany(statement, batch)
+    con.executemany("DELETE FROM source_entry WHERE key = ?", [(key,) for key in deleted])
 
 
 def finish(con: sqlite3.Connection) -> str:

@@ -12,6 +12,7 @@ versions bumps its layout when the parts change.
 
 from __future__ import annotations
 
+import inspect
 import operator
 import typing
 import zlib
@@ -57,14 +58,34 @@ class _Layout:
         self.build = self._builder(cls)
 
     def _builder(self, cls: type[Any]) -> Callable[[Sequence[Any]], Any]:
-        """A function ``values -> record`` written for this class (about twice as
-        fast as a generic loop; the names are the schema's field names)."""
+        """A function ``values -> record`` written for this class.
+
+        For a slotted class whose fields have no validator or converter and no
+        ``__attrs_post_init__`` (the schema's records), it sets each slot through
+        its descriptor, which is all the attrs ``__init__`` does: two to three
+        times faster than calling it with keywords (what it does otherwise; the
+        names are the schema's field names).
+        """
+        fields = attrs.fields(cls)
+        direct = ("__slots__" in cls.__dict__ and not hasattr(cls, "__attrs_post_init__")
+                  and all(f.validator is None and f.converter is None and f.init
+                          for f in fields))
+        namespace: dict[str, Any] = {"_cls": cls, "_new": object.__new__}
+        lines = []
         args = []
         for i, name in enumerate(self.names):
             assert name.isidentifier()
-            args.append(f"{name}=tuple(v[{i}])" if i in self.tuples else f"{name}=v[{i}]")
-        namespace: dict[str, Any] = {"_cls": cls}
-        exec(f"def build(v):\n    return _cls({', '.join(args)})\n", namespace)  # noqa: S102
+            value = f"tuple(v[{i}])" if i in self.tuples else f"v[{i}]"
+            if direct:
+                namespace[f"_set{i}"] = inspect.getattr_static(cls, name).__set__
+                lines.append(f"    _set{i}(r, {value})\n")
+            else:
+                args.append(f"{name}={value}")
+        if direct:
+            code = f"def build(v):\n    r = _new(_cls)\n{''.join(lines)}    return r\n"
+        else:
+            code = f"def build(v):\n    return _cls({', '.join(args)})\n"
+        exec(code, namespace)  # noqa: S102
         build: Callable[[Sequence[Any]], Any] = namespace["build"]
         return build
 

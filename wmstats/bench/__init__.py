@@ -9,6 +9,8 @@
   the ``wmstats_couchdb`` plugin);
 * :mod:`wmstats.bench.couchdb_store` -- the CouchDB store alone (needs the
   ``wmstats_couchdb`` plugin);
+* :mod:`wmstats.bench.jobs` -- job records per million jobsummary documents, and
+  the job view's and alerts' latency at N workflows;
 * :mod:`wmstats.bench.hostile` -- costly filters and slow clients against the
   servers (the time budget, the connection guard);
 * :mod:`wmstats.bench.wmcore` -- the WMCore-compatible API next to the real reqmon
@@ -39,6 +41,7 @@ BENCHMARKS: Final[Mapping[str, str]] = MappingProxyType({
     "ui": "wmstats.bench.ui",
     "couchdb-source": "wmstats.bench.couchdb_source",
     "couchdb-store": "wmstats.bench.couchdb_store",
+    "jobs": "wmstats.bench.jobs",
     "hostile": "wmstats.bench.hostile",
     "wmcore": "wmstats.bench.wmcore",
     "report": "wmstats.bench.report",

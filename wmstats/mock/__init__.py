@@ -23,9 +23,18 @@ documents gives exactly the static records (the test suite checks it)::
     for bundle in gen.bundles(100_000):       # WorkflowBundle per workflow
         ...
 
+Job records are the exception: :meth:`MockGenerator.job_documents` renders the
+``jobsummary`` documents of a workflow's failed jobs (``_jobs``) and
+:meth:`MockGenerator.jobs` gives their records by converting them
+(:class:`wmstats.jobs.JobTable`), since the records keep whole documents as
+samples.  The agents' heartbeats are whole ``agent_info`` documents with every
+field a WMAgent writes (``_agents``), their times relative to ``now``: with the
+current time the agents look alive, some of them late or in trouble.
+
 The package's parts: ``_catalog`` (the vocabulary: sites, agents, campaigns,
 statuses and their weights), ``_truth`` (the neutral description of a workflow),
-``_records`` (static rendering), ``_documents`` (dynamic rendering).
+``_records`` (static rendering), ``_documents`` (dynamic rendering), ``_agents``
+(the heartbeats), ``_jobs`` (the jobsummary documents).
 """
 
 from __future__ import annotations
@@ -33,6 +42,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final
 
+from wmstats.jobs import JobOptions, JobTable
+from wmstats.mock._agents import agent_document, agent_record
+from wmstats.mock._archive import ARCHIVED_FROM, archive, archived
 from wmstats.mock._catalog import (
     ACTIVE_STATUSES,
     AGENTS,
@@ -42,14 +54,11 @@ from wmstats.mock._catalog import (
     REQUEST_TYPES,
     SITES,
 )
-from wmstats.mock._documents import (
-    render_agent_info,
-    render_agent_request,
-    render_request,
-)
-from wmstats.mock._records import render_agent, render_bundle
-from wmstats.mock._truth import Population
-from wmstats.schema import Agent, WorkflowBundle
+from wmstats.mock._documents import render_agent_request, render_request
+from wmstats.mock._jobs import render_jobsummaries
+from wmstats.mock._records import render_bundle
+from wmstats.mock._truth import Population, Truth
+from wmstats.schema import Agent, WorkflowBundle, WorkflowJobs
 
 __all__ = [
     "MockGenerator",
@@ -60,6 +69,7 @@ __all__ = [
     "REQUEST_STATUSES",
     "REQUEST_TYPES",
     "ACTIVE_STATUSES",
+    "ARCHIVED_FROM",
     "DEFAULT_NOW",
 ]
 
@@ -79,13 +89,21 @@ class MockGenerator:
     :param max_sites: most sites one task runs at on one agent.
     :param max_agents: most agents one workflow runs on (1 to 3).
     :param now: the reference time (epoch seconds); every date is before it.
+    :param archived: the share of workflows (0 to 1) made archived requests
+        (``normal-archived``, ``aborted-archived``, ``rejected-archived``, without
+        agent reports: :mod:`wmstats.mock._archive`) on top of the few that are
+        anyway; the others are as with 0.
     :param fill: every workflow past ``acquired`` runs on ``max_agents`` agents and
         each of its processing tasks at ``max_sites`` sites (the defaults draw mostly
         one agent and a few sites); see :meth:`production_sized`.
     """
 
     def __init__(self, seed: int = 0, *, max_tasks: int = 10, max_sites: int = 30,
-                 max_agents: int = 3, now: int = DEFAULT_NOW, fill: bool = False) -> None:
+                 max_agents: int = 3, now: int = DEFAULT_NOW, archived: float = 0.0,
+                 fill: bool = False) -> None:
+        if not 0.0 <= archived <= 1.0:
+            raise ValueError(f"archived must be between 0 and 1, got {archived}")
+        self.archived = archived
         self._population = Population(seed, max_tasks=max_tasks, max_sites=max_sites,
                                       max_agents=max_agents, now=now, fill=fill)
         self.seed = seed
@@ -107,41 +125,75 @@ class MockGenerator:
     def __repr__(self) -> str:
         return (f"MockGenerator(seed={self.seed!r}, max_tasks={self.max_tasks}, "
                 f"max_sites={self.max_sites}, max_agents={self.max_agents}, now={self.now}"
-                + (", fill=True)" if self.fill else ")"))
+                + (f", archived={self.archived}" if self.archived else "")
+                + (", fill=True" if self.fill else "") + ")")
+
+    def _truth(self, i: int) -> Truth:
+        """Workflow ``i``'s truth, archived if its draw says so."""
+        rng = archived(self.seed, i, self.archived)
+        if rng is None:
+            return self._population.truth(i)
+        return archive(self._population.truth(i, reports=False), rng, self.now)
 
     def workflow_name(self, i: int) -> str:
         """The name of workflow ``i`` (unique per index for a given seed)."""
-        return self._population.truth(i).name
+        return self._truth(i).name
 
     def bundle(self, i: int) -> WorkflowBundle:
         """The static records of workflow ``i``."""
-        return render_bundle(self._population.truth(i))
+        return render_bundle(self._truth(i))
 
     def documents(self, i: int) -> list[dict[str, Any]]:
         """The dynamic documents of workflow ``i``: its request, then its agent_request docs."""
-        truth = self._population.truth(i)
+        truth = self._truth(i)
         return [render_request(truth), *(render_agent_request(truth, a) for a in truth.agents)]
 
     def agents(self) -> list[Agent]:
-        """The static agent records, sorted by URL."""
-        return [render_agent(info) for info in self._population.agents]
+        """The static agent records, sorted by URL (their derived status as of their
+        heartbeats)."""
+        return [agent_record(info) for info in self._population.agents]
 
     def agent_documents(self) -> list[dict[str, Any]]:
         """The ``agent_info`` documents, sorted by agent URL."""
-        return [render_agent_info(info) for info in self._population.agents]
+        return [agent_document(info) for info in self._population.agents]
+
+    def job_documents(self, i: int) -> list[dict[str, Any]]:
+        """The ``jobsummary`` documents of workflow ``i``'s failed jobs (often none;
+        none for an archived request, whose agents are gone)."""
+        return render_jobsummaries(self._truth(i), self.seed)
+
+    def jobs(self, i: int, options: JobOptions = JobOptions()) -> WorkflowJobs:
+        """The job records of workflow ``i`` (from its :meth:`job_documents`)."""
+        name = self.workflow_name(i)
+        table = JobTable(options)
+        for doc in self.job_documents(i):
+            table.update(doc["_id"], doc, [])
+        return table.jobs(name)
+
+    def iter_jobs(self, n: int, start: int = 0,
+                  options: JobOptions = JobOptions()) -> Iterator[WorkflowJobs]:
+        """The job records of workflows ``start`` to ``start + n - 1`` that have some."""
+        for i in range(start, start + n):
+            jobs = self.jobs(i, options)
+            if jobs.groups:
+                yield jobs
 
     def bundles(self, n: int, start: int = 0) -> Iterator[WorkflowBundle]:
         """Static records of workflows ``start`` to ``start + n - 1``, in constant memory."""
-        truth = self._population.truth
+        truth = self._truth
         for i in range(start, start + n):
             yield render_bundle(truth(i))
 
-    def iter_documents(self, n: int, start: int = 0) -> Iterator[dict[str, Any]]:
+    def iter_documents(self, n: int, start: int = 0, *,
+                       jobs: bool = False) -> Iterator[dict[str, Any]]:
         """Every dynamic document: the ``agent_info`` docs, then each workflow's documents.
 
         :param n: number of workflows.
         :param start: index of the first workflow.
+        :param jobs: also each workflow's ``jobsummary`` documents (after its others).
         """
         yield from self.agent_documents()
         for i in range(start, start + n):
             yield from self.documents(i)
+            if jobs:
+                yield from self.job_documents(i)

@@ -1,7 +1,7 @@
 """Dynamic rendering: the WMCore documents of one mock workflow.
 
-The ReqMgr2 request, one ``agent_request`` per agent, one ``agent_info`` per agent,
-shaped like the documents WMCore keeps in CouchDB.
+The ReqMgr2 request and one ``agent_request`` per agent, shaped like the documents
+WMCore keeps in CouchDB (the agents' ``agent_info`` documents: ``_agents``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import time
 from typing import Any
 
 from wmstats.mock._catalog import AGENTS, NEST, REQUEST_CONSTANTS
-from wmstats.mock._truth import AgentInfo, AgentReport, Truth
+from wmstats.mock._truth import AgentReport, Truth
 
-__all__ = ["render_request", "render_agent_request", "render_agent_info"]
+__all__ = ["render_request", "render_agent_request"]
 
 
 def _nest(counts: dict[str, int]) -> dict[str, Any]:
@@ -216,33 +216,4 @@ def render_agent_request(t: Truth, agent: AgentReport) -> dict[str, Any]:
         "timestamp": agent.timestamp,
         "type": "agent_request",
         "workflow": t.name,
-    }
-
-
-def render_agent_info(info: AgentInfo) -> dict[str, Any]:
-    """One agent's ``agent_info`` heartbeat document."""
-    return {
-        "_id": info.url,
-        "type": "agent_info",
-        "agent": "WMAgent",
-        "agent_url": info.url,
-        "agent_team": info.team,
-        "agent_version": info.version,
-        "status": info.status,
-        "down_components": list(info.down),
-        "down_component_detail": [
-            {"name": c, "worker_name": f"{c}Poller", "state": "down",
-             "last_error": info.timestamp - 300, "error_message": f"{c} is not running"}
-            for c in info.down],
-        "drain_mode": info.drain,
-        "disk_warning": [
-            {"filesystem": fs, "size": "1.5T", "used": f"{round(15 * pct / 1000, 1)}T",
-             "available": f"{round(15 * (100 - pct) / 1000, 1)}T", "percent": f"{pct}%",
-             "mounted": mount}
-            for fs, mount, pct in info.disks],
-        "couch_process_warning": 0,
-        "acdc": "https://cmsweb.cern.ch/couchdb/acdcserver/_design/ACDC/collections.html",
-        "timestamp": info.timestamp,
-        "data_last_update": info.data_last_update,
-        "data_error": "ok",
     }

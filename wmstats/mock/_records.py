@@ -9,10 +9,9 @@ from __future__ import annotations
 import operator
 from typing import Final
 
-from wmstats.mock._truth import AgentInfo, Truth, dedup
 from wmstats.mock._catalog import AGENTS
+from wmstats.mock._truth import Truth, dedup
 from wmstats.schema import (
-    Agent,
     AgentRequest,
     ChainArgs,
     ChainParentage,
@@ -25,7 +24,7 @@ from wmstats.schema import (
     WorkflowTask,
 )
 
-__all__ = ["render_bundle", "render_agent"]
+__all__ = ["render_bundle"]
 
 
 def render_bundle(t: Truth) -> WorkflowBundle:
@@ -212,13 +211,3 @@ _SITE_ORDER: Final = operator.attrgetter("Site", "Agent")
 _TASK_ORDER: Final = operator.attrgetter("Task", "Agent")
 _TASK_SITE_ORDER: Final = operator.attrgetter("Task", "Site", "Agent")
 _AGENT_ORDER: Final = operator.attrgetter("Agent")
-
-
-def render_agent(info: AgentInfo) -> Agent:
-    return Agent(
-        AgentURL=info.url, AgentTeam=info.team, AgentVersion=info.version,
-        Status=info.status, DownComponents=tuple(info.down), DrainMode=info.drain,
-        DiskWarning=tuple(mount for _, mount, _ in info.disks), Timestamp=info.timestamp,
-        DataLastUpdate=info.data_last_update,
-    )
-

@@ -266,8 +266,12 @@ class Population:
 
     # ----------------------------------------------------------------- the truth
 
-    def truth(self, i: int) -> Truth:
-        """Everything about workflow ``i``, from a generator seeded by (seed, i) alone."""
+    def truth(self, i: int, *, reports: bool = True) -> Truth:
+        """Everything about workflow ``i``, from a generator seeded by (seed, i) alone.
+
+        :param reports: ``False`` leaves the agents' reports out (the last thing
+            made, so the rest is the same): for a workflow about to be archived.
+        """
         if i < 0:
             raise IndexError(f"workflow index must not be negative, got {i}")
         rng = random.Random(f"{self.seed}:{i}")
@@ -480,7 +484,7 @@ class Population:
             when = min(self.now - 1, transitions[-1][1] + 3600 + int(later() * 30 * 86400))
             truth.status = archived[0]
             transitions.append((archived[0], when, DN_BY_STATUS[archived[0]] or requestor_dn))
-        elif status in ACTIVE_STATUSES and popular:
+        elif reports and status in ACTIVE_STATUSES and popular:
             self._agent_reports(rng, truth, popular)
         return truth
 

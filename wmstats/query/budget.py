@@ -27,7 +27,8 @@ from typing import Final, TypeVar
 
 from wmstats.query.errors import QueryTimeoutError
 
-__all__ = ["QueryTimeoutError", "CHECK_EVERY", "time_budget", "deadline", "expired",
+__all__ = ["QueryTimeoutError", "CHECK_EVERY", "time_budget", "unbudgeted", "deadline",
+           "expired",
            "check", "metered"]
 
 _T = TypeVar("_T")
@@ -58,6 +59,23 @@ def time_budget(seconds: float | None) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+@contextlib.contextmanager
+def unbudgeted() -> Iterator[None]:
+    """Run the body without any deadline, even inside :func:`time_budget`, and without
+    its time counting against that budget: for work that must finish once whoever
+    asks first (bringing up to date an index every later request shares), which a
+    request's budget must not cut short."""
+    outer = _DEADLINE.get()
+    began = time.monotonic()
+    token = _DEADLINE.set(None)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+        if outer is not None:  # the budget resumes where it stood
+            _DEADLINE.set((outer[0] + time.monotonic() - began, outer[1]))
 
 
 def deadline() -> float | None:

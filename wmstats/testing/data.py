@@ -11,6 +11,7 @@ import random
 from collections.abc import Sequence
 from typing import Final
 
+from wmstats.jobs import JobOptions, JobTable
 from wmstats.schema import (
     COUNTER_FIELDS,
     Agent,
@@ -22,12 +23,14 @@ from wmstats.schema import (
     TaskSite,
     Workflow,
     WorkflowBundle,
+    WorkflowJobs,
     WorkflowSite,
     WorkflowTask,
 )
 
 __all__ = ["STATUSES", "SITES", "AGENTS", "CAMPAIGNS", "SPECIAL_NAMES",
-           "sample_bundles", "sample_agents", "simple_bundle"]
+           "sample_bundles", "sample_agents", "simple_bundle", "sample_jobsummaries",
+           "sample_jobs"]
 
 STATUSES: Final = ("new", "assigned", "running-open", "running-closed", "completed",
                    "aborted", "störung")
@@ -189,3 +192,52 @@ def sample_agents(prefix: str = "") -> list[Agent]:
                   DownComponents=("JobSubmitter",) if i % 3 == 2 else (),
                   DrainMode=i == 1, Timestamp=1_700_000_000 + i)
             for i, url in enumerate(AGENTS)]
+
+
+#: (exit code, error type, step, details) of the sample jobs' failures.
+_FAILURES: Final = (
+    (8021, "Fatal Exception", "cmsRun1", "FileReadError: XrdAdaptor::ClientRequest failure"),
+    (50660, "PerformanceKill", "PerformanceError", "Job has exceeded maxPSS: 8000 MB"),
+    (99109, "StageOutFailure", "stageOut1", "Stage out failed: <img src=x onerror=alert(1)>"),
+    (71304, "JobKilled", "JobKilled", "Job killed: wall clock limit ëxceeded " * 40),
+    (0, "", "", ""),
+)
+
+
+def sample_jobsummaries(names: Sequence[str], seed: int = 3, per_workflow: int = 60
+                        ) -> list[dict[str, object]]:
+    """``jobsummary`` documents for the workflows ``names``: several jobs per group
+    (so that groups have more jobs than samples), every failure of :data:`_FAILURES`,
+    odd characters in tasks and sites."""
+    rnd = random.Random(seed)
+    docs: list[dict[str, object]] = []
+    for w, name in enumerate(names):
+        for j in range(rnd.randrange(1, per_workflow + 1)):
+            code, kind, step, details = _FAILURES[min(int(rnd.expovariate(1.0)),
+                                                       len(_FAILURES) - 1)]
+            task = f"/{name}/{rnd.choice(('Task1', 'Tâsk_2'))}"
+            errors: dict[str, object] = {"cmsRun1": [], "logArch1": []}
+            if code:
+                errors[step] = [{"type": kind, "details": details, "exitCode": code}]
+            docs.append({
+                "_id": f"{w:03d}-{rnd.getrandbits(64):016x}-{j}", "_rev": f"{j + 1}-abc",
+                "type": "jobsummary", "workflow": name, "task": task,
+                "state": "success" if not code else rnd.choice(("jobfailed", "jobcooloff")),
+                "exitcode": code, "site": rnd.choice((SITES[0], SITES[-1])),
+                "agent_name": rnd.choice(AGENTS[:2]),
+                "acdc_url": "https://cmsweb.cern.ch/couchdb/acdcserver",
+                "retrycount": rnd.randrange(4), "jobtype": "Processing",
+                "wmbsid": rnd.randrange(10**7), "errors": errors,
+                "output": [{"type": "logArchive", "lfn": f"/store/logs/{name}/{j}.tar.gz"}],
+                "timestamp": 1_700_000_000 + rnd.randrange(10**6)})
+    return docs
+
+
+def sample_jobs(names: Sequence[str], seed: int = 3, samples: int = 3) -> list[WorkflowJobs]:
+    """The job records of :func:`sample_jobsummaries` (at most ``samples`` per group)."""
+    table = JobTable(JobOptions(samples=samples))
+    problems: list[object] = []
+    for doc in sample_jobsummaries(names, seed):
+        table.update(str(doc["_id"]), doc, problems)  # type: ignore[arg-type]
+    assert not problems, problems
+    return [table.jobs(name) for name in names if table.jobs(name).groups]

@@ -393,11 +393,11 @@ def build_views(couch_url: str, reqmgr_db: str = "reqmgr_workload_cache",
 
 def seed_mock(couch_url: str, workflows: int, *, seed: int = 0, start: int = 0,
               reqmgr_db: str = "reqmgr_workload_cache", wmstats_db: str = "wmstats",
-              reset: bool = False, agent_info: bool = True) -> Any:
+              reset: bool = False, agent_info: bool = True, jobs: bool = False) -> Any:
     """Write mock workflows ``start`` .. ``start + workflows - 1`` with ``wmstats
     couch-seed``'s code (the wmstats_couchdb plugin): request documents into
-    ``reqmgr_db``; agent_request and (with ``agent_info``) agent_info documents into
-    ``wmstats_db``.  The mock has no jobsummary documents.
+    ``reqmgr_db``; agent_request, (with ``agent_info``) agent_info and (with
+    ``jobs``) the failed jobs' jobsummary documents into ``wmstats_db``.
 
     :returns: its :class:`~wmstats_couchdb.seed.SeedResult`.
     :raises ReqmonError: when some documents were refused.
@@ -410,7 +410,7 @@ def seed_mock(couch_url: str, workflows: int, *, seed: int = 0, start: int = 0,
     try:
         result = seed_couchdb(client, workflows, seed=seed, start=start,
                               requests_db=reqmgr_db, wmstats_db=wmstats_db, reset=reset,
-                              agent_info=agent_info)
+                              agent_info=agent_info, jobs=jobs)
     finally:
         client.close()
     if result.failed:

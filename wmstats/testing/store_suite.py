@@ -59,10 +59,16 @@ from wmstats.schema import (
     RequestTransition,
     Workflow,
     WorkflowBundle,
+    WorkflowJobs,
 )
 from wmstats.serialize import json_loads
-from wmstats.store import Store
-from wmstats.testing.data import SPECIAL_NAMES, sample_agents, sample_bundles
+from wmstats.store import Checkpoint, SourceEntry, Store, StoreListener
+from wmstats.testing.data import (
+    SPECIAL_NAMES,
+    sample_agents,
+    sample_bundles,
+    sample_jobs,
+)
 
 __all__ = ["StoreSuite", "FILTER_CASES", "EXTRA_AGGREGATES", "extend_aggregates", "names"]
 
@@ -385,6 +391,88 @@ class StoreSuite:
             loaded.apply(upserts=failing(), deletes=[workflows[0].RequestName])
         assert loaded.snapshot_id == before
         self.check_page(loaded, workflows, Query())
+
+    # ------------------------------------------------------------------ source checkpoints
+
+    def test_writes_from_a_source(self, store: Store, bundles: list[WorkflowBundle],
+                                  agents: list[Agent]) -> None:
+        # The data of replace_from_source / apply_from_source is written as by
+        # replace / apply, on every backend; a store that persists keeps the
+        # checkpoint and the entries with it, the others keep neither.
+        keeps = store.keeps_checkpoints
+        first = Checkpoint("src", {"a": "1", "b": "7-x"})
+        entries = [SourceEntry(f"k{i}", f"wf{i % 3}", bytes([i]) * i) for i in range(12)]
+        sid = store.replace_from_source(first, bundles[:10], agents, iter(entries))
+        assert sid == store.snapshot_id and store.count() == 10
+        assert store.get(bundles[3].workflow.RequestName) == bundles[3]
+        assert store.get_agents() == sorted(agents, key=lambda a: a.AgentURL)
+        assert store.checkpoint() == (first if keeps else None)
+
+        def found(**kw: Any) -> list[SourceEntry]:
+            return sorted(store.source_entries(**kw), key=lambda e: e.key)
+
+        assert found(groups=["wf1"]) == (sorted((e for e in entries if e.group == "wf1"),
+                                                key=lambda e: e.key) if keeps else [])
+        assert found(keys=["k2", "k5", "nope"], groups=["wf2"]) == (
+            sorted({e.key: e for e in entries if e.key in ("k2", "k5") or e.group == "wf2"}
+                   .values(), key=lambda e: e.key) if keeps else [])
+        second = Checkpoint("src", {"a": "2", "b": "7-x"})
+        changed = SourceEntry("k1", "wf9", b"new")
+        sid = store.apply_from_source(second, upserts=bundles[10:12],
+                                      deletes=[bundles[0].workflow.RequestName],
+                                      entries=[changed, SourceEntry("k99", "wf9")],
+                                      deleted_entries=["k0", "k4", "unknown"])
+        assert sid == store.snapshot_id and store.count() == 11
+        assert store.get(bundles[0].workflow.RequestName) is None
+        assert store.get(bundles[11].workflow.RequestName) == bundles[11]
+        if keeps:
+            assert store.checkpoint() == second
+            assert found(groups=["wf9"]) == [changed, SourceEntry("k99", "wf9")]
+            assert found(keys=["k0", "k4"]) == [] and len(found(keys=["k3"])) == 1
+        else:
+            assert store.checkpoint() is None and found(groups=["wf9"]) == []
+
+    def test_other_writes_drop_the_checkpoint(self, store: Store,
+                                              bundles: list[WorkflowBundle]) -> None:
+        # A write that is not the source's makes its checkpoint and entries stale.
+        writes: list[Callable[[], str]] = [lambda: store.apply(upserts=bundles[2:3]),
+                                           lambda: store.replace(bundles[:3]), store.apply]
+        for write in writes:
+            store.replace_from_source(Checkpoint("src", {"a": "1"}), bundles[:5], (),
+                                      [SourceEntry("k", "wf", b"x")])
+            write()
+            assert store.checkpoint() is None
+            assert store.source_entries(keys=["k"], groups=["wf"]) == []
+
+    def test_failed_writes_keep_the_checkpoint(self, store: Store,
+                                               bundles: list[WorkflowBundle]) -> None:
+        kept = Checkpoint("src", {"a": "1"})
+        entry = SourceEntry("k", "wf", b"x")
+        store.replace_from_source(kept, bundles[:5], (), [entry])
+        before = store.snapshot_id
+
+        def failing() -> Iterator[SourceEntry]:
+            yield SourceEntry("k2", "wf", b"y")
+            raise RuntimeError("entries failed")
+
+        if not store.keeps_checkpoints:
+            # Entries are never read: the writes succeed and keep nothing.
+            store.replace_from_source(Checkpoint("src", {"a": "9"}), bundles[5:9], (),
+                                      failing())
+            store.apply_from_source(Checkpoint("src", {"a": "9"}), bundles[9:10],
+                                    entries=failing())
+            assert store.count() == 5 and store.checkpoint() is None
+            return
+        with pytest.raises(RuntimeError, match="entries failed"):
+            store.replace_from_source(Checkpoint("src", {"a": "9"}), bundles[5:9], (),
+                                      failing())
+        with pytest.raises(RuntimeError, match="entries failed"):
+            store.apply_from_source(Checkpoint("src", {"a": "9"}), bundles[5:9],
+                                    entries=failing())
+        # The entries are part of the write: its failure leaves everything as it was.
+        assert store.snapshot_id == before and store.count() == 5
+        assert store.checkpoint() == kept
+        assert store.source_entries(groups=["wf"]) == [entry]
 
     def test_apply_upserts_and_deletes(self, loaded: Store,
                                        bundles: list[WorkflowBundle]) -> None:
@@ -770,6 +858,220 @@ class StoreSuite:
         for agg in added:
             assert store.aggregate(agg.key) == summarize(current.values(), agg.key), agg.key
         assert store.count(parse_query({"Group": "NEW"})) == 1
+
+    # ------------------------------------------------------------------ job records
+
+    @pytest.fixture
+    def jobs(self) -> list[WorkflowJobs]:
+        """Job records of the special names (groups with more jobs than samples)."""
+        return sample_jobs(SPECIAL_NAMES)
+
+    def test_jobs_empty(self, store: Store) -> None:
+        assert isinstance(store.jobs_snapshot_id, str)
+        assert store.get_jobs(["a", "b"]) == {}
+        assert store.jobs("a") is None
+        assert store.get_jobs([]) == {}
+
+    def test_jobs_round_trip(self, store: Store, jobs: list[WorkflowJobs]) -> None:
+        assert any(len(j.samples) >= 3 for j in jobs)
+        assert any(s.Document and len(s.Details) > 1000 for j in jobs for s in j.samples)
+        store.replace_jobs(jobs)
+        for item in jobs:
+            assert store.jobs(item.RequestName) == item  # records and their order
+        names_ = [j.RequestName for j in jobs]
+        found = store.get_jobs([*names_, "no-such-workflow"])
+        assert list(found) == names_ and list(found.values()) == jobs
+
+    def test_jobs_are_apart_from_the_snapshot(self, loaded: Store,
+                                              jobs: list[WorkflowJobs]) -> None:
+        before = loaded.snapshot_id
+        count = loaded.count()
+        loaded.replace_jobs(jobs)
+        loaded.apply_jobs([jobs[0]], [jobs[1].RequestName])
+        assert loaded.snapshot_id == before and loaded.count() == count
+        loaded.replace(sample_bundles(5, seed=3, prefix="other_"))
+        assert loaded.jobs(jobs[0].RequestName) == jobs[0]  # a replace keeps the jobs
+        other = "no-workflow-of-this-name"
+        orphan = WorkflowJobs(other, tuple(attrs.evolve(g, RequestName=other)
+                                           for g in jobs[0].groups),
+                              tuple(attrs.evolve(s, RequestName=other) for s in jobs[0].samples))
+        loaded.apply_jobs([orphan])
+        assert loaded.jobs("no-workflow-of-this-name") == orphan
+
+    def test_jobs_snapshot_id_changes_with_every_job_write(
+            self, store: Store, jobs: list[WorkflowJobs]) -> None:
+        seen = [store.jobs_snapshot_id]
+        seen.append(store.replace_jobs(jobs[:4]))
+        seen.append(store.apply_jobs(jobs[4:6]))
+        seen.append(store.apply_jobs(deletes=[jobs[0].RequestName]))
+        seen.append(store.apply_jobs())
+        seen.append(store.replace_jobs([]))
+        assert len(set(seen)) == len(seen)
+        assert store.jobs_snapshot_id == seen[-1]
+
+    def test_apply_jobs_upserts_and_deletes(self, store: Store,
+                                            jobs: list[WorkflowJobs]) -> None:
+        store.replace_jobs(jobs[:5])
+        first, second = jobs[0], jobs[1]
+        fewer = WorkflowJobs(first.RequestName, first.groups[:1], first.samples[:1])
+        sid = store.apply_jobs([fewer, jobs[6]], [second.RequestName, "unknown"])
+        assert store.jobs_snapshot_id == sid
+        assert store.jobs(first.RequestName) == fewer
+        assert store.jobs(second.RequestName) is None
+        assert store.jobs(jobs[6].RequestName) == jobs[6]
+        assert store.jobs(jobs[2].RequestName) == jobs[2]
+        # No records: the workflow's job records go.
+        store.apply_jobs([WorkflowJobs(jobs[2].RequestName)])
+        assert store.jobs(jobs[2].RequestName) is None
+        # An upsert then a delete of one name in one write: deleted.
+        store.apply_jobs([jobs[3]], [jobs[3].RequestName])
+        assert store.jobs(jobs[3].RequestName) is None
+
+    def test_replace_jobs_replaces_all(self, store: Store, jobs: list[WorkflowJobs]) -> None:
+        store.replace_jobs(jobs[:5])
+        store.replace_jobs([jobs[5], WorkflowJobs("empty")])
+        assert set(store.get_jobs(j.RequestName for j in jobs)) == {jobs[5].RequestName}
+        assert store.jobs("empty") is None
+
+    def test_failed_replace_jobs_keeps_the_previous(self, store: Store,
+                                                    jobs: list[WorkflowJobs]) -> None:
+        store.replace_jobs(jobs[:3])
+        sid = store.jobs_snapshot_id
+
+        def broken() -> Iterator[WorkflowJobs]:
+            yield jobs[4]
+            raise RuntimeError("source died")
+
+        with pytest.raises(RuntimeError, match="source died"):
+            store.replace_jobs(broken())
+        assert store.jobs_snapshot_id == sid
+        assert set(store.get_jobs(j.RequestName for j in jobs)) == {
+            j.RequestName for j in jobs[:3]}
+
+    # ------------------------------------------------------------------ listeners
+
+    def test_listeners_hear_every_successful_write(self, store: Store,
+                                                   bundles: list[WorkflowBundle],
+                                                   jobs: list[WorkflowJobs]) -> None:
+        heard: list[tuple[Any, ...]] = []
+
+        class Recorder(StoreListener):
+            def replacing(self, store: Store) -> Callable[[WorkflowBundle], None]:
+                heard.append(("replacing",))
+                return lambda bundle: heard.append(("bundle", bundle.workflow.RequestName))
+
+            def replaced(self, store: Store, snapshot_id: str,
+                         agents: Sequence[Agent]) -> None:
+                heard.append(("replaced", snapshot_id, len(agents)))
+
+            def replace_failed(self, store: Store) -> None:
+                heard.append(("failed",))
+
+            def applied(self, store: Store, snapshot_id: str,
+                        upserts: Sequence[WorkflowBundle], deletes: Sequence[str],
+                        agents: Sequence[Agent], deleted_agents: Sequence[str]) -> None:
+                heard.append(("applied", snapshot_id, [b.workflow.RequestName for b in upserts],
+                              list(deletes), len(agents), list(deleted_agents)))
+
+            def jobs_written(self, store: Store, jobs_snapshot_id: str,
+                             upserts: Sequence[WorkflowJobs] | None,
+                             deletes: Sequence[str]) -> None:
+                heard.append(("jobs", jobs_snapshot_id, None if upserts is None else
+                              [j.RequestName for j in upserts], list(deletes)))
+
+        recorder = Recorder()
+        store.add_listener(recorder)
+        store.add_listener(recorder)  # once only
+        sid = store.replace(iter(bundles[:3]), sample_agents())
+        names3 = [b.workflow.RequestName for b in bundles[:3]]
+        assert heard == [("replacing",), *(("bundle", n) for n in names3),
+                         ("replaced", sid, len(sample_agents()))]
+        heard.clear()
+        sid = store.apply(iter(bundles[3:4]), ["x"], deleted_agents=["a"])
+        assert heard == [("applied", sid, [bundles[3].workflow.RequestName], ["x"], 0, ["a"])]
+        heard.clear()
+
+        def broken() -> Iterator[WorkflowBundle]:
+            yield bundles[5]
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            store.replace(broken())
+        assert heard[0] == ("replacing",) and heard[-1] == ("failed",)
+        heard.clear()
+        jsid = store.replace_jobs(jobs[:2])
+        jsid2 = store.apply_jobs(iter(jobs[2:3]), ["gone"])
+        assert heard == [("jobs", jsid, None, []),
+                         ("jobs", jsid2, [jobs[2].RequestName], ["gone"])]
+        store.remove_listener(recorder)
+        heard.clear()
+        store.apply()
+        assert heard == []
+
+    def test_listeners_hear_source_writes_once(self, store: Store,
+                                               bundles: list[WorkflowBundle],
+                                               agents: list[Agent]) -> None:
+        # A source writes through replace_from_source / apply_from_source (which a
+        # store that persists overrides with its own transaction): listeners hear
+        # each such write once, as a replace or an apply, whether or not the
+        # backend's implementation calls replace / apply.
+        heard: list[tuple[Any, ...]] = []
+
+        class Recorder(StoreListener):
+            def replacing(self, store: Store) -> Callable[[WorkflowBundle], None]:
+                heard.append(("replacing",))
+                return lambda bundle: heard.append(("bundle", bundle.workflow.RequestName))
+
+            def replaced(self, store: Store, snapshot_id: str,
+                         agents: Sequence[Agent]) -> None:
+                heard.append(("replaced", snapshot_id, len(agents)))
+
+            def replace_failed(self, store: Store) -> None:
+                heard.append(("failed",))
+
+            def applied(self, store: Store, snapshot_id: str,
+                        upserts: Sequence[WorkflowBundle], deletes: Sequence[str],
+                        agents: Sequence[Agent], deleted_agents: Sequence[str]) -> None:
+                heard.append(("applied", snapshot_id, [b.workflow.RequestName for b in upserts],
+                              list(deletes), len(agents), list(deleted_agents)))
+
+        store.add_listener(Recorder())
+        first = Checkpoint("src", {"a": "1"})
+        entries = [SourceEntry("k1", "wf1", b"x"), SourceEntry("k2", "wf2", b"y")]
+        sid = store.replace_from_source(first, iter(bundles[:3]), iter(agents), iter(entries))
+        names3 = [b.workflow.RequestName for b in bundles[:3]]
+        assert heard == [("replacing",), *(("bundle", n) for n in names3),
+                         ("replaced", sid, len(agents))]
+        # the write itself is whole: data, agents, and (where kept) checkpoint and entries
+        assert store.count() == 3 and store.get_agents() == sorted(agents,
+                                                                   key=lambda a: a.AgentURL)
+        assert store.checkpoint() == (first if store.keeps_checkpoints else None)
+        assert len(store.source_entries(groups=["wf1", "wf2"])) == (
+            2 if store.keeps_checkpoints else 0)
+        heard.clear()
+        second = Checkpoint("src", {"a": "2"})
+        sid = store.apply_from_source(second, iter(bundles[3:4]), [names3[0]],
+                                      agents=iter(agents[:1]), deleted_agents=["gone"],
+                                      entries=iter([SourceEntry("k3", "wf3", b"z")]),
+                                      deleted_entries=["k1"])
+        assert heard == [("applied", sid, [bundles[3].workflow.RequestName], [names3[0]], 1,
+                          ["gone"])]
+        assert store.count() == 3 and store.get(names3[0]) is None
+        if store.keeps_checkpoints:
+            assert store.checkpoint() == second
+            assert sorted(e.key for e in store.source_entries(
+                groups=["wf1", "wf2", "wf3"])) == ["k2", "k3"]
+        heard.clear()
+
+        def broken() -> Iterator[WorkflowBundle]:
+            yield bundles[5]
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            store.replace_from_source(Checkpoint("src", {"a": "9"}), broken())
+        assert heard == [("replacing",), ("bundle", bundles[5].workflow.RequestName),
+                         ("failed",)]
+        assert store.snapshot_id == sid
 
     # ------------------------------------------------------------------ concurrency
 

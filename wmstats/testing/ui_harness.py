@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from wmstats.schema import Agent, WorkflowBundle
+from wmstats.schema import Agent, WorkflowBundle, WorkflowJobs
 from wmstats.store import Store, open_store
 from wmstats.web import CacheApp, WebServer
 from wmstats.web import build_application as build_cache
@@ -96,13 +96,15 @@ class Stack:
 
 @contextlib.contextmanager
 def serve_stack(bundles: Iterable[WorkflowBundle], agents: Iterable[Agent] = (),
-                **ui_options: Any) -> Iterator[Stack]:
-    """A memory store holding ``bundles``, served by a cache and a UI server.
+                jobs: Iterable[WorkflowJobs] = (), **ui_options: Any) -> Iterator[Stack]:
+    """A memory store holding ``bundles`` (and the job records ``jobs``), served by a
+    cache and a UI server.
 
     :param ui_options: :class:`~wmstats.web.ui.UIConfig` options.
     """
     with open_store("memory://") as store:
         store.replace(bundles, agents)
+        store.replace_jobs(jobs)
         cache_app = CacheApp(store=store)
         with WebServer(build_cache(cache_app)) as cache:
             ui_app = UIApp(cache_url=cache.url, **ui_options)

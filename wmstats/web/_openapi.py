@@ -23,7 +23,14 @@ from wmstats.query.model import INT_MAX, INT_MIN
 from wmstats.schema import BUNDLE_PARTS, COUNTER_FIELDS, SCHEMA_VERSION
 from wmstats.web._errors import ERROR_CODES
 from wmstats.web._negotiate import JSON
-from wmstats.web._routes import METRICS_TYPE, Params, Route
+from wmstats.web._routes import (
+    METRICS_TYPE,
+    OPTION_MAX_TEXT,
+    OPTION_MAX_VALUES,
+    Option,
+    Params,
+    Route,
+)
 
 __all__ = ["openapi_document", "filter_parameters", "english_list", "error_schema",
            "REGEX_FORMAT"]
@@ -156,6 +163,9 @@ def _source_status() -> dict[str, Any]:
         "last_load_seconds": {**number, "description": "Duration of the last full load."},
         "loaded_at": {**number, "description": "When the last full load ended (epoch s)."},
         "loads": {"type": "integer", "minimum": 0},
+        "resumes": {"type": "integer", "minimum": 0,
+                    "description": ("Warm starts: resumed from the sequences kept with a "
+                                    "persistent store's snapshot instead of a full load.")},
         "updates_applied": {"type": "integer", "minimum": 0,
                             "description": "Changed documents applied since the loads."},
         "problems": {"type": "integer", "minimum": 0,
@@ -231,6 +241,40 @@ def _envelopes(limits: dict[str, int]) -> dict[str, Any]:
             "additionalProperties": False,
         },
         "SourceStatus": _source_status(),
+        "WorkflowJobs": {
+            "type": "object", "title": "WorkflowJobs",
+            "description": "One workflow's job records (filtered as asked).",
+            "properties": {
+                "workflow": {"type": "string"},
+                "snapshot": {"type": "string",
+                             "description": "The job records' snapshot id."},
+                "jobs": {"type": "integer", "minimum": 0,
+                         "description": "Jobs counted by the groups."},
+                "samples": {"type": "array", "items": _ref("JobSample")},
+                "groups": {"type": "array", "items": _ref("JobGroup")},
+            },
+            "required": ["workflow", "snapshot", "jobs", "samples", "groups"],
+            "additionalProperties": False,
+        },
+        "AlertList": {
+            "type": "object", "title": "AlertList",
+            "description": "Every alert now (filtered as asked), errors first.",
+            "properties": {
+                "now": {"type": "integer", "description": "When (epoch seconds)."},
+                "snapshot": {"oneOf": [{"type": "string"}, {"type": "null"}],
+                             "description": "The store snapshot the alerts reflect."},
+                "total": {"type": "integer", "minimum": 0},
+                "counts": {"type": "object", "additionalProperties": {"type": "integer"},
+                           "description": "Alerts per kind."},
+                "agents": {"type": "object", "properties": {
+                    "total": {"type": "integer"}, "alerting": {"type": "integer"}},
+                    "required": ["total", "alerting"], "additionalProperties": False,
+                    "description": "Agents known, and how many have an alert."},
+                "alerts": {"type": "array", "items": _ref("Alert")},
+            },
+            "required": ["now", "snapshot", "total", "counts", "agents", "alerts"],
+            "additionalProperties": False,
+        },
         "Info": {
             "type": "object", "title": "Info",
             "properties": {
@@ -387,8 +431,12 @@ def _format_parameter(json_only: bool) -> dict[str, Any]:
 
 def _headers() -> dict[str, Any]:
     return {
-        "X-Total-Count": {"description": "Workflows matching the query, over all pages.",
+        "X-Total-Count": {"description": ("Workflows matching the query, over all pages "
+                                          "(/jobs: jobs counted; /alerts: alerts)."),
                           "schema": {"type": "integer", "minimum": 0}},
+        "X-Jobs-Snapshot-Id": {"description": "The job records' snapshot id (it changes with "
+                                              "every job write).",
+                               "schema": {"type": "string"}},
         "Link": {"description": 'The next page: `<URL>; rel="next"` (absent on the last page).',
                  "schema": {"type": "string"}},
         "X-Snapshot-Id": {"description": "The store snapshot the response was read from.",
@@ -443,6 +491,14 @@ def _success(route: Route) -> tuple[str, dict[str, Any]]:
             **_ndjson_content("the Summary, " + ("the Agent record (if any), "
                                                  if agent else "")
                               + "then the page's workflows", True)}
+    if seg == "jobs":
+        return "The workflow's job records.", {
+            JSON: {"schema": _ref("WorkflowJobs")},
+            **_ndjson_content("the JobGroup records, then the JobSample records", True)}
+    if seg == "alerts":
+        return "Every alert now.", {
+            JSON: {"schema": _ref("AlertList")},
+            **_ndjson_content("one Alert per line", False)}
     if seg == "healthz":
         return "The store answers.", {JSON: {"schema": _ref("Health")}}
     if seg == "metrics":
@@ -454,6 +510,26 @@ def _success(route: Route) -> tuple[str, dict[str, Any]]:
         return "JSON Schema (draft 2020-12) of every record type.", {
             JSON: {"schema": {"type": "object"}}}
     return "Server identity.", {JSON: {"schema": _ref("Info")}}
+
+
+def _option_parameter(option: Option) -> dict[str, Any]:
+    item: dict[str, Any] = {"type": {"int": "integer", "bool": "boolean"}.get(option.kind,
+                                                                             "string")}
+    if option.choices:
+        item["enum"] = list(option.choices)
+    elif option.kind == "str":
+        item["maxLength"] = OPTION_MAX_TEXT
+    if option.kind == "int" and not option.many:
+        item["minimum"] = 0  # a count
+    schema: dict[str, Any] = item if not option.many else {
+        "type": "array", "items": item, "maxItems": OPTION_MAX_VALUES}
+    text = option.description + (" Repeated or comma-separated values are alternatives "
+                                 "(OR)." if option.many else "")
+    param: dict[str, Any] = {"name": option.name, "in": "query", "required": False,
+                             "description": text, "schema": schema}
+    if option.many:
+        param.update(style="form", explode=True)
+    return param
 
 
 def _operation(route: Route, auth_open: frozenset[str] | None = None) -> dict[str, Any]:
@@ -469,20 +545,29 @@ def _operation(route: Route, auth_open: frozenset[str] | None = None) -> dict[st
         params += [{"$ref": _PARAM_REF + name} for name in ("idx", "limit", "sort", "fields")]
     if route.params in (Params.PAGED, Params.FILTERS):
         params += [{"$ref": _PARAM_REF + name} for name in filter_parameters()]
+    if route.params is Params.OPTIONS:
+        params += [_option_parameter(option) for option in route.options]
     description, content = _success(route)
     ok: dict[str, Any] = {"description": description, "content": content}
     data = route.segment not in ("healthz", "metrics")
+    tagged = data and route.segment != "alerts"  # alerts change with the clock: no ETag
     if data:
-        headers: dict[str, Any] = {"ETag": {"$ref": _HEADER_REF + "ETag"}}
-        if route.data:
+        headers: dict[str, Any] = {}
+        if tagged:
+            headers["ETag"] = {"$ref": _HEADER_REF + "ETag"}
+        if route.segment == "jobs":
+            headers["X-Jobs-Snapshot-Id"] = {"$ref": _HEADER_REF + "X-Jobs-Snapshot-Id"}
+        elif route.data and route.params is not Params.OPTIONS:
             headers["X-Snapshot-Id"] = {"$ref": _HEADER_REF + "X-Snapshot-Id"}
             headers["X-Source-Sequences"] = {"$ref": _HEADER_REF + "X-Source-Sequences"}
         if route.params is Params.PAGED:
             headers["X-Total-Count"] = {"$ref": _HEADER_REF + "X-Total-Count"}
             headers["Link"] = {"$ref": _HEADER_REF + "Link"}
+        elif route.params is Params.OPTIONS:
+            headers["X-Total-Count"] = {"$ref": _HEADER_REF + "X-Total-Count"}
         ok["headers"] = headers
     responses: dict[str, Any] = {"200": ok}
-    if data:
+    if tagged:
         responses["304"] = {"description": "Not modified (If-None-Match matched the ETag)."}
     responses["400"] = _error_response("A bad or unknown parameter.")
     if auth_open is not None and route.segment not in auth_open:

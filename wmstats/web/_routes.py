@@ -18,7 +18,8 @@ import attrs
 from wmstats.aggregates import BY_KEY, Aggregate
 from wmstats.web._reply import Reply
 
-__all__ = ["Params", "Route", "Call", "Handler", "Router", "METRICS_TYPE", "AGENTS"]
+__all__ = ["Params", "Option", "Route", "Call", "Handler", "Router", "METRICS_TYPE", "AGENTS",
+           "OPTION_MAX_VALUES", "OPTION_MAX_TEXT"]
 
 METRICS_TYPE: Final = "text/plain"
 #: The aggregate whose values have a record of their own, the agent's heartbeat
@@ -38,6 +39,32 @@ class Params(enum.Enum):
     FILTERS = "filters"
     #: ``format``, workflow filters, ``idx``, ``limit``, ``sort``, ``fields``
     PAGED = "paged"
+    #: ``format`` and the route's own :attr:`Route.options`
+    OPTIONS = "options"
+
+
+#: The most values of one :class:`Option` (after splitting on commas).
+OPTION_MAX_VALUES: Final = 100
+#: The longest value of a string :class:`Option` (after stripping spaces).
+OPTION_MAX_TEXT: Final = 300
+
+
+@attrs.frozen
+class Option:
+    """A query parameter of one route (for :attr:`Params.OPTIONS` routes).
+
+    :param name: the parameter.
+    :param description: one sentence for the OpenAPI description.
+    :param many: values may be repeated or comma-separated (alternatives: OR).
+    :param kind: ``str``, ``int`` or ``bool``.
+    :param choices: the values accepted, when they are fixed.
+    """
+
+    name: str
+    description: str
+    many: bool = True
+    kind: str = "str"
+    choices: tuple[str, ...] = ()
 
 
 #: A route's handler: ``handler(app, call)``, a method of the app.
@@ -57,6 +84,7 @@ class Route:
     :param aggregate: for the summary endpoints, the aggregate listed.
     :param data: whether it reads the store's data (snapshot headers; 503 until a
         source has finished its first load).
+    :param options: its own query parameters (with :attr:`Params.OPTIONS`).
     """
 
     segment: str
@@ -67,6 +95,7 @@ class Route:
     handler: Handler = attrs.field(eq=False, repr=False)
     aggregate: Aggregate | None = None
     data: bool = False
+    options: tuple[Option, ...] = ()
 
     @property
     def template(self) -> str:

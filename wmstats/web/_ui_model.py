@@ -34,11 +34,13 @@ from typing import Any, Final
 import attrs
 
 from wmstats.aggregates import AGGREGATES
-from wmstats.schema import COUNTER_FIELDS
+from wmstats.alerts import ALERT_KINDS
+from wmstats.schema import ALERT_SEVERITIES, COUNTER_FIELDS
 from wmstats.web._errors import ApiError
 
 __all__ = [
     "FILTERS",
+    "TEXT_FILTERS",
     "SORTS",
     "GROUPS",
     "FILTER_PATHS",
@@ -64,11 +66,32 @@ __all__ = [
     "event_progress",
     "workflow_detail",
     "status_summary",
+    "job_view",
+    "alert_view",
+    "parse_job_filters",
+    "parse_alert_filters",
+    "parse_alerts",
+    "AlertQuery",
+    "JOB_FILTERS",
+    "ALERT_FILTERS",
+    "ALERT_CHOICES",
+    "ALERTS_SHOWN",
+    "MAX_DRILL_VALUES",
+    "DRILL_TEXT",
+    "EXIT_CODE",
 ]
 
 #: Page filter name (an aggregate key) -> the Workflow field it filters (exact
 #: values, OR within one): one filter per aggregate.
 FILTERS: Final[dict[str, str]] = {a.key: a.field for a in AGGREGATES}
+#: Page text filter -> (the Workflow field it filters with a wildcard, its label): what
+#: today's WMStats page lets operators type in (plain text matches anywhere).
+TEXT_FILTERS: Final[dict[str, tuple[str, str]]] = {
+    "input": ("InputDataset", "Input dataset"),
+    "output": ("OutputDatasets", "Output dataset"),
+    "prepid": ("PrepID", "PrepID"),
+    "whitelist": ("SiteWhitelist", "Site whitelist"),
+}
 #: Page sort key -> the Workflow field it sorts by.
 SORTS: Final[dict[str, str]] = {
     "name": "RequestName",
@@ -94,6 +117,7 @@ FILTER_PATHS: Final[dict[str, str]] = {a.key: a.segment for a in AGGREGATES}
 PAGE_CONFIG: Final[dict[str, list[list[str]]]] = {
     "filters": [[a.key, a.label] for a in AGGREGATES],
     "groups": [[a.key, a.label] for a in AGGREGATES if a.view],
+    "texts": [[key, label] for key, (_field, label) in TEXT_FILTERS.items()],
 }
 #: Job states shown (table columns, chart bars), in display order.
 JOB_STATES: Final[tuple[str, ...]] = (
@@ -134,6 +158,10 @@ class ApiParams(enum.Enum):
     VIEW = "view"
     #: ``name``, repeated (:func:`parse_names`)
     NAMES = "names"
+    #: the job view's filters (:func:`parse_job_filters`)
+    JOBS = "jobs"
+    #: the alerts tab's filters and ``limit`` (:func:`parse_alerts`)
+    ALERTS = "alerts"
     #: none
     NONE = "none"
 
@@ -173,7 +201,12 @@ API_ROUTES: Final[tuple[ApiRoute, ...]] = (
     ApiRoute("workflow", "name", ApiParams.NONE,
              "One workflow: tasks, sites, output datasets, status history."),
     ApiRoute("events", None, ApiParams.NAMES, "Event progress of some workflows."),
-    ApiRoute("agents", None, ApiParams.NONE, "Every agent's heartbeat and job counters."),
+    ApiRoute("agents", None, ApiParams.NONE,
+             "Every agent's heartbeat (with its derived status and why) and job counters."),
+    ApiRoute("jobs", "name", ApiParams.JOBS,
+             "The job view of one workflow: tasks, then state, exit code and site with "
+             "their jobs and sample errors."),
+    ApiRoute("alerts", None, ApiParams.ALERTS, "What needs attention now."),
     ApiRoute("status", None, ApiParams.NONE,
              "Whether the cache server answers, and how old its data is."),
 )
@@ -189,6 +222,7 @@ class View:
     :param sort: page sort key, ``-`` prefixed for descending, or ``""``.
     :param idx: offset of the first row.
     :param limit: rows per page.
+    :param texts: text filters (:data:`TEXT_FILTERS`), each like ``q``.
     """
 
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -196,14 +230,16 @@ class View:
     sort: str = ""
     idx: int = 0
     limit: int = DEFAULT_LIMIT
+    texts: tuple[tuple[str, str], ...] = ()
 
     def cache_filters(self) -> dict[str, list[str]]:
         """The filters as cache server query parameters (``RequestStatus.eq``...)."""
         out: dict[str, list[str]] = {
             f"{FILTERS[name]}.eq": list(values) for name, values in self.filters}
         if self.q:
-            pattern = self.q if ("*" in self.q or "?" in self.q) else f"*{self.q}*"
-            out["RequestName.glob"] = [pattern]
+            out["RequestName.glob"] = [_pattern(self.q)]
+        for name, text in self.texts:
+            out[f"{TEXT_FILTERS[name][0]}.glob"] = [_pattern(text)]
         return out
 
     def cache_sort(self) -> str | None:
@@ -216,7 +252,13 @@ class View:
     def key(self) -> str:
         """A canonical string of the filters and search (for caching answers)."""
         parts = [f"{name}={','.join(sorted(values))}" for name, values in self.filters]
+        parts += [f"{name}~{text}" for name, text in self.texts]
         return "&".join(sorted(parts)) + f"&q={self.q}"
+
+
+def _pattern(text: str) -> str:
+    """A search text as a wildcard: as given with ``*``/``?``, else anywhere."""
+    return text if ("*" in text or "?" in text) else f"*{text}*"
 
 
 def _one(params: dict[str, list[str]], name: str) -> str | None:
@@ -257,6 +299,7 @@ def parse_view(params: Mapping[str, Sequence[str]], *, paged: bool = True,
     """
     rest = {key: list(values) for key, values in params.items()}
     found: list[tuple[str, tuple[str, ...]]] = []
+    texts: list[tuple[str, str]] = []
     q = ""
     sort = ""
     idx, limit = 0, DEFAULT_LIMIT
@@ -272,6 +315,10 @@ def parse_view(params: Mapping[str, Sequence[str]], *, paged: bool = True,
                 found.append((name, values))
         # Checked as given, then stripped (what the schema of ``q`` says).
         q = _text("q", _one(rest, "q") or "").strip()
+        for name in TEXT_FILTERS:
+            text = _text(name, _one(rest, name) or "").strip()
+            if text:
+                texts.append((name, text))
     if paged:
         raw_sort = _one(rest, "sort")
         if raw_sort:
@@ -287,12 +334,12 @@ def parse_view(params: Mapping[str, Sequence[str]], *, paged: bool = True,
         if raw_limit is not None:
             limit = _int("limit", raw_limit, 1, MAX_LIMIT)
     for key in rest:
-        known = ([*FILTERS, "q"] if filters else []) + (["sort", "idx", "limit"]
-                                                          if paged else [])
+        known = ([*FILTERS, "q", *TEXT_FILTERS] if filters else []) + (
+            ["sort", "idx", "limit"] if paged else [])
         raise ApiError(400, f"unknown parameter {key[:60]!r}" + (
             f" (known: {', '.join(known)})" if known else "; this endpoint takes none"),
             parameter=key[:60])
-    return View(tuple(found), q, sort, idx, limit)
+    return View(tuple(found), q, sort, idx, limit, tuple(texts))
 
 
 def parse_names(params: Mapping[str, Sequence[str]]) -> list[str]:
@@ -469,3 +516,189 @@ def status_summary(summaries: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     statuses.sort(key=lambda item: (-item[1], item[0]))
     return {"workflows": sum(n for _, n in statuses), "jobs": job_groups(totals),
             "statuses": statuses}
+
+
+# --------------------------------------------------------------------------- jobs, alerts
+
+#: The job view's filters (the cache server's ``/jobs`` parameters of the same names).
+JOB_FILTERS: Final = ("task", "state", "exitcode", "site")
+#: The alerts tab's filters (the cache server's ``/alerts`` parameters).
+ALERT_FILTERS: Final = ("kind", "severity", "workflow", "agent", "site")
+#: The values each alerts filter is limited to (the cache server's choices); others free.
+ALERT_CHOICES: Final[dict[str, tuple[str, ...]]] = {"kind": ALERT_KINDS,
+                                                    "severity": ALERT_SEVERITIES}
+#: Alerts sent to the page at most (the count covers them all).
+ALERTS_SHOWN: Final = 1000
+#: The most values of one job or alerts filter, counted as given (the cache server
+#: takes at most 100 after splitting on commas, which these values may not hold).
+MAX_DRILL_VALUES: Final = 100
+#: A job or alerts filter value: no comma (the cache server would split it), no
+#: control character, at most :data:`MAX_TEXT` characters.
+DRILL_TEXT: Final = f"[^,{CONTROL_CLASS}]{{0,{MAX_TEXT}}}"
+#: An ``exitcode`` value (or empty: ignored).
+EXIT_CODE: Final = "(-?[0-9]{1,11})?"
+_DRILL_TEXT: Final = re.compile(DRILL_TEXT)
+_EXIT_CODE: Final = re.compile(EXIT_CODE)
+
+
+def _values(params: dict[str, list[str]], names: Sequence[str],
+            choices: Mapping[str, tuple[str, ...]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name in names:
+        raw = params.pop(name, None)
+        if raw is None:
+            continue
+        if len(raw) > MAX_DRILL_VALUES:  # as given, repeats and empty ones too
+            raise ApiError(400, f"at most {MAX_DRILL_VALUES} values", parameter=name)
+        for value in raw:
+            _text(name, value)
+            if not _DRILL_TEXT.fullmatch(value):
+                raise ApiError(400, "commas are not allowed (repeat the parameter)",
+                               parameter=name)
+            if name in choices and value and value not in choices[name]:
+                raise ApiError(400, f"unknown value {value[:60]!r} (known: "
+                                    f"{', '.join(choices[name])})", parameter=name)
+        values = [v for v in raw if v != ""]
+        if values:
+            out[name] = values
+    for key in params:
+        raise ApiError(400, f"unknown parameter {key[:60]!r} (known: {', '.join(names)})",
+                       parameter=key[:60])
+    return out
+
+
+def parse_job_filters(params: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The job view's filters, checked: ``task``, ``state``, ``exitcode``, ``site``."""
+    rest = {k: list(v) for k, v in params.items()}
+    for code in rest.get("exitcode", ()):
+        if not _EXIT_CODE.fullmatch(code):
+            raise ApiError(400, f"expected an exit code, got {code[:40]!r}",
+                           parameter="exitcode")
+    return _values(rest, JOB_FILTERS, {})
+
+
+def parse_alert_filters(params: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The alerts tab's filters, checked: ``kind``, ``severity`` (one of
+    :data:`ALERT_CHOICES`), ``workflow``, ``agent``, ``site``."""
+    return _values({k: list(v) for k, v in params.items()}, ALERT_FILTERS, ALERT_CHOICES)
+
+
+@attrs.frozen
+class AlertQuery:
+    """A validated ``/api/alerts`` request.
+
+    :param where: the filters (:func:`parse_alert_filters`).
+    :param limit: alerts sent: :data:`ALERTS_SHOWN`, or 0 for the counts alone.
+    """
+
+    where: dict[str, list[str]]
+    limit: int
+
+
+def parse_alerts(params: Mapping[str, Sequence[str]]) -> AlertQuery:
+    """The parameters of ``/api/alerts``: its filters and ``limit`` (0 or
+    :data:`ALERTS_SHOWN`)."""
+    rest = {k: list(v) for k, v in params.items()}
+    raw_limit = rest.pop("limit", None)
+    limit = ALERTS_SHOWN
+    if raw_limit is not None:
+        if len(raw_limit) != 1 or raw_limit[0] not in ("0", str(ALERTS_SHOWN)):
+            raise ApiError(400, f"limit is 0 (the counts alone) or {ALERTS_SHOWN}",
+                           parameter="limit")
+        limit = int(raw_limit[0])
+    return AlertQuery(parse_alert_filters(rest), limit)
+
+
+def _short_task(path: str) -> str:
+    parts = [p for p in path.split("/") if p]
+    return "/".join(parts[1:]) or path
+
+
+def _sample(sample: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "job": str(sample.get("JobName", "")), "agent": str(sample.get("Agent", "")),
+        "wmbsId": _get(sample, "WMBSId"), "jobType": str(sample.get("JobType", "")),
+        "retryCount": _get(sample, "RetryCount"), "step": str(sample.get("Step", "")),
+        "errorType": str(sample.get("ErrorType", "")),
+        "errorExitCode": _get(sample, "ErrorExitCode"),
+        "errorTypes": _strings(sample.get("ErrorTypes")),
+        "details": str(sample.get("Details", "")),
+        "logArchive": str(sample.get("LogArchive", "")),
+        "logUrl": str(sample.get("LogURL", "")),
+        "logCollect": _strings(sample.get("LogCollect")),
+        "workerNode": str(sample.get("WorkerNode", "")),
+        "inputFiles": _strings(sample.get("InputFiles")),
+        "time": _get(sample, "Timestamp"),
+    }
+
+
+def job_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The job view of one workflow from the cache's ``/jobs/<workflow>`` document:
+    per task (most jobs first), its (state, exit code, site) groups with their jobs
+    (summed over agents), agents and sample jobs; and the jobs per state, exit code
+    and site of the whole workflow (the view's filters)."""
+    groups: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    states: dict[str, int] = {}
+    codes: dict[int, int] = {}
+    sites: dict[str, int] = {}
+    for g in doc.get("groups") or ():
+        if not isinstance(g, Mapping):
+            continue
+        key = (str(g.get("Task", "")), str(g.get("State", "")), _get(g, "ExitCode"),
+               str(g.get("Site", "")))
+        jobs = _get(g, "Jobs")
+        row = groups.setdefault(key, {"state": key[1], "exitCode": key[2], "site": key[3],
+                                      "jobs": 0, "agents": [], "samples": []})
+        row["jobs"] += jobs
+        agent = str(g.get("Agent", ""))
+        if agent and agent not in row["agents"]:
+            row["agents"].append(agent)
+        states[key[1]] = states.get(key[1], 0) + jobs
+        codes[key[2]] = codes.get(key[2], 0) + jobs
+        sites[key[3]] = sites.get(key[3], 0) + jobs
+    for s in doc.get("samples") or ():
+        if not isinstance(s, Mapping):
+            continue
+        key = (str(s.get("Task", "")), str(s.get("State", "")), _get(s, "ExitCode"),
+               str(s.get("Site", "")))
+        if key in groups:
+            groups[key]["samples"].append(_sample(s))
+    tasks: dict[str, dict[str, Any]] = {}
+    for (task, _state, _code, _site), row in groups.items():
+        entry = tasks.setdefault(task, {"task": task, "short": _short_task(task), "jobs": 0,
+                                        "groups": []})
+        entry["jobs"] += row["jobs"]
+        entry["groups"].append(row)
+    for entry in tasks.values():
+        entry["groups"].sort(key=lambda r: (-r["jobs"], r["state"], r["exitCode"], r["site"]))
+
+    def ranked(counts: Mapping[Any, int]) -> list[list[Any]]:
+        return [[k, n] for k, n in sorted(counts.items(), key=lambda i: (-i[1], str(i[0])))]
+
+    return {
+        "name": str(doc.get("workflow", "")),
+        "snapshot": str(doc.get("snapshot", "")),
+        "total": _get(doc, "jobs"),
+        "tasks": sorted(tasks.values(), key=lambda t: (-t["jobs"], t["task"])),
+        "states": ranked(states), "exitCodes": ranked(codes), "sites": ranked(sites),
+    }
+
+
+def alert_view(alerts: Iterable[Mapping[str, Any]], total: int, counts: Mapping[str, int],
+               now: int) -> dict[str, Any]:
+    """The alerts tab from the cache's alerts (at most :data:`ALERTS_SHOWN` of them)."""
+    rows = []
+    for a in alerts:
+        rows.append({
+            "kind": str(a.get("Kind", "")), "severity": str(a.get("Severity", "")),
+            "workflow": str(a.get("RequestName", "")), "agent": str(a.get("AgentURL", "")),
+            "agents": _strings(a.get("Agents")), "sites": _strings(a.get("Sites")),
+            "status": str(a.get("RequestStatus", "")), "since": _get(a, "Since"),
+            "message": str(a.get("Message", "")), "failed": _get(a, "Failed"),
+            "success": _get(a, "Success"), "running": _get(a, "Running"),
+            "pending": _get(a, "Pending"),
+        })
+    errors = sum(1 for r in rows if r["severity"] == "error")
+    return {"total": total, "shown": len(rows), "truncated": total > len(rows),
+            "counts": {str(k): int(v) for k, v in counts.items()}, "errors": errors,
+            "now": now, "alerts": rows}

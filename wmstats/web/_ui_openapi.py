@@ -18,9 +18,17 @@ from wmstats._version import __version__
 from wmstats.web._negotiate import JSON
 from wmstats.web._openapi import error_schema
 from wmstats.web._ui_model import (
+    ALERT_CHOICES,
+    ALERT_FILTERS,
+    ALERTS_SHOWN,
     CONTROL_CLASS,
     DEFAULT_LIMIT,
+    DRILL_TEXT,
+    EXIT_CODE,
     FILTERS,
+    JOB_FILTERS,
+    MAX_DRILL_VALUES,
+    TEXT_FILTERS,
     GROUPS,
     JOB_STATES,
     MAX_IDX,
@@ -63,6 +71,9 @@ def _view_parameters(paged: bool) -> list[dict[str, Any]]:
                    "description": ("Name search: `*`/`?` wildcards, plain text matches "
                                    "anywhere in the name (surrounding spaces ignored)."),
                    "schema": _TEXT})
+    params += [{"name": name, "in": "query", "required": False,
+                "description": (f"{label} search on {field}: like `q` (empty: ignored)."),
+                "schema": _TEXT} for name, (field, label) in TEXT_FILTERS.items()]
     if paged:
         keys = [*SORTS, *(f"-{key}" for key in SORTS)]
         params += [
@@ -92,8 +103,33 @@ def _parameters(route: ApiRoute) -> list[dict[str, Any]]:
                        "explode": True, "description": "Workflow names (empty ones ignored).",
                        "schema": {"type": "array", "items": {"type": "string"},
                                   "maxItems": MAX_NAMES}})
+    elif route.params is ApiParams.JOBS:
+        params += _drill_parameters(JOB_FILTERS)
+    elif route.params is ApiParams.ALERTS:
+        params += _drill_parameters(ALERT_FILTERS)
+        params.append({"name": "limit", "in": "query", "required": False,
+                       "description": "0: the counts alone (the tab's badge).",
+                       "schema": {"type": "integer", "enum": [0, ALERTS_SHOWN],
+                                  "default": ALERTS_SHOWN}})
     elif route.params is not ApiParams.NONE:
         params += _view_parameters(route.params is ApiParams.PAGED)
+    return params
+
+
+def _drill_parameters(names: Sequence[str]) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for name in names:
+        item: dict[str, Any] = (
+            {"type": "string", "enum": ["", *ALERT_CHOICES[name]]} if name in ALERT_CHOICES
+            else {"type": "string", "pattern": f"^{EXIT_CODE}$"} if name == "exitcode"
+            else {"type": "string", "pattern": f"^{DRILL_TEXT}$"})
+        params.append({"name": name, "in": "query", "required": False, "style": "form",
+                       "explode": True,
+                       "description": (f"Filter on {name}, repeated (OR); `*` and `?` are "
+                                       "wildcards where the cache server allows them; empty "
+                                       "ones ignored."),
+                       "schema": {"type": "array", "items": item,
+                                  "maxItems": MAX_DRILL_VALUES}})
     return params
 
 
@@ -107,6 +143,9 @@ def _schemas() -> dict[str, Any]:
     statuses = {"type": "array", "items": {
         "type": "array", "items": {"oneOf": [{"type": "string"}, count]},
         "minItems": 2, "maxItems": 2}}
+    # [exit code, jobs] pairs
+    pairs = {"type": "array", "items": {
+        "type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}}
     row = _object({"name": {"type": "string"}, "status": {"type": "string"},
                    "type": {"type": "string"}, "campaign": {"type": "string"},
                    "teams": {"type": "array", "items": {"type": "string"}},
@@ -156,6 +195,31 @@ def _schemas() -> dict[str, Any]:
             "allOf": [_ref("GroupItem")],
             "properties": {"agent": _nullable({"type": "object"})},
             "required": ["agent"]}}}, additionalProperties=False),
+        "JobView": _object({
+            "name": {"type": "string"}, "snapshot": {"type": "string"}, "total": count,
+            "tasks": {"type": "array", "items": _object({
+                "task": {"type": "string"}, "short": {"type": "string"}, "jobs": count,
+                "groups": {"type": "array", "items": _object({
+                    "state": {"type": "string"}, "exitCode": {"type": "integer"},
+                    "site": {"type": "string"}, "jobs": count,
+                    "agents": {"type": "array", "items": {"type": "string"}},
+                    "samples": {"type": "array", "items": {"type": "object"}}},
+                    additionalProperties=False)}}, additionalProperties=False)},
+            "states": statuses, "exitCodes": pairs, "sites": statuses},
+            additionalProperties=False),
+        "AlertView": _object({
+            "total": count, "shown": count, "truncated": {"type": "boolean"},
+            "counts": {"type": "object", "additionalProperties": count}, "errors": count,
+            "now": {"type": "integer"},
+            "alerts": {"type": "array", "items": _object({
+                **{name: {"type": "string"} for name in (
+                    "kind", "severity", "workflow", "agent", "status", "message")},
+                "agents": {"type": "array", "items": {"type": "string"}},
+                "sites": {"type": "array", "items": {"type": "string"}},
+                **{name: {"type": "integer"} for name in (
+                    "since", "failed", "success", "running", "pending")}},
+                additionalProperties=False)}},
+            additionalProperties=False),
         "Status": _object({
             "ready": {"type": "boolean"}, "stale": {"type": "boolean"},
             "staleAfter": {"type": "number", "minimum": 0},
@@ -173,7 +237,7 @@ def _schemas() -> dict[str, Any]:
 _RETURNS: Final[dict[str, str]] = {
     "workflows": "RowsPage", "summary": "Summary", "filters": "FilterValues",
     "groups": "Groups", "workflow": "WorkflowDetail", "events": "EventProgress",
-    "agents": "Agents", "status": "Status",
+    "agents": "Agents", "jobs": "JobView", "alerts": "AlertView", "status": "Status",
 }
 
 

@@ -13,8 +13,8 @@ mount it anywhere::
 Endpoints (all ``GET``/``HEAD``; see ``docs/http.md`` and ``/openapi.json``):
 ``/fetch``, ``/fetch/<workflow>``, ``/sites[/<site>]``, ``/campaign[/<campaign>]``,
 ``/agent[/<agent>]``, ``/release[/<release>]``, ``/status[/<status>]``,
-``/type[/<type>]``, ``/team[/<team>]``, ``/healthz``, ``/metrics``,
-``/info``, ``/openapi.json``, ``/schema``.
+``/type[/<type>]``, ``/team[/<team>]``, ``/jobs/<workflow>``, ``/alerts``,
+``/healthz``, ``/metrics``, ``/info``, ``/openapi.json``, ``/schema``.
 
 Every request goes through :meth:`CacheApp.default`: find its route in
 :data:`ROUTES` (one per endpoint, each with the method answering it), whitelist
@@ -43,6 +43,7 @@ import cherrypy.process.plugins  # type: ignore[import-untyped]
 
 from wmstats._version import __version__
 from wmstats.aggregates import AGGREGATES
+from wmstats.alerts import AlertRules
 from wmstats.jsonschema import json_schema
 from wmstats.query import (
     RESERVED_PARAMS,
@@ -65,6 +66,14 @@ from wmstats.serialize import converter
 from wmstats.source import Source, open_source
 from wmstats.stream import available_codings
 from wmstats.store import Store, StoreError, open_store
+from wmstats.web._drill import (
+    ALERT_OPTIONS,
+    JOB_OPTIONS,
+    AlertFeed,
+    agents_now,
+    alerts_reply,
+    jobs_reply,
+)
 from wmstats.web._encode import (
     Tally,
     document_body,
@@ -160,6 +169,13 @@ class CacheConfig:
         opens it on its store, starts it and stops it in :meth:`CacheApp.close`),
         or a :class:`~wmstats.source.Source` (its store is served; the app starts
         it, the caller stops it).  Until its first load, data endpoints answer 503.
+    :param alert_assigned_seconds: a request ``assigned`` for longer raises an
+        ``assigned-stall`` alert (0: never); see :class:`wmstats.alerts.AlertRules`.
+    :param alert_status_stall_seconds: a running request without running jobs for
+        longer raises ``status-stall`` (0: never, the default).
+    :param alert_site_error_ratio: failed / finished jobs above which a request
+        raises ``site-error``.
+    :param alert_agent_stale_seconds: an agent whose heartbeat is older is ``down``.
     :param query_budget: seconds of work one request's queries may take (filters,
         counts, aggregates); past it the work is stopped and the request answered
         422 (:func:`wmstats.query.time_budget`).  0: no budget.
@@ -191,6 +207,14 @@ class CacheConfig:
     mock: int = attrs.field(default=0, converter=_to_int, validator=_positive(0))
     mock_seed: int = attrs.field(default=0, converter=_to_int)
     source: str | Source | None = None
+    alert_assigned_seconds: int = attrs.field(default=AlertRules().assigned_seconds,
+                                              converter=_to_int, validator=_positive(0))
+    alert_status_stall_seconds: int = attrs.field(
+        default=AlertRules().status_stall_seconds, converter=_to_int, validator=_positive(0))
+    alert_site_error_ratio: float = attrs.field(default=AlertRules().site_error_ratio,
+                                                converter=float)
+    alert_agent_stale_seconds: int = attrs.field(default=AlertRules().agent_stale_seconds,
+                                                 converter=_to_int, validator=_positive(0))
     query_budget: float = attrs.field(default=1.0, converter=_to_seconds)
     health_detail: str = attrs.field(default="basic", validator=attrs.validators.in_(
         HEALTH_DETAILS))
@@ -222,6 +246,7 @@ class CacheConfig:
         if isinstance(self.source, Source) and self.store not in ("memory://",
                                                                  self.source.store):
             raise ValueError("a Source object brings its own store: do not give another one")
+        self.alert_rules()  # ValueError for a bad threshold
 
     @classmethod
     def from_object(cls, config: Any = None, /, **overrides: Any) -> CacheConfig:
@@ -248,6 +273,13 @@ class CacheConfig:
             # Only a maximum given: the default page follows it down.
             values["default_limit"] = min(100, _to_int(values["max_limit"]))
         return cls(**values)
+
+    def alert_rules(self) -> AlertRules:
+        """The alert thresholds of this configuration."""
+        return AlertRules(assigned_seconds=self.alert_assigned_seconds,
+                          status_stall_seconds=self.alert_status_stall_seconds,
+                          site_error_ratio=self.alert_site_error_ratio,
+                          agent_stale_seconds=self.alert_agent_stale_seconds)
 
     def limits(self) -> dict[str, int]:
         """The paging limits, as published by ``/info`` and ``/openapi.json``."""
@@ -320,6 +352,8 @@ class CacheApp:
             self._store, self._owns_store = store, False
         else:
             self._store, self._owns_store = open_store(store), True
+        #: the alerts, kept up to date by the store's writes
+        self.alert_feed = AlertFeed(self._store, self.config.alert_rules())
         self._source: Source | None = None
         self._owns_source = False
         if given is not None:
@@ -336,6 +370,7 @@ class CacheApp:
 
             gen = MockGenerator(seed=self.config.mock_seed)
             self._store.replace(gen.bundles(self.config.mock), gen.agents())
+            self._store.replace_jobs(gen.iter_jobs(self.config.mock))
         self._started = time.time()
         self.metrics = Metrics(gauges=self._gauges)
         self.metrics.set_info({"version": __version__, "schema_version": SCHEMA_VERSION,
@@ -383,6 +418,7 @@ class CacheApp:
 
     def close(self) -> None:
         """Stop the source and close the store, each if the app opened it."""
+        self.alert_feed.close()
         if self._owns_source and self._source is not None:
             self._source.close()
         if self._owns_store:
@@ -456,6 +492,12 @@ class CacheApp:
     def _whitelist(route: Route, params: dict[str, list[str]]) -> None:
         """Refuse parameters the route does not take (filters are checked later)."""
         for key in params:
+            if route.params is Params.OPTIONS:
+                if key != "format" and key not in {o.name for o in route.options}:
+                    raise ApiError(400, f"unknown parameter {key[:60]!r}: /{route.template} "
+                                        f"takes {', '.join(o.name for o in route.options)} "
+                                        f"and format", parameter=key[:60])
+                continue
             if route.params is Params.NONE or (route.params is Params.FORMAT
                                                and key != "format"):
                 raise ApiError(400, f"unknown parameter {key!r}: /{route.template} takes "
@@ -469,6 +511,10 @@ class CacheApp:
 
     def _backend(self) -> str:
         return self._store.backend or type(self._store).__name__
+
+    def _agents_now(self, urls: list[str] | None = None) -> list[Agent]:
+        """The agent records, their status derived now with this server's rules."""
+        return agents_now(self._store, self.alert_feed.rules, time.time(), urls)
 
     def _snapshot(self) -> str:
         """The store's snapshot id, noting when it was first seen."""
@@ -660,7 +706,7 @@ class CacheApp:
     def _attach_agents(self, items: list[dict[str, Any]], listed_only: bool) -> None:
         """Each agent summary with its heartbeat record (``Agent``, or None); unless
         ``listed_only``, agents without a workflow are added with zero counters."""
-        agents = {a.AgentURL: a for a in self._store.get_agents()}
+        agents = {a.AgentURL: a for a in self._agents_now()}
         if not listed_only:
             listed = {item["Value"] for item in items}
             zero = [0] * len(COUNTER_FIELDS)
@@ -682,8 +728,10 @@ class CacheApp:
         if cached is not None:
             return cached
         summary: Summary = self._store.summary(by, value)
-        agent: Agent | None = self._store.get_agent(value) if call.route.carries_agent \
-            else None
+        agent: Agent | None = None
+        if call.route.carries_agent:
+            found = self._agents_now([value])
+            agent = found[0] if found else None
         if summary.Workflows == 0 and agent is None:
             raise ApiError(404, f"no workflow has {by} {value!r}", parameter=call.route.item)
         if query.filters:
@@ -767,6 +815,9 @@ class CacheApp:
                                                   status.last_load_seconds)
             gauges["source_loads"] = ("Full loads the source finished (count).",
                                       float(status.loads))
+            gauges["source_resumes"] = ("Warm starts of the source: resumed from the "
+                                        "sequences kept with the store (count).",
+                                        float(status.resumes))
             gauges["source_updates_applied"] = ("Changed upstream documents applied (count).",
                                                 float(status.updates_applied))
             gauges["source_problems"] = ("Problems found in upstream documents (count; the "
@@ -819,6 +870,13 @@ def _routes() -> tuple[Route, ...]:
                             f"The summary of one {a.noun} and its workflows, one page.",
                             app._summary, a, data=True))
     routes += [
+        Route("jobs", "workflow", Params.OPTIONS, DATA_TYPES,
+              "The workflow's jobs by task, state, exit code, site and agent, with sample "
+              "jobs, from the agents' jobsummary documents.", jobs_reply, data=True,
+              options=JOB_OPTIONS),
+        Route("alerts", None, Params.OPTIONS, DATA_TYPES,
+              "What needs attention now: request and agent alerts.", alerts_reply,
+              data=True, options=ALERT_OPTIONS),
         Route("healthz", None, Params.FORMAT, JSON_ONLY,
               "Readiness: whether the store answers, its snapshot id and age.", app._health),
         Route("metrics", None, Params.NONE, (METRICS_TYPE,),

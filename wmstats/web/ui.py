@@ -27,7 +27,13 @@ Paths (all ``GET``/``HEAD``; see ``docs/ui.md``):
 ``/api/events``
     event progress of some workflows (``name=`` repeated).
 ``/api/agents``
-    every agent's heartbeat and job counters.
+    every agent's heartbeat (with its derived status and why) and job counters.
+``/api/jobs/<name>``
+    the job view of one workflow: tasks, then state, exit code and site with
+    their jobs and sample errors (``task``, ``state``, ``exitcode``, ``site``).
+``/api/alerts``
+    what needs attention now (``kind``, ``severity``, ``workflow``, ``agent``,
+    ``site``; ``limit=0`` for the counts alone, the tab's badge).
 ``/api/status``
     whether the cache server answers, and how old its data is.
 ``/openapi.json``
@@ -85,10 +91,15 @@ from wmstats.web._ui_model import (
     GROUPS,
     PAGE_CONFIG,
     ROW_FIELDS,
+    AlertQuery,
     ApiParams,
     ApiRoute,
     View,
+    alert_view,
     event_progress,
+    job_view,
+    parse_alerts,
+    parse_job_filters,
     parse_names,
     parse_view,
     status_summary,
@@ -164,6 +175,11 @@ class UIConfig:
     :param max_query_length: longest accepted query string (414 above).
     :param warm: read the filter values once in the background when the app is
         built, so that the first page view does not wait for them.
+    :param reqmgr_url: ReqMgr2's base URL (``https://cmsweb.cern.ch/reqmgr2``): the
+        page links each workflow to ``<url>/fetch?rid=<workflow>``; none when empty.
+    :param job_dump_url: the agents' job dump: a URL in which ``{agent}``,
+        ``{workflow}`` and ``{job}`` are filled in (without any: ``<url>/<agent>``);
+        the page links agents and sample jobs to it; none when empty.
     :param auth: ``"none"`` or ``"cms-headers"``: require the CMSWEB front-end's
         signed ``cms-auth*`` headers (403 without); either way the UI server
         forwards them to the cache server with its requests.
@@ -180,6 +196,8 @@ class UIConfig:
     max_query_length: int = attrs.field(default=16 * 1024, converter=_to_int,
                                         validator=_non_negative)
     warm: bool = attrs.field(default=True, converter=_to_bool)
+    reqmgr_url: str = ""
+    job_dump_url: str = ""
     auth: str = attrs.field(default="none", validator=attrs.validators.in_(AUTH_MODES))
     hmac_key_file: str | None = None
     auth_open: str | tuple[str, ...] = DEFAULT_OPEN_PATHS
@@ -188,6 +206,15 @@ class UIConfig:
         scheme = urllib.parse.urlsplit(self.cache_url).scheme
         if scheme not in ("http", "https"):
             raise ValueError(f"cache_url must be an http(s) URL, got {self.cache_url!r}")
+        for name in ("reqmgr_url", "job_dump_url"):
+            value = getattr(self, name)
+            if value and urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+                raise ValueError(f"{name} must be an http(s) URL, got {value!r}")
+
+    def page_config(self) -> dict[str, Any]:
+        """What the page is built from: the filters and views, and the link bases."""
+        return {**PAGE_CONFIG, "links": {"reqmgr": self.reqmgr_url.rstrip("/"),
+                                         "jobDump": self.job_dump_url}}
 
     @classmethod
     def from_object(cls, source: Any = None, **overrides: Any) -> UIConfig:
@@ -249,7 +276,7 @@ class _Lru(collections.OrderedDict[Any, Any]):
             self.popitem(last=False)
 
 
-def _load_assets() -> dict[str, _Asset]:
+def _load_assets(page_config: Mapping[str, Any]) -> dict[str, _Asset]:
     """The page's files; ``index.html`` with the page config written in."""
     folder = importlib.resources.files("wmstats.web") / "static"
     assets = {}
@@ -258,7 +285,7 @@ def _load_assets() -> dict[str, _Asset]:
         if name == "index.html":
             if _CONFIG_SLOT not in body:
                 raise RuntimeError(f"index.html has no {_CONFIG_SLOT!r} for the page config")
-            config = html.escape(json_dumps(PAGE_CONFIG), quote=True)
+            config = html.escape(json_dumps(page_config), quote=True)
             body = body.replace(_CONFIG_SLOT, config.encode("utf-8"))
         assets[name] = _Asset(body, gzip_bytes(body, 6), content_etag(body, False), media)
     return assets
@@ -286,7 +313,7 @@ class UIApp:
         self.config = UIConfig.from_object(config, **options)
         self._auth: CmsHeaderAuth | None = make_auth(
             self.config.auth, self.config.hmac_key_file, self.config.auth_open)
-        self._assets = _load_assets()
+        self._assets = _load_assets(self.config.page_config())
         self._local = threading.local()
         self._clients: list[CacheClient] = []
         self._lock = threading.Lock()
@@ -555,6 +582,22 @@ class UIApp:
             items.append(item)
         return {"items": items}
 
+    def _jobs(self, name: str, where: dict[str, list[str]]) -> dict[str, Any]:
+        """``/api/jobs/<name>``: the job view of one workflow."""
+        jobs = self._client().jobs(name, where)
+        unstructure = converter().unstructure
+        return job_view({"workflow": jobs.RequestName,
+                         "jobs": sum(g.Jobs for g in jobs.groups),
+                         "groups": [unstructure(g) for g in jobs.groups],
+                         "samples": [unstructure(s) for s in jobs.samples]})
+
+    def _alerts(self, _value: str, query: AlertQuery) -> dict[str, Any]:
+        """``/api/alerts``: what needs attention now (``limit=0``: the counts alone)."""
+        found = self._client().alerts(query.where, limit=query.limit)
+        unstructure = converter().unstructure
+        return alert_view([unstructure(a) for a in found.alerts], found.total, found.counts,
+                          found.now)
+
     def _status(self, _value: str, _arg: None) -> dict[str, Any]:
         """``/api/status``: whether the cache server answers, and how old its data is."""
         health = self._client().health()
@@ -587,6 +630,8 @@ _HANDLERS: Final[dict[str, Callable[[UIApp, str, Any], dict[str, Any]]]] = {
     "workflow": UIApp._workflow,
     "events": UIApp._event_progress,
     "agents": UIApp._agents,
+    "jobs": UIApp._jobs,
+    "alerts": UIApp._alerts,
     "status": UIApp._status,
 }
 #: Every ``/api/<name>`` endpoint.
@@ -595,13 +640,18 @@ if set(_HANDLERS) != set(_API):
     raise RuntimeError("API_ROUTES and the UI handlers disagree")
 
 
-def _parse(route: ApiRoute, params: dict[str, list[str]]) -> View | list[str] | None:
+def _parse(route: ApiRoute, params: dict[str, list[str]]
+           ) -> View | list[str] | dict[str, list[str]] | AlertQuery | None:
     """The query parameters of an ``/api`` request, checked as its route says."""
     if route.params is ApiParams.NONE:
         _no_params(params)
         return None
     if route.params is ApiParams.NAMES:
         return parse_names(params)
+    if route.params is ApiParams.JOBS:
+        return parse_job_filters(params)
+    if route.params is ApiParams.ALERTS:
+        return parse_alerts(params)
     return parse_view(params, paged=route.params is ApiParams.PAGED)
 
 

@@ -46,6 +46,7 @@ import cherrypy  # type: ignore[import-untyped]
 
 from wmstats._procfs import rss_kib
 from wmstats._version import __version__
+from wmstats.jobdetail import DEFAULT_SAMPLE_SIZE, jobdetail
 from wmstats.query import Filter, Query
 from wmstats.query.model import MAX_PATTERN, MAX_VALUES
 from wmstats.schema import Workflow
@@ -188,9 +189,11 @@ class _Api:
     """One API: its handler, what it offers, and what it takes.
 
     :param item: the name of its path parameter (``request/<name>``), if any.
+    :param params: the query parameters it takes (each at most once).
     :param conditions: it takes ``filtered_requests``' conditions and masks.
     :param guarded: it answers 503 while the data may be incomplete or stale.
     :param data: it reads the store (503 until the source's first load).
+    :param jobs: it reads the job records (its ETag follows them, not the snapshot).
     """
 
     name: str
@@ -198,9 +201,11 @@ class _Api:
     types: tuple[str, ...]
     summary: str
     item: str | None = None
+    params: tuple[str, ...] = ()
     conditions: bool = False
     guarded: bool = False
     data: bool = True
+    jobs: bool = False
 
 
 @attrs.frozen
@@ -421,9 +426,15 @@ class WMCoreApp:
         else:
             value = rest[0]
         if not api.conditions:
-            for key in params:
-                raise _error(400, f"unknown parameter {key!r}: {api.name} takes no "
-                                  f"parameters", parameter=key)
+            for key, values in params.items():
+                if key not in api.params:
+                    takes = (f"only {', '.join(api.params)}" if api.params
+                             else "no parameters")
+                    raise _error(400, f"unknown parameter {key!r}: {api.name} takes {takes}",
+                                 parameter=key)
+                if len(values) != 1:
+                    raise _error(400, f"{key} given {len(values)} times: give it once",
+                                 parameter=key)
         headers = request.headers
         try:
             media = choose_type(headers.get("Accept"), None, api.types)
@@ -471,7 +482,8 @@ class WMCoreApp:
 
     def _etag(self, call: _Call) -> str:
         """Per snapshot and request: the same question on the same data."""
-        key = "\n".join((self.store.snapshot_id, call.api.name, call.value or "",
+        data_id = self.store.jobs_snapshot_id if call.api.jobs else self.store.snapshot_id
+        key = "\n".join((data_id, call.api.name, call.value or "",
                          call.query_string, call.media))
         digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:24]
         return f'"{digest}{"-gzip" if call.gz else ""}"'
@@ -548,6 +560,13 @@ class WMCoreApp:
         view = RequestView(bundle.workflow, bundle, job_info=True)
         return self._result(call, [{call.value: view.document()}])
 
+    def _jobdetail(self, call: _Call) -> Reply:
+        """``jobdetail/<name>[?sample_size=N]``: the workflow's jobs by task, state,
+        exit code and site, with up to N sample jobsummary documents per group."""
+        assert call.value is not None
+        size = _sample_size(call.params.get("sample_size"))
+        return self._result(call, [jobdetail(self.store.jobs(call.value), size)])
+
     def _isfinished(self, call: _Call) -> Reply:
         """``isfinished/<name>``: whether every task's jobs are done."""
         assert call.value is not None
@@ -602,6 +621,25 @@ _LOCK_READ: Final = ("InputDataset", "OutputDatasets", "MCPileup", "DataPileup")
 #: never merged over a chain's tasks): the store filters on them first.
 _PUSHABLE: Final = frozenset({"RequestName", "RequestStatus", "RequestType", "SubRequestType",
                               "Group", "Requestor"})
+
+
+#: The largest ``sample_size`` taken (far above the samples any store keeps).
+_MAX_SAMPLE_SIZE: Final = 1_000_000
+
+
+def _sample_size(values: list[str] | None) -> int:
+    """``jobdetail``'s ``sample_size`` (default 1, as reqmon's).
+
+    :raises ApiError: 400 unless it is a whole number from 0 to 1,000,000.
+    """
+    if values is None:
+        return DEFAULT_SAMPLE_SIZE
+    (text,) = values
+    if not (text.isascii() and text.isdigit() and len(text) <= 7
+            and int(text) <= _MAX_SAMPLE_SIZE):
+        raise _error(400, f"sample_size must be a whole number from 0 to "
+                          f"{_MAX_SAMPLE_SIZE:,}, got {text[:40]!r}", parameter="sample_size")
+    return int(text)
 
 
 def _pushdown(conditions: Sequence[Condition]) -> dict[str, tuple[str, ...]]:
@@ -733,6 +771,10 @@ def _apis() -> dict[str, _Api]:
         _Api("request", app._request, JSON_ONLY,
              "One request's document with its agents' reports (AgentJobInfo).",
              item="request_name"),
+        _Api("jobdetail", app._jobdetail, _JSON_OR_TEXT,
+             "A workflow's jobs by task, state, exit code and site, with sample "
+             "jobsummary documents.", item="request_name", params=("sample_size",),
+             jobs=True),
         _Api("isfinished", app._isfinished, JSON_ONLY,
              "Whether every task of a request has completed all its jobs.",
              item="request_name"),

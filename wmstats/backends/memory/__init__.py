@@ -13,6 +13,8 @@ write):
 * per workflow, its :class:`~wmstats.schema.WorkflowSite` counters summed per
   value of each WorkflowSite field an aggregate groups by (``Site``, ``Agent``:
   see :data:`wmstats.aggregates.AGGREGATES`) in a sparse integer array;
+* the job records beside the snapshot (``_jobs``: one compressed blob per
+  workflow, swapped on every job write);
 * built lazily and cached per snapshot: per field inverted indexes
   (value -> bitmap of rows, a Python ``int``, or a small array of rows), sort
   orders per sort spec, and the unfiltered aggregates and distinct counts.
@@ -36,6 +38,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
 from wmstats.backends.codec import decode_bundle, encode_parts
+from wmstats.backends.memory._jobs import MemoryJobs
 from wmstats.backends.memory._bitmaps import Rows
 from wmstats.backends.memory._snapshot import Snapshot
 from wmstats.backends.memory._sums import N_COUNTERS, encode_sums, sum_fields
@@ -142,7 +145,7 @@ def _moved(names: list[str], rows: list[_Row], found: dict[str, int],
 # --------------------------------------------------------------------------- the store
 
 
-class MemoryStore(Store):
+class MemoryStore(MemoryJobs, Store):
     """Workflows and agents held in this process (the default backend).
 
     Safe for any number of reader threads while one thread writes.

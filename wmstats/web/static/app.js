@@ -16,8 +16,14 @@
   // pairs in display order, written into index.html by the UI server.
   const CONFIG = JSON.parse(document.querySelector('meta[name="wmstats-config"]').content);
   const FACETS = CONFIG.filters;
+  // Text filters (wildcards; plain text matches anywhere): [name, label] pairs.
+  const TEXTS = CONFIG.texts || [];
+  // Link bases (empty: no link): ReqMgr2, and the agents' job dump template.
+  const LINKS = CONFIG.links || {};
   const GROUP_VIEWS = Object.fromEntries(CONFIG.groups);
-  const VIEWS = ["workflows", ...CONFIG.groups.map(([name]) => name), "agents"];
+  const VIEWS = ["workflows", ...CONFIG.groups.map(([name]) => name), "agents", "alerts"];
+  // Job view filters in the URL: URL key -> the API's parameter.
+  const JOB_FILTERS = [["jtask", "task"], ["jstate", "state"], ["jcode", "exitcode"], ["jsite", "site"]];
   const STATES = [
     ["queued", "Queued"], ["pending", "Pending"], ["running", "Running"],
     ["cooloff", "Cooloff"], ["paused", "Paused"], ["success", "Success"],
@@ -43,6 +49,42 @@
     if (cls) node.className = cls;
     if (text !== undefined && text !== null) node.textContent = String(text);
     return node;
+  }
+
+  /** Text that may break after "_" and "-" (workflow and task names): text nodes
+   * and <wbr> elements, never markup. */
+  function breakable(text) {
+    const frag = document.createDocumentFragment();
+    const parts = String(text).split(/(?<=[_\-\/])/);
+    parts.forEach((part, i) => {
+      frag.append(document.createTextNode(part));
+      if (i < parts.length - 1) frag.append(document.createElement("wbr"));
+    });
+    return frag;
+  }
+
+  /** A link out (new tab, no referrer) for an http(s) URL; plain text otherwise. */
+  function outLink(url, text, cls) {
+    if (!/^https?:\/\//i.test(url || "")) return el("span", cls, text);
+    const a = el("a", "out" + (cls ? " " + cls : ""), text);
+    a.href = url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    return a;
+  }
+
+  function reqmgrUrl(name) {
+    return LINKS.reqmgr ? LINKS.reqmgr + "/fetch?rid=" + encodeURIComponent(name) : "";
+  }
+
+  /** The job dump of an agent (and of one job of a workflow), from the configured template. */
+  function jobDumpUrl(agent, workflow, job) {
+    const base = LINKS.jobDump || "";
+    if (!base || !agent) return "";
+    if (!/\{(agent|workflow|job)\}/.test(base)) return base.replace(/\/+$/, "") + "/" + encodeURIComponent(agent);
+    return base.replace(/\{agent\}/g, encodeURIComponent(agent))
+      .replace(/\{workflow\}/g, encodeURIComponent(workflow || ""))
+      .replace(/\{job\}/g, encodeURIComponent(job || ""));
   }
 
   function svgEl(tag, attrs) {
@@ -110,7 +152,12 @@
   function emptyState() {
     const filters = {};
     for (const [name] of FACETS) filters[name] = [];
-    return {filters, q: "", sort: "", idx: 0, limit: DEFAULT_LIMIT, view: "workflows", wf: ""};
+    const texts = {};
+    for (const [name] of TEXTS) texts[name] = "";
+    const jobs = {};
+    for (const [key] of JOB_FILTERS) jobs[key] = "";
+    return {filters, texts, q: "", sort: "", idx: 0, limit: DEFAULT_LIMIT, view: "workflows", wf: "",
+      jobs, akind: "", focus: ""};
   }
 
   function readState() {
@@ -125,6 +172,10 @@
     const view = params.get("view") || "workflows";
     st.view = VIEWS.includes(view) ? view : "workflows";
     st.wf = params.get("wf") || "";
+    for (const [name] of TEXTS) st.texts[name] = params.get(name) || "";
+    for (const [key] of JOB_FILTERS) st.jobs[key] = params.get(key) || "";
+    st.akind = params.get("akind") || "";
+    st.focus = params.get("a") || "";
     return st;
   }
 
@@ -133,6 +184,7 @@
     const params = new URLSearchParams();
     for (const [name] of FACETS) for (const v of st.filters[name]) params.append(name, v);
     if (st.q) params.set("q", st.q);
+    for (const [name] of TEXTS) if (st.texts[name]) params.set(name, st.texts[name]);
     return params;
   }
 
@@ -143,6 +195,9 @@
     if (st.idx) params.set("idx", String(st.idx));
     if (st.limit !== DEFAULT_LIMIT) params.set("limit", String(st.limit));
     if (st.wf) params.set("wf", st.wf);
+    if (st.wf) for (const [key] of JOB_FILTERS) if (st.jobs[key]) params.set(key, st.jobs[key]);
+    if (st.view === "alerts" && st.akind) params.set("akind", st.akind);
+    if (st.view === "agents" && st.focus) params.set("a", st.focus);
     const text = params.toString();
     return location.pathname + (text ? "?" + text : "");
   }
@@ -150,6 +205,10 @@
   let state = readState();
 
   function navigate(next, replace) {
+    if (next.wf !== state.wf) {
+      next.jobs = {};
+      for (const [key] of JOB_FILTERS) next.jobs[key] = "";
+    }
     state = next;
     const url = stateUrl(state);
     if (url !== location.pathname + location.search) {
@@ -164,6 +223,8 @@
     const st = Object.assign({}, state);
     st.filters = {};
     for (const [name] of FACETS) st.filters[name] = state.filters[name].slice();
+    st.texts = Object.assign({}, state.texts);
+    st.jobs = Object.assign({}, state.jobs);
     return st;
   }
 
@@ -396,6 +457,10 @@
   function syncControls() {
     const q = $("q");
     if (document.activeElement !== q) q.value = state.q;
+    for (const [name] of TEXTS) {
+      const input = $("text-" + name);
+      if (input && document.activeElement !== input) input.value = state.texts[name];
+    }
     for (const input of document.querySelectorAll("#facets input[type=checkbox]")) {
       input.checked = state.filters[input.name].includes(input.value);
     }
@@ -412,6 +477,30 @@
       st.idx = 0;
       link.href = stateUrl(st);
     }
+  }
+
+  /** The text filter inputs (input dataset, output dataset, PrepID, site whitelist). */
+  function renderTextFilters() {
+    const holder = $("texts");
+    const frag = document.createDocumentFragment();
+    for (const [name, label] of TEXTS) {
+      const lab = el("label", "search text-filter");
+      const input = el("input");
+      input.type = "search";
+      input.id = "text-" + name;
+      input.name = name;
+      input.placeholder = "text or wildcards";
+      input.spellcheck = false;
+      input.maxLength = 300;
+      input.value = state.texts[name] || "";
+      input.addEventListener("input", () => {
+        clearTimeout(searchTimer);
+        searchTimer = setTimeout(commitSearch, 300);
+      });
+      lab.append(el("span", null, label), input);
+      frag.append(lab);
+    }
+    holder.replaceChildren(frag);
   }
 
   function renderChips() {
@@ -431,6 +520,21 @@
         });
         frag.append(chip);
       }
+    }
+    for (const [name, label] of TEXTS) {
+      const value = state.texts[name];
+      if (!value) continue;
+      const chip = el("button", "chip");
+      chip.type = "button";
+      chip.title = "remove this filter";
+      chip.append(el("span", "chip-key", label + ":"), el("span", "chip-value", value), el("span", "chip-x", "×"));
+      chip.addEventListener("click", () => {
+        const st = copyState();
+        st.texts[name] = "";
+        st.idx = 0;
+        navigate(st);
+      });
+      frag.append(chip);
     }
     if (state.q) {
       const chip = el("button", "chip");
@@ -551,24 +655,43 @@
 
   // ------------------------------------------------------------------ workflow table
 
+  // fold: columns that do not fit the window fold away, the highest number first
+  // (0: never).
   const COLUMNS = [
-    {label: "Workflow", sort: "name", cls: "name"},
-    {label: "Status", sort: "status"},
-    {label: "Type", sort: "type"},
-    {label: "Campaign", sort: "campaign"},
-    {label: "Priority", sort: "priority", num: true},
-    {label: "Queued", num: true, state: "queued"},
-    {label: "Pending", sort: "pending", num: true, state: "pending"},
-    {label: "Running", sort: "running", num: true, state: "running"},
-    {label: "Cooloff", num: true, state: "cooloff"},
-    {label: "Paused", num: true, state: "paused"},
-    {label: "Success", sort: "success", num: true, state: "success"},
-    {label: "Failure", num: true, state: "failure"},
-    {label: "Jobs done", title: "job progress: (success + failure + canceled) / jobs created"},
-    {label: "Events", title: "event progress: events written / expected, for the output dataset furthest behind"},
-    {label: "Fail %", num: true, title: "failure rate: failure / (success + failure)"},
-    {label: "Changed", sort: "changed", title: "last status change"},
+    {label: "Workflow", sort: "name", cls: "name", fold: 0},
+    {label: "Status", sort: "status", fold: 0},
+    {label: "Type", sort: "type", fold: 6},
+    {label: "Campaign", sort: "campaign", fold: 3},
+    {label: "Priority", sort: "priority", num: true, fold: 4},
+    {label: "Queued", num: true, state: "queued", fold: 8},
+    {label: "Pending", sort: "pending", num: true, state: "pending", fold: 1},
+    {label: "Running", sort: "running", num: true, state: "running", fold: 0},
+    {label: "Cooloff", num: true, state: "cooloff", fold: 2},
+    {label: "Paused", num: true, state: "paused", fold: 9},
+    {label: "Success", sort: "success", num: true, state: "success", fold: 0},
+    {label: "Failure", num: true, state: "failure", fold: 0},
+    {label: "Jobs done", title: "job progress: (success + failure + canceled) / jobs created", fold: 5},
+    {label: "Events", title: "event progress: events written / expected, for the output dataset furthest behind", fold: 7},
+    {label: "Fail %", num: true, title: "failure rate: failure / (success + failure)", fold: 1},
+    {label: "Changed", sort: "changed", title: "last status change", fold: 5},
   ];
+
+  /** Fold away the columns that do not fit (highest fold number first), so that the
+   * table never scrolls sideways; the header says how many are folded. */
+  function fitTable(table, columns) {
+    const wrap = table.parentElement;
+    const cells = (i) => table.querySelectorAll("tr > :nth-child(" + (i + 1) + ")");
+    columns.forEach((_, i) => { for (const c of cells(i)) c.classList.remove("folded"); });
+    const order = columns.map((c, i) => [c.fold || 0, i]).filter(([f]) => f > 0).sort((a, b) => b[0] - a[0]);
+    const folded = [];
+    for (const [, i] of order) {
+      if (wrap.scrollWidth <= wrap.clientWidth + 1) break;
+      for (const c of cells(i)) c.classList.add("folded");
+      folded.push(columns[i].label);
+    }
+    table.dataset.folded = String(folded.length);
+    table.title = folded.length ? "columns folded away to fit the window: " + folded.join(", ") : "";
+  }
 
   function sortHeader(row, columns, current, onSort) {
     row.replaceChildren();
@@ -602,7 +725,8 @@
 
   function nameCell(name) {
     const cell = el("td", "name");
-    const link = el("a", "wf-link", name);
+    const link = el("a", "wf-link");
+    link.append(breakable(name));
     link.href = workflowHref(name);
     link.title = name;
     link.addEventListener("click", (ev) => {
@@ -711,6 +835,7 @@
       frag.append(row);
     }
     table.tBodies[0].replaceChildren(frag);
+    fitTable(table, COLUMNS);
     $("count").textContent = NF.format(data.total) + (data.total === 1 ? " workflow" : " workflows");
     renderPager($("pager-top"), data);
     renderPager($("pager-bottom"), data);
@@ -903,36 +1028,54 @@
     }
     if (bannerKind === "error") hideBanner("error");
     const head = table.tHead;
-    const labels = ["Agent", "Team", "Version", "Status", "Drain", "Down components", "Disk warnings",
-      "Heartbeat", "Data upload", "Workflows", "Pending", "Running", "Cooloff", "Failure"];
+    const labels = ["Agent", "Team", "Version", "Status", "Why", "Reported", "Heartbeat", "Data upload",
+      "Workflows", "Pending", "Running", "Cooloff", "Failure"];
     const hr = el("tr");
     for (const l of labels) hr.append(el("th", null, l));
     head.replaceChildren(hr);
     const frag = document.createDocumentFragment();
+    let focused = null;
     for (const item of data.items) {
       const a = item.agent || {};
       const row = el("tr");
+      row.dataset.agent = item.value;
       const name = el("td", "name");
-      const link = el("a", "group-link", item.value);
+      const link = el("a", "group-link");
+      link.append(breakable(item.value));
       const st = emptyState();
       st.filters.agent = [item.value];
       link.href = stateUrl(st);
+      link.title = "show the workflows of " + item.value;
       link.addEventListener("click", (ev) => {
         if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
         ev.preventDefault();
         navigate(st);
       });
       name.append(link);
-      const status = el("td", "agent-status", a.Status || "unknown");
-      status.dataset.agentStatus = a.Status || "unknown";
+      const dump = jobDumpUrl(item.value, "", "");
+      if (dump) name.append(" ", outLink(dump, "job dump", "small"));
+      const derived = a.DerivedStatus || (item.agent ? "ok" : "unknown");
+      const status = el("td", "agent-status", derived);
+      status.dataset.agentStatus = derived;
+      const reasons = a.StatusReasons || [];
+      const why = el("td", "why");
+      for (const reason of reasons) why.append(el("div", null, reason));
+      if (!reasons.length) why.append(el("span", "muted", item.agent ? "all fine" : "no heartbeat document"));
+      const details = (a.ComponentErrors || []).concat(a.DiskUsage || []);
+      if (details.length) why.title = details.join("\n");
+      const reported = el("td", "reported", a.Status || "");
+      reported.title = "the status the agent itself reports";
       const hb = el("td", "time", ago(a.Timestamp));
       hb.title = isoTime(a.Timestamp);
       const up = el("td", "time", ago(a.DataLastUpdate));
       up.title = isoTime(a.DataLastUpdate);
-      row.append(name, td(a.AgentTeam || ""), td(a.AgentVersion || ""), status,
-        td(a.DrainMode ? "draining" : ""), td((a.DownComponents || []).join(", "), "warn"),
-        td((a.DiskWarning || []).join(", "), "warn"), hb, up, numTd(item.workflows),
-        numTd(item.jobs.pending), numTd(item.jobs.running), numTd(item.jobs.cooloff), numTd(item.jobs.failure));
+      row.append(name, td(a.AgentTeam || ""), td(a.AgentVersion || ""), status, why, reported, hb, up,
+        numTd(item.workflows), numTd(item.jobs.pending), numTd(item.jobs.running), numTd(item.jobs.cooloff),
+        numTd(item.jobs.failure));
+      if (state.focus && state.focus === item.value) {
+        row.classList.add("focus");
+        focused = row;
+      }
       frag.append(row);
     }
     if (!data.items.length) {
@@ -944,7 +1087,148 @@
     }
     table.tBodies[0].replaceChildren(frag);
     table.classList.remove("loading");
-    $("agent-count").textContent = NF.format(data.items.length) + " agents";
+    const troubled = data.items.filter((i) => i.agent && i.agent.DerivedStatus && i.agent.DerivedStatus !== "ok").length;
+    $("agent-count").textContent = NF.format(data.items.length) + " agents" +
+      (troubled ? " · " + NF.format(troubled) + " not ok" : "");
+    if (focused) focused.scrollIntoView({block: "center"});
+    document.dispatchEvent(new CustomEvent("wmstats:agents-rendered"));
+  }
+
+  // ------------------------------------------------------------------ alerts view
+
+  const ALERT_LABELS = {
+    "failed": "failed", "config-error": "config error", "site-error": "site error",
+    "assigned-stall": "assigned too long", "status-stall": "stalled", "agent-down": "agent down",
+    "agent-components": "components down", "agent-data-error": "data error",
+    "agent-couch": "CouchDB processes", "agent-proxy": "proxy", "agent-disk": "disk full",
+    "agent-status": "agent status",
+  };
+
+  function agentHref(url) {
+    const st = emptyState();
+    st.view = "agents";
+    st.focus = url;
+    return stateUrl(st);
+  }
+
+  function inPageLink(text, st, cls) {
+    const link = el("a", cls);
+    link.append(breakable(text));
+    link.href = stateUrl(st);
+    link.addEventListener("click", (ev) => {
+      if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+      ev.preventDefault();
+      navigate(st);
+    });
+    return link;
+  }
+
+  async function loadAlerts() {
+    const table = $("alerts");
+    table.classList.add("loading");
+    const params = new URLSearchParams();
+    if (state.akind) params.set("kind", state.akind);
+    let data;
+    try {
+      data = await api("alerts", params, "alerts");
+    } catch (err) {
+      if (isAbort(err)) return;
+      table.classList.remove("loading");
+      failed(err, "the alerts");
+      return;
+    }
+    if (bannerKind === "error") hideBanner("error");
+    renderAlertKinds(data);
+    const head = table.tHead;
+    const labels = ["", "Alert", "Workflow or agent", "Status", "Since", "What", "Sites", "Jobs f/s/r/p"];
+    const hr = el("tr");
+    for (const l of labels) hr.append(el("th", null, l));
+    head.replaceChildren(hr);
+    const frag = document.createDocumentFragment();
+    for (const a of data.alerts) {
+      const row = el("tr", "alert " + a.severity);
+      row.dataset.kind = a.kind;
+      const sev = el("td", "severity");
+      sev.append(el("span", "sev " + a.severity, a.severity));
+      const what = el("td", "name");
+      if (a.workflow) {
+        const st = copyState();
+        st.wf = a.workflow;
+        for (const [key] of JOB_FILTERS) st.jobs[key] = "";
+        what.append(inPageLink(a.workflow, st, "wf-link"));
+        const out = reqmgrUrl(a.workflow);
+        if (out) what.append(" ", outLink(out, "ReqMgr2", "small"));
+      } else {
+        const st = emptyState();
+        st.view = "agents";
+        st.focus = a.agent;
+        what.append(inPageLink(a.agent, st, "agent-link"));
+      }
+      const status = el("td", "status", a.status);
+      if (a.status) status.dataset.status = a.status;
+      const since = el("td", "time", ago(a.since));
+      since.title = isoTime(a.since);
+      const sites = el("td", "sites", a.sites.slice(0, 3).join(", ") + (a.sites.length > 3 ? ", …" : ""));
+      sites.title = a.sites.join("\n");
+      const jobs = el("td", "num", a.workflow ? [a.failed, a.success, a.running, a.pending].map(num).join(" / ") : "");
+      row.append(sev, td(ALERT_LABELS[a.kind] || a.kind, "kind"), what, status, since, td(a.message, "message"),
+        sites, jobs);
+      frag.append(row);
+    }
+    if (!data.alerts.length) {
+      const row = el("tr", "empty");
+      const c = el("td", null, state.akind ? "No alert of this kind." : "Nothing needs attention.");
+      c.colSpan = labels.length;
+      row.append(c);
+      frag.append(row);
+    }
+    table.tBodies[0].replaceChildren(frag);
+    table.classList.remove("loading");
+    $("alert-count").textContent = NF.format(data.total) + (data.total === 1 ? " alert" : " alerts") +
+      (data.truncated ? " (first " + NF.format(data.shown) + " shown)" : "");
+    showBadge(state.akind ? null : data.total);
+    document.dispatchEvent(new CustomEvent("wmstats:alerts-rendered"));
+  }
+
+  function renderAlertKinds(data) {
+    const holder = $("alert-kinds");
+    const frag = document.createDocumentFragment();
+    const kinds = Object.keys(ALERT_LABELS).filter((k) => data.counts[k] || k === state.akind);
+    const button = (kind, label, count) => {
+      const b = el("button", "kind-chip" + (state.akind === kind ? " on" : ""));
+      b.type = "button";
+      b.dataset.kind = kind;
+      b.append(el("span", null, label), el("span", "facet-n", count === null ? "" : " " + num(count)));
+      b.addEventListener("click", () => {
+        const st = copyState();
+        st.akind = kind;
+        navigate(st);
+      });
+      return b;
+    };
+    frag.append(button("", "all", null));
+    for (const kind of kinds) frag.append(button(kind, ALERT_LABELS[kind], data.counts[kind] || 0));
+    holder.replaceChildren(frag);
+  }
+
+  /** The Alerts tab's count badge (null: leave it). */
+  function showBadge(total) {
+    if (total === null || total === undefined) return;
+    const badge = $("alert-badge");
+    badge.textContent = total > 999 ? "999+" : String(total);
+    badge.hidden = !total;
+    badge.title = NF.format(total) + " alerts";
+  }
+
+  async function pollBadge() {
+    const params = new URLSearchParams();
+    params.set("limit", "0");
+    try {
+      const data = await api("alerts", params, "badge");
+      showBadge(data.total);
+    } catch (err) {
+      // the status poll reports an unreachable server
+    }
   }
 
   // ------------------------------------------------------------------ detail view
@@ -986,7 +1270,9 @@
         } else if (c.num) {
           tr.append(numTd(v, c.cls));
         } else {
-          const cell = el("td", c.cls, v);
+          const name = c.cls === "name" && typeof v === "string";
+          const cell = el("td", c.cls, name ? null : v);
+          if (name) cell.append(breakable(v));
           if (c.title) cell.title = c.title(r);
           tr.append(cell);
         }
@@ -1027,8 +1313,15 @@
     if (bannerKind === "error") hideBanner("error");
     const m = d.meta;
     const frag = document.createDocumentFragment();
-    const title = el("h2", "wf-title", d.name);
+    const title = el("h2", "wf-title");
+    title.append(breakable(d.name));
     frag.append(title);
+    const out = reqmgrUrl(d.name);
+    if (out) {
+      const links = el("div", "links");
+      links.append(outLink(out, "ReqMgr2 request page", "reqmgr"));
+      frag.append(links);
+    }
     const figures = el("div", "figures");
     const fig = (label, node) => {
       const box = el("div", "figure");
@@ -1049,6 +1342,12 @@
     const chart = el("div", "chart-body wide");
     drawBars(chart, STATES.map(([key, label]) => ({label, value: d.jobs[key] || 0, cls: "s-" + key})), d.jobs.created);
     frag.append(el("h3", null, "Jobs by state"), chart);
+    const jobsHead = el("h3", null, "Failed and retried jobs: by task, state, exit code and site");
+    jobsHead.id = "jobs-title";
+    const jobsView = el("div", "jobs-view");
+    jobsView.id = "jobs-view";
+    jobsView.append(el("p", "muted", "Loading the jobs…"));
+    frag.append(jobsHead, jobsView);
     frag.append(el("h3", null, "Request"), kvTable([
       ["Type", m.RequestType + (m.SubRequestType ? " / " + m.SubRequestType : "")],
       ["Campaigns", m.Campaigns], ["Teams", m.Teams], ["Group", m.Group], ["Requestor", m.Requestor],
@@ -1090,15 +1389,185 @@
     ], d.transitions.slice().reverse(), "transitions"));
     holder.replaceChildren(frag);
     document.title = d.name + " · WMStats";
+    loadJobs(d.name);
+  }
+
+  // ------------------------------------------------------------------ job view
+
+  const FOLD_CHARS = 400;
+  const FOLD_LINES = 6;
+
+  /** Error details: shown whole when short, folded (first line shown) when long. */
+  function detailsText(text) {
+    const lines = text.split("\n");
+    if (text.length <= FOLD_CHARS && lines.length <= FOLD_LINES) return el("pre", "details", text);
+    const box = el("details", "long");
+    const first = lines.find((l) => l.trim()) || "";
+    box.append(el("summary", null, (first.length > 120 ? first.slice(0, 119) + "…" : first) +
+      "  (" + NF.format(text.length) + " characters, " + NF.format(lines.length) + " lines)"));
+    box.append(el("pre", "details", text));
+    return box;
+  }
+
+  function sampleCard(workflow, s) {
+    const card = el("div", "sample");
+    card.dataset.job = s.job;
+    const head = el("div", "sample-head");
+    head.append(el("span", "job-name", s.job));
+    const dump = jobDumpUrl(s.agent, workflow, s.job);
+    head.append(" on ", dump ? outLink(dump, s.agent, "agent") : el("span", "agent", s.agent || "?"));
+    if (s.time) {
+      const when = el("span", "muted", " · " + ago(s.time));
+      when.title = isoTime(s.time);
+      head.append(when);
+    }
+    card.append(head);
+    const error = s.step ? s.step + ": " + s.errorType + " (" + s.errorExitCode + ")" : "no error recorded";
+    card.append(el("div", "error-line", error));
+    if (s.details) card.append(detailsText(s.details));
+    const facts = [];
+    facts.push(["Job type", s.jobType], ["Retries", String(s.retryCount)], ["WMBS id", s.wmbsId ? String(s.wmbsId) : ""],
+      ["Error types", s.errorTypes.join(", ")], ["Worker node", s.workerNode]);
+    const kv = kvTable(facts);
+    if (s.logUrl) kv.append(el("dt", null, "Log"), (() => { const dd = el("dd"); dd.append(outLink(s.logUrl, s.logUrl)); return dd; })());
+    if (s.logArchive) kv.append(el("dt", null, "Log archive"), el("dd", "lfn", s.logArchive));
+    if (s.logCollect.length) {
+      const dd = el("dd", "lfn");
+      for (const lfn of s.logCollect) dd.append(el("div", null, lfn));
+      kv.append(el("dt", null, "LogCollect"), dd);
+    }
+    if (s.inputFiles.length) {
+      const dd = el("dd", "lfn");
+      for (const lfn of s.inputFiles) dd.append(el("div", null, lfn));
+      kv.append(el("dt", null, "Input"), dd);
+    }
+    card.append(kv);
+    return card;
+  }
+
+  function jobFilterChips(data) {
+    const row = el("div", "job-filters");
+    const groups = [["jstate", "State", data.states], ["jcode", "Exit code", data.exitCodes],
+      ["jsite", "Site", data.sites]];
+    for (const [key, label, values] of groups) {
+      const box = el("div", "job-filter");
+      box.append(el("span", "chip-key", label + ":"));
+      for (const [value, count] of values.slice(0, 12)) {
+        const on = state.jobs[key] === String(value);
+        const b = el("button", "kind-chip" + (on ? " on" : ""));
+        b.type = "button";
+        b.dataset.filter = key;
+        b.dataset.value = String(value);
+        b.append(el("span", null, value === "" ? "(none)" : String(value)), el("span", "facet-n", " " + num(count)));
+        b.title = on ? "show every " + label.toLowerCase() : "only " + label.toLowerCase() + " " + value;
+        b.addEventListener("click", () => {
+          const st = copyState();
+          st.jobs[key] = on ? "" : String(value);
+          navigate(st);
+        });
+        box.append(b);
+      }
+      row.append(box);
+    }
+    return row;
+  }
+
+  async function loadJobs(name) {
+    const params = new URLSearchParams();
+    for (const [key, param] of JOB_FILTERS) if (state.jobs[key]) params.set(param, state.jobs[key]);
+    let data;
+    try {
+      data = await api("jobs/" + encodeURIComponent(name), params, "jobs");
+    } catch (err) {
+      if (isAbort(err)) return;
+      const holder = $("jobs-view");
+      if (holder) holder.replaceChildren(el("p", "empty-state", "Cannot load the jobs of this workflow."));
+      failed(err, "the jobs");
+      return;
+    }
+    renderJobs(name, data);
+  }
+
+  function renderJobs(name, data) {
+    const holder = $("jobs-view");
+    if (!holder) return;
+    const frag = document.createDocumentFragment();
+    const filtering = JOB_FILTERS.some(([key]) => state.jobs[key]);
+    if (!data.total && !filtering) {
+      holder.replaceChildren(el("p", "empty-state", "No failed or retried job reported for this workflow."));
+      document.dispatchEvent(new CustomEvent("wmstats:jobs-rendered"));
+      return;
+    }
+    frag.append(jobFilterChips(data));
+    frag.append(el("p", "count", NF.format(data.total) + (data.total === 1 ? " job" : " jobs") +
+      (filtering ? " (filtered)" : "") + " in " + NF.format(data.tasks.length) +
+      (data.tasks.length === 1 ? " task" : " tasks")));
+    for (const task of data.tasks) {
+      const section = el("section", "job-task");
+      section.dataset.task = task.task;
+      const h = el("h4", "task-name");
+      h.title = task.task;
+      h.append(breakable(task.short), el("span", "facet-n", "  " + NF.format(task.jobs) + " jobs"));
+      section.append(h);
+      const table = el("table", "grid jobs");
+      const thead = el("thead");
+      const hr = el("tr");
+      for (const [label, numeric] of [["State", false], ["Exit code", true], ["Site", false], ["Agents", false],
+        ["Jobs", true], ["Samples", false]]) hr.append(el("th", numeric ? "num" : null, label));
+      thead.append(hr);
+      const body = el("tbody");
+      for (const g of task.groups) {
+        const tr = el("tr", "job-group");
+        tr.dataset.state = g.state;
+        tr.dataset.exitCode = String(g.exitCode);
+        tr.dataset.site = g.site;
+        const code = el("td", "num code", String(g.exitCode));
+        if (g.exitCode) code.classList.add("bad");
+        const open = el("td", "open");
+        const samplesRow = el("tr", "samples-row");
+        samplesRow.hidden = true;
+        const cell = el("td");
+        cell.colSpan = 6;
+        samplesRow.append(cell);
+        if (g.samples.length) {
+          const btn = el("button", "open-samples", "show " + g.samples.length);
+          btn.type = "button";
+          btn.setAttribute("aria-expanded", "false");
+          btn.addEventListener("click", () => {
+            const showing = samplesRow.hidden;
+            if (showing && !cell.childNodes.length) for (const s of g.samples) cell.append(sampleCard(name, s));
+            samplesRow.hidden = !showing;
+            btn.textContent = showing ? "hide" : "show " + g.samples.length;
+            btn.setAttribute("aria-expanded", String(showing));
+          });
+          open.append(btn);
+        } else {
+          open.append(el("span", "muted", "none kept"));
+        }
+        tr.append(td(g.state, "state"), code, td(g.site || "(unknown)", "site"), td(g.agents.join(", "), "agents"),
+          numTd(g.jobs), open);
+        body.append(tr, samplesRow);
+      }
+      table.append(thead, body);
+      const wrap = el("div", "table-wrap");
+      wrap.append(table);
+      section.append(wrap);
+      frag.append(section);
+    }
+    holder.replaceChildren(frag);
+    document.dispatchEvent(new CustomEvent("wmstats:jobs-rendered"));
   }
 
   // ------------------------------------------------------------------ views
 
   function showView(id) {
-    for (const v of ["view-workflows", "view-groups", "view-agents", "view-detail"]) $(v).hidden = v !== id;
+    for (const v of ["view-workflows", "view-groups", "view-agents", "view-alerts", "view-detail"]) {
+      $(v).hidden = v !== id;
+    }
+    const side = id === "view-agents" || id === "view-detail" || id === "view-alerts";
     $("summary").hidden = !(id === "view-workflows" || id === "view-groups");
-    $("filters").hidden = id === "view-agents" || id === "view-detail";
-    $("chips").hidden = id === "view-agents" || id === "view-detail";
+    $("filters").hidden = side;
+    $("chips").hidden = side;
   }
 
   function refresh() {
@@ -1114,6 +1583,9 @@
     if (state.view === "agents") {
       showView("view-agents");
       loadAgents();
+    } else if (state.view === "alerts") {
+      showView("view-alerts");
+      loadAlerts();
     } else if (GROUP_VIEWS[state.view]) {
       showView("view-groups");
       loadGroups();
@@ -1144,9 +1616,15 @@
   function commitSearch() {
     clearTimeout(searchTimer);
     const q = $("q").value.trim();
-    if (q === state.q) return;
+    const texts = {};
+    for (const [name] of TEXTS) {
+      const input = $("text-" + name);
+      texts[name] = input ? input.value.trim() : "";
+    }
+    if (q === state.q && TEXTS.every(([name]) => texts[name] === state.texts[name])) return;
     const st = copyState();
     st.q = q;
+    st.texts = texts;
     st.idx = 0;
     navigate(st);
   }
@@ -1181,12 +1659,22 @@
     $("clear-filters").addEventListener("click", () => {
       const st = copyState();
       for (const [name] of FACETS) st.filters[name] = [];
+      for (const [name] of TEXTS) st.texts[name] = "";
       st.q = "";
       st.idx = 0;
       $("q").value = "";
+      for (const input of document.querySelectorAll("#texts input")) input.value = "";
       navigate(st);
     });
     syncTabs();
+    renderTextFilters();
+    let resizeTimer = 0;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => {
+        if (!$("view-workflows").hidden) fitTable($("workflows"), COLUMNS);
+      }, 150);
+    });
     for (const link of document.querySelectorAll("#tabs a")) {
       link.addEventListener("click", (ev) => {
         if (ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
@@ -1219,7 +1707,9 @@
     refresh();
     loadFacets();
     pollStatus();
+    pollBadge();
     setInterval(pollStatus, STATUS_POLL_MS);
+    setInterval(pollBadge, STATUS_POLL_MS);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
