@@ -809,8 +809,11 @@ def test_schemathesis_all_checks_find_no_failure(
     (schema-valid requests accepted, schema-invalid ones refused, answers as
     documented) passes on every operation."""
     # In CI one summary collection of each kind stands for the others (the same
-    # parameters and answers, from the same code); WMSTATS_SCHEMATHESIS_FULL=1 runs all.
-    kept = {"status", AGENTS.segment}
+    # parameters and answers, from the same code): /campaign for the plain ones, /agent
+    # for the one with Agent records (/status and /type, whose values the negative
+    # cases of hypothesis find slowly, took ~2 minutes); WMSTATS_SCHEMATHESIS_FULL=1
+    # runs all.
+    kept = {"campaign", AGENTS.segment}
     skipped = {r.path for r in ROUTES if r.aggregate is not None and r.segment not in kept}
     assert skipped and len(skipped) < len(ROUTES)
     checks = schemathesis_run(server.url + "/openapi.json", http, 4, skipped.__contains__)
