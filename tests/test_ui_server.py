@@ -611,6 +611,17 @@ def test_openapi_document_lists_every_api_endpoint(stack: Stack) -> None:
     assert _get(stack, "/openapi.json?x=1").status_code == 400
 
 
+def test_drill_parameters_checked_as_documented(stack: Stack) -> None:
+    for path, parameter in (("/api/alerts?site=a,b", "site"),
+                            ("/api/alerts?kind=nope", "kind"),
+                            ("/api/alerts?limit=5", "limit"),
+                            ("/api/jobs/w?exitcode=--5", "exitcode"),
+                            ("/api/jobs/w?" + "&".join(["state=x"] * 101), "state")):
+        response = _get(stack, path)
+        assert response.status_code == 400, path
+        assert response.json()["parameter"] == parameter, path
+
+
 def test_schemathesis_all_checks_find_no_failure(
         stack: Stack, schemathesis_run: Callable[..., list[str]]) -> None:
     """The UI server's document is exactly as strict as the server: every
