@@ -82,6 +82,7 @@ from wmstats.web._encode import (
     ndjson_body,
 )
 from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
+from wmstats.web._config import config_values, to_int
 from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
 from wmstats.web._metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from wmstats.web._metrics import Metrics
@@ -129,12 +130,6 @@ def _positive(minimum: int) -> Callable[[Any, attrs.Attribute[int], int], None]:
         if value < minimum:
             raise ValueError(f"{attribute.name} must be >= {minimum}, got {value}")
     return check
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return int(value)
 
 
 def _to_seconds(value: Any) -> float:
@@ -195,26 +190,26 @@ class CacheConfig:
     """
 
     store: str | Store = "memory://"
-    default_limit: int = attrs.field(default=100, converter=_to_int, validator=_positive(0))
-    max_limit: int = attrs.field(default=1000, converter=_to_int, validator=_positive(1))
-    max_stream_limit: int = attrs.field(default=1_000_000, converter=_to_int,
+    default_limit: int = attrs.field(default=100, converter=to_int, validator=_positive(0))
+    max_limit: int = attrs.field(default=1000, converter=to_int, validator=_positive(1))
+    max_stream_limit: int = attrs.field(default=1_000_000, converter=to_int,
                                         validator=_positive(1))
-    gzip_level: int = attrs.field(default=1, converter=_to_int, validator=_positive(1))
-    chunk_size: int = attrs.field(default=64 * 1024, converter=_to_int,
+    gzip_level: int = attrs.field(default=1, converter=to_int, validator=_positive(1))
+    chunk_size: int = attrs.field(default=64 * 1024, converter=to_int,
                                   validator=_positive(1))
-    max_query_length: int = attrs.field(default=16 * 1024, converter=_to_int,
+    max_query_length: int = attrs.field(default=16 * 1024, converter=to_int,
                                         validator=_positive(1))
-    mock: int = attrs.field(default=0, converter=_to_int, validator=_positive(0))
-    mock_seed: int = attrs.field(default=0, converter=_to_int)
+    mock: int = attrs.field(default=0, converter=to_int, validator=_positive(0))
+    mock_seed: int = attrs.field(default=0, converter=to_int)
     source: str | Source | None = None
     alert_assigned_seconds: int = attrs.field(default=AlertRules().assigned_seconds,
-                                              converter=_to_int, validator=_positive(0))
+                                              converter=to_int, validator=_positive(0))
     alert_status_stall_seconds: int = attrs.field(
-        default=AlertRules().status_stall_seconds, converter=_to_int, validator=_positive(0))
+        default=AlertRules().status_stall_seconds, converter=to_int, validator=_positive(0))
     alert_site_error_ratio: float = attrs.field(default=AlertRules().site_error_ratio,
                                                 converter=float)
     alert_agent_stale_seconds: int = attrs.field(default=AlertRules().agent_stale_seconds,
-                                                 converter=_to_int, validator=_positive(0))
+                                                 converter=to_int, validator=_positive(0))
     query_budget: float = attrs.field(default=1.0, converter=_to_seconds)
     health_detail: str = attrs.field(default="basic", validator=attrs.validators.in_(
         HEALTH_DETAILS))
@@ -256,22 +251,10 @@ class CacheConfig:
             ``ConfigSection``); unknown attributes are ignored.
         :raises TypeError: for an unknown keyword in ``overrides``.
         """
-        names = [f.name for f in attrs.fields(cls)]
-        unknown = sorted(set(overrides) - set(names))
-        if unknown:
-            raise TypeError(f"unknown CacheApp option(s): {', '.join(unknown)} "
-                            f"(known: {', '.join(names)})")
-        values: dict[str, Any] = {}
-        for name in names:
-            if isinstance(config, Mapping):
-                if name in config:
-                    values[name] = config[name]
-            elif config is not None and hasattr(config, name):
-                values[name] = getattr(config, name)
-        values.update(overrides)
+        values = config_values(cls, config, overrides, "CacheApp")
         if "default_limit" not in values and "max_limit" in values:
             # Only a maximum given: the default page follows it down.
-            values["default_limit"] = min(100, _to_int(values["max_limit"]))
+            values["default_limit"] = min(100, to_int(values["max_limit"]))
         return cls(**values)
 
     def alert_rules(self) -> AlertRules:

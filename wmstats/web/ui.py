@@ -74,6 +74,7 @@ from wmstats.client import (
 from wmstats.serialize import converter, json_dumps
 from wmstats.web._encode import dumps_bytes, gzip_bytes
 from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
+from wmstats.web._config import config_values, to_int
 from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
 from wmstats.web._negotiate import JSON, check_path_encoding, parse_query_string, wants_gzip
 from wmstats.web._reply import (
@@ -145,12 +146,6 @@ def _to_float(value: Any) -> float:
     return float(value)
 
 
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return int(value)
-
-
 def _to_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -190,10 +185,10 @@ class UIConfig:
     cache_url: str = "http://127.0.0.1:8250"
     timeout: float = attrs.field(default=10.0, converter=_to_float,
                                  validator=_non_negative)
-    retries: int = attrs.field(default=1, converter=_to_int, validator=_non_negative)
+    retries: int = attrs.field(default=1, converter=to_int, validator=_non_negative)
     stale_after: float = attrs.field(default=3600.0, converter=_to_float,
                                      validator=_non_negative)
-    max_query_length: int = attrs.field(default=16 * 1024, converter=_to_int,
+    max_query_length: int = attrs.field(default=16 * 1024, converter=to_int,
                                         validator=_non_negative)
     warm: bool = attrs.field(default=True, converter=_to_bool)
     reqmgr_url: str = ""
@@ -222,19 +217,7 @@ class UIConfig:
 
         :raises TypeError: for an unknown keyword in ``overrides``.
         """
-        names = [f.name for f in attrs.fields(cls)]
-        unknown = sorted(set(overrides) - set(names))
-        if unknown:
-            raise TypeError(f"unknown UIApp option(s): {', '.join(unknown)} "
-                            f"(known: {', '.join(names)})")
-        values: dict[str, Any] = {}
-        for name in names:
-            if isinstance(source, Mapping):
-                if name in source:
-                    values[name] = source[name]
-            elif source is not None and hasattr(source, name):
-                values[name] = getattr(source, name)
-        values.update(overrides)
+        values = config_values(cls, source, overrides, "UIApp")
         return cls(**values)
 
 

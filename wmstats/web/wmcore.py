@@ -54,6 +54,7 @@ from wmstats.source import Source, open_source
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web._encode import Tally, dumps
 from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
+from wmstats.web._config import config_values, to_int
 from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
 from wmstats.web._negotiate import (
     JSON,
@@ -99,12 +100,6 @@ _DETAIL: Final = {400: "Invalid input parameter", 403: "Forbidden", 404: "API no
 _HEADERS: Final = {"X-Content-Type-Options": "nosniff"}
 
 
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"expected an integer, got {value!r}")
-    return int(value)
-
-
 def _at_least(minimum: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not value >= minimum:  # NaN too
@@ -144,12 +139,12 @@ class WMCoreConfig:
     cache_view: str | None = None
     stale_after: float = attrs.field(default=1800.0, converter=float,
                                      validator=_at_least(0.0))
-    gzip_level: int = attrs.field(default=1, converter=_to_int, validator=_at_least(1))
-    chunk_size: int = attrs.field(default=64 * 1024, converter=_to_int,
+    gzip_level: int = attrs.field(default=1, converter=to_int, validator=_at_least(1))
+    chunk_size: int = attrs.field(default=64 * 1024, converter=to_int,
                                   validator=_at_least(1))
-    max_query_length: int = attrs.field(default=16 * 1024, converter=_to_int,
+    max_query_length: int = attrs.field(default=16 * 1024, converter=to_int,
                                         validator=_at_least(1))
-    batch_size: int = attrs.field(default=500, converter=_to_int, validator=_at_least(1))
+    batch_size: int = attrs.field(default=500, converter=to_int, validator=_at_least(1))
     auth: str = attrs.field(default="none", validator=attrs.validators.in_(AUTH_MODES))
     hmac_key_file: str | None = None
     auth_open: str | tuple[str, ...] = DEFAULT_OPEN_PATHS
@@ -168,19 +163,7 @@ class WMCoreConfig:
 
         :raises TypeError: for an unknown keyword in ``overrides``.
         """
-        names = [f.name for f in attrs.fields(cls)]
-        unknown = sorted(set(overrides) - set(names))
-        if unknown:
-            raise TypeError(f"unknown WMCoreApp option(s): {', '.join(unknown)} "
-                            f"(known: {', '.join(names)})")
-        values: dict[str, Any] = {}
-        for name in names:
-            if isinstance(config, Mapping):
-                if name in config:
-                    values[name] = config[name]
-            elif config is not None and hasattr(config, name):
-                values[name] = getattr(config, name)
-        values.update(overrides)
+        values = config_values(cls, config, overrides, "WMCoreApp")
         return cls(**values)
 
 
