@@ -35,11 +35,10 @@ setup(
         "attrs>=23.1",
         "cattrs>=23.2",
         # The JSON home (wmstats.serialize) writes and reads with orjson, ujson for
-        # what orjson refuses (integers beyond 64 bits, NaN).
+        # what orjson refuses (integers beyond 64 bits, NaN); it also decodes
+        # CouchDB's pages for the CouchDB source, 2-2.5x faster than ujson.
         "orjson>=3.9",
         "ujson>=5.7",
-        # Decodes CouchDB's pages for the CouchDB source, 2-2.5x faster than ujson.
-        "orjson>=3.9",
         "requests>=2.28",
         # The client mounts urllib3's Retry (Retry-After, allowed_methods) on its
         # requests session; requests brings urllib3, this states the version we need.
