@@ -215,3 +215,41 @@ def test_bad_wmcore_prefix_is_refused() -> None:
     with contextlib.redirect_stderr(err):
         assert serve.run_cache_server(args) == 2
     assert "wmcore_prefix must be a path" in err.getvalue()
+
+
+def test_servers_run_with_a_short_thread_switch_interval() -> None:
+    """A process's own run (main thread) switches threads every SWITCH_INTERVAL, so
+    a CPU-bound request does not hold a cheap one for 5 ms at a time; the previous
+    interval comes back when the servers stop, and a run from another thread leaves
+    the interpreter's setting alone."""
+    before = sys.getswitchinterval()
+    assert before != serve.SWITCH_INTERVAL
+    stop = threading.Event()
+    seen: list[float] = []
+
+    def watch() -> None:
+        time.sleep(0.3)
+        seen.append(sys.getswitchinterval())
+        stop.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    serve.serve_until_stopped([], stop)
+    watcher.join()
+    assert seen == [serve.SWITCH_INTERVAL]
+    assert sys.getswitchinterval() == before
+
+    other = threading.Event()
+    inside: list[float] = []
+
+    def run() -> None:
+        serve.serve_until_stopped([], other)
+        inside.append(sys.getswitchinterval())
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    time.sleep(0.3)
+    during = sys.getswitchinterval()
+    other.set()
+    runner.join()
+    assert during == before and inside == [before]
