@@ -20,8 +20,6 @@ import requests
 
 from wmstats.mock import MockGenerator
 from wmstats.store import Store, open_store
-from wmstats.testing.couchdb_server import in_ci
-from wmstats.testing.reqmon import INSTALL_COMMAND, ReqmonError, find_reqmon_python
 from wmstats.web import CacheApp, WebServer, build_application
 from wmstats.web._auth import CmsHeaderAuth, cms_user, make_auth, signed_message
 from wmstats.web.ui import build_application as build_ui
@@ -38,22 +36,12 @@ USERS = [
 ]
 
 
-def _require_reqmon() -> Path:
-    try:
-        return find_reqmon_python()
-    except ReqmonError as exc:
-        if in_ci():
-            pytest.fail(f"reqmon unavailable (CI is set, so this fails instead of "
-                        f"skipping): {exc}", pytrace=False)
-        pytest.skip(f"reqmon unavailable ({INSTALL_COMMAND} installs it): {exc}")
-
-
 @pytest.fixture(scope="module")
-def signed() -> list[dict[str, str]]:
+def signed(reqmon_python: Path) -> list[dict[str, str]]:
     """The headers WMCore's helper makes for :data:`USERS`, signed with :data:`KEY`."""
     from wmstats.testing.cms_auth import wmcore_sign
 
-    return wmcore_sign(KEY, USERS, python=_require_reqmon())
+    return wmcore_sign(KEY, USERS, python=reqmon_python)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +126,7 @@ def test_healthz_and_metrics_stay_open(servers: Servers) -> None:
 
 
 @pytest.mark.reqmon
-def test_the_verdicts_are_wmcore_s(signed: list[dict[str, str]]) -> None:
+def test_the_verdicts_are_wmcore_s(signed: list[dict[str, str]], reqmon_python: Path) -> None:
     """Every set of headers WMCore accepts names the same user here, every one it
     refuses (or fails on) is refused here.  Where WMCore lets an unauthenticated
     request through (status NONE), wmstats refuses it: it asks for a user."""
@@ -161,7 +149,7 @@ def test_the_verdicts_are_wmcore_s(signed: list[dict[str, str]]) -> None:
         {**good, "cms-auth-status": "OK ", "x-other": "ignored"},
         {**good, "cms-auth-status": "FAILED"},  # not signed: WMCore only reads NONE
     ]
-    theirs = wmcore_verify(KEY, cases, python=_require_reqmon())
+    theirs = wmcore_verify(KEY, cases, python=reqmon_python)
     for headers, verdict in zip(cases, theirs):
         try:
             ours = cms_user(headers, KEY)

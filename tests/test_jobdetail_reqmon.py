@@ -30,12 +30,9 @@ from wmstats.jobdetail import jobdetail
 from wmstats.mock import MockGenerator
 from wmstats.schema import WorkflowJobs
 from wmstats.serve import _application
-from wmstats.testing.couchdb_server import CouchDatabase, CouchServer, in_ci
+from wmstats.testing.couchdb_server import CouchDatabase, CouchServer
 from wmstats.testing.reqmon import (
-    INSTALL_COMMAND,
-    ReqmonError,
     ReqmonServer,
-    find_reqmon_python,
     seed_mock,
 )
 from wmstats.web import CacheApp, WebServer
@@ -53,16 +50,6 @@ class Seeded:
     wmstats_db: str
     jobs: dict[str, WorkflowJobs] = attrs.field(factory=dict)
     documents: int = 0
-
-
-def _require_reqmon() -> Path:
-    try:
-        return find_reqmon_python()
-    except ReqmonError as exc:
-        if in_ci():
-            pytest.fail(f"reqmon unavailable (CI is set, so this fails instead of "
-                        f"skipping): {exc}", pytrace=False)
-        pytest.skip(f"reqmon unavailable ({INSTALL_COMMAND} installs it): {exc}")
 
 
 def _client(url: str) -> CouchClient:
@@ -131,9 +118,9 @@ def seeded(couchdb_server: CouchServer) -> Iterator[Seeded]:
 
 
 @pytest.fixture(scope="module")
-def reqmon(seeded: Seeded) -> Iterator[ReqmonServer]:
+def reqmon(seeded: Seeded, reqmon_python: Path) -> Iterator[ReqmonServer]:
     with ReqmonServer(seeded.url, reqmgr_db=seeded.reqmgr_db, wmstats_db=seeded.wmstats_db,
-                      python=_require_reqmon(), all_views=False) as server:
+                      python=reqmon_python, all_views=False) as server:
         yield server
 
 

@@ -27,7 +27,7 @@ import pytest
 from wmstats_couchdb._http import CouchClient, quote, split_server_url
 
 from wmstats.mock import REQUEST_STATUSES, MockGenerator
-from wmstats.testing.couchdb_server import CouchDatabase, CouchServer, in_ci
+from wmstats.testing.couchdb_server import CouchDatabase, CouchServer
 from wmstats.testing.reqmon import (
     INSTALL_COMMAND,
     PYTHON_ENV,
@@ -53,21 +53,6 @@ ARCHIVED = ("normal-archived", "aborted-archived", "rejected-archived")
 SITE_LIST_MASK = ["SiteWhitelist", "SiteBlacklist"]
 HEARTBEAT_MASK = ["RequestStatus", "RequestType", "RequestPriority", "Campaign",
                   "RequestNumEvents"]
-
-
-def _require_reqmon() -> Path:
-    try:
-        return find_reqmon_python()
-    except ReqmonError as exc:
-        if in_ci():
-            pytest.fail(f"reqmon unavailable (CI is set, so this fails instead of "
-                        f"skipping): {exc}", pytrace=False)
-        pytest.skip(f"reqmon unavailable ({INSTALL_COMMAND} installs it): {exc}")
-
-
-@pytest.fixture(scope="module")
-def reqmon_python() -> Path:
-    return _require_reqmon()
 
 
 @pytest.fixture(scope="module")

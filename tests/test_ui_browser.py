@@ -29,6 +29,7 @@ from wmstats.testing.ui_harness import Stack, chromium_path, launch_chromium, se
 from wmstats.web.cache import build_application as build_cache
 from wmstats.web.ui import UIApp
 from wmstats.web.ui import build_application as build_ui
+from wmstats.testing.fixtures import unavailable
 
 N_WORKFLOWS = 300
 XSS = "<img src=x onerror=alert(1)>"
@@ -64,10 +65,7 @@ def stack(generator: MockGenerator) -> Iterator[Stack]:
 def browser() -> Iterator[Any]:
     path = chromium_path()
     if path is None:
-        message = ("no Chromium: run ci/install-chromium.sh or set WMSTATS_CHROMIUM")
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("Chromium", "run ci/install-chromium.sh or set WMSTATS_CHROMIUM")
     with sync_api.sync_playwright() as playwright:
         chromium = launch_chromium(playwright, path)
         try:

@@ -27,6 +27,7 @@ from wmstats.query import parse_query
 from wmstats.schema import WorkflowBundle, WorkflowJobs
 from wmstats.testing.couchdb_server import in_ci
 from wmstats.testing.ui_harness import Stack, chromium_path, launch_chromium, serve_stack
+from wmstats.testing.fixtures import unavailable
 
 try:
     from playwright import sync_api
@@ -110,10 +111,7 @@ def bare_stack(data: Any) -> Iterator[Stack]:
 def browser() -> Iterator[Any]:
     path = chromium_path()
     if path is None:
-        message = "no Chromium: run ci/install-chromium.sh or set WMSTATS_CHROMIUM"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("Chromium", "run ci/install-chromium.sh or set WMSTATS_CHROMIUM")
     with sync_api.sync_playwright() as playwright:
         chromium = launch_chromium(playwright, path)
         try:
