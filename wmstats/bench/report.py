@@ -368,7 +368,7 @@ def _parser() -> argparse.ArgumentParser:
                              "--quick: 200)")
     parser.add_argument("--reqmon-max", type=int,
                         help="largest size the reqmon section runs at (default 40000; "
-                             "about 12 minutes at 40,000 here)")
+                             "about 12 minutes at 40,000 on a quiet 2-core machine)")
     parser.add_argument("--no-couchdb", action="store_true",
                         help="leave the CouchDB store out of the stores section")
     parser.add_argument("--repeat", type=int, help="timed repetitions up to 10,000 "
