@@ -252,6 +252,9 @@ def tables(results: Mapping[str, Any]) -> list[tuple[str, str, list[str], list[l
     for store in _stores_in(results, "server"):
         add("server", f"cache server on the {label.get(store, store)}",
             _prefixed([store], "server", _SERVER_FIGURES))
+    for store in _stores_in(results, "production"):
+        add("production", f"cache server on the {label.get(store, store)}, production-sized "
+                          f"workflows", _prefixed([store], "production", _SERVER_FIGURES))
     for section in OPTIONAL:
         add(section, f"{section} (as reported by 'wmstats bench {benchmark_of(section)}')",
             _generic_rows(results, section))
@@ -361,6 +364,15 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             f"{fmt(rss)} MiB (peak {fmt(peak)} MiB)", None if rss is None else rss <= limit, size,
             "RSS after the streams and concurrency runs; the peak includes generating "
             "the mock data in the same process")
+    (after, size), (later, _), (peak, _) = (
+        at("production", "memory.rss_after_streams_mb"),
+        at("production", "memory.rss_after_concurrency_mb"),
+        at("production", "memory.rss_peak_mb"))
+    rss = max((v for v in (after, later) if v is not None), default=None)
+    row("issue 13: resident memory <= 1 GiB on production-sized workflows (memory store)",
+        f"{fmt(rss)} MiB (peak {fmt(peak)} MiB)", None if rss is None else rss <= 1024, size,
+        "up to 6 tasks, 12 sites and 3 agents per workflow (--mock-size production); RSS "
+        "after the streams and concurrency runs")
     alone_keys = {"static_over_dynamic_bytes": "static_workflow_only_over_dynamic_bytes",
                   "static_over_dynamic_gzip_bytes": "static_workflow_only_over_dynamic_gzip_bytes",
                   "static_over_dynamic_rss": "static_workflows_over_dynamic_rss"}
@@ -672,6 +684,11 @@ worst case: the lowest and highest p50 over the cases (each at most 200 requests
 or 10 s after 5 warm-up requests). Full stream: `limit=N`, NDJSON + gzip, 20 times;
 RSS growth is from after the first stream to after the last. Concurrency: 1, 4 and
 16 client threads for 5 s each, over the same page cases.""",
+    "production": """\
+The same cache server benchmark on production-sized mock workflows
+(`wmstats cache-server --mock-size production`: up to 6 tasks, 12 sites and 3 agents
+per workflow, as production's documents are), memory store, at the largest size
+only, with at most 5 full streams and 16 concurrent clients.""",
     "couchdb-source": """\
 The cache server fed by CouchDB (`wmstats bench couchdb-source`, see
 `docs/couchdb-source.md`): a pouchdb-server seeded with N workflows, read as
@@ -728,7 +745,8 @@ def build_markdown(results: Mapping[str, Any], json_link: str = "bench/results.j
     plot_files = results.get("plots", {})
     titles = {"representation": "Representation: dynamic documents vs static records",
               "memory": "Resident memory", "converter": "Converter",
-              "stores": "Stores", "server": "Cache server", "couchdb-source": "CouchDB source",
+              "stores": "Stores", "server": "Cache server",
+              "production": "Cache server, production-sized workflows", "couchdb-source": "CouchDB source",
               "ui": "UI in a real browser", "reqmon": "Next to reqmon"}
     plot_sections = {"representation-bytes.svg": "representation",
                      "representation-cpu.svg": "representation", "memory.svg": "memory",

@@ -11,6 +11,9 @@ benchmark in its own subprocess (so memory figures never mix):
   only up to ``--couchdb-max`` workflows: its load is slow);
 * ``server`` -- the cache server over loopback (pages, full streams, concurrency,
   server RSS);
+* ``production`` -- the same on production-sized mock workflows (up to 6 tasks, 12
+  sites and 3 agents each; ``--mock-size production``), memory store, at the
+  largest size only: what the server holds and serves with realistic documents;
 * ``couchdb-source`` and ``ui`` where they can run (the CouchDB source with the
   ``wmstats_couchdb`` plugin and a pouchdb-server; the UI with playwright, which a
   plain install lacks, and Chromium; with ``--quick`` at the smallest size only),
@@ -61,8 +64,8 @@ __all__ = ["SECTIONS", "Config", "Run", "main", "merge", "plan", "reqmon_missing
            "unavailable", "write_report"]
 
 #: The sections, in the order of the report.
-SECTIONS: Final = ("representation", "converter", "stores", "server", "couchdb-source", "ui",
-                   "reqmon")
+SECTIONS: Final = ("representation", "converter", "stores", "server", "production",
+                   "couchdb-source", "ui", "reqmon")
 
 
 @attrs.frozen
@@ -205,6 +208,13 @@ def plan(config: Config) -> list[Run]:
                                 ("--requests", str(config.requests), "--streams",
                                  str(config.streams), "--concurrency-seconds",
                                  str(config.concurrency_seconds), "--seed", str(config.seed))))
+            elif section == "production" and size == config.sizes[-1]:
+                runs.append(Run(section, "server", max(size, 100),
+                                ("--store", "memory", "--mock-size", "production",
+                                 "--requests", str(config.requests), "--streams",
+                                 str(min(config.streams, 5)), "--clients", "16",
+                                 "--concurrency-seconds", str(config.concurrency_seconds),
+                                 "--seed", str(config.seed))))
             elif section in OPTIONAL and config.quick and size != config.sizes[0]:
                 continue  # the smoke run: the other helpers' benchmarks once, small
             elif section == "couchdb-source" and size <= config.couchdb_max:
