@@ -391,13 +391,14 @@ def _restarts(client: CouchClient, http: requests.Session, proc: subprocess.Pope
         changes = _down_changes(gen, workflows, down_changes, offset=n + 1)
         # What each change will show: its counters as served now, plus 1000.
         expected: list[tuple[str, str, int]] = []
-        for k, (name, agent, generated) in enumerate(changes):
+        for k, (name, agent, _doc) in enumerate(changes):
             if agent:
                 expected.append((name, "Success", _success(http, url, name) + 1000))
             else:
                 expected.append((name, "RequestPriority", 800_000 + n * 1000 + k))
         stop_server(proc)
-        for (name, agent, generated), (_name, _field, value) in zip(changes, expected):
+        for (_name, agent, generated), (_, _field, value) in zip(changes, expected,
+                                                                 strict=True):
             db = wms_db if agent else req_db
             doc = client.request("GET", f"/{quote(db)}/{quote(generated['_id'])}")
             if agent:

@@ -11,8 +11,10 @@ benchmark in its own subprocess (so memory figures never mix):
   only up to ``--couchdb-max`` workflows: its load is slow);
 * ``server`` -- the cache server over loopback (pages, full streams, concurrency,
   server RSS);
-* ``couchdb-source`` and ``ui`` where they can run (the CouchDB source with the
-  ``wmstats_couchdb`` plugin and a pouchdb-server; the UI with playwright, which a
+* ``couchdb-source``, ``couchdb-restart`` and ``ui`` where they can run (the
+  CouchDB source with the ``wmstats_couchdb`` plugin and a pouchdb-server, on the
+  memory store, and on the sqlite store with its warm restarts timed:
+  ``wmstats bench couchdb-source --store sqlite``; the UI with playwright, which a
   plain install lacks, and Chromium; with ``--quick`` at the smallest size only),
   rendered generically; the report lists the sections left out and why.
 
@@ -43,13 +45,21 @@ import attrs
 
 from wmstats.bench import BENCHMARKS
 from wmstats.bench._common import machine, write_json
-from wmstats.bench._render import OPTIONAL, build_markdown, plots, print_tables, targets
+from wmstats.bench._render import (
+    OPTIONAL,
+    RUN_AS,
+    build_markdown,
+    plots,
+    print_tables,
+    targets,
+)
 
 __all__ = ["SECTIONS", "Config", "Run", "main", "merge", "plan", "run_all", "unavailable",
            "write_report"]
 
 #: The sections, in the order of the report.
-SECTIONS: Final = ("representation", "converter", "stores", "server", "couchdb-source", "ui")
+SECTIONS: Final = ("representation", "converter", "stores", "server", "couchdb-source",
+                   "couchdb-restart", "ui")
 
 
 @attrs.frozen
@@ -138,13 +148,14 @@ def unavailable(section: str) -> str | None:
     """Why ``section`` cannot run here (``None`` when it can)."""
     if section not in OPTIONAL:
         return None
-    if section not in BENCHMARKS or not _module_exists(BENCHMARKS[section]):
-        return f"'wmstats bench {section}' is not installed"
+    benchmark = RUN_AS.get(section, (section, ()))[0]
+    if benchmark not in BENCHMARKS or not _module_exists(BENCHMARKS[benchmark]):
+        return f"'wmstats bench {benchmark}' is not installed"
     if not _module_exists(OPTIONAL[section]):
         return f"{OPTIONAL[section]} is not installed"
     if section == "ui" and chromium() is None:
         return "no Chromium found"
-    if section == "couchdb-source" and not pouchdb_available():
+    if benchmark == "couchdb-source" and not pouchdb_available():
         return "no pouchdb-server found"
     return None
 
@@ -181,6 +192,12 @@ def plan(config: Config) -> list[Run]:
                 continue  # the smoke run: the other helpers' benchmarks once, small
             elif section == "couchdb-source" and size <= config.couchdb_max:
                 runs.append(Run(section, section, size))
+            elif section == "couchdb-restart" and size <= config.couchdb_max:
+                # The figures before the restarts are the couchdb-source section's (on
+                # the memory store): few of them here.
+                benchmark, options = RUN_AS[section]
+                runs.append(Run(section, benchmark, size,
+                                (*options, "--updates", "10", "--bulk", "0")))
             elif section == "ui":
                 runs.append(Run(section, section, size))
     return runs
