@@ -68,7 +68,7 @@ def test_reqmon_targets_below_the_stated_sizes_say_so() -> None:
 def test_reqmon_section_renders_under_the_wmcore_benchmark() -> None:
     results = _section(n1000=_figures(1.0, 4.0, 0.05), n10000=_figures(8.0, 30.0, 0.07))
     titles = [t[1] for t in _render.tables(results)]
-    assert "reqmon (as reported by 'wmstats bench wmcore')" in titles
+    assert "reqmon (as reported by 'wmstats bench wmcore --fill-only')" in titles
     assert "reqmon.svg" in _render.plots(results)
     results["config"] = {"reqmon_max": 40_000, "sizes": [1000, 10000]}
     text = _render.build_markdown(results)

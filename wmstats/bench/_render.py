@@ -14,16 +14,24 @@ from typing import IO, Any, Final
 
 from wmstats.bench._svg import line_plot
 
-__all__ = ["FILL_SIZES", "OPTIONAL", "TARGET_SIZE", "benchmark_of", "build_markdown", "figure",
-           "fmt", "growth", "plots", "print_tables", "sizes_of", "tables", "targets"]
+__all__ = ["FILL_SIZES", "OPTIONAL", "RUN_AS", "TARGET_SIZE", "benchmark_of", "build_markdown",
+           "figure", "fmt", "growth", "plots", "print_tables", "sizes_of", "tables", "targets"]
 
 #: Optional sections: name -> what must be importable (besides the benchmark itself).
-OPTIONAL: Final = {"couchdb-source": "wmstats_couchdb", "ui": "playwright",
-                   "reqmon": "wmstats_couchdb"}
-#: Sections run by a benchmark of another name: section -> ``wmstats bench NAME``.
-_BENCHMARK_OF: Final = {"reqmon": "wmcore"}
+OPTIONAL: Final = {"couchdb-source": "wmstats_couchdb", "couchdb-restart": "wmstats_couchdb",
+                   "ui": "playwright", "reqmon": "wmstats_couchdb"}
+#: Sections run by a benchmark of another name: section -> (benchmark, its options).
+RUN_AS: Final[Mapping[str, tuple[str, tuple[str, ...]]]] = {
+    "couchdb-restart": ("couchdb-source", ("--store", "sqlite")),
+    "reqmon": ("wmcore", ("--fill-only",)),
+}
 #: The sizes issue 13's fill and bytes targets (against reqmon) are stated for.
 FILL_SIZES: Final = (10_000, 40_000)
+
+
+def benchmark_of(section: str) -> tuple[str, tuple[str, ...]]:
+    """The ``wmstats bench`` command a section runs, and its options."""
+    return RUN_AS.get(section, (section, ()))
 #: The size the targets (:func:`targets`) are stated for.
 TARGET_SIZE: Final = 100_000
 
@@ -36,11 +44,6 @@ def figure(results: Mapping[str, Any], section: str, size: int | str, key: str) 
     value = results.get("sections", {}).get(section, {}).get(str(size), {}).get(
         "results", {}).get(key)
     return float(value) if isinstance(value, (int, float)) else None
-
-
-def benchmark_of(section: str) -> str:
-    """The ``wmstats bench NAME`` that runs a section of the report."""
-    return _BENCHMARK_OF.get(section, section)
 
 
 def sizes_of(results: Mapping[str, Any], section: str) -> list[int]:
@@ -256,7 +259,9 @@ def tables(results: Mapping[str, Any]) -> list[tuple[str, str, list[str], list[l
         add("production", f"cache server on the {label.get(store, store)}, production-sized "
                           f"workflows", _prefixed([store], "production", _SERVER_FIGURES))
     for section in OPTIONAL:
-        add(section, f"{section} (as reported by 'wmstats bench {benchmark_of(section)}')",
+        benchmark, options = benchmark_of(section)
+        add(section, f"{section} (as reported by "
+                     f"'wmstats bench {' '.join((benchmark, *options))}')",
             _generic_rows(results, section))
     return out
 
@@ -403,6 +408,17 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         None if ratio is None else ratio <= 2.0, size,
         "close = at most 2x the time to read and decode _all_docs"
         + (f"; raw read {fmt(raw[1])} s" if raw else ""))
+    restart, size = _latest_results(results, "couchdb-restart")
+    warm, cold = restart.get("warm_restart_seconds_median"), restart.get("cold_start_seconds")
+    row("issue 13: warm restart ready <= 5 s (sqlite store, CouchDB source)",
+        f"{fmt(warm)} s, median of {fmt(restart.get('warm_restarts'))} restarts (cold start "
+        f"{fmt(cold)} s: {fmt(restart.get('warm_over_cold_start'))}x)" if warm is not None
+        else "-", None if warm is None else warm <= 5.0, size,
+        f"process start until /healthz ready, each a resume with "
+        f"{fmt(restart.get('warm_restart_changed_documents'))} documents changed while down; "
+        f"the agent database's {fmt(restart.get('agent_documents'))} documents "
+        f"({fmt(restart.get('jobsummaries'))} jobsummary) read again" if warm is not None
+        else "")
     ui, size = _latest_results(results, "ui")
     first = _find(ui, "first", "render", preferred=("first_render_ms_p50",))
     change = _find(ui, "filter", preferred=("filter_change_ms_p50",))
@@ -551,13 +567,15 @@ def plots(results: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
             out[name] = (title, line_plot(title, "workflows", y_label, series,
                                           _REFERENCES.get(name)))
     for section in OPTIONAL:
-        keys = [row[2] for row in _generic_rows(results, section)
-                if _TIME_FIGURE.search(row[2]) and not re.search(r"_(min|max)_", row[2])][:8]
+        keys = list(_PLOT_KEYS.get(section, ())) or [
+            row[2] for row in _generic_rows(results, section)
+            if _TIME_FIGURE.search(row[2]) and not re.search(r"_(min|max)_", row[2])][:8]
         if len(sizes_of(results, section)) > 1 and keys:
             series = {key: _series(results, section, key, 1e-3 if "_ms" in key else 1.0)
                       for key in keys}
             title = f"{section}: times (median where repeated)"
             refs = {"couchdb-source": {"target change visible 2 s": 2.0},
+                    "couchdb-restart": {"target warm restart 5 s": 5.0},
                     "ui": {"target first render 1.5 s": 1.5,
                            "target filter change 0.3 s": 0.3}}.get(section)
             out[f"{section}.svg"] = (title, line_plot(title, "workflows", "seconds", series,
@@ -565,6 +583,11 @@ def plots(results: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     return out
 
 
+#: The figures plotted for an optional section (default: its first time figures).
+_PLOT_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
+    "couchdb-restart": ("cold_start_seconds", "warm_restart_seconds_median",
+                        "warm_restart_listening_seconds_median"),
+}
 #: A time figure of another benchmark (a median or single value, not a spread).
 _TIME_FIGURE: Final = re.compile(r"(_ms|_s|_seconds)(_p50)?$|_p50_ms$")
 
@@ -704,6 +727,15 @@ on it (`wmstats_load_seconds`: its source's full load), then reqmon
 Then `requestcache` from both (gzip, as WMCore's client asks) and wmstats' full
 fetch in each coding, its bytes over reqmon's gzip reply. Run up to {reqmon_max:,}
 workflows.""",
+    "couchdb-restart": """\
+Warm restarts of the cache server fed by CouchDB on the sqlite store
+(`wmstats bench couchdb-source --store sqlite`, see `docs/couchdb-source.md`,
+"Warm restarts"): the seed includes the jobsummary documents; the cold start is
+the first full load into a new sqlite file; then, three times, the server is
+stopped, 20 documents (requests' priorities, agent_request counters) are changed
+in CouchDB, and the server is started on the same file: the time from process
+start until `/healthz` says ready, each checked to be a resume (not a full load)
+that shows every change made while it was down. Run up to {couchdb_max:,} workflows.""",
     "ui": """\
 The UI page in headless Chromium (`wmstats bench ui`, see `docs/ui.md`): first
 render, and the redraw after a filter, search, sort or page change, over several
@@ -746,13 +778,16 @@ def build_markdown(results: Mapping[str, Any], json_link: str = "bench/results.j
     titles = {"representation": "Representation: dynamic documents vs static records",
               "memory": "Resident memory", "converter": "Converter",
               "stores": "Stores", "server": "Cache server",
-              "production": "Cache server, production-sized workflows", "couchdb-source": "CouchDB source",
+              "production": "Cache server, production-sized workflows",
+              "couchdb-source": "CouchDB source",
+              "couchdb-restart": "CouchDB source: warm restarts (sqlite store)",
               "ui": "UI in a real browser", "reqmon": "Next to reqmon"}
     plot_sections = {"representation-bytes.svg": "representation",
                      "representation-cpu.svg": "representation", "memory.svg": "memory",
                      "stores-load.svg": "stores", "stores-query.svg": "stores",
                      "server-pages.svg": "server", "server-stream.svg": "server",
                      "server-clients.svg": "server", "couchdb-source.svg": "couchdb-source",
+                     "couchdb-restart.svg": "couchdb-restart",
                      "ui.svg": "ui", "reqmon.svg": "reqmon"}
     by_section: dict[str, list[tuple[str, list[str], list[list[str]]]]] = {}
     for section, title, header, body in tables(results):

@@ -14,8 +14,10 @@ benchmark in its own subprocess (so memory figures never mix):
 * ``production`` -- the same on production-sized mock workflows (up to 6 tasks, 12
   sites and 3 agents each; ``--mock-size production``), memory store, at the
   largest size only: what the server holds and serves with realistic documents;
-* ``couchdb-source`` and ``ui`` where they can run (the CouchDB source with the
-  ``wmstats_couchdb`` plugin and a pouchdb-server; the UI with playwright, which a
+* ``couchdb-source``, ``couchdb-restart`` and ``ui`` where they can run (the
+  CouchDB source with the ``wmstats_couchdb`` plugin and a pouchdb-server, on the
+  memory store, and on the sqlite store with its warm restarts timed:
+  ``wmstats bench couchdb-source --store sqlite``; the UI with playwright, which a
   plain install lacks, and Chromium; with ``--quick`` at the smallest size only),
   rendered generically; the report lists the sections left out and why;
 * ``reqmon`` where reqmon 2.4.5.9 is installed (``ci/install-reqmon.sh`` or
@@ -65,7 +67,7 @@ __all__ = ["SECTIONS", "Config", "Run", "main", "merge", "plan", "reqmon_missing
 
 #: The sections, in the order of the report.
 SECTIONS: Final = ("representation", "converter", "stores", "server", "production",
-                   "couchdb-source", "ui", "reqmon")
+                   "couchdb-source", "couchdb-restart", "ui", "reqmon")
 
 
 @attrs.frozen
@@ -166,15 +168,16 @@ def unavailable(section: str) -> str | None:
     """Why ``section`` cannot run here (``None`` when it can)."""
     if section not in OPTIONAL:
         return None
-    benchmark = benchmark_of(section)
+    benchmark = benchmark_of(section)[0]
     if benchmark not in BENCHMARKS or not _module_exists(BENCHMARKS[benchmark]):
         return f"'wmstats bench {benchmark}' is not installed"
     if not _module_exists(OPTIONAL[section]):
         return f"{OPTIONAL[section]} is not installed"
     if section == "ui" and chromium() is None:
         return "no Chromium found"
-    if section in ("couchdb-source", "reqmon") and not pouchdb_available():
-        return "no pouchdb-server found"
+    if benchmark == "couchdb-source" or section == "reqmon":
+        if not pouchdb_available():
+            return "no pouchdb-server found"
     if section == "reqmon":
         return reqmon_missing()
     return None
@@ -219,12 +222,18 @@ def plan(config: Config) -> list[Run]:
                 continue  # the smoke run: the other helpers' benchmarks once, small
             elif section == "couchdb-source" and size <= config.couchdb_max:
                 runs.append(Run(section, section, size))
+            elif section == "couchdb-restart" and size <= config.couchdb_max:
+                # The figures before the restarts are the couchdb-source section's (on
+                # the memory store): few of them here.
+                benchmark, options = benchmark_of(section)
+                runs.append(Run(section, benchmark, size,
+                                (*options, "--updates", "10", "--bulk", "0")))
             elif section == "ui":
                 runs.append(Run(section, section, size))
             elif section == "reqmon" and size <= config.reqmon_max:
-                runs.append(Run(section, benchmark_of(section), size,
-                                ("--fill-only", "--repeat", repeat, "--seed",
-                                 str(config.seed))))
+                benchmark, options = benchmark_of(section)
+                runs.append(Run(section, benchmark, size,
+                                (*options, "--repeat", repeat, "--seed", str(config.seed))))
     return runs
 
 
