@@ -22,7 +22,7 @@ from wmstats.aggregates import Aggregate
 from wmstats.backends.codec import decode_bundle, decode_line, record_from_values
 from wmstats.query import Filter, Query, Scalar, compile_regex, field_specs, make_summary
 from wmstats.schema import COUNTER_FIELDS, Agent, Summary, WorkflowBundle
-from wmstats.serialize import json_bytes, json_loads
+from wmstats.serialize import json_bytes, json_loads_stored
 from wmstats_sqlite._schema import (
     BATCH,
     INDEXED_FIELDS,
@@ -81,7 +81,7 @@ def project_lines(lines: Iterable[bytes], fields: Sequence[str] | None) -> list[
     names = tuple(dict.fromkeys(fields))
     out = []
     for line in lines:
-        values = json_loads(line)
+        values = json_loads_stored(line)
         out.append(json_bytes({name: values[name] for name in names}))
     return out
 

@@ -22,7 +22,7 @@ from typing import Any, Final
 import attrs
 
 from wmstats.schema import BUNDLE_PARTS, Workflow, WorkflowBundle
-from wmstats.serialize import json_bytes, json_dumps, json_loads, unstructure
+from wmstats.serialize import json_bytes, json_dumps, json_loads, json_loads_stored, unstructure
 
 __all__ = [
     "field_names",
@@ -139,8 +139,9 @@ def encode_line(workflow: Workflow) -> bytes:
 
 
 def decode_line(text: str | bytes) -> Workflow:
-    """The inverse of :func:`encode_line`."""
-    values = json_loads(text)
+    """The inverse of :func:`encode_line`, for a record of 64-bit integers (as every
+    store that keeps lines holds: :func:`~wmstats.serialize.json_loads_stored`)."""
+    values = json_loads_stored(text)
     result: Workflow = record_from_values(Workflow, [values[n] for n in field_names(Workflow)])
     return result
 
