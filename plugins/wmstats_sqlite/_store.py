@@ -47,6 +47,9 @@ _COUNT_CACHE: Final = 256
 _RESULT_CACHE: Final = 64
 #: Rows of each index ANALYZE samples (``PRAGMA analysis_limit``).
 _ANALYSIS_LIMIT: Final = 2000
+#: Rows a stream reads at a time (at most): about 0.7 MB of JSON text, what one
+#: stream holds besides its page cache, whatever the ``batch_size`` asked.
+_STREAM_ROWS: Final = 256
 #: sqlite VM instructions between two looks at the request's time budget.
 _BUDGET_STEPS: Final = 1000
 _T = typing.TypeVar("_T")
@@ -78,7 +81,7 @@ class SqliteStore(SqliteJobs, Store):
     keeps_checkpoints: ClassVar[bool] = True
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0,
-                 cache_kb: int = 4096, write_cache_kb: int = 131072, compress: bool = True,
+                 cache_kb: int = 4096, write_cache_kb: int = 32768, compress: bool = True,
                  synchronous: str = "NORMAL") -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StoreOptionError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, "
@@ -389,7 +392,7 @@ class SqliteStore(SqliteJobs, Store):
         try:
             con.execute("BEGIN")
             self._check_layout(con)
-            yield from self._sql.stream(con, query, batch_size)
+            yield from self._sql.stream(con, query, min(batch_size, _STREAM_ROWS))
         except sqlite3.OperationalError:
             budget.check()  # interrupted by the progress handler: the budget is spent
             raise
