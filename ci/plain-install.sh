@@ -40,7 +40,13 @@ why = results.get("skipped", {}).get("ui", "")
 if "playwright" not in why:
     sys.exit(f"plain-install: the report should leave the UI benchmark out for want of "
              f"playwright; skipped: {results.get('skipped')}")
-print(f"plain-install: bench report ran {len(results['runs'])} benchmarks; ui: {why}")
+# The reqmon section is never part of --quick (and a plain install may lack reqmon).
+reqmon = results.get("skipped", {}).get("reqmon", "")
+if not reqmon:
+    sys.exit(f"plain-install: the quick report should list the reqmon section as not run; "
+             f"skipped: {results.get('skipped')}")
+print(f"plain-install: bench report ran {len(results['runs'])} benchmarks; ui: {why}; "
+      f"reqmon: {reqmon}")
 PY
 
 "$venv/bin/python" ci/serve_check.py "$venv/bin/wmstats"

@@ -126,6 +126,8 @@ def test_optional_sections_ran_or_say_why(results: dict[str, Any]) -> None:
             assert results["skipped"][section]
     if in_ci():  # pouchdb-server is installed in CI: the CouchDB source must run
         assert "couchdb-source" in results["sections"]
+    # --quick never runs reqmon (its start and fill are slow); it says why.
+    assert "reqmon" not in results["sections"] and results["skipped"]["reqmon"]
 
 
 _WITHOUT_PLAYWRIGHT = """
@@ -192,6 +194,19 @@ def test_server_figures(results: dict[str, Any], size: str) -> None:
             assert f[f"{store}.clients_{clients}.failures"] == 0
 
 
+def test_production_sized_server(results: dict[str, Any]) -> None:
+    # At the largest size only, memory store, production-sized workflows: they hold
+    # more per workflow than the generator's defaults.
+    assert sorted(results["sections"]["production"]) == ["1000"]
+    f = _figures(results, "production", "1000")
+    assert f["memory.stream_records"] == 1000 and "sqlite.stream_records" not in f
+    assert f["memory.stream_raw_bytes"] > _figures(results, "server", "1000")[
+        "memory.stream_raw_bytes"]
+    row = {r["target"]: r for r in results["targets"]}[
+        "issue 13: resident memory <= 1 GiB on production-sized workflows (memory store)"]
+    assert row["status"] in ("met", "not met") and row["workflows"] == 1000
+
+
 def test_targets_table(results: dict[str, Any]) -> None:
     rows = results["targets"]
     assert {r["status"] for r in rows} <= {"met", "not met", "not measured here"}
@@ -207,6 +222,9 @@ def test_targets_table(results: dict[str, Any]) -> None:
             assert by_target[target]["workflows"] == 200
         else:
             assert by_target[target]["status"] == "not measured here"
+    for target in ("issue 13: CouchDB full load <= 0.5x reqmon's fill (same data, one run)",
+                   "issue 13: full fetch <= 0.1x reqmon's gzip bytes (zstd)"):
+        assert by_target[target]["status"] == "not measured here"
 
 
 def test_markdown_and_plots(quick_run: tuple[int, Path, str], results: dict[str, Any]) -> None:
@@ -290,6 +308,9 @@ def test_plan_caps_couchdb_and_runs_shapes_once() -> None:
     assert [r.section for r in runs].count("converter") == 1
     assert sorted({r.workflows for r in runs if r.section == "server"}) == [
         1_000, 10_000, 100_000]
+    production = report.plan(report.Config.full(["production"]))
+    assert [(r.section, r.workflows) for r in production] == [("production", 100_000)]
+    assert "production" in production[0].args and "memory" in production[0].args
     optional = report.plan(report.Config.full(["couchdb-source", "ui"]))
     assert [(r.section, r.workflows) for r in optional] == [
         ("couchdb-source", 1_000), ("ui", 1_000), ("couchdb-source", 10_000), ("ui", 10_000),

@@ -300,10 +300,65 @@ def test_paging_headers_and_limits(server: Served, http: requests.Session) -> No
     assert ujson.loads(body)["workflows"] == [] and "Link" not in response.headers
     response, body = get(http, server.url + f"/fetch?idx={N_WORKFLOWS - 3}&limit=10")
     assert len(ujson.loads(body)["workflows"]) == 3 and "Link" not in response.headers
-    # Streamed: chunked, no Content-Length.
+    # Beyond one batch: streamed, chunked, no Content-Length.
     response, body = get(http, server.url + "/fetch?limit=1000", fmt="ndjson")
     assert response.headers.get("Transfer-Encoding") == "chunked"
+    assert "Content-Length" not in response.headers
     assert len(ndjson(body)) == N_WORKFLOWS
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_a_page_read_at_once_is_one_body_with_its_length(server: Served, http: requests.Session,
+                                                        fmt: str, gz: bool) -> None:
+    query = {"RequestStatus": ["running-open", "assigned"], "sort": "-RequestPriority",
+             "limit": "50", "idx": "3"}
+    url = server.url + "/fetch?" + urllib.parse.urlencode(query, doseq=True)
+    with http.get(url, headers={"Accept": {"json": "application/json",
+                                           "ndjson": "application/x-ndjson"}[fmt],
+                                "Accept-Encoding": "gzip" if gz else "identity"},
+                  stream=True) as response:
+        raw = response.raw.read(decode_content=False)
+    assert response.status_code == 200
+    assert "Transfer-Encoding" not in response.headers
+    assert int(response.headers["Content-Length"]) == len(raw)
+    assert (response.headers.get("Content-Encoding") == "gzip") == gz
+    body = gzip.decompress(raw) if gz else raw
+    rows = ndjson(body) if fmt == "ndjson" else ujson.loads(body)["workflows"]
+    expected = server.store.query(parse_query({k: v for k, v in query.items()})).records
+    assert [r["RequestName"] for r in rows] == [w.RequestName for w in expected]
+    assert len(rows) == min(50, max(0, int(response.headers["X-Total-Count"]) - 3))
+
+
+def test_access_lines_are_made_only_when_written(server: Served, http: requests.Session,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from cherrypy import _cplogging
+
+    made = []
+    plain_access = _cplogging.LogManager.access
+    monkeypatch.setattr(_cplogging.LogManager, "access",
+                        lambda self: made.append(1) or plain_access(self))
+    root = logging.getLogger("cherrypy.access")
+    handlers, propagate = list(root.handlers), root.propagate
+    for handler in handlers:
+        root.removeHandler(handler)
+    root.propagate = False
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    try:
+        get(http, server.url + "/fetch?limit=1")
+        assert made == [] and lines == []  # nobody reads it: not made
+        root.addHandler(handler)
+        get(http, server.url + "/fetch?limit=2")
+        assert made == [1] and len(lines) == 1 and "GET /fetch?limit=2 " in lines[0]
+    finally:
+        root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.propagate = propagate
 
 
 # --------------------------------------------------------------------------- queries

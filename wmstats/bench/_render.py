@@ -9,16 +9,21 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, Final
 
 from wmstats.bench._svg import line_plot
 
-__all__ = ["OPTIONAL", "TARGET_SIZE", "build_markdown", "figure", "fmt", "growth", "plots",
-           "print_tables", "sizes_of", "tables", "targets"]
+__all__ = ["FILL_SIZES", "OPTIONAL", "TARGET_SIZE", "benchmark_of", "build_markdown", "figure",
+           "fmt", "growth", "plots", "print_tables", "sizes_of", "tables", "targets"]
 
 #: Optional sections: name -> what must be importable (besides the benchmark itself).
-OPTIONAL: Final = {"couchdb-source": "wmstats_couchdb", "ui": "playwright"}
+OPTIONAL: Final = {"couchdb-source": "wmstats_couchdb", "ui": "playwright",
+                   "reqmon": "wmstats_couchdb"}
+#: Sections run by a benchmark of another name: section -> ``wmstats bench NAME``.
+_BENCHMARK_OF: Final = {"reqmon": "wmcore"}
+#: The sizes issue 13's fill and bytes targets (against reqmon) are stated for.
+FILL_SIZES: Final = (10_000, 40_000)
 #: The size the targets (:func:`targets`) are stated for.
 TARGET_SIZE: Final = 100_000
 
@@ -31,6 +36,11 @@ def figure(results: Mapping[str, Any], section: str, size: int | str, key: str) 
     value = results.get("sections", {}).get(section, {}).get(str(size), {}).get(
         "results", {}).get(key)
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def benchmark_of(section: str) -> str:
+    """The ``wmstats bench NAME`` that runs a section of the report."""
+    return _BENCHMARK_OF.get(section, section)
 
 
 def sizes_of(results: Mapping[str, Any], section: str) -> list[int]:
@@ -242,8 +252,11 @@ def tables(results: Mapping[str, Any]) -> list[tuple[str, str, list[str], list[l
     for store in _stores_in(results, "server"):
         add("server", f"cache server on the {label.get(store, store)}",
             _prefixed([store], "server", _SERVER_FIGURES))
+    for store in _stores_in(results, "production"):
+        add("production", f"cache server on the {label.get(store, store)}, production-sized "
+                          f"workflows", _prefixed([store], "production", _SERVER_FIGURES))
     for section in OPTIONAL:
-        add(section, f"{section} (as reported by 'wmstats bench {section}')",
+        add(section, f"{section} (as reported by 'wmstats bench {benchmark_of(section)}')",
             _generic_rows(results, section))
     return out
 
@@ -280,13 +293,14 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
 
     def row(target: str, value: str, met: bool | None, size: int | None,
-            note: str = "", target_size: int = TARGET_SIZE) -> None:
+            note: str = "", stated: Sequence[int] = (TARGET_SIZE,)) -> None:
         if met is None:
             status, size = "not measured here", None
         else:
             status = "met" if met else "not met"
-        if size is not None and size < target_size:
-            note = (note + "; " if note else "") + f"target is for {target_size:,}"
+        if size is not None and size < max(stated):
+            note = (note + "; " if note else "") + "target is for " + " and ".join(
+                f"{s:,}" for s in stated)
         rows.append({"target": target, "measured": value, "status": status,
                      "workflows": size, "note": note})
 
@@ -336,6 +350,7 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         f"p50 {fmt(p50)} ms, p99 {fmt(p99)} ms",
         None if p50 is None or p99 is None else p50 <= 20 and p99 <= 50, size,
         "apply() of one changed workflow, then the query that reads it back")
+    _reqmon_targets(results, row)
     rate, size = at("server", "memory.clients_16.requests_per_s")
     row("issue 13: 16 concurrent clients >= 2x today's requests/s (memory store)",
         f"{fmt(rate)} requests/s", None if rate is None else rate >= 230, size,
@@ -349,6 +364,15 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
             f"{fmt(rss)} MiB (peak {fmt(peak)} MiB)", None if rss is None else rss <= limit, size,
             "RSS after the streams and concurrency runs; the peak includes generating "
             "the mock data in the same process")
+    (after, size), (later, _), (peak, _) = (
+        at("production", "memory.rss_after_streams_mb"),
+        at("production", "memory.rss_after_concurrency_mb"),
+        at("production", "memory.rss_peak_mb"))
+    rss = max((v for v in (after, later) if v is not None), default=None)
+    row("issue 13: resident memory <= 1 GiB on production-sized workflows (memory store)",
+        f"{fmt(rss)} MiB (peak {fmt(peak)} MiB)", None if rss is None else rss <= 1024, size,
+        "up to 6 tasks, 12 sites and 3 agents per workflow (--mock-size production); RSS "
+        "after the streams and concurrency runs")
     p50, size = at("server", "sqlite.page_p50_ms_max")
     row("issue 13: /fetch?limit=100 p50 <= 10 ms (sqlite store, every idx/filter case)",
         f"{fmt(p50)} ms (worst case)", None if p50 is None else p50 <= 10, size)
@@ -356,13 +380,13 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     p50, size = at("search", "page_p50_ms")
     row("issue 13: all statuses on the sqlite store: page p50 <= 20 ms",
         f"{fmt(p50)} ms (worst page)", None if p50 is None else p50 <= 20, size,
-        "wmstats bench search --archived 0.9", target_size=1_000_000)
+        "wmstats bench search --archived 0.9", stated=(1_000_000,))
     (p50, size), (p99, _) = (at("search", "search_p50_ms_max"),
                              at("search", "search_p99_ms_max"))
     row("issue 13: all statuses on the sqlite store: search by name wildcard, PrepID, "
         "dataset, date range p50 <= 50 ms", f"{fmt(p50)} ms (worst search; p99 {fmt(p99)} ms)",
         None if p50 is None else p50 <= 50, size,
-        "wmstats bench search --archived 0.9", target_size=1_000_000)
+        "wmstats bench search --archived 0.9", stated=(1_000_000,))
     alone_keys = {"static_over_dynamic_bytes": "static_workflow_only_over_dynamic_bytes",
                   "static_over_dynamic_gzip_bytes": "static_workflow_only_over_dynamic_gzip_bytes",
                   "static_over_dynamic_rss": "static_workflows_over_dynamic_rss"}
@@ -402,6 +426,39 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     row("UI: filter change <= 300 ms", f"{_show(change)} (`{change[0]}`)" if change else "-",
         None if change is None else _seconds(change) <= 0.3, size)
     return rows
+
+
+def _reqmon_targets(results: Mapping[str, Any], row: Callable[..., None]) -> None:
+    """Issue 13's targets against reqmon (section ``reqmon``, ``wmstats bench wmcore
+    --fill-only``): each met when met at every size of :data:`FILL_SIZES` measured
+    (at every size measured when none of them is); the text shows each size."""
+    sizes = sizes_of(results, "reqmon")
+    judged = [s for s in sizes if s in FILL_SIZES] or sizes
+
+    def judge(key: str, limit: float) -> bool | None:
+        values = [figure(results, "reqmon", s, key) for s in judged]
+        return None if not values or None in values else all(
+            v is not None and v <= limit for v in values)
+
+    def load(size: int) -> str:
+        ratio, ours, theirs = (figure(results, "reqmon", size, k) for k in
+                               ("fill_ratio", "wmstats_load_seconds", "reqmon_fill_seconds"))
+        return f"{fmt(ratio)}x at {size:,} ({fmt(ours)} s vs {fmt(theirs)} s)"
+
+    def sent(size: int) -> str:
+        ratios = {c: figure(results, "reqmon", size, f"full_fetch_{c}_over_reqmon_gzip")
+                  for c in ("zstd", "br", "gzip")}
+        return f"at {size:,}: " + ", ".join(f"{c} {fmt(r)}x" for c, r in ratios.items())
+
+    largest = sizes[-1] if sizes else None
+    row("issue 13: CouchDB full load <= 0.5x reqmon's fill (same data, one run)",
+        "; ".join(load(s) for s in sizes) or "-", judge("fill_ratio", 0.5), largest,
+        "wmstats' source load over reqmon's first fill (each its own figure, views "
+        "built before, pouchdb-server warm)", FILL_SIZES)
+    row("issue 13: full fetch <= 0.1x reqmon's gzip bytes (zstd)",
+        "; ".join(sent(s) for s in sizes) or "-",
+        judge("full_fetch_zstd_over_reqmon_gzip", 0.1), largest,
+        "wmstats' full NDJSON fetch over reqmon's gzip requestcache reply", FILL_SIZES)
 
 
 def _latest_results(results: Mapping[str, Any],
@@ -641,12 +698,26 @@ worst case: the lowest and highest p50 over the cases (each at most 200 requests
 or 10 s after 5 warm-up requests). Full stream: `limit=N`, NDJSON + gzip, 20 times;
 RSS growth is from after the first stream to after the last. Concurrency: 1, 4 and
 16 client threads for 5 s each, over the same page cases.""",
+    "production": """\
+The same cache server benchmark on production-sized mock workflows
+(`wmstats cache-server --mock-size production`: up to 6 tasks, 12 sites and 3 agents
+per workflow, as production's documents are), memory store, at the largest size
+only, with at most 5 full streams and 16 concurrent clients.""",
     "couchdb-source": """\
 The cache server fed by CouchDB (`wmstats bench couchdb-source`, see
 `docs/couchdb-source.md`): a pouchdb-server seeded with N workflows, read as
 `_all_docs` (raw, decoded, decoded and converted), the server's full load from it,
 and the time from a document change in CouchDB to its visibility through the API.
 Run up to {couchdb_max:,} workflows.""",
+    "reqmon": """\
+wmstats next to today's reqmon 2.4.5.9 (`wmstats bench wmcore --fill-only`, see
+`docs/wmcore-compat.md`): one pouchdb-server seeded with N workflows, reqmon's views
+built first (which also warms pouchdb-server for both), then the wmstats cache server
+on it (`wmstats_load_seconds`: its source's full load), then reqmon
+(`reqmon_fill_seconds`: its own first fill); `fill_ratio` is the first over the second.
+Then `requestcache` from both (gzip, as WMCore's client asks) and wmstats' full
+fetch in each coding, its bytes over reqmon's gzip reply. Run up to {reqmon_max:,}
+workflows.""",
     "ui": """\
 The UI page in headless Chromium (`wmstats bench ui`, see `docs/ui.md`): first
 render, and the redraw after a filter, search, sort or page change, over several
@@ -688,20 +759,22 @@ def build_markdown(results: Mapping[str, Any], json_link: str = "bench/results.j
     plot_files = results.get("plots", {})
     titles = {"representation": "Representation: dynamic documents vs static records",
               "memory": "Resident memory", "converter": "Converter",
-              "stores": "Stores", "server": "Cache server", "couchdb-source": "CouchDB source",
-              "ui": "UI in a real browser"}
+              "stores": "Stores", "server": "Cache server",
+              "production": "Cache server, production-sized workflows", "couchdb-source": "CouchDB source",
+              "ui": "UI in a real browser", "reqmon": "Next to reqmon"}
     plot_sections = {"representation-bytes.svg": "representation",
                      "representation-cpu.svg": "representation", "memory.svg": "memory",
                      "stores-load.svg": "stores", "stores-query.svg": "stores",
                      "server-pages.svg": "server", "server-stream.svg": "server",
                      "server-clients.svg": "server", "couchdb-source.svg": "couchdb-source",
-                     "ui.svg": "ui"}
+                     "ui.svg": "ui", "reqmon.svg": "reqmon"}
     by_section: dict[str, list[tuple[str, list[str], list[list[str]]]]] = {}
     for section, title, header, body in tables(results):
         by_section.setdefault(section, []).append((title, header, body))
     for section, section_tables in by_section.items():
         lines += [f"## {titles.get(section, section)}", ""]
-        intro = _INTROS.get(section, "").format(couchdb_max=couchdb_max or 0)
+        intro = _INTROS.get(section, "").format(couchdb_max=couchdb_max or 0,
+                                                reqmon_max=config.get("reqmon_max") or 0)
         if intro:
             lines += [intro, ""]
         for title, header, body in section_tables:
@@ -736,7 +809,9 @@ def build_markdown(results: Mapping[str, Any], json_link: str = "bench/results.j
               "# add one section",
               "wmstats bench report --from-json docs/bench/results.json   "
               "# re-render only",
-              "wmstats bench representation|stores|server|ui|couchdb-source --help  "
+              "wmstats bench report --sizes 10k,40k --sections reqmon --out /tmp/r  "
+              "# issue 13's fill and bytes",
+              "wmstats bench representation|stores|server|ui|couchdb-source|wmcore --help  "
               "# one benchmark",
               "```", "",
               f"The command that made this report: `{results.get('command', '-')}`"

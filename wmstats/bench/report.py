@@ -11,10 +11,18 @@ benchmark in its own subprocess (so memory figures never mix):
   only up to ``--couchdb-max`` workflows: its load is slow);
 * ``server`` -- the cache server over loopback (pages, full streams, concurrency,
   server RSS);
+* ``production`` -- the same on production-sized mock workflows (up to 6 tasks, 12
+  sites and 3 agents each; ``--mock-size production``), memory store, at the
+  largest size only: what the server holds and serves with realistic documents;
 * ``couchdb-source`` and ``ui`` where they can run (the CouchDB source with the
   ``wmstats_couchdb`` plugin and a pouchdb-server; the UI with playwright, which a
   plain install lacks, and Chromium; with ``--quick`` at the smallest size only),
-  rendered generically; the report lists the sections left out and why.
+  rendered generically; the report lists the sections left out and why;
+* ``reqmon`` where reqmon 2.4.5.9 is installed (``ci/install-reqmon.sh`` or
+  ``$WMSTATS_REQMON_PYTHON``) and a pouchdb-server found: ``wmstats bench wmcore
+  --fill-only`` up to ``--reqmon-max`` workflows (default 40,000; at 1,000 and
+  10,000 of the default sizes), issue 13's fill and bytes targets against reqmon.
+  ``--quick`` leaves it out unless ``--sections`` names it.
 
 It then writes ``OUT/benchmarks.md`` (tables, the design's targets,
 growth exponents), SVG plots of the scaling curves in ``OUT/bench/`` and every
@@ -43,13 +51,21 @@ import attrs
 
 from wmstats.bench import BENCHMARKS
 from wmstats.bench._common import machine, write_json
-from wmstats.bench._render import OPTIONAL, build_markdown, plots, print_tables, targets
+from wmstats.bench._render import (
+    OPTIONAL,
+    benchmark_of,
+    build_markdown,
+    plots,
+    print_tables,
+    targets,
+)
 
-__all__ = ["SECTIONS", "Config", "Run", "main", "merge", "plan", "run_all", "unavailable",
-           "write_report"]
+__all__ = ["SECTIONS", "Config", "Run", "main", "merge", "plan", "reqmon_missing", "run_all",
+           "unavailable", "write_report"]
 
 #: The sections, in the order of the report.
-SECTIONS: Final = ("representation", "converter", "stores", "server", "couchdb-source", "ui")
+SECTIONS: Final = ("representation", "converter", "stores", "server", "production",
+                   "couchdb-source", "ui", "reqmon")
 
 
 @attrs.frozen
@@ -68,6 +84,7 @@ class Config:
     concurrency_seconds: float = 5.0
     couchdb_max: int = 10_000
     couchdb: bool = True
+    reqmon_max: int = 40_000
     shape_workflows: int = 2_000
     rss_max: int = 10_000
     seed: int = 0
@@ -134,18 +151,32 @@ def pouchdb_available() -> bool:
     return shutil.which("node") is not None
 
 
+def reqmon_missing() -> str | None:
+    """Why reqmon 2.4.5.9 cannot be run here (``None`` when it can)."""
+    from wmstats.testing.reqmon import ReqmonError, find_reqmon_python
+
+    try:
+        find_reqmon_python()
+    except ReqmonError as exc:
+        return str(exc)
+    return None
+
+
 def unavailable(section: str) -> str | None:
     """Why ``section`` cannot run here (``None`` when it can)."""
     if section not in OPTIONAL:
         return None
-    if section not in BENCHMARKS or not _module_exists(BENCHMARKS[section]):
-        return f"'wmstats bench {section}' is not installed"
+    benchmark = benchmark_of(section)
+    if benchmark not in BENCHMARKS or not _module_exists(BENCHMARKS[benchmark]):
+        return f"'wmstats bench {benchmark}' is not installed"
     if not _module_exists(OPTIONAL[section]):
         return f"{OPTIONAL[section]} is not installed"
     if section == "ui" and chromium() is None:
         return "no Chromium found"
-    if section == "couchdb-source" and not pouchdb_available():
+    if section in ("couchdb-source", "reqmon") and not pouchdb_available():
         return "no pouchdb-server found"
+    if section == "reqmon":
+        return reqmon_missing()
     return None
 
 
@@ -177,12 +208,23 @@ def plan(config: Config) -> list[Run]:
                                 ("--requests", str(config.requests), "--streams",
                                  str(config.streams), "--concurrency-seconds",
                                  str(config.concurrency_seconds), "--seed", str(config.seed))))
+            elif section == "production" and size == config.sizes[-1]:
+                runs.append(Run(section, "server", max(size, 100),
+                                ("--store", "memory", "--mock-size", "production",
+                                 "--requests", str(config.requests), "--streams",
+                                 str(min(config.streams, 5)), "--clients", "16",
+                                 "--concurrency-seconds", str(config.concurrency_seconds),
+                                 "--seed", str(config.seed))))
             elif section in OPTIONAL and config.quick and size != config.sizes[0]:
                 continue  # the smoke run: the other helpers' benchmarks once, small
             elif section == "couchdb-source" and size <= config.couchdb_max:
                 runs.append(Run(section, section, size))
             elif section == "ui":
                 runs.append(Run(section, section, size))
+            elif section == "reqmon" and size <= config.reqmon_max:
+                runs.append(Run(section, benchmark_of(section), size,
+                                ("--fill-only", "--repeat", repeat, "--seed",
+                                 str(config.seed))))
     return runs
 
 
@@ -334,6 +376,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--couchdb-max", type=int,
                         help="largest size CouchDB is measured at (default 10000; "
                              "--quick: 200)")
+    parser.add_argument("--reqmon-max", type=int,
+                        help="largest size the reqmon section runs at (default 40000; "
+                             "about 12 minutes at 40,000 on a quiet 2-core machine)")
     parser.add_argument("--no-couchdb", action="store_true",
                         help="leave the CouchDB store out of the stores section")
     parser.add_argument("--repeat", type=int, help="timed repetitions up to 10,000 "
@@ -362,6 +407,9 @@ def _select(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
             wanted.remove(section)
             continue
         why = unavailable(section)
+        if not why and section == "reqmon" and args.quick and not args.sections:
+            why = ("--quick leaves it out (reqmon's start and fill are the slow part; "
+                   "--sections reqmon runs it)")
         if why:
             wanted.remove(section)
             skipped[section] = why
@@ -371,7 +419,8 @@ def _select(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
 def _config(args: argparse.Namespace, sections: Sequence[str]) -> Config:
     base = Config.quick_run(sections) if args.quick else Config.full(sections)
     changes: dict[str, Any] = {"seed": args.seed}
-    for name in ("sizes", "couchdb_max", "repeat", "concurrency_seconds", "rss_max"):
+    for name in ("sizes", "couchdb_max", "reqmon_max", "repeat", "concurrency_seconds",
+                 "rss_max"):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value
@@ -393,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_json:
         results = json.loads(args.from_json.read_text(encoding="utf-8"))
     else:
-        for name in ("couchdb_max", "repeat", "rss_max"):
+        for name in ("couchdb_max", "reqmon_max", "repeat", "rss_max"):
             if getattr(args, name) is not None and getattr(args, name) < 1:
                 parser.error(f"--{name.replace('_', '-')} must be at least 1")
         sections, skipped = _select(args)

@@ -74,7 +74,7 @@ from wmstats.client import (
 from wmstats.serialize import converter, json_dumps
 from wmstats.web._encode import dumps_bytes, gzip_bytes
 from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
-from wmstats.web._config import config_values, to_int
+from wmstats.web._config import config_values, to_int, wsgi_application
 from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
 from wmstats.web._negotiate import JSON, check_path_encoding, parse_query_string, wants_gzip
 from wmstats.web._reply import (
@@ -659,5 +659,4 @@ def build_application(root: UIApp | None = None, script_name: str | None = None,
         root = UIApp.from_options(**options)
     elif options:
         raise TypeError("give either an app or its options, not both")
-    return cherrypy.Application(root, None if script_name is None else script_name.rstrip("/"),
-                                UIApp.mount_config())
+    return wsgi_application(root, script_name, UIApp.mount_config())

@@ -54,7 +54,7 @@ from wmstats.source import Source, open_source
 from wmstats.store import Store, StoreError, open_store
 from wmstats.web._encode import Tally, dumps
 from wmstats.web._auth import AUTH_MODES, DEFAULT_OPEN_PATHS, CmsHeaderAuth, make_auth
-from wmstats.web._config import config_values, to_int
+from wmstats.web._config import config_values, to_int, wsgi_application
 from wmstats.web._errors import APP_CP_CONFIG, ApiError, install_json_errors
 from wmstats.web._negotiate import (
     JSON,
@@ -795,5 +795,4 @@ def build_application(root: WMCoreApp | None = None, script_name: str | None = N
         root = WMCoreApp(**options)
     elif options:
         raise TypeError("give either an app or its options, not both")
-    return cherrypy.Application(root, None if script_name is None else script_name.rstrip("/"),
-                                WMCoreApp.mount_config())
+    return wsgi_application(root, script_name, WMCoreApp.mount_config())
