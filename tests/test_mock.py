@@ -452,6 +452,9 @@ def test_archived_requests() -> None:
         # long archived: no agent reports any more
         assert not bundle.sites and not bundle.workflow.Agents and len(gen.documents(i)) == 1
         assert gen.job_documents(i) == []  # nor job summaries
+    # iter_jobs skips the archived ones without drawing them: the same job records
+    assert list(gen.iter_jobs(300)) == [j for j in (gen.jobs(i) for i in range(300))
+                                        if j.groups]
     # the documents convert to the static records, quietly
     docs = [d for i in range(300) for d in gen.documents(i)]
     result = convert_documents(docs)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from wmstats.backends.codec import decode_line, encode_line, encode_workflow
 from wmstats.query import Query, apply_query, parse_query, summarize
 from wmstats.store import Store, StoreError, StoreOptionError, open_store
 from wmstats.testing.data import sample_agents, sample_bundles, sample_jobs
@@ -277,16 +278,21 @@ def test_load_files_and_update(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "no store backend" in capsys.readouterr().err
 
 
-def test_decoded_cache_never_serves_stale_records(db: SqliteStore) -> None:
+def test_stored_lines_never_serve_stale_records(db: SqliteStore) -> None:
+    # Pages are the JSON text stored with each record (no decoded records kept in
+    # the process): a write rewrites it, row numbers are never reused.
     import attrs
     before = db.query(Query(limit=5))
-    assert len(db._decoded) >= 5
+    assert list(db.query_encoded(Query(limit=5)).lines) == [
+        encode_line(w) for w in before.records]
     first = before.records[0]
     changed = attrs.evolve(first, RequestStatus="completed", RequestPriority=1)
     bundle = db.get(first.RequestName)
     assert bundle is not None
     db.upsert(attrs.evolve(bundle, workflow=changed))
     assert db.query(Query(limit=5)).records[0] == changed
+    assert db.query_encoded(Query(limit=5)).lines[0] == encode_line(changed)
+    assert list(db.stream_encoded(Query(limit=1))) == [encode_line(changed)]
     rows_before = {r for (r,) in db._connection().execute("SELECT row FROM workflow")}
     db.replace(sample_bundles(40))
     rows_after = {r for (r,) in db._connection().execute("SELECT row FROM workflow")}
@@ -342,35 +348,60 @@ def test_name_wildcards_read_the_trigram_index(db: SqliteStore) -> None:
         name[3:12] in w.RequestName for w in workflows if w is not renamed)
 
 
-def test_layout_6_gets_the_name_index_when_opened(tmp_path: Path) -> None:
-    # Layout 6 (agent details and job records) lacks only the name index of layout
-    # 7: opening such a file adds it, built from the stored names, and keeps the
-    # workflows, agents and job records as they were.
-    path = tmp_path / "six.db"
+def _as_older_layout(path: Path, version: str) -> None:
+    """Turn a file of the current layout into one of layout 6 or 7: positional
+    JSON in ``workflow_doc.doc``, no text index (7: the name index instead)."""
+    con = sqlite3.connect(path)
+    con.execute("DROP TABLE workflow_text_fts")
+    con.execute("ALTER TABLE workflow_doc RENAME COLUMN line TO doc")
+    for row, line in con.execute("SELECT row, doc FROM workflow_doc").fetchall():
+        con.execute("UPDATE workflow_doc SET doc = ? WHERE row = ?",
+                    (encode_workflow(decode_line(line)), row))
+    if version == "7":
+        con.execute("CREATE VIRTUAL TABLE workflow_name_fts USING fts5(RequestName, "
+                    "tokenize='trigram case_sensitive 1')")
+        con.execute("INSERT INTO workflow_name_fts (rowid, RequestName) "
+                    "SELECT row, RequestName FROM workflow")
+    con.commit()
+    con.close()
+    _set_layout(path, version)
+
+
+@pytest.mark.parametrize("version", ["6", "7"])
+def test_layouts_6_and_7_are_migrated_when_opened(tmp_path: Path, version: str) -> None:
+    # Layout 6 (agent details and job records) lacks the name index of layout 7,
+    # both keep positional JSON records: opening such a file rewrites each record
+    # as its JSON line and builds the text index from the stored values, and keeps
+    # the snapshot, workflows, agents and job records as they were.
+    path = tmp_path / f"{version}.db"
     bundles = sample_bundles(12)
     jobs = sample_jobs([b.workflow.RequestName for b in bundles[:6]])
     with SqliteStore(path) as store:
         sid = store.replace(bundles, sample_agents())
         jsid = store.replace_jobs(jobs)
-    con = sqlite3.connect(path)
-    con.execute("DROP TABLE workflow_name_fts")
-    con.commit()
-    con.close()
-    _set_layout(path, "6")
+        lines = list(store.stream_encoded())
+    _as_older_layout(path, version)
     with SqliteStore(path) as store:
         assert store.snapshot_id == sid and store.count() == 12
         assert store.jobs_snapshot_id == jsid
         assert store.get_jobs(j.RequestName for j in jobs) == {j.RequestName: j for j in jobs}
         assert store.get_agents() == sorted(sample_agents(), key=lambda a: a.AgentURL)
+        assert store.get_many(b.workflow.RequestName for b in bundles) == {
+            b.workflow.RequestName: b for b in bundles}
+        assert list(store.stream_encoded()) == lines
         name = bundles[3].workflow.RequestName
         assert store.query(parse_query({"RequestName": f"*{name[2:10]}*"})).total >= 1
+        prep = bundles[3].workflow.PrepID
+        assert store.query(parse_query({"PrepID": f"*{prep[1:-1]}*"})).total >= 1
     con = sqlite3.connect(path)
     try:
         version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
-        indexed = con.execute("SELECT COUNT(*) FROM workflow_name_fts").fetchone()[0]
+        indexed = con.execute("SELECT COUNT(*) FROM workflow_text_fts").fetchone()[0]
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
     finally:
         con.close()
-    assert version == SCHEMA_VERSION == "7" and indexed == 12
+    assert version == SCHEMA_VERSION == "8" and indexed == 12
+    assert "workflow_name_fts" not in tables
 
 
 def test_layout_5_needs_a_replace(tmp_path: Path) -> None:

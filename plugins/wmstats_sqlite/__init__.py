@@ -14,7 +14,8 @@ Tables:
     one row per element of a tuple field: ``(field, value, row)``, the primary
     key, so "any element matches" filters are index lookups.
 ``workflow_doc``
-    the workflow record (positional JSON) and the bundle's other records (one
+    the workflow record as the JSON text a server writes (``line``: pages and
+    streams are read from it, never decoded) and the bundle's other records (one
     blob, :mod:`wmstats.backends.codec`: sites, tasks, task-sites, datasets,
     parentage, status history, chain arguments, agent reports), read only for the page returned and by
     :meth:`SqliteStore.get_many`.
@@ -23,11 +24,11 @@ Tables:
     ``agent``: see :data:`wmstats.aggregates.AGGREGATES`), the workflow's
     WorkflowSite counters summed per value (``agg``, ``name``): what those
     aggregates add up.
-``workflow_name_fts``
-    an FTS5 trigram index of the workflow names (case-sensitive, rowid =
-    ``workflow.row``): a name wildcard with a run of 3 or more plain characters
-    reads its candidates there instead of testing every name (layout 7; a layout
-    6 file gets it when opened).
+``workflow_text_fts``
+    an FTS5 trigram index of :data:`~wmstats_sqlite._schema.TEXT_FIELDS` (name,
+    PrepID, input and output datasets; case-sensitive, rowid = ``workflow.row``):
+    a wildcard on one of them with a run of 3 or more plain characters reads its
+    candidates there instead of testing every value (layout 8).
 ``agent``, ``meta``
     agent records (JSON); the layout version, the snapshot id, the workflow
     count and the aggregates ``site_sum`` holds (when the aggregate table
@@ -36,8 +37,8 @@ Tables:
     each workflow's job records (one blob, :mod:`wmstats.backends.jobcodec`),
     made by the first job write; ``meta.jobs_snapshot`` is their id.
 
-A file of layout 6 (agent details and job records, no name index) gets the name
-index when opened.  A file of an older layout is opened but cannot be read:
+A file of layout 6 or 7 (positional JSON records; 7 with a name-only index) is
+migrated when opened: records rewritten as JSON lines, the text index built.  A file of an older layout is opened but cannot be read:
 :meth:`SqliteStore.replace` rebuilds it in the current layout.  A file of a newer
 layout is refused.
 
@@ -51,7 +52,7 @@ rolls back and the previous snapshot stays as it was.
 The package's parts: ``_schema`` (the layout: version, DDL, the rows a bundle
 becomes), ``_writes`` (writes inside a transaction), ``_queries`` (reads: filters
 as SQL, the statements of every read), ``_store`` (:class:`SqliteStore`:
-connections, transactions, caches), ``_jobs`` (the job records).
+connections and their page caches, transactions, count caches), ``_jobs`` (the job records).
 """
 
 from wmstats_sqlite._schema import INDEXED_FIELDS, SCHEMA_VERSION

@@ -19,12 +19,21 @@ from typing import Any, Final
 import ujson
 
 from wmstats.aggregates import Aggregate
-from wmstats.backends.codec import decode_bundle, decode_workflow, record_from_values
+from wmstats.backends.codec import decode_bundle, decode_line, record_from_values
 from wmstats.query import Filter, Query, Scalar, compile_regex, field_specs, make_summary
-from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow, WorkflowBundle
-from wmstats_sqlite._schema import BATCH, INDEXED_FIELDS, N_COUNTERS, NAME_FTS, Layout, quote
+from wmstats.schema import COUNTER_FIELDS, Agent, Summary, WorkflowBundle
+from wmstats.serialize import json_bytes, json_loads_stored
+from wmstats_sqlite._schema import (
+    BATCH,
+    INDEXED_FIELDS,
+    N_COUNTERS,
+    TEXT_FIELDS,
+    TEXT_FTS,
+    Layout,
+    quote,
+)
 
-__all__ = ["ANY_DRIVER", "regexp", "name_search", "Queries"]
+__all__ = ["ANY_DRIVER", "regexp", "text_search", "project_lines", "Queries"]
 
 #: :meth:`Queries.where`: let sqlite pick the filter that drives the query.
 ANY_DRIVER: Final = object()
@@ -41,24 +50,40 @@ def _glob(pattern: str) -> str:
     return pattern.replace("[", "[[]")
 
 
-#: The shortest run of plain characters the name trigram index can look up.
+#: The shortest run of plain characters the text trigram index can look up.
 _TRIGRAM: Final = 3
 
 
-def name_search(pattern: str) -> tuple[str, bool] | None:
-    """How the name trigram index finds the names a glob matches.
+def text_search(field: str, pattern: str) -> tuple[str, bool] | None:
+    """How the text trigram index finds the values of ``field`` (one of
+    :data:`~wmstats_sqlite._schema.TEXT_FIELDS`) a glob matches.
 
-    :returns: the FTS5 query (every run of 3 or more plain characters as a phrase,
-        all of them: the candidates), and whether the candidates are exactly the
-        matches (``*text*``: a phrase of trigrams is a substring); ``None`` when the
-        pattern has no such run (every name is a candidate).
+    :returns: the FTS5 query (every run of 3 or more plain characters as a phrase
+        in the field's column, all of them: the candidates), and whether the
+        candidates are exactly the matches (``*text*``: a phrase of trigrams is a
+        substring, and of one element of a tuple field, as the text holds no
+        separator); ``None`` when the pattern has no such run (every value is a
+        candidate).
     """
     runs = [run for run in pattern.replace("?", "*").split("*") if run]
     long = [run for run in runs if len(run) >= _TRIGRAM]
     if not long:
         return None
-    query = " AND ".join('"' + run.replace('"', '""') + '"' for run in long)
-    return query, len(runs) == 1 and pattern == f"*{runs[0]}*"
+    phrases = " AND ".join('"' + run.replace('"', '""') + '"' for run in long)
+    return "{" + field + "} : (" + phrases + ")", len(runs) == 1 and pattern == f"*{runs[0]}*"
+
+
+def project_lines(lines: Iterable[bytes], fields: Sequence[str] | None) -> list[bytes]:
+    """Stored JSON lines (:func:`wmstats.backends.codec.encode_line`) with a field
+    mask applied (as they are without one)."""
+    if fields is None:
+        return list(lines)
+    names = tuple(dict.fromkeys(fields))
+    out = []
+    for line in lines:
+        values = json_loads_stored(line)
+        out.append(json_bytes({name: values[name] for name in names}))
+    return out
 
 
 class Queries:
@@ -79,6 +104,14 @@ class Queries:
             column; an ``EXISTS`` probe of the primary key for tuple fields).
         """
         spec = flt.spec
+        if drive and flt.field in TEXT_FIELDS and flt.op == "glob":
+            found = self._text_candidates(flt)
+            if found is not None:
+                sql, params, exact = found
+                if exact:
+                    return sql, params
+                test, more = self.condition(flt, drive=False)
+                return f"({sql}) AND ({test})", [*params, *more]
         if spec.many:
             inner, params = self._value_condition("v.value", flt)
             params = [self.layout.field_ids[flt.field], *params]
@@ -87,28 +120,31 @@ class Queries:
                         f"AND ({inner}))", params)
             return (f"EXISTS (SELECT 1 FROM workflow_value v WHERE v.field = ? "
                     f"AND v.row = w.row AND ({inner}))", params)
-        if drive and flt.field == "RequestName" and flt.op == "glob":
-            found = self._name_candidates(flt)
-            if found is not None:
-                return found
         return self._value_condition(f"{'' if drive else '+'}w.{quote(flt.field)}", flt)
 
     @staticmethod
-    def _name_candidates(flt: Filter) -> tuple[str, list[Any]] | None:
-        """A name glob as rows of the name trigram index (``None`` when a pattern
-        has no run of 3 plain characters: every name would be a candidate)."""
+    def _text_candidates(flt: Filter, column: str = "w.row"
+                         ) -> tuple[str, list[Any], bool] | None:
+        """A glob on a text field as rows of the text trigram index: the SQL (``column
+        IN (...)``), its parameters, and whether they are exactly the matching rows
+        (else a superset, to test); ``None`` when a pattern has no run of 3 plain
+        characters (every row would be a candidate)."""
         parts: list[str] = []
         params: list[Any] = []
+        all_exact = True
+        many = flt.spec.many
         for pattern in flt.values:
-            found = name_search(str(pattern))
+            found = text_search(flt.field, str(pattern))
             if found is None:
                 return None
             query, exact = found
-            test = "" if exact else " AND f.RequestName GLOB ?"
-            parts.append(f"w.row IN (SELECT f.rowid FROM {NAME_FTS} f WHERE "
-                         f"{NAME_FTS} MATCH ?{test})")
-            params += [query] if exact else [query, _glob(str(pattern))]
-        return " OR ".join(parts), params
+            # A scalar's value is in the index: tested there, the rows are exact.
+            test = "" if exact or many else f" AND f.{quote(flt.field)} GLOB ?"
+            parts.append(f"{column} IN (SELECT f.rowid FROM {TEXT_FTS} f WHERE "
+                         f"{TEXT_FTS} MATCH ?{test})")
+            params += [query] if exact or many else [query, _glob(str(pattern))]
+            all_exact = all_exact and (exact or not many)
+        return " OR ".join(parts), params, all_exact
 
     @staticmethod
     def _value_condition(column: str, flt: Filter) -> tuple[str, list[Any]]:
@@ -167,14 +203,13 @@ class Queries:
 
     def count(self, con: sqlite3.Connection, filters: Sequence[Filter]) -> int:
         """How many workflows match every filter."""
-        if len(filters) == 1 and filters[0].field == "RequestName" and filters[0].op == "glob":
+        if len(filters) == 1 and filters[0].field in TEXT_FIELDS and filters[0].op == "glob":
             # Every workflow is in the trigram index: count there, without the table.
-            found = self._name_candidates(filters[0])
-            if found is not None:
-                sql, params = found
-                sql = sql.replace("w.row IN (", "f.rowid IN (")
+            found = self._text_candidates(filters[0], "t.rowid")
+            if found is not None and found[2]:
                 total: int = con.execute(
-                    f"SELECT COUNT(*) FROM {NAME_FTS} f WHERE {sql}", params).fetchone()[0]
+                    f"SELECT COUNT(*) FROM {TEXT_FTS} t WHERE {found[0]}",
+                    found[1]).fetchone()[0]
                 return total
         where, params = self.where(filters)
         counted: int = con.execute(f"SELECT COUNT(*) FROM workflow w{where}",
@@ -205,16 +240,15 @@ class Queries:
             [*params, limit, query.idx])]
 
     @staticmethod
-    def workflows(con: sqlite3.Connection, rows: Sequence[int]) -> dict[int, Workflow]:
-        """The workflow records of some rows, by row."""
-        found: dict[int, Workflow] = {}
+    def lines(con: sqlite3.Connection, rows: Sequence[int]) -> list[bytes]:
+        """The stored JSON lines of some rows, in their order."""
+        found: dict[int, bytes] = {}
         for start in range(0, len(rows), BATCH):
             chunk = rows[start:start + BATCH]
             marks = ", ".join("?" for _ in chunk)
-            for row, doc in con.execute(
-                    f"SELECT row, doc FROM workflow_doc WHERE row IN ({marks})", chunk):
-                found[row] = decode_workflow(doc)
-        return found
+            found.update(con.execute(
+                f"SELECT row, line FROM workflow_doc WHERE row IN ({marks})", chunk))
+        return [found[row] for row in rows]
 
     @staticmethod
     def bundles(con: sqlite3.Connection, names: Sequence[str],
@@ -225,27 +259,27 @@ class Queries:
         for start in range(0, len(names), BATCH):
             chunk = names[start:start + BATCH]
             marks = ", ".join("?" for _ in chunk)
-            for doc, parts in con.execute(
-                    f"SELECT d.doc, d.parts FROM workflow w JOIN workflow_doc d "
+            for line, parts in con.execute(
+                    f"SELECT d.line, d.parts FROM workflow w JOIN workflow_doc d "
                     f"ON d.row = w.row WHERE w.RequestName IN ({marks})", chunk):
-                workflow = decode_workflow(doc)
+                workflow = decode_line(line)
                 found[workflow.RequestName] = decode_bundle(workflow, parts, only)
         return found
 
     def stream(self, con: sqlite3.Connection, query: Query, batch_size: int
-               ) -> Iterator[Workflow]:
-        """Every record of ``query`` in order, fetched ``batch_size`` rows at a time."""
+               ) -> Iterator[list[bytes]]:
+        """The stored JSON lines of every record of ``query`` in order,
+        ``batch_size`` at a time."""
         where, params = self.where(query.filters)
         limit = -1 if query.limit is None else query.limit
         cursor = con.execute(
-            f"SELECT d.doc FROM workflow w JOIN workflow_doc d ON d.row = w.row"
+            f"SELECT d.line FROM workflow w JOIN workflow_doc d ON d.row = w.row"
             f"{where}{self.order_by(query)} LIMIT ? OFFSET ?", [*params, limit, query.idx])
         while True:
-            docs = cursor.fetchmany(batch_size)
-            if not docs:
+            found = cursor.fetchmany(batch_size)
+            if not found:
                 return
-            for (doc,) in docs:
-                yield decode_workflow(doc)
+            yield [line for (line,) in found]
 
     def distinct(self, con: sqlite3.Connection, field: str,
                  filters: Sequence[Filter]) -> list[tuple[Scalar, int]]:

@@ -11,18 +11,20 @@ from wmstats.aggregates import AGGREGATES
 from wmstats.query import SORT_SEPARATOR, field_specs
 from wmstats.schema import COUNTER_FIELDS, Workflow, WorkflowBundle
 
-__all__ = ["SCHEMA_VERSION", "MIGRATES_FROM", "INDEXED_FIELDS", "N_COUNTERS", "BATCH",
-           "NAME_FTS", "quote", "older", "Layout"]
+__all__ = ["SCHEMA_VERSION", "MIGRATES_FROM", "INDEXED_FIELDS", "TEXT_FIELDS", "N_COUNTERS",
+           "BATCH", "TEXT_FTS", "quote", "older", "Layout"]
 
 #: Bumped when the table layout changes (see :mod:`wmstats_sqlite` for older files).
 #: 3: ``site_sum`` keyed by aggregate.  4: the status history is a bundle part
 #: (RequestTransition records), no longer a Workflow field.  5: the bundle blob holds
 #: the ChainArgs and AgentRequest parts too.  6: Agent records have the heartbeat
 #: details and derived status (schema 2.2); job records (``job_doc``).
-#: 7: ``workflow_name_fts`` (a layout 6 file gets it when opened).
-SCHEMA_VERSION: Final = "7"
-#: The layout older files are brought to the current one from, when opened.
-MIGRATES_FROM: Final = "6"
+#: 7: ``workflow_name_fts``.  8: ``workflow_doc.line`` (the record as the JSON text a
+#: server writes, instead of positional JSON) and ``workflow_text_fts`` (trigrams of
+#: the name, PrepID and datasets, instead of ``workflow_name_fts``).
+SCHEMA_VERSION: Final = "8"
+#: The layouts older files are brought to the current one from, when opened.
+MIGRATES_FROM: Final = ("6", "7")
 #: Workflow columns with an ``(field, RequestName)`` index.
 INDEXED_FIELDS: Final = (
     "RequestStatus", "RequestType", "SubRequestType", "Campaign", "Group", "Requestor",
@@ -31,11 +33,15 @@ INDEXED_FIELDS: Final = (
 )
 #: Counter columns of ``site_sum`` (``c0``, ``c1``... in COUNTER_FIELDS order).
 N_COUNTERS: Final = len(COUNTER_FIELDS)
+#: The fields whose wildcards (``*text*``) read their candidates from the trigram
+#: index :data:`TEXT_FTS` (one column each; tuple fields joined as in ``workflow``):
+#: what operators search by (the UI's name search and text filters).
+TEXT_FIELDS: Final = ("RequestName", "PrepID", "InputDataset", "OutputDatasets")
 #: Rows per ``executemany``, names or rows per ``IN (...)`` list.
 BATCH: Final = 500
-#: The trigram index of workflow names (rowid = ``workflow.row``): ``*text*`` name
-#: searches read their candidates from it instead of testing every name.
-NAME_FTS: Final = "workflow_name_fts"
+#: The trigram index of :data:`TEXT_FIELDS` (rowid = ``workflow.row``): ``*text*``
+#: searches on them read their candidates from it instead of testing every value.
+TEXT_FTS: Final = "workflow_text_fts"
 
 
 def _columns() -> tuple[str, ...]:
@@ -81,10 +87,14 @@ class Layout:
         self.create_meta = ("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, "
                             "value TEXT NOT NULL)")
         # Case-sensitive trigrams, as our globs are, with positions: a phrase is then
-        # exactly a substring (Queries.condition); the names are kept in it too, a
+        # exactly a substring (Queries.condition); the values are kept in it too, a
         # narrow table to test candidates against.
-        self.create_name_fts = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {NAME_FTS} USING "
-                                f"fts5(RequestName, tokenize='trigram case_sensitive 1')")
+        self.text_columns = ", ".join(quote(name) for name in TEXT_FIELDS)
+        self.create_text_fts = (f"CREATE VIRTUAL TABLE IF NOT EXISTS {TEXT_FTS} USING "
+                                f"fts5({self.text_columns}, "
+                                f"tokenize='trigram case_sensitive 1')")
+        self.insert_text = (f"INSERT INTO {TEXT_FTS} (rowid, {self.text_columns}) "
+                            f"VALUES (?, {', '.join('?' for _ in TEXT_FIELDS)})")
         self.create = [
             self.create_meta,
             f"CREATE TABLE IF NOT EXISTS workflow (row INTEGER PRIMARY KEY, {col_defs})",
@@ -95,7 +105,7 @@ class Layout:
             "DROP INDEX IF EXISTS workflow_value_row",
             "CREATE INDEX IF NOT EXISTS workflow_value_by_row ON workflow_value (row, field)",
             "CREATE TABLE IF NOT EXISTS workflow_doc (row INTEGER PRIMARY KEY, "
-            "doc TEXT NOT NULL, parts BLOB NOT NULL)",
+            "line BLOB NOT NULL, parts BLOB NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS site_sum (row INTEGER NOT NULL, agg TEXT NOT NULL, "
             f"name TEXT NOT NULL, "
             f"{', '.join(f'c{i} INTEGER NOT NULL' for i in range(N_COUNTERS))}, "
@@ -104,7 +114,7 @@ class Layout:
             "CREATE TABLE IF NOT EXISTS source_entry (key TEXT PRIMARY KEY, "
             "grp TEXT NOT NULL, data BLOB NOT NULL)",
             "CREATE INDEX IF NOT EXISTS source_entry_by_group ON source_entry (grp)",
-            self.create_name_fts,
+            self.create_text_fts,
         ]
         self.indexes = [
             f"CREATE INDEX IF NOT EXISTS workflow_by_{name} ON workflow "
@@ -121,6 +131,15 @@ class Layout:
             if isinstance(value, tuple):
                 value = SORT_SEPARATOR.join(value)
             values.append(value)
+        return values
+
+    @staticmethod
+    def text_row(row: int, wf: Workflow) -> list[Any]:
+        """The :data:`TEXT_FTS` row of a workflow (tuples joined, as in ``workflow``)."""
+        values: list[Any] = [row]
+        for name in TEXT_FIELDS:
+            value = getattr(wf, name)
+            values.append(SORT_SEPARATOR.join(value) if isinstance(value, tuple) else value)
         return values
 
     def value_rows(self, row: int, wf: Workflow) -> Iterator[tuple[int, str, int]]:

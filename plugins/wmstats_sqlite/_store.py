@@ -16,17 +16,25 @@ from typing import Any, ClassVar, Final
 
 import ujson
 
+from wmstats.backends.codec import decode_line
 from wmstats.query import Filter, Page, Query, Scalar, budget, field_spec
 from wmstats.schema import Agent, Summary, Workflow, WorkflowBundle
-from wmstats.store import Checkpoint, SourceEntry, Store, StoreError, StoreOptionError
+from wmstats.store import (
+    Checkpoint,
+    EncodedPage,
+    SourceEntry,
+    Store,
+    StoreError,
+    StoreOptionError,
+)
 from wmstats_sqlite import _writes
 from wmstats_sqlite._jobs import SqliteJobs
-from wmstats_sqlite._queries import Queries, regexp
+from wmstats_sqlite._queries import Queries, project_lines, regexp
 from wmstats_sqlite._schema import (
     BATCH,
     MIGRATES_FROM,
-    NAME_FTS,
     SCHEMA_VERSION,
+    TEXT_FTS,
     Layout,
     older,
 )
@@ -39,6 +47,9 @@ _COUNT_CACHE: Final = 256
 _RESULT_CACHE: Final = 64
 #: Rows of each index ANALYZE samples (``PRAGMA analysis_limit``).
 _ANALYSIS_LIMIT: Final = 2000
+#: Rows a stream reads at a time (at most): about 0.7 MB of JSON text, what one
+#: stream holds besides its page cache, whatever the ``batch_size`` asked.
+_STREAM_ROWS: Final = 256
 #: sqlite VM instructions between two looks at the request's time budget.
 _BUDGET_STEPS: Final = 1000
 _T = typing.TypeVar("_T")
@@ -48,30 +59,39 @@ class SqliteStore(SqliteJobs, Store):
     """Workflows and agents in one sqlite database file.
 
     One connection per thread; writes are serialized by a lock (and, across
-    processes, by sqlite's own write lock).
+    processes, by sqlite's own write lock).  Pages and streams of records are read
+    as the JSON text stored for each record (:meth:`query_encoded`), never decoded.
+
+    Memory is bounded by the connections' page caches: ``cache_kb`` for each
+    reading connection (one per thread that reads: a server's worker threads, and
+    one per open :meth:`stream`), ``write_cache_kb`` for the connection that writes,
+    while it writes (then it shrinks back to ``cache_kb``).  The file's pages are
+    otherwise in the kernel's page cache, which reads go through.
 
     :param path: the database file (created if missing).
     :param timeout: seconds to wait for another process's write lock.
-    :param cache_kb: page cache per connection, in KiB.
+    :param cache_kb: page cache of each reading connection, in KiB.
+    :param write_cache_kb: page cache of the writing connection during a write, in
+        KiB (a whole-snapshot replace builds its indexes in it).
     :param compress: zlib-compress the per-workflow blobs.
     :param synchronous: sqlite ``synchronous`` pragma (``NORMAL`` is safe with WAL).
-    :param cache_workflows: decoded workflow records kept in this process (LRU;
-        0 disables).  A row number always holds the same content, so the cache
-        never needs invalidating.
     """
 
     backend: ClassVar[str] = "sqlite"
     keeps_checkpoints: ClassVar[bool] = True
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0,
-                 cache_kb: int = 32768, compress: bool = True,
-                 synchronous: str = "NORMAL", cache_workflows: int = 10_000) -> None:
+                 cache_kb: int = 4096, write_cache_kb: int = 32768, compress: bool = True,
+                 synchronous: str = "NORMAL") -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise StoreOptionError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, "
                                    f"got {synchronous!r}")
         self.path = Path(path)
         self._timeout = timeout
-        self._cache_kb = cache_kb
+        self._cache_kb = int(cache_kb)
+        self._write_cache_kb = int(write_cache_kb)
+        if self._cache_kb < 0 or self._write_cache_kb < 0:
+            raise StoreOptionError("cache_kb and write_cache_kb must be >= 0")
         self._compress = compress
         self._synchronous = synchronous.upper()
         self._layout = Layout()
@@ -84,8 +104,6 @@ class SqliteStore(SqliteJobs, Store):
             collections.OrderedDict()
         self._results: collections.OrderedDict[tuple[Any, ...], object] = \
             collections.OrderedDict()
-        self._cache_size = cache_workflows
-        self._decoded: collections.OrderedDict[int, Workflow] = collections.OrderedDict()
         self._closed = False
         try:
             con = self._connection()
@@ -100,7 +118,7 @@ class SqliteStore(SqliteJobs, Store):
                 version = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 if version is None or version[0] == SCHEMA_VERSION:
                     _writes.create(con, self._layout, fresh=version is None)
-                elif version[0] == MIGRATES_FROM:
+                elif version[0] in MIGRATES_FROM:
                     _writes.migrate(con, self._layout)
                 elif older(version[0]):
                     self._stale = str(version[0])
@@ -138,7 +156,7 @@ class SqliteStore(SqliteJobs, Store):
                               check_same_thread=False)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute(f"PRAGMA synchronous={self._synchronous}")
-        con.execute(f"PRAGMA cache_size=-{int(self._cache_kb)}")
+        con.execute(f"PRAGMA cache_size=-{self._cache_kb}")
         con.execute("PRAGMA temp_store=MEMORY")
         _prepare(con)
         self._local.con = con
@@ -168,6 +186,10 @@ class SqliteStore(SqliteJobs, Store):
                          f"snapshot (wmstats load --store sqlite:///{self.path} ..., or "
                          f"serve with --mock or --source) to rebuild it")
 
+    def _writing(self) -> _WriteCache:
+        """``with``: this thread's connection, its page cache grown for a write."""
+        return _WriteCache(self._connection(), self._write_cache_kb, self._cache_kb)
+
     def _read(self) -> _ReadTransaction:
         return _ReadTransaction(self._connection(), self._check_layout)
 
@@ -183,8 +205,7 @@ class SqliteStore(SqliteJobs, Store):
 
     def _replace(self, bundles: Iterable[WorkflowBundle], agents: Iterable[Agent],
                  checkpoint: Checkpoint | None, entries: Iterable[SourceEntry]) -> str:
-        with self._write_lock:
-            con = self._connection()
+        with self._write_lock, self._writing() as con:
             layout = self._layout
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -195,8 +216,8 @@ class SqliteStore(SqliteJobs, Store):
                 for table in ("workflow", "workflow_value", "workflow_doc", "site_sum",
                               "agent", "source_entry"):
                     con.execute(f"DELETE FROM {table}")
-                con.execute(f"DROP TABLE IF EXISTS {NAME_FTS}")  # faster than deleting
-                con.execute(layout.create_name_fts)
+                con.execute(f"DROP TABLE IF EXISTS {TEXT_FTS}")  # faster than deleting
+                con.execute(layout.create_text_fts)
                 _writes.insert(con, layout, bundles, compress=self._compress)
                 _writes.insert_agents(con, agents)
                 for statement in layout.indexes:
@@ -233,8 +254,7 @@ class SqliteStore(SqliteJobs, Store):
                agents: Iterable[Agent], deleted_agents: Iterable[str],
                checkpoint: Checkpoint | None, entries: Iterable[SourceEntry],
                deleted_entries: Iterable[str]) -> str:
-        with self._write_lock:
-            con = self._connection()
+        with self._write_lock, self._writing() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
                 self._check_layout(con)
@@ -302,17 +322,25 @@ class SqliteStore(SqliteJobs, Store):
 
     def query(self, query: Query = Query()) -> Page:
         with self._read() as con:
-            sid, total, workflows = self._page(con, query)
-        return Page(tuple(workflows), total, query.idx, query.limit, sid, query.fields)
+            sid, total, lines = self._page(con, query)
+        workflows = tuple(decode_line(line) for line in lines)
+        return Page(workflows, total, query.idx, query.limit, sid, query.fields)
 
-    def _page(self, con: sqlite3.Connection, query: Query) -> tuple[str, int, list[Workflow]]:
+    def query_encoded(self, query: Query = Query()) -> EncodedPage:
+        """The page's records as their stored JSON text (masked here when the
+        query has a field mask)."""
+        with self._read() as con:
+            sid, total, lines = self._page(con, query)
+        return EncodedPage(project_lines(lines, query.fields), total, sid)
+
+    def _page(self, con: sqlite3.Connection, query: Query) -> tuple[str, int, list[bytes]]:
         snapshot, count = self._meta(con)
         total = self._count(con, snapshot, count, query.filters)
         if query.limit == 0 or query.idx >= total:
             return snapshot, total, []
         rows = self._sql.page_rows(con, query, total, count,
                                    lambda f: self._count(con, snapshot, count, (f,)))
-        return snapshot, total, self._workflows(con, rows)
+        return snapshot, total, self._sql.lines(con, rows)
 
     @staticmethod
     def _meta(con: sqlite3.Connection) -> tuple[str, int]:
@@ -339,42 +367,32 @@ class SqliteStore(SqliteJobs, Store):
                 self._counts.popitem(last=False)
         return total
 
-    def _workflows(self, con: sqlite3.Connection, rows: list[int]) -> list[Workflow]:
-        """The workflows of these rows, from the decoded-workflow cache or the table."""
-        cache = self._decoded
-        found: dict[int, Workflow] = {}
-        with self._lock:
-            for row in rows:
-                hit = cache.get(row)
-                if hit is not None:
-                    cache.move_to_end(row)
-                    found[row] = hit
-        missing = [r for r in rows if r not in found]
-        found.update(self._sql.workflows(con, missing))
-        if missing and self._cache_size:
-            with self._lock:
-                for row in missing:
-                    cache[row] = found[row]
-                while len(cache) > self._cache_size:
-                    cache.popitem(last=False)
-        return [found[r] for r in rows]
-
     def stream(self, query: Query = Query(), batch_size: int = 1000) -> Iterator[Workflow]:
         """Every record of ``query``, read from one snapshot (one read transaction)."""
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        return self._stream(query, batch_size)
+        return (decode_line(line) for lines in self._stream(query, batch_size)
+                for line in lines)
 
-    def _stream(self, query: Query, batch_size: int) -> Iterator[Workflow]:
+    def stream_encoded(self, query: Query = Query(), batch_size: int = 1000
+                       ) -> Iterator[bytes]:
+        """Every record of ``query`` as its stored JSON text, from one snapshot."""
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        return (line for lines in self._stream(query, batch_size)
+                for line in project_lines(lines, query.fields))
+
+    def _stream(self, query: Query, batch_size: int) -> Iterator[list[bytes]]:
         # A dedicated connection: the generator may be consumed slowly, or
         # interleaved with other queries of this thread.
         budget.check()
         con = _prepare(sqlite3.connect(self.path, timeout=self._timeout,
                                        isolation_level=None, check_same_thread=False))
+        con.execute(f"PRAGMA cache_size=-{self._cache_kb}")
         try:
             con.execute("BEGIN")
             self._check_layout(con)
-            yield from self._sql.stream(con, query, batch_size)
+            yield from self._sql.stream(con, query, min(batch_size, _STREAM_ROWS))
         except sqlite3.OperationalError:
             budget.check()  # interrupted by the progress handler: the budget is spent
             raise
@@ -428,6 +446,21 @@ def _prepare(con: sqlite3.Connection) -> sqlite3.Connection:
     con.create_function("regexp", 2, regexp, deterministic=True)
     con.set_progress_handler(budget.expired, _BUDGET_STEPS)
     return con
+
+
+class _WriteCache:
+    """``with``: a connection whose page cache is ``size`` KiB inside, ``after`` KiB
+    after (sqlite frees the pages beyond a smaller cache)."""
+
+    def __init__(self, con: sqlite3.Connection, size: int, after: int) -> None:
+        self.con, self.size, self.after = con, size, after
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.con.execute(f"PRAGMA cache_size=-{self.size}")
+        return self.con
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.con.execute(f"PRAGMA cache_size=-{self.after}")
 
 
 class _ReadTransaction:

@@ -13,15 +13,16 @@ import ujson
 
 from wmstats.backends.codec import (
     decode_bundle,
+    decode_line,
     decode_workflow,
+    encode_line,
     encode_parts,
-    encode_workflow,
     record_values,
 )
 from wmstats.schema import Agent, WorkflowBundle
 from wmstats.serialize import json_dumps
 from wmstats.store import Checkpoint, SourceEntry
-from wmstats_sqlite._schema import BATCH, NAME_FTS, SCHEMA_VERSION, Layout, quote
+from wmstats_sqlite._schema import BATCH, SCHEMA_VERSION, TEXT_FTS, Layout, quote
 
 __all__ = ["new_id", "create", "drop_older", "migrate", "rebuild_site_sums", "insert", "delete",
            "insert_agents", "keep_checkpoint", "drop_checkpoint", "write_entries", "finish"]
@@ -49,12 +50,26 @@ def create(con: sqlite3.Connection, layout: Layout, fresh: bool) -> None:
 
 
 def migrate(con: sqlite3.Connection, layout: Layout) -> None:
-    """Bring a file of layout :data:`~wmstats_sqlite._schema.MIGRATES_FROM` to the
-    current one: add what it lacks (the name trigram index, from the stored names)."""
+    """Bring a file of a layout of :data:`~wmstats_sqlite._schema.MIGRATES_FROM` to
+    the current one: each stored record rewritten as its JSON line (layouts 6 and 7
+    keep positional JSON in ``workflow_doc.doc``), and the text trigram index built
+    from the stored values (it replaces layout 7's name index).  The snapshot id
+    stays: the records are the same."""
+    con.execute("DROP TABLE IF EXISTS workflow_name_fts")
+    con.execute("ALTER TABLE workflow_doc RENAME COLUMN doc TO line")
+    last = 0
+    while True:  # a batch at a time, in constant memory
+        found = con.execute("SELECT row, line FROM workflow_doc WHERE row > ? ORDER BY row "
+                            "LIMIT ?", (last, BATCH)).fetchall()
+        if not found:
+            break
+        con.executemany("UPDATE workflow_doc SET line = ? WHERE row = ?",
+                        [(encode_line(decode_workflow(doc)), row) for row, doc in found])
+        last = found[-1][0]
     create(con, layout, fresh=False)
-    con.execute(f"DELETE FROM {NAME_FTS}")
-    con.execute(f"INSERT INTO {NAME_FTS} (rowid, RequestName) "
-                f"SELECT row, RequestName FROM workflow")
+    con.execute(f"DELETE FROM {TEXT_FTS}")
+    con.execute(f"INSERT INTO {TEXT_FTS} (rowid, {layout.text_columns}) "
+                f"SELECT row, {layout.text_columns} FROM workflow")
     con.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA_VERSION,))
 
 
@@ -62,14 +77,14 @@ def rebuild_site_sums(con: sqlite3.Connection, layout: Layout) -> None:
     """Recompute ``site_sum`` from the stored bundles (the aggregate table has
     changed since the file was written); a new snapshot id, as answers change."""
     con.execute("DELETE FROM site_sum")
-    cursor = con.execute("SELECT row, doc, parts FROM workflow_doc")
+    cursor = con.execute("SELECT row, line, parts FROM workflow_doc")
     while True:
         found = cursor.fetchmany(BATCH)
         if not found:
             break
         con.executemany(layout.insert_sum, [
-            s for row, doc, parts in found
-            for s in layout.sum_rows(row, decode_bundle(decode_workflow(doc), parts))])
+            s for row, line, parts in found
+            for s in layout.sum_rows(row, decode_bundle(decode_line(line), parts))])
     con.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                     [("site_sums", layout.site_sum_keys), ("snapshot", new_id())])
 
@@ -96,7 +111,7 @@ def delete(con: sqlite3.Connection, names: Iterable[str]) -> None:
     for table in ("workflow_value", "workflow_doc", "site_sum"):
         con.executemany(f"DELETE FROM {table} WHERE row IN "
                         f"(SELECT row FROM workflow WHERE RequestName = ?)", params)
-    con.executemany(f"DELETE FROM {NAME_FTS} WHERE rowid IN "
+    con.executemany(f"DELETE FROM {TEXT_FTS} WHERE rowid IN "
                     f"(SELECT row FROM workflow WHERE RequestName = ?)", params)
     con.executemany("DELETE FROM workflow WHERE RequestName = ?", params)
 
@@ -126,12 +141,12 @@ def insert(con: sqlite3.Connection, layout: Layout, bundles: Iterable[WorkflowBu
         rows = list(batch.values())
         con.executemany(layout.insert_workflow,
                         [layout.workflow_row(row, b.workflow) for row, b in rows])
-        con.executemany(f"INSERT INTO {NAME_FTS} (rowid, RequestName) VALUES (?, ?)",
-                        [(row, b.workflow.RequestName) for row, b in rows])
+        con.executemany(layout.insert_text,
+                        [layout.text_row(row, b.workflow) for row, b in rows])
         con.executemany("INSERT INTO workflow_value (field, value, row) VALUES (?, ?, ?)",
                         [v for row, b in rows for v in layout.value_rows(row, b.workflow)])
-        con.executemany("INSERT INTO workflow_doc (row, doc, parts) VALUES (?, ?, ?)",
-                        [(row, encode_workflow(b.workflow),
+        con.executemany("INSERT INTO workflow_doc (row, line, parts) VALUES (?, ?, ?)",
+                        [(row, encode_line(b.workflow),
                           encode_parts(b, compress=compress)) for row, b in rows])
         con.executemany(layout.insert_sum,
                         [s for row, b in rows for s in layout.sum_rows(row, b)])

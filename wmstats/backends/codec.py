@@ -22,7 +22,7 @@ from typing import Any, Final
 import attrs
 
 from wmstats.schema import BUNDLE_PARTS, Workflow, WorkflowBundle
-from wmstats.serialize import json_bytes, json_dumps, json_loads
+from wmstats.serialize import json_bytes, json_dumps, json_loads, json_loads_stored, unstructure
 
 __all__ = [
     "field_names",
@@ -30,6 +30,8 @@ __all__ = [
     "record_from_values",
     "encode_workflow",
     "decode_workflow",
+    "encode_line",
+    "decode_line",
     "encode_parts",
     "decode_parts",
     "decode_bundle",
@@ -127,6 +129,20 @@ def encode_workflow(workflow: Workflow) -> str:
 def decode_workflow(text: str | bytes) -> Workflow:
     """The inverse of :func:`encode_workflow`."""
     result: Workflow = record_from_values(Workflow, json_loads(text))
+    return result
+
+
+def encode_line(workflow: Workflow) -> bytes:
+    """One workflow as the JSON object a server writes (every field by name): the
+    text of :meth:`wmstats.store.Store.query_encoded` without a field mask."""
+    return json_bytes(unstructure(workflow))
+
+
+def decode_line(text: str | bytes) -> Workflow:
+    """The inverse of :func:`encode_line`, for a record of 64-bit integers (as every
+    store that keeps lines holds: :func:`~wmstats.serialize.json_loads_stored`)."""
+    values = json_loads_stored(text)
+    result: Workflow = record_from_values(Workflow, [values[n] for n in field_names(Workflow)])
     return result
 
 

@@ -16,6 +16,9 @@
 * :mod:`wmstats.bench.wmcore` -- the WMCore-compatible API next to the real reqmon
   2.4.5.9 on the same CouchDB data (needs the ``wmstats_couchdb`` plugin and
   ``ci/install-reqmon.sh``);
+* :mod:`wmstats.bench.search` -- searching every request ever made (all
+  statuses, most archived) on the sqlite store: pages, name, PrepID, dataset and
+  date range searches over HTTP;
 * :mod:`wmstats.bench.report` -- all of them at several sizes, with a Markdown
   report, SVG plots and one JSON file.
 
@@ -44,5 +47,6 @@ BENCHMARKS: Final[Mapping[str, str]] = MappingProxyType({
     "jobs": "wmstats.bench.jobs",
     "hostile": "wmstats.bench.hostile",
     "wmcore": "wmstats.bench.wmcore",
+    "search": "wmstats.bench.search",
     "report": "wmstats.bench.report",
 })

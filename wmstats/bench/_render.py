@@ -378,6 +378,20 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         f"{fmt(rss)} MiB (peak {fmt(peak)} MiB)", None if rss is None else rss <= 1024, size,
         "up to 6 tasks, 12 sites and 3 agents per workflow (--mock-size production); RSS "
         "after the streams and concurrency runs")
+    p50, size = at("server", "sqlite.page_p50_ms_max")
+    row("issue 13: /fetch?limit=100 p50 <= 10 ms (sqlite store, every idx/filter case)",
+        f"{fmt(p50)} ms (worst case)", None if p50 is None else p50 <= 10, size)
+    # Issue 13, target 7: every request ever made (wmstats bench search).
+    p50, size = at("search", "page_p50_ms")
+    row("issue 13: all statuses on the sqlite store: page p50 <= 20 ms",
+        f"{fmt(p50)} ms (worst page)", None if p50 is None else p50 <= 20, size,
+        "wmstats bench search --archived 0.9", stated=(1_000_000,))
+    (p50, size), (p99, _) = (at("search", "search_p50_ms_max"),
+                             at("search", "search_p99_ms_max"))
+    row("issue 13: all statuses on the sqlite store: search by name wildcard, PrepID, "
+        "dataset, date range p50 <= 50 ms", f"{fmt(p50)} ms (worst search; p99 {fmt(p99)} ms)",
+        None if p50 is None else p50 <= 50, size,
+        "wmstats bench search --archived 0.9", stated=(1_000_000,))
     alone_keys = {"static_over_dynamic_bytes": "static_workflow_only_over_dynamic_bytes",
                   "static_over_dynamic_gzip_bytes": "static_workflow_only_over_dynamic_gzip_bytes",
                   "static_over_dynamic_rss": "static_workflows_over_dynamic_rss"}

@@ -48,6 +48,7 @@ from wmstats.query import (
     apply_query,
     distinct_values,
     field_specs,
+    make_projector,
     parse_query,
     summarize,
     time_budget,
@@ -61,7 +62,7 @@ from wmstats.schema import (
     WorkflowBundle,
     WorkflowJobs,
 )
-from wmstats.serialize import json_loads
+from wmstats.serialize import json_bytes, json_loads
 from wmstats.store import Checkpoint, SourceEntry, Store, StoreListener
 from wmstats.testing.data import (
     SPECIAL_NAMES,
@@ -118,6 +119,17 @@ FILTER_CASES: tuple[Mapping[str, str | Sequence[str]], ...] = (
     {"OutputDatasets.re": "-v1/AOD$"},
     {"CMSSWVersions.glob": "*patch*"},
     {"PrepID.glob": "PREP-0000?"},
+    # Text searches (the UI's text filters): ``*text*`` anywhere, and patterns
+    # whose runs only narrow the candidates.
+    {"PrepID": "*EP-0001*"},
+    {"PrepID.glob": "PR*-0*2?"},
+    {"InputDataset": "*Run2024*"},
+    {"OutputDatasets": "*Proc-v0*"},
+    {"OutputDatasets.glob": "*Prim1*AOD"},
+    {"OutputDatasets.glob": "*Proc-v0*Proc-v1*"},  # no one element has both
+    {"OutputDatasets.glob": ["*rim2*", "*RAW*"]},
+    {"RequestDate": "2023-11-20..2023-11-25T12:00:00Z", "sort": "-RequestDate"},
+    {"RequestDate": "2023-11-20..", "sort": "RequestDate", "PrepID": "*EP-000*"},
     {"RequestPriority": "110000"},
     {"RequestPriority": "0,300000"},
     {"RequestPriority": ">=110000"},
@@ -235,6 +247,12 @@ class StoreSuite:
         assert page.total == expected.total, query
         assert (page.idx, page.limit, page.fields) == (query.idx, query.limit, query.fields)
         assert page.snapshot == store.snapshot_id
+        # The text a server writes: the same records, masked, in the same order.
+        project = make_projector(query.fields)
+        encoded = store.query_encoded(query)
+        assert list(encoded.lines) == [json_bytes(project(r)) for r in expected.records], query
+        assert encoded.total == expected.total, query
+        assert list(store.stream_encoded(query, batch_size=3)) == list(encoded.lines), query
         return page
 
     # ------------------------------------------------------------------ empty store

@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
-from wmstats.backends.codec import decode_bundle, encode_parts
+from wmstats.backends.codec import decode_bundle, encode_line, encode_parts
 from wmstats.backends.memory._jobs import MemoryJobs
 from wmstats.backends.memory._bitmaps import Rows
 from wmstats.backends.memory._snapshot import Snapshot
@@ -52,7 +52,6 @@ from wmstats.query import (
     make_summary,
 )
 from wmstats.schema import Agent, Summary, Workflow, WorkflowBundle
-from wmstats.serialize import json_bytes, unstructure
 from wmstats.store import EncodedPage, Store
 
 __all__ = ["MemoryStore"]
@@ -178,7 +177,7 @@ class MemoryStore(MemoryJobs, Store):
             workflow = self._interner.workflow(workflow)
         # A copy: orjson's result keeps the capacity of its write buffer (several
         # times the text), which a long-lived line must not hold.
-        return _Entry(workflow, bytes(memoryview(json_bytes(unstructure(workflow)))),
+        return _Entry(workflow, bytes(memoryview(encode_line(workflow))),
                       encode_parts(bundle, compress=self._compress),
                       encode_sums(bundle, vocab_ids, vocab, self.sum_fields))
 

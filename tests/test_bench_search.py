@@ -1,0 +1,34 @@
+"""``wmstats bench search`` at a tiny size: it loads, serves, searches and reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from wmstats.bench import BENCHMARKS, search
+
+
+def test_search_benchmark_runs_and_reuses_its_file(tmp_path: Path) -> None:
+    assert BENCHMARKS["search"] == "wmstats.bench.search"
+    db, out = tmp_path / "s.db", tmp_path / "s.json"
+    argv = ["--workflows", "60", "--archived", "0.5", "--requests", "2", "--case-seconds", "1",
+            "--db", str(db), "--json", str(out)]
+    assert search.main(argv) == 0
+    document = json.loads(out.read_text())
+    assert document["benchmark"] == "search" and document["workflows"] == 60
+    assert document["details"]["reused"] is False and document["details"]["load_per_s"] > 0
+    results = document["results"]
+    # Every search is built from one real workflow: each finds it (at least).
+    labels = [key[len("case["):-len("].matches")] for key in results
+              if key.endswith(".matches")]
+    assert "name *8 chars*" in labels and "date 1d newest first" in labels
+    for label in labels:
+        assert results[f"case[{label}].matches"] >= 1, label
+        assert results[f"case[{label}].p50_ms"] > 0
+    assert results["case[page idx=0].matches"] == 60
+    assert results["search_p50_ms_max"] >= results["case[PrepID].p50_ms"]
+    # The second run serves the same file without loading it again.
+    assert search.main(argv) == 0
+    again = json.loads(out.read_text())
+    assert again["details"]["reused"] is True and again["workflows"] == 60
+    assert again["details"]["sample"] == document["details"]["sample"]
