@@ -4,8 +4,12 @@ changes, its compact document index, filtering, and reqmon's ``jobdetail`` shape
 from __future__ import annotations
 
 import copy
+import gc
+import importlib.util
 import json
 import random
+import weakref
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +21,7 @@ from hypothesis import strategies as st
 
 from wmstats import _docindex
 from wmstats._docindex import DocIndex
-from wmstats.backends.jobcodec import decode_jobs, encode_jobs
+from wmstats.backends.jobcodec import JobDictionary, decode_jobs, encode_jobs
 from wmstats.convert import DocumentConverter, Problem, convert_documents
 from wmstats.jobdetail import jobdetail, sample_document
 from wmstats.jobs import (
@@ -35,6 +39,8 @@ from wmstats.mock import MockGenerator
 from wmstats.schema import WorkflowJobs
 
 DRILL = Path(__file__).parent / "data" / "wmcore" / "drill"
+#: the job dictionaries this installation can make (zstd needs ``zstandard``)
+DICTIONARY_KINDS = ("zlib", "zstd") if importlib.util.find_spec("zstandard") else ("zlib",)
 
 
 def anchor(name: str) -> Any:
@@ -260,6 +266,89 @@ def test_doc_index_is_compact_and_survives_merges(monkeypatch: pytest.MonkeyPatc
         index.set("x", -1)
 
 
+# --------------------------------------------------------------------------- the codec
+
+
+def _production_jobs(n: int) -> list[WorkflowJobs]:
+    return list(MockGenerator.production_sized(3, now=1_700_000_000).iter_jobs(n))
+
+
+@pytest.mark.parametrize("kind", DICTIONARY_KINDS)
+def test_dictionary_blobs_round_trip_and_halve_the_bytes(kind: str) -> None:
+    """A dictionary made from some workflows encodes the others too: each blob reads
+    back to the same records (samples in order, documents as they were), and all
+    of them take at most 60 % of the bytes of per-workflow zlib."""
+    jobs = _production_jobs(120)
+    assert len(jobs) > 70
+    dictionary = JobDictionary.train(jobs[:40], kind=kind)
+    assert dictionary.kind == kind
+    blobs = [dictionary.encode(item) for item in jobs]
+    for item, blob in zip(jobs, blobs):
+        assert decode_jobs(item.RequestName, blob, dictionary) == item
+    plain = sum(len(encode_jobs(item)) for item in jobs)
+    assert sum(map(len, blobs)) <= 0.6 * plain
+
+
+def test_a_sample_that_is_not_its_documents_conversion_keeps_its_fields() -> None:
+    """Samples are kept as their documents only where converting the document gives
+    them exactly; any other sample (other options, no document, a document that is
+    not an object, JSON written differently) comes back as it went in."""
+    item = _production_jobs(20)[0]
+    first, second, *rest = item.samples
+    odd = [
+        attrs.evolve(first, Details="cut elsewhere"),          # other detail_limit
+        attrs.evolve(second, Document=""),                     # keep_documents=False
+        attrs.evolve(second, JobName="x", Document="[1, 2]"),  # not an object
+        attrs.evolve(first, JobName="y",                       # not compact JSON
+                     Document=json.dumps(json.loads(first.Document), indent=1)),
+    ]
+    changed = WorkflowJobs(item.RequestName, item.groups, (*odd, *rest))
+    for kind in DICTIONARY_KINDS:
+        dictionary = JobDictionary.train([changed], kind=kind)
+        assert decode_jobs(item.RequestName, dictionary.encode(changed), dictionary) == changed
+
+
+def test_a_dictionary_blob_needs_its_dictionary() -> None:
+    jobs = _production_jobs(30)
+    dictionary = JobDictionary.train(jobs, kind="zlib")
+    blob = dictionary.encode(jobs[0])
+    with pytest.raises(ValueError, match="without it"):
+        decode_jobs(jobs[0].RequestName, blob)
+    other = JobDictionary.train(jobs[1:], kind="zlib")
+    with pytest.raises(zlib.error):  # another preset window: zlib says so
+        decode_jobs(jobs[0].RequestName, blob, other)
+    # a plain blob reads with or without a dictionary
+    assert decode_jobs(jobs[0].RequestName, encode_jobs(jobs[0]), dictionary) == jobs[0]
+
+
+def test_the_shelf_keeps_blobs_only() -> None:
+    """The memory store's shelf keeps no record it was given (the mock's and the
+    sources' copies are released once encoded), shares one dictionary between a
+    replace and the applies that follow, and makes a new one at the next replace."""
+    from wmstats.backends.memory._jobs import JobShelf
+
+    jobs = _production_jobs(100)
+    shelf = JobShelf()
+    refs = [weakref.ref(item) for item in jobs]
+    names = [item.RequestName for item in jobs]
+    expected = {item.RequestName: attrs.evolve(item) for item in jobs}
+    shelf.replace(iter(jobs))
+    del jobs
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+    assert shelf.get(names) == expected
+    dictionary = shelf.dictionary
+    assert dictionary is not None
+    shelf.apply([expected[names[0]]], [names[1]])
+    assert shelf.dictionary is dictionary and names[1] not in shelf.get(names)
+    assert shelf.get(names[:1]) == {names[0]: expected[names[0]]}
+    shelf.replace([expected[names[2]]])
+    assert shelf.dictionary is not dictionary
+    assert shelf.get(names) == {names[2]: expected[names[2]]}
+    shelf.replace([WorkflowJobs("no-jobs")])  # nothing to make a dictionary of
+    assert shelf.dictionary is None and len(shelf) == 0
+
+
 # --------------------------------------------------------------------------- properties
 
 _WF = st.sampled_from(["wf_a", "wf_b", "wf_ü"])
@@ -457,4 +546,7 @@ def test_messy_documents_never_raise_and_are_counted_or_reported(
     for name in table.workflows():
         jobs = table.jobs(name)
         assert decode_jobs(name, encode_jobs(jobs)) == jobs
+        for kind in DICTIONARY_KINDS:
+            dictionary = JobDictionary.train([jobs], kind=kind)
+            assert decode_jobs(name, dictionary.encode(jobs), dictionary) == jobs
         assert all(isinstance(s.Document, str) for s in jobs.samples)

@@ -7,24 +7,38 @@ first use.
 Held apart from the workflow snapshot (job writes are frequent and must not drop
 the snapshot's cached indexes).  Each write builds a new name -> blob map and
 swaps it in, so readers see one version whole.
+
+The blobs are compressed with a :class:`~wmstats.backends.jobcodec.JobDictionary`
+made from the first workflows of each :meth:`JobShelf.replace` (their documents
+share most of their text, which one blob alone cannot use): at 100,000
+production-sized mock workflows, ~0.3 GB where zlib alone per blob took 0.7 GB.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from wmstats.backends.jobcodec import decode_jobs, encode_jobs
+from wmstats.backends.jobcodec import JobDictionary, decode_jobs, encode_jobs
 from wmstats.schema import WorkflowJobs
 
 __all__ = ["JobShelf", "MemoryJobs"]
 
 
+def _drain(items: list[WorkflowJobs]) -> Iterator[WorkflowJobs]:
+    """The items, each let go of as it is taken."""
+    items.reverse()
+    while items:
+        yield items.pop()
+
+
 class JobShelf:
     """Per workflow, its job records as one blob; swapped atomically on every write.
 
-    :param compress: zlib-compress the blobs.
+    :param compress: compress the blobs (with a dictionary made from the first
+        workflows of each :meth:`replace`; until the first, zlib alone).
     """
 
     def __init__(self, *, compress: bool = True) -> None:
@@ -32,7 +46,8 @@ class JobShelf:
         self._lock = threading.Lock()
         self._prefix = "jobs-" + uuid.uuid4().hex[:12]
         self._counter = 0
-        self._blobs: dict[str, bytes] = {}
+        #: the blobs and the dictionary they were made with, swapped as one
+        self._state: tuple[dict[str, bytes], JobDictionary | None] = ({}, None)
         self._sid = self._next_id()
 
     def _next_id(self) -> str:
@@ -45,51 +60,71 @@ class JobShelf:
         return self._sid
 
     def __len__(self) -> int:
-        return len(self._blobs)
+        return len(self._state[0])
 
     def nbytes(self) -> int:
-        """Bytes of the blobs."""
-        return sum(len(b) for b in self._blobs.values())
+        """Bytes of the blobs (and of their dictionary)."""
+        blobs, dictionary = self._state
+        return (sum(len(b) for b in blobs.values())
+                + (len(dictionary.content) if dictionary is not None else 0))
+
+    @property
+    def dictionary(self) -> JobDictionary | None:
+        """The dictionary the blobs are compressed with (``None``: none)."""
+        return self._state[1]
+
+    def _encode(self, item: WorkflowJobs, dictionary: JobDictionary | None) -> bytes:
+        if dictionary is None:
+            return encode_jobs(item, compress=self._compress)
+        return dictionary.encode(item)
 
     def replace(self, jobs: Iterable[WorkflowJobs]) -> str:
         """Every workflow's job records."""
         with self._lock:
+            items: Iterator[WorkflowJobs] = iter(jobs)
+            dictionary = None
+            if self._compress:
+                first = list(itertools.islice(items, JobDictionary.TRAIN_WORKFLOWS))
+                if any(item.groups or item.samples for item in first):
+                    dictionary = JobDictionary.train(first)
+                items = itertools.chain(_drain(first), items)
             blobs: dict[str, bytes] = {}
-            for item in jobs:
+            for item in items:
                 blobs.pop(item.RequestName, None)
                 if item.groups or item.samples:
-                    blobs[item.RequestName] = encode_jobs(item, compress=self._compress)
-            self._blobs = blobs
+                    blobs[item.RequestName] = self._encode(item, dictionary)
+            self._state = (blobs, dictionary)
             self._sid = self._next_id()
             return self._sid
 
     def apply(self, upserts: Iterable[WorkflowJobs], deletes: Iterable[str]) -> str:
         """Some workflows' job records, and deleted ones."""
         with self._lock:
+            current, dictionary = self._state
             changed: dict[str, bytes | None] = {}
             for item in upserts:
-                changed[item.RequestName] = (encode_jobs(item, compress=self._compress)
+                changed[item.RequestName] = (self._encode(item, dictionary)
                                              if item.groups or item.samples else None)
             for name in deletes:
                 changed[name] = None
-            blobs = dict(self._blobs)
+            blobs = dict(current)
             for name, blob in changed.items():
                 if blob is None:
                     blobs.pop(name, None)
                 else:
                     blobs[name] = blob
-            self._blobs = blobs
+            self._state = (blobs, dictionary)
             self._sid = self._next_id()
             return self._sid
 
     def get(self, names: Iterable[str]) -> dict[str, WorkflowJobs]:
         """The job records of those workflows that have some."""
-        blobs = self._blobs
+        blobs, dictionary = self._state
         found = {}
         for name in names:
             blob = blobs.get(name)
             if blob is not None:
-                found[name] = decode_jobs(name, blob)
+                found[name] = decode_jobs(name, blob, dictionary)
         return found
 
 
