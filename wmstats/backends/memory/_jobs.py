@@ -11,7 +11,7 @@ swaps it in, so readers see one version whole.
 The blobs are compressed with a :class:`~wmstats.backends.jobcodec.JobDictionary`
 made from the first workflows of each :meth:`JobShelf.replace` (their documents
 share most of their text, which one blob alone cannot use): at 100,000
-production-sized mock workflows, ~0.3 GB where zlib alone per blob took 0.7 GB.
+production-sized mock workflows, ~255 MiB where zlib alone per blob took ~715 MiB.
 """
 
 from __future__ import annotations
