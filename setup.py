@@ -54,8 +54,10 @@ setup(
     ],
     extras_require={
         # Faster and smaller responses (wmstats.stream): gzip through ISA-L, zstd and
-        # brotli. Optional: binary wheels, not on every platform; without them gzip
-        # goes through zlib and only gzip is offered.
+        # brotli; and the memory store's job records in less memory (zstd with a
+        # shared dictionary, wmstats.backends.jobcodec). Optional: binary wheels,
+        # not on every platform; without them gzip goes through zlib, only gzip is
+        # offered and the job records use zlib with a preset dictionary.
         "compress": COMPRESS,
         "test": ["pytest>=8", "hypothesis>=6.80", "jsonschema>=4.18", "schemathesis>=4",
                  "playwright>=1.40", *COMPRESS],
