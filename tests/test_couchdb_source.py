@@ -579,6 +579,12 @@ def test_a_checkpoint_of_another_source_is_not_resumed(client: CouchClient, dbs:
         assert source.status().loads == 1 and source.status().resumes == 0
         assert {b.workflow.RequestStatus for b in _store_content(store)[0].values()} <= {
             "running-open"}
+    # Other job options: the kept job records were made with other ones.
+    with open_store(url) as store, _source(store, dbs, statuses=["running-open"],
+                                           job_samples=1) as source:
+        source.start()
+        assert source.wait_ready(60)
+        assert source.status().loads == 1 and source.status().resumes == 0
 
 
 def test_job_records_written_since_the_checkpoint_are_not_resumed(

@@ -197,10 +197,11 @@ class CouchSource(Source):
         self.client = CouchClient(base, auth=auth, timeout=timeout, gzip=gzip)
         self._url = redact(base if auth is None else base.replace("://", f"://{auth[0]}@", 1))
         #: what a checkpoint kept with the snapshot must say to be resumed from: the
-        #: server, the databases, the statuses shown and the format of the entries
+        #: server, the databases, the statuses shown, what the job records keep (they
+        #: are resumed too) and the format of the entries
         self.identity = (f"couchdb {base} {requests_db} {wmstats_db} "
                          f"statuses={','.join(sorted(chosen)) if chosen else '*'} "
-                         f"{ENTRY_FORMAT}")
+                         f"jobs={job_samples},{job_detail_limit} {ENTRY_FORMAT}")
 
         self._state = SourceState(chosen, self.job_options, wmstats_db)
         self._stop = threading.Event()
