@@ -42,6 +42,7 @@ from typing import Any, Final
 import attrs
 import ujson
 
+from wmstats._deflate import compress
 from wmstats._docindex import DocIndex
 from wmstats._problem import Problem
 from wmstats.query.match import compile_glob
@@ -422,7 +423,7 @@ class _Group:
         return rows
 
     def pack(self, rows: list[list[Any]]) -> None:
-        self.blob = zlib.compress(json_bytes(rows), 1) if rows else b""
+        self.blob = compress(json_bytes(rows)) if rows else b""
 
 
 #: A sample group of a workflow: (task, state, exit code, site).

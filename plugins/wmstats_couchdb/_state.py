@@ -48,9 +48,9 @@ import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any, Final, NamedTuple, Protocol
 
-import attrs
 import ujson
 
+from wmstats._deflate import compress
 from wmstats.convert import (
     IGNORED_DOC_TYPES,
     AgentPart,
@@ -125,7 +125,7 @@ class _Report(NamedTuple):
 
 
 def _pack(doc: dict[str, Any]) -> bytes:
-    return zlib.compress(json_bytes(doc), 1)
+    return compress(json_bytes(doc))
 
 
 def _unpack(blob: bytes, problems: list[Problem]) -> AgentPart:

@@ -13,6 +13,7 @@ from typing import Final
 
 import ujson
 
+from wmstats import _deflate
 from wmstats.backends.codec import field_names, record_from_values, record_values
 from wmstats.schema import JobGroup, JobSample, WorkflowJobs
 from wmstats.serialize import json_bytes
@@ -38,7 +39,7 @@ def encode_jobs(jobs: WorkflowJobs, *, compress: bool = True) -> bytes:
             rows.append(values)
         parts.append(rows)
     data = json_bytes(parts)
-    return zlib.compress(data, 1) if compress else data
+    return _deflate.compress(data) if compress else data
 
 
 def decode_jobs(name: str, blob: bytes) -> WorkflowJobs:
