@@ -471,6 +471,9 @@ def test_text_searches_match_the_reference(tmp_path: Path, field: str) -> None:
                 assert store.count(query) == expected.total, (field, pattern)
             both = Query(limit=None).where(field, "glob", pattern, "*Summer2?*")
             assert store.query(both).records == apply_query(workflows, both).records, pattern
+            two = Query(idx=1, limit=2, sort=(("RequestName", "desc"),)).where(
+                field, "glob", pattern).where("RequestName", "glob", "*wf_*")
+            assert store.query(two).records == apply_query(workflows, two).records, pattern
 
 
 def _trigram_counts(con: sqlite3.Connection) -> dict[tuple[int, str], int]:

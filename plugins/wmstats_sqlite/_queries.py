@@ -85,6 +85,9 @@ _TERM_SPREAD: Final = 2
 #: candidates first when there are fewer than this many times the rows tested
 #: (reading one from the index costs less than a tenth of testing a value).
 _PRETEST: Final = 16
+#: An entry of an index walked and tested there costs this many times less than a
+#: row read (by rowid) and sorted.
+_CHEAP_WALK: Final = 16
 #: At most this many values of an ``eq`` filter are merged as ordered index
 #: ranges (:meth:`Queries.page_rows`).
 _MAX_ARMS: Final = 32
@@ -360,11 +363,15 @@ class Queries:
         # Otherwise let the most selective filter drive, and test the others per row.
         wanted = query.idx + (total if query.limit is None else query.limit)
         driver: Filter | None | object = ANY_DRIVER
+        spec = query.sort_spec()
         # Rows walked (or read from the driver) to find the page, about.
+        walked = wanted * count // max(total, 1)
         tested = 0
-        if self.ordered_by_index(query) and total * total > wanted * count:
+        if self.ordered_by_index(query) and (
+                total * total > wanted * count
+                or self._cheap_walk(con, query.filters, spec[0][0], walked, total, count_of)):
             driver = None
-            tested = wanted * count // max(total, 1)
+            tested = walked
         elif len(query.filters) > 1:
             driver = min(query.filters, key=count_of)
             tested = count_of(driver)
@@ -380,10 +387,55 @@ class Queries:
             if driver is None or wanted * count_of(merge) < total * (tested or total):
                 return self._merged_rows(con, query, merge, limit,
                                          wanted * count_of(merge) // max(total, 1))
+        if driver is not None and spec[0][0] == "RequestName":
+            found = self._text_page(con, query, limit)
+            if found is not None:
+                return found
         where, params = self.where(con, query.filters, driver, spec[0][0], tested)
         return [r for (r,) in con.execute(
             f"SELECT w.row FROM workflow w{where}{self.order_by(query)} LIMIT ? OFFSET ?",
             [*params, limit, query.idx])]
+
+    def _text_page(self, con: sqlite3.Connection, query: Query, limit: int
+                   ) -> list[int] | None:
+        """The rows of a page sorted by name whose filters are all text globs with
+        exact candidates, read from the narrow :data:`TEXT_CONTENT` (it holds the
+        name to sort by: no workflow row is read); ``None`` for other queries."""
+        parts: list[str] = []
+        params: list[Any] = []
+        for flt in query.filters:
+            if flt.field not in TEXT_FIELDS or flt.op != "glob":
+                return None
+            found = self.text_candidates(con, flt, "t.id")
+            if found is None or not found[2]:
+                return None
+            parts.append(f"({found[0]})")
+            params += found[1]
+        if not parts:
+            return None
+        direction = "DESC" if query.sort_spec()[0][1] == "desc" else "ASC"
+        name = f"t.c{TEXT_FIELDS.index('RequestName')}"
+        return [r for (r,) in con.execute(
+            f"SELECT t.id FROM {TEXT_CONTENT} t WHERE {' AND '.join(parts)} "
+            f"ORDER BY {name} {direction} LIMIT ? OFFSET ?", [*params, limit, query.idx])]
+
+    def _cheap_walk(self, con: sqlite3.Connection, filters: Sequence[Filter], sort_field: str,
+                    walked: int, total: int, count_of: Callable[[Filter], int]) -> bool:
+        """Whether walking ``walked`` entries of the sort order's index costs less
+        than reading the rows the best filter drives to and sorting them, when
+        each entry walked is tested without reading its row: every filter is on
+        the sort field (tested on the index entry), or a text glob with few enough
+        trigram candidates to test membership of first (:meth:`condition`)."""
+        for flt in filters:
+            if flt.field == sort_field:
+                continue
+            if flt.field not in TEXT_FIELDS or flt.op != "glob":
+                return False
+            rows, _params, fewest = self.text_rows(con, flt)
+            if rows is None or fewest >= _PRETEST * walked:
+                return False
+        driven = total if len(filters) <= 1 else min(count_of(flt) for flt in filters)
+        return walked < _CHEAP_WALK * driven
 
     def _merged_rows(self, con: sqlite3.Connection, query: Query, merge: Filter, limit: int,
                      tested: int) -> list[int]:
