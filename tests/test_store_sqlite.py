@@ -440,7 +440,14 @@ def _text_bundles() -> list[WorkflowBundle]:
         workflow = attrs.evolve(bundle.workflow, RequestName=name, PrepID=prep,
                                 InputDataset=inputs, OutputDatasets=outputs)
         bundles.append(attrs.evolve(bundle, workflow=workflow))
-    return bundles + sample_bundles(30, seed=3)
+    # Datasets whose joined value holds "AOD\x1f/D" (an element ends where the
+    # next begins), with trigrams common enough to be read as a phrase.
+    for i, bundle in enumerate(sample_bundles(30, seed=3)):
+        if i % 3 == 0:
+            bundle = attrs.evolve(bundle, workflow=attrs.evolve(
+                bundle.workflow, OutputDatasets=(f"/S{i}/AOD", f"/D/T{i}/MINIAOD")))
+        bundles.append(bundle)
+    return bundles
 
 
 _TEXT_PATTERNS = (

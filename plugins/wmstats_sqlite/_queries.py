@@ -85,6 +85,12 @@ _TERM_SPREAD: Final = 2
 #: candidates first when there are fewer than this many times the rows tested
 #: (reading one from the index costs less than a tenth of testing a value).
 _PRETEST: Final = 16
+#: Testing a candidate's value costs about this many times as much as reading one
+#: posting of the trigram index.
+_VERIFY: Final = 16
+#: With other filters, a glob on a text field whose rarest trigram is held by more
+#: than 1/this of the workflows does not drive the query from the trigram index.
+_SELECTIVE: Final = 8
 #: An entry of an index walked and tested there costs this many times less than a
 #: row read (by rowid) and sorted.
 _CHEAP_WALK: Final = 16
@@ -221,7 +227,8 @@ class Queries:
         (:func:`rarest_terms`, counted in :data:`TEXT_TRIGRAMS`): a common
         trigram's postings are most of the index.  Their rows are candidates, each
         tested by a ``GLOB`` of its value in :data:`TEXT_CONTENT` (exact when
-        :func:`whole_value_glob`)."""
+        :func:`whole_value_glob`); or ``*text*`` whose trigrams are all common
+        is read as the phrase ``text`` (:meth:`_text_match`)."""
         parts: list[str] = []
         params: list[Any] = []
         all_exact = True
@@ -231,9 +238,12 @@ class Queries:
             found = self._text_match(con, flt.field, pattern)
             if found is None:
                 return None
-            match = found[0]
+            match, _fewest, phrase = found
             rows = f"SELECT rowid FROM {TEXT_FTS} WHERE {TEXT_FTS} MATCH ?"
-            if whole_value_glob(flt.field, pattern):
+            if phrase is not None:
+                parts.append(f"{column} IN ({rows})")
+                params.append(phrase)
+            elif whole_value_glob(flt.field, pattern):
                 test, more = glob_test(f"c.c{number}", pattern)
                 parts.append(f"{column} IN (SELECT c.id FROM {TEXT_CONTENT} c WHERE c.id IN "
                              f"({rows}) AND {test})")
@@ -263,15 +273,26 @@ class Queries:
         return rows, matches, most
 
     def _text_match(self, con: sqlite3.Connection, field: str, pattern: str
-                    ) -> tuple[str, int] | None:
-        """The FTS5 query of a pattern's rarest trigrams (:func:`rarest_terms`) and
-        how many rows hold the rarest; ``None`` when it has none."""
+                    ) -> tuple[str, int, str | None] | None:
+        """The FTS5 query of a pattern's rarest trigrams (:func:`rarest_terms`), how
+        many rows hold the rarest, and for ``*text*`` whose trigrams are all
+        common the query of the phrase ``text`` instead (exactly its matches: a
+        phrase of trigrams is a substring; reading every trigram's postings then
+        costs less than testing the rarest one's rows, :data:`_VERIFY`);
+        ``None`` when it has no trigram."""
         terms = text_terms(pattern)
         if not terms:
             return None
         docs = self.trigram_docs(con, field, terms)
         chosen = rarest_terms(terms, docs)
-        return text_match(field, chosen), docs.get(chosen[0], 0)
+        fewest = docs.get(chosen[0], 0)
+        run = pattern[1:-1]
+        phrase = None
+        if (len(pattern) > 2 and pattern == f"*{run}*" and not set(run) & {"*", "?", "\0"}
+                and whole_value_glob(field, pattern)
+                and sum(docs.get(term, 0) for term in terms) < _VERIFY * fewest):
+            phrase = "{" + field + '} : ("' + run.replace('"', '""') + '")'
+        return text_match(field, chosen), fewest, phrase
 
     @staticmethod
     def _value_condition(column: str, flt: Filter) -> tuple[str, list[Any]]:
@@ -291,7 +312,7 @@ class Queries:
 
     def where(self, con: sqlite3.Connection, filters: Sequence[Filter],
               driver: Filter | None | object = ANY_DRIVER,
-              sort_field: str = "", tested: int = 0) -> tuple[str, list[Any]]:
+              sort_field: str = "", tested: int = 0, size: int = 0) -> tuple[str, list[Any]]:
         """The WHERE clause of the filters (AND).
 
         :param driver: the one filter whose index may drive the query; ``None``
@@ -301,6 +322,9 @@ class Queries:
             column, not from the trigram index).
         :param tested: about how many rows the per-row tests run on
             (:meth:`condition`).
+        :param size: how many workflows there are: with other filters, a text glob
+            that is not selective (:data:`_SELECTIVE`) is a ``GLOB`` of its column,
+            so that sqlite drives the query from another filter's index.
         """
         if not filters:
             return "", []
@@ -309,8 +333,12 @@ class Queries:
         driver_field = driver.field if isinstance(driver, Filter) else None
         for flt in filters:
             chosen = driver is ANY_DRIVER or flt is driver or flt.field == driver_field
+            text_index = chosen and not (
+                size and len(filters) > 1 and driver is ANY_DRIVER and flt.op == "glob"
+                and flt.field in TEXT_FIELDS
+                and self.text_rows(con, flt)[2] * _SELECTIVE > size)
             sql, values = self.condition(con, flt, chosen or flt.field == sort_field,
-                                         text_index=chosen, tested=tested)
+                                         text_index=text_index, tested=tested)
             parts.append(f"({sql})")
             params.extend(values)
         return " WHERE " + " AND ".join(parts), params
@@ -334,8 +362,9 @@ class Queries:
 
     # ------------------------------------------------------------------ reads
 
-    def count(self, con: sqlite3.Connection, filters: Sequence[Filter]) -> int:
-        """How many workflows match every filter."""
+    def count(self, con: sqlite3.Connection, filters: Sequence[Filter], size: int = 0) -> int:
+        """How many workflows match every filter (of ``size`` workflows, when known:
+        :meth:`where`)."""
         if len(filters) == 1 and filters[0].field in TEXT_FIELDS and filters[0].op == "glob":
             # Every workflow is in the trigram index: count there, without the table.
             found = self.text_candidates(con, filters[0], "t.id")
@@ -344,7 +373,7 @@ class Queries:
                     f"SELECT COUNT(*) FROM {TEXT_CONTENT} t WHERE {found[0]}",
                     found[1]).fetchone()[0]
                 return total
-        where, params = self.where(con, filters)
+        where, params = self.where(con, filters, size=size)
         counted: int = con.execute(f"SELECT COUNT(*) FROM workflow w{where}",
                                    params).fetchone()[0]
         return counted
@@ -391,7 +420,7 @@ class Queries:
             found = self._text_page(con, query, limit)
             if found is not None:
                 return found
-        where, params = self.where(con, query.filters, driver, spec[0][0], tested)
+        where, params = self.where(con, query.filters, driver, spec[0][0], tested, count)
         return [r for (r,) in con.execute(
             f"SELECT w.row FROM workflow w{where}{self.order_by(query)} LIMIT ? OFFSET ?",
             [*params, limit, query.idx])]

@@ -364,7 +364,7 @@ class SqliteStore(SqliteJobs, Store):
             if found is not None:
                 self._counts.move_to_end(key)
                 return found
-        total = self._sql.count(con, filters)
+        total = self._sql.count(con, filters, count)
         with self._lock:
             self._counts[key] = total
             while len(self._counts) > _COUNT_CACHE:
