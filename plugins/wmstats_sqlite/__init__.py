@@ -52,9 +52,10 @@ layout is refused.
 Filters, sort, paging, distinct and aggregates are all SQL with bound
 parameters (column names come only from the schema whitelist); regular
 expressions go through a registered ``REGEXP`` function, wildcards through
-``GLOB`` with ``[`` escaped.  A whole-snapshot replace runs in one transaction
-(indexes dropped, rows rewritten, indexes rebuilt, ``ANALYZE``): a failure
-rolls back and the previous snapshot stays as it was.
+``GLOB`` with ``[`` escaped (``REGEXP`` for a pattern with a NUL).  A
+whole-snapshot replace runs in one transaction (indexes dropped, rows rewritten,
+indexes rebuilt, ``ANALYZE``): a failure rolls back and the previous snapshot
+stays as it was.
 
 The package's parts: ``_schema`` (the layout: version, DDL, the rows a bundle
 becomes), ``_writes`` (writes inside a transaction), ``_queries`` (reads: filters

@@ -7,7 +7,8 @@ schema (:class:`~wmstats_sqlite._schema.Layout`).  Regular expressions go throug
 the ``REGEXP`` function (:func:`regexp`: RE2, as on every backend; registered on
 each connection), wildcards through ``GLOB`` with ``[`` escaped (sqlite's GLOB
 gives up on a ``*`` once the rest of the pattern cannot match the rest of the
-value, so it never backtracks into exponential time).
+value, so it never backtracks into exponential time; a pattern with a NUL, which
+ends a GLOB pattern, as an anchored RE2 expression: :func:`glob_test`).
 """
 
 from __future__ import annotations

@@ -37,10 +37,12 @@ __all__ = ["TrigramCounts", "new_id", "create", "drop_older", "migrate", "rebuil
            "rebuild_trigrams", "count_trigrams", "insert", "delete", "insert_agents",
            "keep_checkpoint", "drop_checkpoint", "write_entries", "finish"]
 
-#: Changes to :data:`~wmstats_sqlite._schema.TEXT_TRIGRAMS` a write has yet to
-#: make, by ``(field, term)``: what :func:`insert` and :func:`delete` collect,
-#: :func:`count_trigrams` writes.
-TrigramCounts = collections.Counter[tuple[int, str]]
+#: The text values (:data:`~wmstats_sqlite._schema.TEXT_FIELDS`, as the text
+#: index holds them) a write has added (+1) and removed (-1): what :func:`insert`
+#: and :func:`delete` collect, :func:`count_trigrams` turns into the changes of
+#: :data:`~wmstats_sqlite._schema.TEXT_TRIGRAMS` (an update that keeps a
+#: workflow's text cancels out before any trigram is counted).
+TrigramCounts = collections.Counter[tuple[str, ...]]
 
 
 def new_id() -> str:
@@ -114,10 +116,15 @@ def rebuild_trigrams(con: sqlite3.Connection) -> None:
 
 
 def count_trigrams(con: sqlite3.Connection, counts: TrigramCounts) -> None:
-    """Write the changes ``counts`` holds to
+    """Write the changes of the text values ``counts`` holds to
     :data:`~wmstats_sqlite._schema.TEXT_TRIGRAMS` (terms no workflow holds any more
     are dropped)."""
-    changed = [(field, term, n) for (field, term), n in counts.items() if n]
+    terms: collections.Counter[tuple[int, str]] = collections.Counter()
+    for text, n in counts.items():
+        if n:
+            for term in Layout.trigram_terms(text):
+                terms[term] += n
+    changed = [(field, term, n) for (field, term), n in terms.items() if n]
     con.executemany(f"INSERT INTO {TEXT_TRIGRAMS} (field, term, docs) VALUES (?, ?, ?) "
                     f"ON CONFLICT (field, term) DO UPDATE SET docs = docs + excluded.docs",
                     changed)
@@ -170,7 +177,7 @@ def delete(con: sqlite3.Connection, names: Iterable[str],
         for (name,) in params:
             for found in con.execute(f"SELECT {text} FROM workflow WHERE RequestName = ?",
                                      (name,)):
-                counts.subtract(Layout.trigram_terms(found))
+                counts[tuple(found)] -= 1
     for table in ("workflow_value", "workflow_doc", "site_sum"):
         con.executemany(f"DELETE FROM {table} WHERE row IN "
                         f"(SELECT row FROM workflow WHERE RequestName = ?)", params)
@@ -211,7 +218,7 @@ def insert(con: sqlite3.Connection, layout: Layout, bundles: Iterable[WorkflowBu
         con.executemany(layout.insert_text, text)
         if counts is not None:
             for values in text:
-                counts.update(layout.trigram_terms(values[1:]))
+                counts[tuple(values[1:])] += 1
         con.executemany("INSERT INTO workflow_value (field, value, row) VALUES (?, ?, ?)",
                         [v for row, b in rows for v in layout.value_rows(row, b.workflow)])
         con.executemany("INSERT INTO workflow_doc (row, line, parts) VALUES (?, ?, ?)",
