@@ -501,11 +501,16 @@ def _counted_again(path: Path) -> dict[tuple[int, str], int]:
     return counts
 
 
-def test_trigram_counts_follow_every_write(tmp_path: Path) -> None:
+@pytest.mark.parametrize("recount", [10**9, 1])
+def test_trigram_counts_follow_every_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           recount: int) -> None:
     # The counts choose the trigrams a search reads; they are those of the index
     # after a replace (counted from it) and after updates, renames and deletes
-    # (counted as they are written).
+    # (counted as they are written, or again from the index after a write that
+    # changes the text of many workflows).
     import attrs
+    from wmstats_sqlite import _writes
+    monkeypatch.setattr(_writes, "_RECOUNT", recount)
     path = tmp_path / "counts.db"
     bundles = _text_bundles()
     with SqliteStore(path) as store:

@@ -34,7 +34,8 @@ Tables:
 ``workflow_text_trigram``
     how many workflows hold each trigram of ``workflow_text_fts``, per field:
     what picks the rarest trigrams of a pattern (layout 9; counted from the index
-    by a replace, kept in step by every other write).
+    by a replace, kept in step by every other write, or counted again after one
+    that changes many).
 ``agent``, ``meta``
     agent records (JSON); the layout version, the snapshot id, the workflow
     count and the aggregates ``site_sum`` holds (when the aggregate table

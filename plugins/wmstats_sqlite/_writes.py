@@ -9,6 +9,7 @@ import collections
 import sqlite3
 import uuid
 from collections.abc import Iterable
+from typing import Final
 
 import ujson
 
@@ -43,6 +44,9 @@ __all__ = ["TrigramCounts", "new_id", "create", "drop_older", "migrate", "rebuil
 #: :data:`~wmstats_sqlite._schema.TEXT_TRIGRAMS` (an update that keeps a
 #: workflow's text cancels out before any trigram is counted).
 TrigramCounts = collections.Counter[tuple[str, ...]]
+#: :func:`count_trigrams` counts again from the index when more than 1/this of
+#: the workflows have changed text (about where the two cost the same).
+_RECOUNT: Final = 10
 
 
 def new_id() -> str:
@@ -118,12 +122,18 @@ def rebuild_trigrams(con: sqlite3.Connection) -> None:
 def count_trigrams(con: sqlite3.Connection, counts: TrigramCounts) -> None:
     """Write the changes of the text values ``counts`` holds to
     :data:`~wmstats_sqlite._schema.TEXT_TRIGRAMS` (terms no workflow holds any more
-    are dropped)."""
+    are dropped); when they are many (a tenth of the workflows or more) count
+    every trigram again from the index instead (:func:`rebuild_trigrams`), which
+    costs less than counting theirs here."""
+    changed_text = [(text, n) for text, n in counts.items() if n]
+    size = int(con.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()[0])
+    if len(changed_text) * _RECOUNT > size:
+        rebuild_trigrams(con)
+        return
     terms: collections.Counter[tuple[int, str]] = collections.Counter()
-    for text, n in counts.items():
-        if n:
-            for term in Layout.trigram_terms(text):
-                terms[term] += n
+    for text, n in changed_text:
+        for term in Layout.trigram_terms(text):
+            terms[term] += n
     changed = [(field, term, n) for (field, term), n in terms.items() if n]
     con.executemany(f"INSERT INTO {TEXT_TRIGRAMS} (field, term, docs) VALUES (?, ?, ?) "
                     f"ON CONFLICT (field, term) DO UPDATE SET docs = docs + excluded.docs",
