@@ -40,7 +40,12 @@ afterwards, or a pouchdb-server started here, on disk), it
    shows) once in each content coding the server offers (zstd, br, gzip): its bytes
    on the wire over those of reqmon's gzip ``requestcache`` reply (issue 13's
    "fewer bytes" target: the same workflows, reqmon's cache holds the active ones;
-   ``wmstats_workflows`` and ``reqmon_requests`` say how many each holds).
+   ``wmstats_workflows`` and ``reqmon_requests`` say how many each holds).  The
+   server keeps the zstd form of that fetch compressed at a high level in the
+   background (``zstd_frame_level``, :class:`wmstats.stream.FrameCache`): the
+   benchmark first waits until it is complete (``/metrics``'
+   ``wmstats_zstd_frames_stale`` at 0), ``full_fetch_zstd_wait_seconds`` (from the
+   end of reqmon's fill and the ``requestcache`` timings, so only what is left).
 
 ``--fill-only`` leaves out the other queries of step 6 (the long part at large
 sizes): what issue 13's fill and bytes targets need, e.g. at 10,000 and 40,000
@@ -131,6 +136,24 @@ def _full_fetch_bytes(session: requests.Session, base: str, coding: str) -> int 
         if response.status_code != 200 or response.headers.get("Content-Encoding") != coding:
             return None
     return sent
+
+
+def _wait_frames(session: requests.Session, base: str, timeout: float) -> float | None:
+    """Wait until the server's zstd frames of the full fetch are all compressed
+    (``wmstats_zstd_frames_stale`` 0 in ``/metrics``): the seconds waited, or ``None``
+    when the server keeps none."""
+    began = time.monotonic()
+    while True:
+        with session.get(f"{base}/metrics", timeout=600) as response:
+            stale = next((float(line.split()[1]) for line in response.text.splitlines()
+                          if line.startswith("wmstats_zstd_frames_stale ")), None)
+        if stale is None:
+            return None
+        if stale == 0:
+            return time.monotonic() - began
+        if time.monotonic() - began > timeout:
+            raise RuntimeError(f"the zstd frames were not compressed within {timeout:.0f} s")
+        time.sleep(0.5)
 
 
 def _time_both(session: requests.Session, ours: str, theirs: str, repeat: int,
@@ -246,6 +269,7 @@ def measure(couch_url: str, workflows: int, *, repeat: int = 5, seed: int = 0,
                 results[f"{key}_wmstats_bytes"] = timing["bytes"]["wmstats"]
                 results[f"{key}_reqmon_bytes"] = timing["bytes"]["reqmon"]
             reqmon_gzip = results["requestcache_reqmon_bytes"]
+            results["full_fetch_zstd_wait_seconds"] = _wait_frames(session, url, 3600)
             for coding in FULL_FETCH_CODINGS:
                 sent = _full_fetch_bytes(session, url, coding)
                 results[f"full_fetch_{coding}_bytes"] = sent
@@ -268,8 +292,8 @@ def measure(couch_url: str, workflows: int, *, repeat: int = 5, seed: int = 0,
 _SUMMARY: tuple[str, ...] = (
     "seed_seconds", "reqmon_views_seconds", "wmstats_load_seconds", "reqmon_fill_seconds",
     "fill_ratio", "wmstats_ready_seconds", "reqmon_ready_seconds", "ready_ratio",
-    "wmstats_workflows", "reqmon_requests", "wmstats_rss_mib", "wmstats_peak_rss_mib",
-    "reqmon_rss_mib", "reqmon_peak_rss_mib")
+    "wmstats_workflows", "reqmon_requests", "full_fetch_zstd_wait_seconds",
+    "wmstats_rss_mib", "wmstats_peak_rss_mib", "reqmon_rss_mib", "reqmon_peak_rss_mib")
 
 
 def _report(workflows: int, results: dict[str, Any], details: dict[str, Any],
