@@ -131,3 +131,5 @@ def test_fill_only_run(couchdb_server: CouchServer, reqmon_python: Path, tmp_pat
         assert f[f"full_fetch_{coding}_over_reqmon_gzip"] == pytest.approx(
             f[f"full_fetch_{coding}_bytes"] / f["requestcache_reqmon_bytes"])
     assert f["requestcache_wmstats_bytes"] > 0 and f["reqmon_views_seconds"] > 0
+    # The zstd fetch waited for the server's frames (compressed in the background).
+    assert f["full_fetch_zstd_wait_seconds"] >= 0 and "full_fetch_zstd_wait_seconds" in printed

@@ -511,13 +511,17 @@ def test_warm_restart_resumes_from_the_kept_sequences(client: CouchClient, dbs: 
         assert status.loads == 0 and status.resumes == 1 and status.last_load_seconds is None
         assert status.updates_applied == changed
         assert _store_content(store) == (want, agents)
-        # The job records, served and in the table later changes update, are those
-        # of a full load of the current documents.
+        # The job records served are those of a full load of the current documents.
+        # The table later changes update holds only the workflows the changes
+        # touched (read back from the store, not from the jobsummary documents),
+        # and those as a full load makes them.
         now_docs = _read_all(client, dbs.wmstats)
         full = _jobs_of(now_docs)
         assert _all_jobs(store, job_names) == full
-        assert {j.RequestName: j for j in source._state.all_job_records()} == full
-        assert len(source._state.jobs) == len(_jobsummaries(client, dbs))
+        adopted = {j.RequestName: j for j in source._state.all_job_records()}
+        assert adopted and adopted == {name: full[name] for name in adopted}
+        assert job_docs[0]["workflow"] in adopted  # its jobsummary moved
+        assert len(source._state.jobs) < len(_jobsummaries(client, dbs))
         seqs = {db: str(client.request("GET", f"/{db}")["update_seq"])
                 for db in (dbs.requests, dbs.wmstats)}
         assert dict(status.sequences) == seqs
@@ -550,14 +554,13 @@ def test_warm_restart_resumes_from_the_kept_sequences(client: CouchClient, dbs: 
         _wait(lambda: _all_jobs(store, job_names) == expected_jobs,
               what="the job changes after the restart")
         assert source.status().loads == 0
-    # A third start resumes again.  Its only changes to apply are the two jobsummary
-    # changes: job writes carry no checkpoint (a batch of job changes alone moves
-    # the sequences without a workflow write), so they are applied again, which
-    # changes nothing; its job records are those of a full load.
+    # A third start resumes again, with nothing to apply: the job changes went to
+    # the store with a checkpoint of their own.  Its job records are those of a full
+    # load.
     with open_store(url) as store, _source(store, dbs) as source:
         source.start()
         assert source.wait_ready(60)
-        assert source.status().resumes == 1 and source.status().updates_applied == 2
+        assert source.status().resumes == 1 and source.status().updates_applied == 0
         assert _store_content(store) == (want, agents)
         assert _all_jobs(store, job_names) == _jobs_of(_read_all(client, dbs.wmstats))
 
@@ -576,6 +579,31 @@ def test_a_checkpoint_of_another_source_is_not_resumed(client: CouchClient, dbs:
         assert source.status().loads == 1 and source.status().resumes == 0
         assert {b.workflow.RequestStatus for b in _store_content(store)[0].values()} <= {
             "running-open"}
+    # Other job options: the kept job records were made with other ones.
+    with open_store(url) as store, _source(store, dbs, statuses=["running-open"],
+                                           job_samples=1) as source:
+        source.start()
+        assert source.wait_ready(60)
+        assert source.status().loads == 1 and source.status().resumes == 0
+
+
+def test_job_records_written_since_the_checkpoint_are_not_resumed(
+        client: CouchClient, dbs: Dbs, tmp_path: Path) -> None:
+    _seed(client, dbs, 12, jobs=True)
+    job_names = {d["workflow"] for d in _jobsummaries(client, dbs)}
+    url = f"sqlite:///{tmp_path}/wmstats.db"
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+    # Another writer drops a workflow's job records while the source is down: the
+    # kept entries no longer match the stored job records, everything is loaded.
+    with open_store(url) as store:
+        store.apply_jobs(deletes=[sorted(job_names)[0]])
+    with open_store(url) as store, _source(store, dbs) as source:
+        source.start()
+        assert source.wait_ready(60)
+        assert source.status().loads == 1 and source.status().resumes == 0
+        assert _all_jobs(store, job_names) == _jobs_of(_read_all(client, dbs.wmstats))
 
 
 def test_refused_sequences_fall_back_to_a_full_load(client: CouchClient, dbs: Dbs,

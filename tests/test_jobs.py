@@ -405,6 +405,81 @@ def test_records_count_the_current_documents_exactly(
             assert found == wanted
 
 
+@settings(max_examples=100, deadline=None)
+@given(before=_OPS, after=_OPS, samples=st.integers(0, 4))
+def test_a_table_adopting_kept_records_goes_on_as_the_original(
+        before: list[tuple[int, dict[str, Any] | None]],
+        after: list[tuple[int, dict[str, Any] | None]], samples: int) -> None:
+    """Property: a table filled lazily from kept records (through the store's codec)
+    and where each document counts, one workflow at a time as changes touch it,
+    makes the same records as the table that counted the documents all along."""
+    options = JobOptions(samples=samples)
+    original = JobTable(options)
+    ids = [f"job-{number}" for number in range(26)]
+
+    def apply(table: JobTable, ops: list[tuple[int, dict[str, Any] | None]]) -> None:
+        for number, body in ops:
+            doc_id = ids[number]
+            table.update(doc_id, None if body is None
+                         else {"_id": doc_id, "type": "jobsummary", **body}, [])
+
+    apply(original, before)
+    kept = {name: decode_jobs(name, encode_jobs(original.jobs(name), compress=True))
+            for name in original.workflows()}
+    placed: dict[str, list[tuple[str, Any, str]]] = {}
+    for doc_id in ids:
+        where = original.where(doc_id)
+        if where is not None:
+            placed.setdefault(where[0], []).append((doc_id, where[1], where[2]))
+    loaded: list[str] = []
+
+    def load(name: str) -> None:
+        if name not in loaded:
+            loaded.append(name)
+            if name in kept:
+                lazy.adopt(kept[name], placed[name])
+
+    lazy = JobTable(options, load=load)
+    # What a restarted source does before each change: read the workflow the
+    # document counted in from the kept entries (the table calls load for the new one).
+    for number, body in after:
+        where = original.where(ids[number])
+        if where is not None:
+            load(where[0])
+        apply(original, [(number, body)])
+        apply(lazy, [(number, body)])
+    for name in set(original.workflows()) | set(lazy.workflows()) | set(kept):
+        if name in loaded:
+            assert lazy.jobs(name) == original.jobs(name)
+        else:  # never touched: the kept records are still current
+            assert name not in lazy.workflows()
+            assert kept[name] == original.jobs(name)
+
+
+def test_adopting_records_that_do_not_add_up_is_refused() -> None:
+    gen = MockGenerator(seed=7)
+    docs = next(found for found in map(gen.job_documents, range(50)) if len(found) > 2)
+    table, _ = table_of(docs)
+    name = table.workflows()[0]
+    records = table.jobs(name)
+    placed = [(d["_id"], *table.where(d["_id"])[1:]) for d in docs  # type: ignore[index]
+              if d["workflow"] == name]
+    fresh = JobTable()
+    with pytest.raises(ValueError, match="do not add up"):
+        fresh.adopt(records, placed[1:])
+    with pytest.raises(ValueError, match="counted twice"):
+        fresh.adopt(records, [*placed, placed[0]])
+    moved = [(placed[0][0], ("/other", "jobfailed", 1, "T9"), placed[0][2]), *placed[1:]]
+    with pytest.raises(ValueError):
+        fresh.adopt(records, moved)
+    assert not fresh.workflows() and len(fresh) == 0
+    fresh.adopt(records, placed)
+    assert fresh.jobs(name) == records and len(fresh) == len(placed)
+    assert all(doc_id in fresh for doc_id, _, _ in placed)
+    with pytest.raises(ValueError, match="already"):
+        fresh.adopt(records, placed)
+
+
 def test_mock_job_records_count_every_mock_document() -> None:
     """Property on the mock: per workflow, task, exit code and site the records count
     exactly the mock's jobsummary documents; samples never exceed 3 per group."""

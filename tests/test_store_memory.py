@@ -220,3 +220,26 @@ def test_rows_replaced_shares_the_unchanged_chunks() -> None:
     with pytest.raises(IndexError):
         rows.replaced({3000: 1})
     assert list(_bitmaps.Rows()) == [] and len(_bitmaps.Rows()) == 0
+
+
+def test_rows_span_across_chunks() -> None:
+    rows = _bitmaps.Rows(range(3000))
+    every = list(range(3000))
+    for start, stop in ((0, 0), (0, 3000), (1000, 1030), (1023, 1025), (5, 2900),
+                        (2048, 3000), (2999, 3000)):
+        assert rows.span(start, stop) == every[start:stop]
+    with pytest.raises(IndexError):
+        rows.span(10, 3001)
+
+
+def test_runs_are_cut_by_names_not_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding a workflow moves no run boundary but those next to it."""
+    from wmstats.backends import memory
+    monkeypatch.setattr(memory, "RUN_ROWS", 8)
+    names = sorted(f"wf-{i:05d}" for i in range(0, 2000, 2))
+    starts = {names[r] for r in memory.run_starts(names)}
+    assert 40 < len(starts) < 400
+    grown = sorted([*names, "wf-01001"])
+    moved = {grown[r] for r in memory.run_starts(grown)} ^ starts
+    assert moved <= {"wf-01001"} | {n for n in names if "wf-00900" < n < "wf-01200"}
+    assert memory.run_starts([]) == []

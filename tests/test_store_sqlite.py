@@ -11,6 +11,7 @@ import pytest
 
 from wmstats.backends.codec import decode_line, encode_line, encode_workflow
 from wmstats.query import Query, apply_query, parse_query, summarize
+from wmstats.schema import WorkflowBundle
 from wmstats.store import Store, StoreError, StoreOptionError, open_store
 from wmstats.testing.data import sample_agents, sample_bundles, sample_jobs
 from wmstats.testing.store_suite import StoreSuite, extend_aggregates, names
@@ -53,7 +54,7 @@ def test_filters_use_indexes(db: SqliteStore) -> None:
                           ({"RequestPriority": ">=110000", "sort": "-RequestPriority"},
                            "workflow_by_RequestPriority")):
         query = parse_query(params)
-        where, values = sql.where(query.filters)
+        where, values = sql.where(con, query.filters)
         plan = " | ".join(str(r[-1]) for r in con.execute(
             f"EXPLAIN QUERY PLAN SELECT w.row FROM workflow w{where}{sql.order_by(query)} "
             f"LIMIT 100", values))
@@ -65,7 +66,7 @@ def test_values_are_bound_never_formatted(db: SqliteStore) -> None:
     for params in ({"RequestName": evil}, {"RequestName.re": evil}, {"Campaigns": evil},
                    {"RequestName": evil + "*"}, {"Group": [evil, "PPD"]}):
         query = parse_query(params)
-        where, values = db._sql.where(query.filters)
+        where, values = db._sql.where(db._connection(), query.filters)
         assert "DROP" not in where and "'" not in where
         assert any(isinstance(v, str) and "DROP" in v for v in values)
         expected = apply_query([b.workflow for b in sample_bundles(40)], query).total
@@ -307,7 +308,7 @@ def test_unselective_filters_walk_the_sort_index(db: SqliteStore) -> None:
     sql = db._sql
     assert sql.ordered_by_index(query)
     assert not sql.ordered_by_index(parse_query({"sort": "-RequestDate,Group"}))
-    where, values = sql.where(query.filters, None)
+    where, values = sql.where(db._connection(), query.filters, None)
     plan = " | ".join(str(r[-1]) for r in db._connection().execute(
         f"EXPLAIN QUERY PLAN SELECT w.row FROM workflow w{where}{sql.order_by(query)} "
         f"LIMIT 5", values))
@@ -335,7 +336,7 @@ def test_name_wildcards_read_the_trigram_index(db: SqliteStore) -> None:
         assert expected.total >= 1 or "??" in pattern
         assert db.query(query).records == expected.records
         assert db.count(query) == expected.total
-        where, values = db._sql.where(query.filters)
+        where, values = db._sql.where(db._connection(), query.filters)
         plan = " | ".join(str(r[-1]) for r in con.execute(
             f"EXPLAIN QUERY PLAN SELECT w.row FROM workflow w{where}", values))
         # A run of 3 plain characters finds its candidates in the index; "*_??_*"
@@ -400,7 +401,7 @@ def test_layouts_6_and_7_are_migrated_when_opened(tmp_path: Path, version: str) 
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
     finally:
         con.close()
-    assert version == SCHEMA_VERSION == "8" and indexed == 12
+    assert version == SCHEMA_VERSION == "9" and indexed == 12
     assert "workflow_name_fts" not in tables
 
 
@@ -416,3 +417,165 @@ def test_layout_5_needs_a_replace(tmp_path: Path) -> None:
             store.count()
         store.replace(sample_bundles(3, seed=2))
         assert store.count() == 3
+
+
+def _text_bundles() -> list[WorkflowBundle]:
+    """Sample bundles whose text fields hold what trips a trigram search up: FTS5
+    syntax and quotes, GLOB's ``[``, case, non-ASCII, values shorter than a trigram,
+    repeated and common trigrams, datasets whose joined value spans elements."""
+    import attrs
+    texts = [
+        ('wf_"quoted"_Run3Summer22', 'A-"B"-001', "/Prim/Run3-v1/RAW", ("/P/Run3Summer22-v1/AOD",)),
+        ("wf_AND_OR_NOT_(x)_{c}:*^+-", "AND-NEAR(a)-2", "/A/B/C", ("/A/B/AOD", "/D/E/MINIAOD")),
+        ("wf_[abc]_run3summer22", "[x]-3", "/x[1]/y/RAW", ("/AOD/x/y", "/q/r/NANOAOD")),
+        ("wf_Ünïcødé_ω_😀_sum", "Ünï-😀😀😀", "/Ü/ω/RAW", ("/😀/ω/AOD",)),
+        ("ab", "ab", "", ()),
+        ("wf_aaaaaaa_Run3Summer22EE", "aaaa-Run3", "/aaa/aaa/aaa", ("/aaa/aaa/AOD",) * 1),
+        ("wf_mixed_RUN3summer22ee", "RUN3-1", "/Run3/RUN3/run3", ("/a/Run3Summer22EE-v1/AOD",
+                                                               "/b/Run3Summer23-v2/AOD")),
+    ]
+    bundles = []
+    for bundle, (name, prep, inputs, outputs) in zip(sample_bundles(len(texts)), texts,
+                                                     strict=True):
+        workflow = attrs.evolve(bundle.workflow, RequestName=name, PrepID=prep,
+                                InputDataset=inputs, OutputDatasets=outputs)
+        bundles.append(attrs.evolve(bundle, workflow=workflow))
+    # Datasets whose joined value holds "AOD\x1f/D" (an element ends where the
+    # next begins), with trigrams common enough to be read as a phrase.
+    for i, bundle in enumerate(sample_bundles(30, seed=3)):
+        if i % 3 == 0:
+            bundle = attrs.evolve(bundle, workflow=attrs.evolve(
+                bundle.workflow, OutputDatasets=(f"/S{i}/AOD", f"/D/T{i}/MINIAOD")))
+        bundles.append(bundle)
+    return bundles
+
+
+_TEXT_PATTERNS = (
+    "*Run3*", "*run3*", "*RUN3*", "*Run3Summer22*", "*Run3Summer22EE*", "*a*", "*ab*", "ab",
+    "a?", "*aaa*", "*aaaaaa*", "*aaaa?aa*", '*"*', '*"quoted"*', '*"B"*', '*AND*', "*NEAR(*",
+    "*(x)_{c}:*", "*^+-", "*[abc]*", "*[x]*", "*x[1]*", "*Ünï*", "*ω*", "*😀😀*", "*😀?😀*",
+    "*?*", "*", "?", "wf_*_Run3*", "*Summer22*-v1*", "*/AOD", "/A/*", "*AOD\x1f/D*",
+    "*AOD?/D*", "*/AOD*/MINI*", "*/aaa/AOD", "*Run3Summer2?-v?/AOD", "*'*", "*\x00*",
+    "*Run3\x00Summer*", "*_Run\x003*", "wf_\x00*",
+)
+
+
+@pytest.mark.parametrize("field", ["RequestName", "PrepID", "InputDataset", "OutputDatasets"])
+def test_text_searches_match_the_reference(tmp_path: Path, field: str) -> None:
+    # Whatever the trigram index reads (the rarest trigrams only), the answers are
+    # the reference's: every page, count and order; several patterns at once.
+    bundles = _text_bundles()
+    workflows = [b.workflow for b in bundles]
+    with SqliteStore(tmp_path / "text.db") as store:
+        store.replace(bundles)
+        for pattern in _TEXT_PATTERNS:
+            for base in (Query(limit=3), Query(idx=2, limit=4, sort=(("RequestPriority", "desc"),)),
+                         Query(limit=None).where("RequestStatus", "eq", "running-open",
+                                                 "running-closed", "completed")):
+                query = base.where(field, "glob", pattern)
+                expected = apply_query(workflows, query)
+                assert store.query(query).records == expected.records, (field, pattern)
+                assert store.count(query) == expected.total, (field, pattern)
+            both = Query(limit=None).where(field, "glob", pattern, "*Summer2?*")
+            assert store.query(both).records == apply_query(workflows, both).records, pattern
+            two = Query(idx=1, limit=2, sort=(("RequestName", "desc"),)).where(
+                field, "glob", pattern).where("RequestName", "glob", "*wf_*")
+            assert store.query(two).records == apply_query(workflows, two).records, pattern
+
+
+def _trigram_counts(con: sqlite3.Connection) -> dict[tuple[int, str], int]:
+    return {(f, t): n for f, t, n in con.execute(
+        "SELECT field, term, docs FROM workflow_text_trigram")}
+
+
+def _counted_again(path: Path) -> dict[tuple[int, str], int]:
+    from wmstats_sqlite import _writes
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("BEGIN")
+        _writes.rebuild_trigrams(con)
+        counts = _trigram_counts(con)
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+    return counts
+
+
+@pytest.mark.parametrize("recount", [10**9, 1])
+def test_trigram_counts_follow_every_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           recount: int) -> None:
+    # The counts choose the trigrams a search reads; they are those of the index
+    # after a replace (counted from it) and after updates, renames and deletes
+    # (counted as they are written, or again from the index after a write that
+    # changes the text of many workflows).
+    import attrs
+    from wmstats_sqlite import _writes
+    monkeypatch.setattr(_writes, "_RECOUNT", recount)
+    path = tmp_path / "counts.db"
+    bundles = _text_bundles()
+    with SqliteStore(path) as store:
+        store.replace(bundles)
+        counts = _trigram_counts(store._connection())
+        assert counts and counts == _counted_again(path)
+        assert counts[0, "Run"] == sum("Run" in b.workflow.RequestName for b in bundles)
+        first, second = bundles[0].workflow, bundles[1].workflow
+        store.apply(
+            upserts=[attrs.evolve(bundles[0], workflow=attrs.evolve(
+                         first, PrepID="NEW-Run9-1", OutputDatasets=("/N/Run9-v1/AOD",))),
+                     attrs.evolve(bundles[2], workflow=bundles[2].workflow),
+                     *sample_bundles(3, seed=9)],
+            deletes=[second.RequestName, "no-such-workflow"])
+        counts = _trigram_counts(store._connection())
+        assert counts == _counted_again(path)
+        assert counts[1, "un9"] == 1 and (1, '"B"') not in counts and (1, "NEA") not in counts
+        for pattern in ("*Run9*", "*Run3*", "*\"*"):
+            query = Query(limit=None).where("PrepID", "glob", pattern)
+            assert store.query(query).records == apply_query(
+                store.stream(Query(limit=None)), query).records
+
+
+def test_layout_8_is_migrated_when_opened(tmp_path: Path) -> None:
+    # Layout 8 has the text index but not its trigram counts: they are counted
+    # from the index when the file is opened; the snapshot stays.
+    path = tmp_path / "eight.db"
+    bundles = _text_bundles()
+    with SqliteStore(path) as store:
+        sid = store.replace(bundles)
+        counts = _trigram_counts(store._connection())
+    con = sqlite3.connect(path)
+    con.execute("DROP TABLE workflow_text_trigram")
+    con.commit()
+    con.close()
+    _set_layout(path, "8")
+    with SqliteStore(path) as store:
+        assert store.snapshot_id == sid
+        assert _trigram_counts(store._connection()) == counts
+        query = Query(limit=None).where("PrepID", "glob", "*Run3*")
+        assert store.query(query).records == apply_query(
+            [b.workflow for b in bundles], query).records
+
+
+@pytest.mark.parametrize("sort", ["RequestName", "-RequestName"])
+def test_several_values_merge_their_index_ranges(db: SqliteStore, sort: str) -> None:
+    # RequestStatus=a,b,c sorted by name: one ordered range of the status index per
+    # value, merged as sqlite reads them (no sort of every match), whatever the
+    # page; other filters are tested per row.
+    workflows = [b.workflow for b in sample_bundles(40)]
+    statuses = sorted({w.RequestStatus for w in workflows})[:4]
+    con = db._connection()
+    seen: list[str] = []
+    con.set_trace_callback(seen.append)
+    try:
+        for idx in (0, 1, 5, 17, 39):
+            for query in (parse_query({"RequestStatus": ",".join(statuses), "sort": sort,
+                                       "idx": str(idx), "limit": "4"}),
+                          parse_query({"RequestPriority": ">=0", "RequestName": "*_*",
+                                       "sort": sort, "idx": str(idx), "limit": "3"}).where(
+                              "RequestStatus", "eq", *statuses, statuses[0])):
+                expected = apply_query(workflows, query)
+                assert expected.total > 4
+                assert db.query(query).records == expected.records, (query, idx)
+    finally:
+        con.set_trace_callback(None)
+    merged = [s for s in seen if "UNION ALL" in s]
+    assert merged and all(s.count("UNION ALL") == len(statuses) - 1 for s in merged)

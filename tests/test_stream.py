@@ -163,3 +163,92 @@ def test_200k_records_stream_in_flat_memory(gzipped: bool) -> None:
     assert size > (100_000 if gzipped else 9_000_000)
     assert late - base < 1_000_000, late - base
     assert late <= early + 256 * 1024, (early, late)
+
+
+# --------------------------------------------------------------------------- zstd frames
+
+
+def _ndjson(lines: Iterator[bytes] | list[bytes]) -> bytes:
+    return b"".join(line + b"\n" for line in lines)
+
+
+def _unzstd(raw: bytes) -> bytes:
+    """Every frame of a zstd stream, decoded (as an HTTP client reads a body)."""
+    zstandard = pytest.importorskip("zstandard")
+    out: bytes = zstandard.ZstdDecompressor().stream_reader(
+        raw, read_across_frames=True).read()
+    return out
+
+
+@pytest.fixture
+def small_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of about 16 workflows (at most 64), so that a few hundred make many."""
+    from wmstats.backends import memory
+    monkeypatch.setattr(memory, "RUN_ROWS", 16)
+    monkeypatch.setattr(memory, "RUN_MAX", 64)
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_frame_cache_round_trips_and_follows_every_change() -> None:
+    """The frames of a store's runs decode to its NDJSON stream; a kept frame is used
+    only while its run holds the same records: an update, an insert and a delete
+    leave the frames of the other runs current and are in the very next body."""
+    import attrs
+
+    from wmstats.stream import FrameCache
+
+    store = MemoryStore()
+    bundles = sample_bundles(300)
+    store.replace(bundles)
+    runs = store.encoded_runs()
+    assert 6 < len(runs.runs) and runs.total == 300 and runs.snapshot == store.snapshot_id
+    assert [line for _key, lines in runs.runs for line in lines] == \
+        list(store.stream_encoded(Query()))
+    assert [key for key, _lines in runs.runs] == [lines and json.loads(lines[0])["RequestName"]
+                                                  for _key, lines in runs.runs]
+    cache = FrameCache(level=3)
+
+    def check(expect_current: int) -> None:
+        now = store.encoded_runs()
+        assert cache.stats(now.runs)["current"] == expect_current
+        assert _unzstd(b"".join(cache.frames(now.runs))) == \
+            _ndjson(list(store.stream_encoded(Query())))
+
+    check(0)  # nothing kept: every run compressed on the way, in one frame
+    assert cache.refresh(runs.runs) == len(runs.runs)
+    assert cache.refresh(runs.runs) == 0
+    stats = cache.stats(runs.runs)
+    assert stats["current"] == stats["runs"] == len(runs.runs)
+    kept = b"".join(cache.frames(runs.runs))
+    assert len(kept) == stats["bytes"]
+    check(len(runs.runs))
+
+    # An update in place: its run alone is stale, and the body shows the new value.
+    target = bundles[0].workflow
+    changed = attrs.evolve(bundles[0], workflow=attrs.evolve(target, RequestPriority=424242))
+    store.apply([changed])
+    check(len(runs.runs) - 1)
+    assert b'"RequestPriority":424242' in _unzstd(b"".join(cache.frames(
+        store.encoded_runs().runs)))
+    assert cache.refresh(store.encoded_runs().runs) == 1
+
+    # An insert and a delete: only the runs around them change (at most two each).
+    before = len(store.encoded_runs().runs)
+    store.apply(sample_bundles(1, seed=99, prefix="zz-new-"), [bundles[5].workflow.RequestName])
+    after = store.encoded_runs()
+    assert cache.stats(after.runs)["current"] >= before - 4
+    check(cache.stats(after.runs)["current"])
+    assert 1 <= cache.refresh(after.runs) <= 4
+    # The frames of runs that are gone are forgotten once a pass saw them all.
+    assert cache.stats(after.runs)["bytes"] == len(b"".join(cache.frames(after.runs)))
+
+
+def test_frame_cache_stops_when_asked() -> None:
+    from wmstats.stream import FrameCache
+
+    store = MemoryStore()
+    store.replace(sample_bundles(20))
+    cache = FrameCache(level=1)
+    runs = store.encoded_runs().runs
+    assert cache.refresh(runs, stop=lambda: True) == 0
+    assert cache.stats(runs)["current"] == 0

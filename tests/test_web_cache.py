@@ -898,7 +898,10 @@ def _decoded(coding: str, raw: bytes) -> bytes:
         return gzip.decompress(raw)
     if coding == "zstd":
         import zstandard
-        return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+        # A stream may be several frames (the full fetch: one per run of workflows).
+        out: bytes = zstandard.ZstdDecompressor().stream_reader(
+            raw, read_across_frames=True).read()
+        return out
     import brotli
     out: bytes = brotli.decompress(raw)
     return out
@@ -1025,3 +1028,82 @@ def test_a_json_page_is_capped_at_max_limit(server: Served, http: requests.Sessi
     response, body = get(http, server.url + "/fetch?limit=150&fields=RequestName",
                          fmt="ndjson")
     assert len(ndjson(body)) == 150
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_full_zstd_fetch_is_kept_frames_invalidated_by_a_change(
+        generator: MockGenerator, http: requests.Session,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full NDJSON fetch in zstd is the frames the app keeps of each run of
+    workflows, compressed in the background; a change is in the very next body (its
+    run compressed on the way), and the background catches up; the body decodes
+    with ``zstandard`` and through the client library."""
+    import attrs
+    import zstandard
+
+    from wmstats.backends import memory
+    from wmstats.client import CacheClient
+
+    monkeypatch.setattr(memory, "RUN_ROWS", 16)
+    monkeypatch.setattr(memory, "RUN_MAX", 64)
+    bundles = list(generator.bundles(N_WORKFLOWS))
+    with open_store("memory://") as store:
+        store.replace(bundles, generator.agents())
+        for served in _serve(store, zstd_frame_level=3):
+            frames = served.app.frames
+            assert frames is not None
+            full = f"{served.url}/fetch?format=ndjson&limit={N_WORKFLOWS}"
+
+            def fetch() -> tuple[bytes, bytes]:
+                _plain, body = get(http, full, fmt="ndjson")
+                with http.get(full, headers={"Accept": "application/x-ndjson",
+                                             "Accept-Encoding": "zstd"},
+                              stream=True) as response:
+                    raw = response.raw.read(decode_content=False)
+                assert response.headers["Content-Encoding"] == "zstd"
+                assert response.headers["X-Total-Count"] == str(N_WORKFLOWS)
+                assert _decoded("zstd", raw) == body
+                return raw, body
+
+            _wait(lambda: frames.stale() == 0)
+            runs = store.encoded_runs()
+            assert runs is not None and len(runs.runs) > 4
+            raw, body = fetch()
+            assert len(raw) == frames.cache.stats(runs.runs)["bytes"]  # every frame kept
+            assert zstandard.ZstdDecompressor().decompressobj().decompress(raw) != body
+
+            old = bundles[100].workflow
+            store.apply([attrs.evolve(bundles[100], workflow=attrs.evolve(
+                old, RequestPriority=old.RequestPriority + 7))])
+            raw, body = fetch()
+            assert b'"RequestPriority":%d' % (old.RequestPriority + 7) in body
+            _wait(lambda: frames.stale() == 0)
+            raw, body = fetch()
+            assert len(raw) == frames.cache.stats(store.encoded_runs().runs)["bytes"]
+
+            # Anything but the whole default stream is compressed as it is sent.
+            some = f"{served.url}/fetch?format=ndjson&limit=300&sort=-RequestName"
+            _plain, part = get(http, some, fmt="ndjson")
+            with http.get(some, headers={"Accept": "application/x-ndjson",
+                                         "Accept-Encoding": "zstd"}) as response:
+                assert response.headers["Content-Encoding"] == "zstd"
+                assert response.content == part
+            with CacheClient(served.url, page_size=1000) as client:
+                got = [r["RequestName"] for r in client.iter_workflows()]
+            assert got == sorted(b.workflow.RequestName for b in bundles)
+            _response, text = get(http, served.url + "/metrics")
+            samples = _samples(text.decode())
+            assert _sample(samples, "wmstats_zstd_frames_stale") == 0
+
+
+def test_zstd_frames_can_be_turned_off(memory_store: Store) -> None:
+    with CacheApp(store=memory_store, zstd_frame_level=0) as app:
+        assert app.frames is None
+    with pytest.raises(ValueError, match="zstd_frame_level"):
+        CacheConfig(zstd_frame_level=23)

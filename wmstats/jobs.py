@@ -36,12 +36,13 @@ import bisect
 import math
 import operator
 import zlib
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 import ujson
 
+from wmstats._deflate import compress
 from wmstats._docindex import DocIndex
 from wmstats._problem import Problem
 from wmstats.query.match import compile_glob
@@ -52,6 +53,7 @@ __all__ = [
     "JobOptions",
     "JobEntry",
     "JobTable",
+    "GroupKey",
     "JOB_STATES",
     "convert_jobsummary",
     "couch_collation_key",
@@ -137,6 +139,7 @@ def cut_text(text: str, limit: int) -> str:
 _SAMPLE_FIELDS: Final = tuple(f.name for f in attrs.fields(JobSample))
 _DOCUMENT_AT: Final = _SAMPLE_FIELDS.index("Document")
 _SAMPLE_VALUES: Final = operator.itemgetter(*_SAMPLE_FIELDS)
+_SAMPLE_ATTRS: Final = operator.attrgetter(*_SAMPLE_FIELDS)
 
 
 def order_key(acdc: str, agent: str, types: Sequence[str], job: str) -> bytes:
@@ -420,22 +423,28 @@ class _Group:
         return rows
 
     def pack(self, rows: list[list[Any]]) -> None:
-        self.blob = zlib.compress(json_bytes(rows), 1) if rows else b""
+        self.blob = compress(json_bytes(rows)) if rows else b""
 
 
-_GroupKey = tuple[str, str, int, str]
-_FineKey = tuple[str, _GroupKey, str]
+#: A sample group of a workflow: (task, state, exit code, site).
+GroupKey = tuple[str, str, int, str]
+_FineKey = tuple[str, GroupKey, str]
 
 
 class JobTable:
     """Job records of every ``jobsummary`` document seen, kept up to date as they change.
 
     :param options: what to keep per job and how many samples per group.
+    :param load: for a table filled lazily from records kept elsewhere (a restarted
+        source's store): called with a workflow's name before a document is counted
+        in it, so that the caller can :meth:`adopt` the workflow's records first.
     """
 
-    def __init__(self, options: JobOptions = JobOptions()) -> None:
+    def __init__(self, options: JobOptions = JobOptions(),
+                 load: Callable[[str], None] | None = None) -> None:
         self.options = options
-        self._groups: dict[str, dict[_GroupKey, _Group]] = {}
+        self._load = load
+        self._groups: dict[str, dict[GroupKey, _Group]] = {}
         self._index = DocIndex()
         #: (workflow, group key, agent) of each group number the index holds
         self._fine: list[_FineKey | None] = []
@@ -447,6 +456,15 @@ class JobTable:
     def __len__(self) -> int:
         """How many documents are counted."""
         return len(self._index)
+
+    def __contains__(self, doc_id: object) -> bool:
+        """Whether document ``doc_id`` counts in the table."""
+        return isinstance(doc_id, str) and self._index.get(doc_id) is not None
+
+    def where(self, doc_id: str) -> tuple[str, GroupKey, str] | None:
+        """Where document ``doc_id`` counts: (workflow, group, agent), or ``None``."""
+        number = self._index.get(doc_id)
+        return None if number is None else self._fine[number]
 
     def workflows(self) -> list[str]:
         """Every workflow with job records."""
@@ -480,6 +498,8 @@ class JobTable:
             else:
                 problems.append(Problem(doc_id, "", f"expected a JSON object, got "
                                                     f"{_kind(doc)}; skipped"))
+        if entry is not None and self._load is not None:
+            self._load(entry.workflow)
         changed: set[str] = set()
         old = self._index.get(doc_id)
         if old is not None:
@@ -563,6 +583,69 @@ class JobTable:
         del group.orders[limit:], group.names[limit:], rows[limit:]
         group.pack(rows)
         return True
+
+    def adopt(self, jobs: WorkflowJobs, documents: Iterable[tuple[str, GroupKey, str]]) -> None:
+        """Take one workflow's records as this table made them before (kept by a
+        store), with the documents that count in them, instead of its documents.
+
+        :param jobs: the workflow's records (:meth:`jobs` of the table that counted
+            its documents).
+        :param documents: (document id, group, agent) of each document counted in
+            them.
+        :raises ValueError: when the table knows the workflow already, or the
+            documents do not add up to the records' counts and samples.
+        """
+        name = jobs.RequestName
+        if name in self._groups:
+            raise ValueError(f"the job records of {name!r} are in the table already")
+        groups: dict[GroupKey, _Group] = {}
+        for record in jobs.groups:
+            key = (record.Task, record.State, record.ExitCode, record.Site)
+            groups.setdefault(key, _Group()).counts[record.Agent] = record.Jobs
+        placed: dict[str, tuple[GroupKey, str]] = {}
+        tally: dict[tuple[GroupKey, str], int] = {}
+        for doc_id, key, agent in documents:
+            if doc_id in placed:
+                raise ValueError(f"document {doc_id!r} of {name!r} is counted twice")
+            placed[doc_id] = (key, agent)
+            tally[key, agent] = tally.get((key, agent), 0) + 1
+        counts = {(key, agent): jobs for key, group in groups.items()
+                  for agent, jobs in group.counts.items()}
+        if tally != counts:
+            raise ValueError(f"the kept documents of {name!r} do not add up to its job counts")
+        rows: dict[GroupKey, list[tuple[bytes, str, list[Any]]]] = {}
+        for sample in jobs.samples:
+            key = (sample.Task, sample.State, sample.ExitCode, sample.Site)
+            if placed.get(sample.JobName) != (key, sample.Agent):
+                raise ValueError(f"sample {sample.JobName!r} of {name!r} is not a document "
+                                 f"counted in its group")
+            row = list(_SAMPLE_ATTRS(sample))
+            document = row[_DOCUMENT_AT]
+            row[_DOCUMENT_AT] = ujson.loads(document) if document else None
+            rows.setdefault(key, []).append((sample_order(sample), sample.JobName, row))
+        share = self._shared.setdefault
+        name = share(name, name)
+        for key, kept in rows.items():
+            kept.sort(key=operator.itemgetter(0))
+            group = groups[key]
+            group.orders = [order for order, _, _ in kept]
+            group.names = [job for _, job, _ in kept]
+            group.pack([row for _, _, row in kept])
+        for doc_id, (key, agent) in placed.items():
+            task, state, code, site = key
+            fine = (name, (share(task, task), share(state, state), code, share(site, site)),
+                    share(agent, agent))
+            number = self._fine_ids.get(fine)
+            if number is None:
+                number = self._free.pop() if self._free else len(self._fine)
+                if number == len(self._fine):
+                    self._fine.append(fine)
+                else:
+                    self._fine[number] = fine
+                self._fine_ids[fine] = number
+            self._index.set(doc_id, number)
+        if groups:
+            self._groups[name] = groups
 
     def remove_workflow(self, name: str) -> bool:
         """Forget the groups of one workflow (its documents stay in the index until

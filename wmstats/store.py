@@ -105,6 +105,7 @@ __all__ = [
     "SourceEntry",
     "StoreListener",
     "EncodedPage",
+    "EncodedRuns",
     "StoreError",
     "UnknownBackendError",
     "MissingBackendError",
@@ -401,6 +402,27 @@ class EncodedPage:
     lines: Sequence[bytes]
     total: int
     snapshot: str = ""
+
+
+@attrs.frozen
+class EncodedRuns:
+    """Every workflow of one snapshot as JSON text, in runs (:meth:`Store.encoded_runs`).
+
+    :param runs: ``(key, lines)`` pairs in the default order (by name): ``lines`` the
+        run's workflows as in :meth:`Store.query_encoded` without a field mask; ``key``
+        names the run (its first workflow's name).  A run's line objects stay the same
+        objects until one of its workflows changes, and runs are cut where the content
+        says (not at fixed row numbers), so that a write changes only the runs it touches.
+    :param snapshot: the snapshot id the runs were read from.
+    """
+
+    runs: Sequence[tuple[str, Sequence[bytes]]]
+    snapshot: str = ""
+
+    @property
+    def total(self) -> int:
+        """How many workflows the runs hold."""
+        return sum(len(lines) for _key, lines in self.runs)
 
 
 class Store(abc.ABC):
@@ -718,6 +740,13 @@ class Store(abc.ABC):
         """:meth:`stream` with each record as JSON text, as in :meth:`query_encoded`."""
         project = make_projector(query.fields)
         return (json_bytes(project(r)) for r in self.stream(query, batch_size))
+
+    def encoded_runs(self) -> EncodedRuns | None:
+        """Every workflow as JSON text in runs whose line objects are kept while they do
+        not change (:class:`EncodedRuns`), so that what is derived from a run (its
+        compressed form: :class:`wmstats.stream.FrameCache`) can be kept with it; or
+        ``None`` when this store does not keep its records' text (this default)."""
+        return None
 
 # --------------------------------------------------------------------------- registry
 

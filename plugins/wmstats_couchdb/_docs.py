@@ -31,6 +31,7 @@ from typing import Any, Final
 
 import ujson
 
+from wmstats._deflate import compress
 from wmstats.aggregates import AGGREGATES
 from wmstats.backends.codec import field_names, record_from_values, record_values
 from wmstats.schema import (
@@ -113,7 +114,7 @@ def _encode_parts(bundle: WorkflowBundle) -> bytes | None:
                       for r in getattr(bundle, attr)])
     if not any(parts):
         return None
-    return zlib.compress(json_bytes(parts), 1)
+    return compress(json_bytes(parts))
 
 
 def _decode_parts(name: str, data: str) -> dict[str, tuple[Any, ...]]:

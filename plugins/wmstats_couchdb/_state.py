@@ -32,9 +32,14 @@ per kept document, grouped by workflow) and read back lazily: a state made with 
 :class:`Backing` (:class:`StoreBacking` reads a store's
 :meth:`~wmstats.store.Store.source_entries` and bundles) loads a workflow's kept
 documents the first time a change touches it, so a restarted source resumes
-without reading everything again.  The job table is not kept that way: a
-restarted source fills it again from the ``jobsummary`` documents
-(:meth:`SourceState.load_jobsummary`) before it applies the changes.
+without reading everything again.  The job table is kept that way too: an entry
+per ``jobsummary`` document says where it counts (group and agent, filed under its
+workflow), and a workflow's job records are read back from the store
+(:meth:`~wmstats.store.Store.get_jobs`) and handed to the table
+(:meth:`~wmstats.jobs.JobTable.adopt`) with those entries the first time a change
+touches it.  The entry :func:`jobs_snapshot_entry` names the store's job snapshot
+the entries go with (the source writes the job records first, then the entries):
+a restarted source whose store holds other job records loads everything.
 """
 
 from __future__ import annotations
@@ -43,9 +48,9 @@ import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any, Final, NamedTuple, Protocol
 
-import attrs
 import ujson
 
+from wmstats._deflate import compress
 from wmstats.convert import (
     IGNORED_DOC_TYPES,
     AgentPart,
@@ -57,30 +62,37 @@ from wmstats.convert import (
     merge_workflow,
     request_part,
 )
-from wmstats.jobs import JobOptions, JobTable
+from wmstats.jobs import GroupKey, JobOptions, JobTable
 from wmstats.schema import Agent, WorkflowBundle, WorkflowJobs
 from wmstats.serialize import json_bytes
 from wmstats.store import SourceEntry, Store
 
 __all__ = ["SourceState", "Key", "Backing", "StoreBacking", "StaleEntries", "ENTRY_FORMAT",
-           "entry_key", "split_entry_key"]
+           "entry_key", "split_entry_key", "jobs_snapshot_entry"]
 
 #: ``(database, document id)``
 Key = tuple[str, str]
 
 #: The format of packed parts and entries: a checkpoint written with another one is
 #: not used (the source loads everything instead).
-ENTRY_FORMAT: Final = "state-1"
+ENTRY_FORMAT: Final = "state-2"
 #: Entry data kinds (first byte): a request (its part is the stored bundle's), an
-#: agent report (the packed document), an agent_info (the agent's URL).
+#: agent report (the packed document), an agent_info (the agent's URL), a jobsummary
+#: (JSON ``[task, state, exit code, site, agent]``: where it counts), the job
+#: snapshot the entries go with (its id).
 _REQUEST: Final = b"R"
 _REPORT: Final = b"A"
 _INFO: Final = b"I"
+_JOB: Final = b"J"
+_JOBS_SNAPSHOT: Final = b"S"
 #: The entry group of agent_info documents (workflow names are never empty).
 _AGENTS: Final = ""
 #: Separates the database from the document id in an entry key (not allowed in
 #: CouchDB database names).
 _SEP: Final = "\x1f"
+#: The key and group of the job snapshot entry (no workflow is named so).
+_JOBS_KEY: Final = _SEP + "jobs"
+_JOBS_GROUP: Final = _SEP
 
 
 def entry_key(key: Key) -> str:
@@ -92,6 +104,12 @@ def split_entry_key(text: str) -> Key:
     """The inverse of :func:`entry_key`."""
     db, _, doc_id = text.partition(_SEP)
     return db, doc_id
+
+
+def jobs_snapshot_entry(snapshot_id: str) -> SourceEntry:
+    """The entry naming the store's job snapshot (:attr:`Store.jobs_snapshot_id
+    <wmstats.store.Store.jobs_snapshot_id>`) that the kept entries go with."""
+    return SourceEntry(_JOBS_KEY, _JOBS_GROUP, _JOBS_SNAPSHOT + snapshot_id.encode())
 
 
 class StaleEntries(Exception):
@@ -107,7 +125,7 @@ class _Report(NamedTuple):
 
 
 def _pack(doc: dict[str, Any]) -> bytes:
-    return zlib.compress(json_bytes(doc), 1)
+    return compress(json_bytes(doc))
 
 
 def _unpack(blob: bytes, problems: list[Problem]) -> AgentPart:
@@ -194,6 +212,9 @@ class Backing(Protocol):
     def agents(self, urls: Iterable[str]) -> Mapping[str, Agent]:
         """The stored agent records of these URLs."""
 
+    def jobs(self, names: Iterable[str]) -> Mapping[str, WorkflowJobs]:
+        """The stored job records of these workflows (those that have some)."""
+
 
 class StoreBacking:
     """A :class:`Backing` reading a store's kept entries and its snapshot."""
@@ -216,6 +237,9 @@ class StoreBacking:
     def agents(self, urls: Iterable[str]) -> Mapping[str, Agent]:
         return {agent.AgentURL: agent for agent in self.store.get_agents(urls)}
 
+    def jobs(self, names: Iterable[str]) -> Mapping[str, WorkflowJobs]:
+        return self.store.get_jobs(names)
+
 
 class SourceState:
     """The converted parts of the documents read so far.
@@ -229,17 +253,23 @@ class SourceState:
         any); job records are keyed by document id alone.
     :param backing: where the entries kept before a restart are read from, one
         workflow at a time as changes touch it (see the module docstring).
+    :param keeps_entries: whether :meth:`entries` will be asked for (a store that
+        keeps checkpoints): a state without a backing then notes the keys of the
+        ``jobsummary`` documents it counts until the first :meth:`take_changes`
+        (the job table keeps no document ids).
     :raises StaleEntries: (from the methods that read the backing) when the kept
         entries do not match the stored snapshot.
     """
 
     def __init__(self, statuses: Collection[str] | None,
                  job_options: JobOptions = JobOptions(), jobs_db: str | None = None,
-                 backing: Backing | None = None) -> None:
+                 backing: Backing | None = None, *, keeps_entries: bool = True) -> None:
         self.statuses = None if statuses is None else frozenset(statuses)
         self.jobs_db = jobs_db
         #: the job records of the jobsummary documents
-        self.jobs = JobTable(job_options)
+        self.jobs = JobTable(job_options, load=None if backing is None else self._load)
+        #: keys of the jobsummary documents counted, for :meth:`entries`
+        self._job_keys: list[Key] | None = [] if keeps_entries and backing is None else None
         #: workflow -> request part (only requests whose status is shown)
         self._requests: dict[str, RequestPart] = {}
         self._request_keys: dict[Key, str] = {}
@@ -286,6 +316,7 @@ class SourceState:
             return
         requests = (backing.requests([name])
                     if any(e.data[:1] == _REQUEST for e in entries) else {})
+        documents: list[tuple[str, GroupKey, str]] = []
         for entry in entries:
             key = split_entry_key(entry.key)
             kind, data = entry.data[:1], entry.data[1:]
@@ -304,13 +335,38 @@ class SourceState:
                                                                data)
                 self._converted[key] = part
                 self._part_keys[key] = name
+            elif kind == _JOB:
+                try:
+                    task, state, code, site, agent = ujson.loads(data)
+                except ValueError as exc:
+                    raise StaleEntries(f"a kept jobsummary entry of {name!r} is not "
+                                       f"[task, state, exit code, site, agent]") from exc
+                documents.append((key[1], (task, state, code, site), agent))
             else:
                 raise StaleEntries(f"unknown kept entry {entry.key!r} of {name!r}")
+        if documents:
+            jobs = backing.jobs([name]).get(name)
+            if jobs is None:
+                raise StaleEntries(f"the kept job records of {name!r} are not in the store")
+            try:
+                self.jobs.adopt(jobs, documents)
+            except ValueError as exc:
+                raise StaleEntries(str(exc)) from exc
+
+    def kept_jobs_snapshot(self) -> str | None:
+        """The job snapshot id the kept entries go with (:func:`jobs_snapshot_entry`),
+        ``None`` without a backing or such an entry."""
+        if self._backing is None:
+            return None
+        for entry in self._backing.entries(keys=[_JOBS_KEY]):
+            if entry.data[:1] == _JOBS_SNAPSHOT:
+                return entry.data[1:].decode()
+        return None
 
     def _load_key(self, key: Key) -> None:
         """Read the workflow a kept document belongs to, unless it is known already."""
         if (self._backing is None or key in self._request_keys or key in self._part_keys
-                or key in self._agent_keys):
+                or key in self._agent_keys or (self._job_db(key[0]) and key[1] in self.jobs)):
             return
         for entry in self._backing.entries(keys=[entry_key(key)]):
             if entry.group != _AGENTS:
@@ -386,7 +442,17 @@ class SourceState:
 
     # ------------------------------------------------------------------ kept entries
 
+    def _job_db(self, db: str) -> bool:
+        """Whether ``jobsummary`` documents of ``db`` count."""
+        return self.jobs_db is None or db == self.jobs_db
+
     def _entry(self, key: Key) -> SourceEntry | None:
+        if self._job_db(key[0]):
+            where = self.jobs.where(key[1])
+            if where is not None:
+                workflow, (task, state, code, site), agent = where
+                return SourceEntry(entry_key(key), workflow,
+                                   _JOB + json_bytes([task, state, code, site, agent]))
         name = self._request_keys.get(key)
         if name is not None:
             return SourceEntry(entry_key(key), name, _REQUEST)
@@ -399,8 +465,11 @@ class SourceState:
         return None
 
     def entries(self) -> Iterator[SourceEntry]:
-        """An entry per kept document (without a backing: everything it holds)."""
-        for keys in (self._request_keys, self._part_keys, self._agent_keys):
+        """An entry per kept document (without a backing: everything it holds; its
+        ``jobsummary`` documents only until the first :meth:`take_changes`, and only
+        with ``keeps_entries``)."""
+        for keys in (self._request_keys, self._part_keys, self._agent_keys,
+                     self._job_keys or ()):
             for key in list(keys):
                 entry = self._entry(key)
                 if entry is not None:
@@ -418,6 +487,7 @@ class SourceState:
             else:
                 kept.append(entry)
         self._changed = set()
+        self._job_keys = None  # from now on, the changed keys carry them
         return kept, gone
 
     # ------------------------------------------------------------------ writes
@@ -440,12 +510,14 @@ class SourceState:
         key = (db, doc_id)
         self._load_key(key)
         changed_jobs: set[str] = set()
-        job_db = self.jobs_db is None or db == self.jobs_db
+        job_db = self._job_db(db)
         if job_db and _is_jobsummary(doc_id, doc):
             # The table takes back the previous version itself (and keeps a sample
             # that stays in its group in place).
             self._remove(key, workflows, agents)
             changed_jobs = self.jobs.update(doc_id, doc, problems)
+            if self._job_keys is not None:
+                self._job_keys.append(key)
         else:
             self._remove(key, workflows, agents)
             if job_db:
@@ -455,19 +527,6 @@ class SourceState:
         self._changed.add(key)
         if jobs is not None:
             jobs |= changed_jobs
-
-    def load_jobsummary(self, db: str, doc_id: str, doc: Any, problems: list[Problem]) -> bool:
-        """Count document ``(db, doc_id)`` in the job table if it is a ``jobsummary``
-        of the job database, and nothing else (whether it was one).
-
-        For a restarted source, whose other kept state comes from the backing: it
-        fills the table as a full load would, before the changes since the
-        checkpoint are applied on top (applying a document again is harmless).
-        """
-        if (self.jobs_db is None or db == self.jobs_db) and _is_jobsummary(doc_id, doc):
-            self.jobs.update(doc_id, doc, problems)
-            return True
-        return False
 
     def _remove(self, key: Key, workflows: set[str], agents: set[str]) -> None:
         name = self._request_keys.pop(key, None)

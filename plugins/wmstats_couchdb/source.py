@@ -43,9 +43,9 @@ How it works (one background thread, plus one per database once loaded):
    rest is served.
 
 With a store that keeps checkpoints (sqlite), a restarted source resumes from the
-sequences kept with the snapshot instead of loading everything, after reading
-the ``jobsummary`` documents again into its job table (docs/couchdb-source.md,
-"Warm restarts").
+sequences kept with the snapshot instead of loading everything; its job table too
+is read back from the store as changes touch it (docs/couchdb-source.md, "Warm
+restarts").
 
 :meth:`CouchSource.sequences_for` maps each snapshot the source wrote to the
 sequences it reflects, so that a response read from a snapshot names exactly
@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import collections
 import gc
+import itertools
 import logging
 import threading
 import time
@@ -76,7 +77,13 @@ from wmstats_couchdb._http import (
     split_server_url,
 )
 from wmstats_couchdb._prefetch import prefetched
-from wmstats_couchdb._state import ENTRY_FORMAT, SourceState, StaleEntries, StoreBacking
+from wmstats_couchdb._state import (
+    ENTRY_FORMAT,
+    SourceState,
+    StaleEntries,
+    StoreBacking,
+    jobs_snapshot_entry,
+)
 
 __all__ = ["CouchSource", "DEFAULT_REQUESTS_DB", "DEFAULT_WMSTATS_DB"]
 
@@ -190,10 +197,11 @@ class CouchSource(Source):
         self.client = CouchClient(base, auth=auth, timeout=timeout, gzip=gzip)
         self._url = redact(base if auth is None else base.replace("://", f"://{auth[0]}@", 1))
         #: what a checkpoint kept with the snapshot must say to be resumed from: the
-        #: server, the databases, the statuses shown and the format of the entries
+        #: server, the databases, the statuses shown, what the job records keep (they
+        #: are resumed too) and the format of the entries
         self.identity = (f"couchdb {base} {requests_db} {wmstats_db} "
                          f"statuses={','.join(sorted(chosen)) if chosen else '*'} "
-                         f"{ENTRY_FORMAT}")
+                         f"jobs={job_samples},{job_detail_limit} {ENTRY_FORMAT}")
 
         self._state = SourceState(chosen, self.job_options, wmstats_db)
         self._stop = threading.Event()
@@ -432,7 +440,8 @@ class CouchSource(Source):
             if not isinstance(info, dict) or "update_seq" not in info:
                 raise CouchError(0, "bad_answer", f"no update_seq for {db}", "GET", "/" + db)
             sequences[db] = _seq_text(info["update_seq"])
-        state = SourceState(self.statuses, self.job_options, self.databases[1])
+        state = SourceState(self.statuses, self.job_options, self.databases[1],
+                            keeps_entries=self._store.keeps_checkpoints)
         problems: list[Problem] = []
         self._rows_read = 0
         requests_db, wmstats_db = self.databases
@@ -453,10 +462,14 @@ class CouchSource(Source):
                 pass
             checkpoint = Checkpoint(self.identity, sequences)
             with self._apply_lock:
-                self._write(lambda: self._store.replace_from_source(
-                    checkpoint, bundles(), state.agents(), state.entries()), sequences)
+                # The job records first (the table is complete once the agent database
+                # is read): the kept entries name the job snapshot they go with.
                 state.jobs.compact()
-                self._store.replace_jobs(state.all_job_records())
+                jobs_sid = self._store.replace_jobs(state.all_job_records())
+                self._write(lambda: self._store.replace_from_source(
+                    checkpoint, bundles(), state.agents(),
+                    itertools.chain(state.entries(), [jobs_snapshot_entry(jobs_sid)])),
+                    sequences)
                 state.forget_converted()
                 state.take_changes()
                 self._state = state
@@ -494,16 +507,11 @@ class CouchSource(Source):
                                 StoreBacking(self._store))
         except StaleEntries as exc:
             raise _Rejected(str(exc)) from exc
-        try:
-            jobsummaries = self._read_jobs(self.databases[1], state)
-        except CouchError as exc:
-            if exc.missing_database:
-                raise _Rejected(f"{self.databases[1]}: {exc}") from exc
-            raise
+        kept_jobs, stored_jobs = state.kept_jobs_snapshot(), self._store.jobs_snapshot_id
+        if kept_jobs != stored_jobs:
+            raise _Rejected(f"the stored job records ({stored_jobs}) are not those the "
+                            f"checkpoint goes with ({kept_jobs})")
         with self._apply_lock:
-            # The job records as a full load makes them (the changes since the
-            # checkpoint are applied on top below, again where already read).
-            self._store.replace_jobs(state.all_job_records())
             self._state = state
             with self._cond:
                 self._sequences = dict(checkpoint.sequences)
@@ -515,34 +523,9 @@ class CouchSource(Source):
             self._ready = True
             self._resumes += 1
         log.info("couchdb source: resumed from the kept sequences %s, %d changes applied, "
-                 "%d job summaries read, in %.1f s", dict(checkpoint.sequences),
-                 self._updates - applied, jobsummaries, time.monotonic() - began)
+                 "in %.1f s", dict(checkpoint.sequences), self._updates - applied,
+                 time.monotonic() - began)
         return True
-
-    def _read_jobs(self, db: str, state: SourceState) -> int:
-        """Fill ``state``'s job table from every ``jobsummary`` document of ``db``
-        (the job records are not part of the kept state); returns how many.
-
-        Their problems were reported when they were first read, before the restart.
-        """
-        pages = prefetched(self._pages(db), depth=1, name=f"wmstats-couchdb-jobs-{db}",
-                           on_exit=self.client.close_thread_session)
-        found = 0
-        ignored: list[Problem] = []
-        try:
-            for rows in pages:
-                for row in rows:
-                    doc_id = row.get("id") if isinstance(row, dict) else None
-                    if isinstance(doc_id, str) and state.load_jobsummary(
-                            db, doc_id, row.get("doc"), ignored):
-                        found += 1
-                ignored.clear()
-        finally:
-            pages.close()
-        if self._stop.is_set():
-            raise _Stopped
-        state.jobs.compact()
-        return found
 
     def _catch_up(self, db: str) -> None:
         """Apply every change of ``db`` since the current sequence (``_changes``
@@ -666,16 +649,20 @@ class CouchSource(Source):
                     continue
                 state.update(db, doc_id, doc, problems, workflows, agents, jobs=jobs)
             sequences = {**self._sequences, db: _seq_text(last_seq)}
+            jobs_sid = None
             if jobs:
-                # Before the workflows: their write notes the new sequences.
-                self._store.apply_jobs([state.job_records(n) for n in sorted(jobs)])
-            if workflows or agents:
+                # Before the workflows: their write notes the new sequences (and
+                # keeps the entries, which name this job snapshot).
+                jobs_sid = self._store.apply_jobs([state.job_records(n) for n in sorted(jobs)])
+            if workflows or agents or (jobs_sid is not None and self._store.keeps_checkpoints):
                 names = sorted(workflows)
                 upserts = [state.bundle(n) for n in names if state.shown(n)]
                 deletes = [n for n in names if not state.shown(n)]
                 found = {url: state.agent(url) for url in sorted(agents)}
                 state.forget_converted()
                 kept, gone = state.take_changes()
+                if jobs_sid is not None:
+                    kept.append(jobs_snapshot_entry(jobs_sid))
                 checkpoint = Checkpoint(self.identity, sequences)
                 self._write(lambda: self._store.apply_from_source(
                     checkpoint, upserts, deletes,

@@ -28,7 +28,14 @@ Tables:
     an FTS5 trigram index of :data:`~wmstats_sqlite._schema.TEXT_FIELDS` (name,
     PrepID, input and output datasets; case-sensitive, rowid = ``workflow.row``):
     a wildcard on one of them with a run of 3 or more plain characters reads its
-    candidates there instead of testing every value (layout 8).
+    candidates there instead of testing every value (layout 8); only for the
+    rarest trigrams of its pattern, each candidate then tested against the
+    index's own copy of the values (``workflow_text_fts_content``).
+``workflow_text_trigram``
+    how many workflows hold each trigram of ``workflow_text_fts``, per field:
+    what picks the rarest trigrams of a pattern (layout 9; counted from the index
+    by a replace, kept in step by every other write, or counted again after one
+    that changes many).
 ``agent``, ``meta``
     agent records (JSON); the layout version, the snapshot id, the workflow
     count and the aggregates ``site_sum`` holds (when the aggregate table
@@ -37,17 +44,19 @@ Tables:
     each workflow's job records (one blob, :mod:`wmstats.backends.jobcodec`),
     made by the first job write; ``meta.jobs_snapshot`` is their id.
 
-A file of layout 6 or 7 (positional JSON records; 7 with a name-only index) is
-migrated when opened: records rewritten as JSON lines, the text index built.  A file of an older layout is opened but cannot be read:
+A file of layout 6, 7 or 8 is migrated when opened: 6 and 7 (positional JSON
+records; 7 with a name-only index) have their records rewritten as JSON lines and
+the text index built; the trigram counts are counted from the index.  A file of an older layout is opened but cannot be read:
 :meth:`SqliteStore.replace` rebuilds it in the current layout.  A file of a newer
 layout is refused.
 
 Filters, sort, paging, distinct and aggregates are all SQL with bound
 parameters (column names come only from the schema whitelist); regular
 expressions go through a registered ``REGEXP`` function, wildcards through
-``GLOB`` with ``[`` escaped.  A whole-snapshot replace runs in one transaction
-(indexes dropped, rows rewritten, indexes rebuilt, ``ANALYZE``): a failure
-rolls back and the previous snapshot stays as it was.
+``GLOB`` with ``[`` escaped (``REGEXP`` for a pattern with a NUL).  A
+whole-snapshot replace runs in one transaction (indexes dropped, rows rewritten,
+indexes rebuilt, ``ANALYZE``): a failure rolls back and the previous snapshot
+stays as it was.
 
 The package's parts: ``_schema`` (the layout: version, DDL, the rows a bundle
 becomes), ``_writes`` (writes inside a transaction), ``_queries`` (reads: filters

@@ -4,7 +4,7 @@ rows one bundle becomes (see :mod:`wmstats_sqlite` for what each table holds).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from wmstats.aggregates import AGGREGATES
@@ -12,7 +12,8 @@ from wmstats.query import SORT_SEPARATOR, field_specs
 from wmstats.schema import COUNTER_FIELDS, Workflow, WorkflowBundle
 
 __all__ = ["SCHEMA_VERSION", "MIGRATES_FROM", "INDEXED_FIELDS", "TEXT_FIELDS", "N_COUNTERS",
-           "BATCH", "TEXT_FTS", "quote", "older", "Layout"]
+           "BATCH", "TEXT_FTS", "TEXT_CONTENT", "TEXT_TRIGRAMS", "TRIGRAM", "trigrams", "quote",
+           "older", "Layout"]
 
 #: Bumped when the table layout changes (see :mod:`wmstats_sqlite` for older files).
 #: 3: ``site_sum`` keyed by aggregate.  4: the status history is a bundle part
@@ -21,10 +22,11 @@ __all__ = ["SCHEMA_VERSION", "MIGRATES_FROM", "INDEXED_FIELDS", "TEXT_FIELDS", "
 #: details and derived status (schema 2.2); job records (``job_doc``).
 #: 7: ``workflow_name_fts``.  8: ``workflow_doc.line`` (the record as the JSON text a
 #: server writes, instead of positional JSON) and ``workflow_text_fts`` (trigrams of
-#: the name, PrepID and datasets, instead of ``workflow_name_fts``).
-SCHEMA_VERSION: Final = "8"
+#: the name, PrepID and datasets, instead of ``workflow_name_fts``).  9:
+#: ``workflow_text_trigram`` (how many workflows hold each trigram, per text field).
+SCHEMA_VERSION: Final = "9"
 #: The layouts older files are brought to the current one from, when opened.
-MIGRATES_FROM: Final = ("6", "7")
+MIGRATES_FROM: Final = ("6", "7", "8")
 #: Workflow columns with an ``(field, RequestName)`` index.
 INDEXED_FIELDS: Final = (
     "RequestStatus", "RequestType", "SubRequestType", "Campaign", "Group", "Requestor",
@@ -42,6 +44,23 @@ BATCH: Final = 500
 #: The trigram index of :data:`TEXT_FIELDS` (rowid = ``workflow.row``): ``*text*``
 #: searches on them read their candidates from it instead of testing every value.
 TEXT_FTS: Final = "workflow_text_fts"
+#: FTS5's own table of the values :data:`TEXT_FTS` indexes (``id`` = rowid, then
+#: ``c0``, ``c1``... in :data:`TEXT_FIELDS` order): a narrow table to test
+#: candidates against.
+TEXT_CONTENT: Final = f"{TEXT_FTS}_content"
+#: ``(field, term, docs)``: how many workflows hold each trigram (``term``) in each
+#: text field (``field``: its position in :data:`TEXT_FIELDS`), so that a search
+#: reads only the rarest trigrams of its pattern from :data:`TEXT_FTS`.
+TEXT_TRIGRAMS: Final = "workflow_text_trigram"
+#: The length of the terms of :data:`TEXT_FTS` (and of the shortest run of plain
+#: characters of a pattern it can look up).
+TRIGRAM: Final = 3
+
+
+def trigrams(value: str) -> set[str]:
+    """The terms of :data:`TEXT_FTS` that hold ``value`` (the trigram tokenizer's,
+    case-sensitive: every run of 3 characters)."""
+    return {value[i:i + TRIGRAM] for i in range(len(value) - TRIGRAM + 1)}
 
 
 def _columns() -> tuple[str, ...]:
@@ -95,6 +114,9 @@ class Layout:
                                 f"tokenize='trigram case_sensitive 1')")
         self.insert_text = (f"INSERT INTO {TEXT_FTS} (rowid, {self.text_columns}) "
                             f"VALUES (?, {', '.join('?' for _ in TEXT_FIELDS)})")
+        self.create_trigrams = (f"CREATE TABLE IF NOT EXISTS {TEXT_TRIGRAMS} (field INTEGER "
+                                f"NOT NULL, term TEXT NOT NULL, docs INTEGER NOT NULL, "
+                                f"PRIMARY KEY (field, term)) WITHOUT ROWID")
         self.create = [
             self.create_meta,
             f"CREATE TABLE IF NOT EXISTS workflow (row INTEGER PRIMARY KEY, {col_defs})",
@@ -115,6 +137,7 @@ class Layout:
             "grp TEXT NOT NULL, data BLOB NOT NULL)",
             "CREATE INDEX IF NOT EXISTS source_entry_by_group ON source_entry (grp)",
             self.create_text_fts,
+            self.create_trigrams,
         ]
         self.indexes = [
             f"CREATE INDEX IF NOT EXISTS workflow_by_{name} ON workflow "
@@ -141,6 +164,14 @@ class Layout:
             value = getattr(wf, name)
             values.append(SORT_SEPARATOR.join(value) if isinstance(value, tuple) else value)
         return values
+
+    @staticmethod
+    def trigram_terms(text: Sequence[str]) -> Iterator[tuple[int, str]]:
+        """``(field, term)`` of each trigram the :data:`TEXT_FIELDS` values ``text``
+        (as in :meth:`text_row`) hold: one workflow's share of :data:`TEXT_TRIGRAMS`."""
+        for field, value in enumerate(text):
+            for term in trigrams(value):
+                yield field, term
 
     def value_rows(self, row: int, wf: Workflow) -> Iterator[tuple[int, str, int]]:
         """The ``workflow_value`` rows of a workflow: one per distinct tuple element."""

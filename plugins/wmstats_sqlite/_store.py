@@ -119,7 +119,7 @@ class SqliteStore(SqliteJobs, Store):
                 if version is None or version[0] == SCHEMA_VERSION:
                     _writes.create(con, self._layout, fresh=version is None)
                 elif version[0] in MIGRATES_FROM:
-                    _writes.migrate(con, self._layout)
+                    _writes.migrate(con, self._layout, version[0])
                 elif older(version[0]):
                     self._stale = str(version[0])
                 else:
@@ -219,6 +219,7 @@ class SqliteStore(SqliteJobs, Store):
                 con.execute(f"DROP TABLE IF EXISTS {TEXT_FTS}")  # faster than deleting
                 con.execute(layout.create_text_fts)
                 _writes.insert(con, layout, bundles, compress=self._compress)
+                _writes.rebuild_trigrams(con)
                 _writes.insert_agents(con, agents)
                 for statement in layout.indexes:
                     con.execute(statement)
@@ -259,9 +260,12 @@ class SqliteStore(SqliteJobs, Store):
             try:
                 self._check_layout(con)
                 upserts = list(upserts)
-                _writes.delete(con, [b.workflow.RequestName for b in upserts])
-                _writes.insert(con, self._layout, upserts, compress=self._compress)
-                _writes.delete(con, deletes)
+                counts = _writes.TrigramCounts()
+                _writes.delete(con, [b.workflow.RequestName for b in upserts], counts)
+                _writes.insert(con, self._layout, upserts, compress=self._compress,
+                               counts=counts)
+                _writes.delete(con, deletes, counts)
+                _writes.count_trigrams(con, counts)
                 _writes.insert_agents(con, agents)
                 con.executemany("DELETE FROM agent WHERE url = ?",
                                 [(url,) for url in deleted_agents])
@@ -360,7 +364,7 @@ class SqliteStore(SqliteJobs, Store):
             if found is not None:
                 self._counts.move_to_end(key)
                 return found
-        total = self._sql.count(con, filters)
+        total = self._sql.count(con, filters, count)
         with self._lock:
             self._counts[key] = total
             while len(self._counts) > _COUNT_CACHE:

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import attrs
 
+from wmstats import _deflate
 from wmstats.schema import BUNDLE_PARTS, Workflow, WorkflowBundle
 from wmstats.serialize import json_bytes, json_dumps, json_loads, json_loads_stored, unstructure
 
@@ -163,7 +164,7 @@ def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
         lines.append(json_bytes(rows))  # compact JSON never holds a raw newline
     data = _NEWLINE.join(lines)
     if compress:
-        return zlib.compress(data, 1)
+        return _deflate.compress(data)
     # A copy: orjson's result keeps the capacity of its write buffer.
     return bytes(memoryview(data))
 

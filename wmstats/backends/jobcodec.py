@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import ujson
 
+from wmstats import _deflate
 from wmstats.backends.codec import field_names, record_from_values, record_values
 from wmstats.jobs import JobOptions, convert_jobsummary
 from wmstats.schema import JobGroup, JobSample, WorkflowJobs
@@ -65,7 +66,7 @@ def _rows(cls: type[JobGroup] | type[JobSample],
 def encode_jobs(jobs: WorkflowJobs, *, compress: bool = True) -> bytes:
     """One workflow's job records as one blob."""
     data = json_bytes([_rows(JobGroup, jobs.groups), _rows(JobSample, jobs.samples)])
-    return zlib.compress(data, 1) if compress else data
+    return _deflate.compress(data) if compress else data
 
 
 def _document_of(sample: JobSample) -> dict[str, Any] | None:

@@ -430,8 +430,8 @@ def targets(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         else "-", None if warm is None else warm <= 5.0, size,
         f"process start until /healthz ready, each a resume with "
         f"{fmt(restart.get('warm_restart_changed_documents'))} documents changed while down; "
-        f"the agent database's {fmt(restart.get('agent_documents'))} documents "
-        f"({fmt(restart.get('jobsummaries'))} jobsummary) read again" if warm is not None
+        f"the agent database holds {fmt(restart.get('agent_documents'))} documents "
+        f"({fmt(restart.get('jobsummaries'))} jobsummary), none read again" if warm is not None
         else "")
     ui, size = _latest_results(results, "ui")
     first = _find(ui, "first", "render", preferred=("first_render_ms_p50",))

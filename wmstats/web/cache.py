@@ -34,7 +34,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 import attrs
@@ -64,8 +64,8 @@ from wmstats.schema import (
 )
 from wmstats.serialize import converter
 from wmstats.source import Source, open_source
-from wmstats.stream import available_codings
-from wmstats.store import Store, StoreError, open_store
+from wmstats.stream import FRAME_LEVEL, available_codings
+from wmstats.store import EncodedRuns, Store, StoreError, open_store
 from wmstats.web._drill import (
     ALERT_OPTIONS,
     JOB_OPTIONS,
@@ -74,6 +74,7 @@ from wmstats.web._drill import (
     alerts_reply,
     jobs_reply,
 )
+from wmstats.web._frames import FrameWarmer
 from wmstats.web._encode import (
     Tally,
     document_body,
@@ -184,6 +185,10 @@ class CacheConfig:
         front-ends (for ``cms-headers``).
     :param auth_open: first path segments that need no authentication
         (comma-separated, or a list): ``healthz,metrics`` by default.
+    :param zstd_frame_level: the zstd level at which the full fetch's workflows are
+        kept compressed, in runs, by a background thread at the lowest CPU priority
+        (:class:`wmstats.stream.FrameCache`; stores that keep their records encoded,
+        such as ``memory://``); 0: never (every zstd body compressed as it is sent).
     :param wmcore_prefix: where ``wmstats cache-server`` and ``wmstats serve`` mount
         the WMCore-compatible API (:mod:`wmstats.web.wmcore`) next to this app,
         reading its store and source; empty: not at all.
@@ -217,6 +222,8 @@ class CacheConfig:
     hmac_key_file: str | None = None
     auth_open: str | tuple[str, ...] = DEFAULT_OPEN_PATHS
     wmcore_prefix: str = attrs.field(default=DEFAULT_PREFIX, converter=str)
+    zstd_frame_level: int = attrs.field(default=FRAME_LEVEL, converter=to_int,
+                                        validator=_positive(0))
 
     def __attrs_post_init__(self) -> None:
         prefix = self.wmcore_prefix
@@ -226,6 +233,8 @@ class CacheConfig:
                              f"empty), got {prefix!r}")
         if self.gzip_level > 9:
             raise ValueError(f"gzip_level must be 1..9, got {self.gzip_level}")
+        if self.zstd_frame_level > 22:
+            raise ValueError(f"zstd_frame_level must be 0..22, got {self.zstd_frame_level}")
         if self.default_limit > self.max_limit:
             raise ValueError(f"default_limit ({self.default_limit}) is above max_limit "
                              f"({self.max_limit})")
@@ -354,6 +363,11 @@ class CacheApp:
             gen = MockGenerator(seed=self.config.mock_seed)
             self._store.replace(gen.bundles(self.config.mock), gen.agents())
             self._store.replace_jobs(gen.iter_jobs(self.config.mock))
+        #: the full fetch's zstd frames, if kept (:mod:`wmstats.web._frames`)
+        self.frames: FrameWarmer | None = None
+        if self.config.zstd_frame_level and "zstd" in available_codings() \
+                and self._store.encoded_runs() is not None:
+            self.frames = FrameWarmer(self._store, self.config.zstd_frame_level)
         self._started = time.time()
         self.metrics = Metrics(gauges=self._gauges)
         self.metrics.set_info({"version": __version__, "schema_version": SCHEMA_VERSION,
@@ -402,6 +416,9 @@ class CacheApp:
     def close(self) -> None:
         """Stop the source and close the store, each if the app opened it."""
         self.alert_feed.close()
+        frames: FrameWarmer | None = getattr(self, "frames", None)  # None while building
+        if frames is not None:
+            frames.close()
         if self._owns_source and self._source is not None:
             self._source.close()
         if self._owns_store:
@@ -579,6 +596,12 @@ class CacheApp:
         """
         assert query.limit is not None
         media = call.media
+        if self.frames is not None and call.coding == "zstd" and call.gz \
+                and media in NDJSON_TYPES and not lines and not query.filters \
+                and not query.sort and query.fields is None and query.idx == 0:
+            runs = self._store.encoded_runs()
+            if runs is not None and query.limit >= runs.total:
+                return self._framed(runs, call, snapshot_hint)
         first = min(query.limit, self.config.max_limit)
         page = self._store.query_encoded(query.page(query.idx, first))
         total, sid = page.total, page.snapshot or snapshot_hint
@@ -614,6 +637,24 @@ class CacheApp:
             body = b"".join(body)
         return Reply(body, media, headers=headers, tally=tally, compress=call.gz,
                      coding=call.coding or "gzip")
+
+    def _framed(self, runs: EncodedRuns, call: Call, snapshot_hint: str) -> Reply:
+        """Every workflow as NDJSON in zstd: the kept frames of the runs that did not
+        change, the others compressed as they are sent (:mod:`wmstats.web._frames`)."""
+        assert self.frames is not None
+        sid = runs.snapshot or snapshot_hint
+        tally = Tally()
+
+        def counted_runs() -> Iterator[tuple[str, Sequence[bytes]]]:
+            for key, lines in runs.runs:
+                tally.records += len(lines)
+                yield key, lines
+
+        headers = {"X-Total-Count": str(runs.total), "Content-Encoding": "zstd",
+                   **self._data_headers(sid, _etag(sid, call.media, call.coding),
+                                        self._sources(sid))}
+        body = self.frames.frames(counted_runs(), self.config.chunk_size)
+        return Reply(body, call.media, headers=headers, tally=tally)
 
     def _document(self, key: str, build: Callable[[], Any], call: Call) -> Reply:
         """A fixed JSON document, encoded once."""
@@ -794,6 +835,10 @@ class CacheApp:
             "Seconds since this server first saw the current snapshot.", self._snapshot_age())
         gauges["uptime_seconds"] = ("Seconds since the app was built.",
                                     time.time() - self._started)
+        if self.frames is not None:
+            gauges["zstd_frames_stale"] = (
+                "Runs of workflows whose zstd frame of the full fetch is not compressed "
+                "at zstd_frame_level yet (0: all are).", float(self.frames.stale()))
         if self._source is not None:
             status = self._source.status()
             gauges["source_ready"] = ("1 once the source finished its first full load.",

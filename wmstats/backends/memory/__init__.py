@@ -34,6 +34,7 @@ import bisect
 import operator
 import threading
 import uuid
+import zlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
@@ -52,7 +53,7 @@ from wmstats.query import (
     make_summary,
 )
 from wmstats.schema import Agent, Summary, Workflow, WorkflowBundle
-from wmstats.store import EncodedPage, Store
+from wmstats.store import EncodedPage, EncodedRuns, Store
 
 __all__ = ["MemoryStore"]
 
@@ -63,6 +64,26 @@ _STRING_FIELDS: Final = tuple(
 _FEW_MOVES: Final = 64
 _TUPLE_FIELDS: Final = tuple(
     name for name, spec in field_specs().items() if spec.kind == "str" and spec.many)
+#: :meth:`MemoryStore.encoded_runs` starts a run at each workflow whose name's CRC-32
+#: is a multiple of this (so runs hold this many workflows on average, wherever they
+#: are in the store), and after :data:`RUN_MAX` workflows without such a name.
+RUN_ROWS: Final = 4096
+RUN_MAX: Final = 4 * RUN_ROWS
+
+
+def run_starts(names: Sequence[str]) -> list[int]:
+    """The first row of each run of :meth:`MemoryStore.encoded_runs` over ``names``
+    (sorted): where a run starts depends on the names there, not on row numbers, so
+    adding or removing a workflow moves no run boundary but its own run's."""
+    starts = [0] if names else []
+    last = 0
+    crc32 = zlib.crc32
+    for row in range(1, len(names)):
+        if crc32(names[row].encode("utf-8", "surrogatepass")) % RUN_ROWS == 0 \
+                or row - last >= RUN_MAX:
+            starts.append(row)
+            last = row
+    return starts
 
 
 class _Interner:
@@ -165,6 +186,8 @@ class MemoryStore(MemoryJobs, Store):
         #: read from the aggregate table once, when the store is made
         self.sum_fields = sum_fields()
         self._snap = self._build_snapshot({}, {}, [], {})
+        #: the names list run_starts last read, and its result
+        self._runs: tuple[list[str], list[int]] = ([], [])
 
     def _next_id(self) -> str:
         self._counter += 1
@@ -330,6 +353,20 @@ class MemoryStore(MemoryJobs, Store):
         snap = self._snap
         rows, _total = snap.select(query)
         return map(snap.lines.__getitem__, rows)
+
+    def encoded_runs(self) -> EncodedRuns:
+        """Every workflow's JSON text kept since it was written, in runs of about
+        :data:`RUN_ROWS` (:func:`run_starts`)."""
+        snap = self._snap
+        names, starts = self._runs
+        if names is not snap.names:
+            # Updates in place share the names list: the runs are cut again only
+            # when workflows were added or removed.
+            starts = run_starts(snap.names)
+            self._runs = (snap.names, starts)
+        lines = snap.lines
+        bounds = zip(starts, [*starts[1:], snap.n])
+        return EncodedRuns([(snap.names[a], lines.span(a, b)) for a, b in bounds], snap.sid)
 
     def distinct(self, field: str, query: Query | None = None) -> list[tuple[Scalar, int]]:
         field_spec(field)  # QueryError for an unknown field

@@ -118,6 +118,18 @@ class Rows(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         return itertools.chain.from_iterable(self._chunks)
 
+    def span(self, start: int, stop: int) -> list[T]:
+        """The values of rows ``start`` .. ``stop - 1`` (within range)."""
+        if not 0 <= start <= stop <= self._n:
+            raise IndexError(f"rows {start}..{stop} out of range")
+        out: list[T] = []
+        while start < stop:
+            at, offset = start >> _SHIFT, start & _MASK
+            end = min(stop - start + offset, _CHUNK)
+            out += self._chunks[at][offset:end]
+            start += end - offset
+        return out
+
     def replaced(self, values: Mapping[int, T]) -> Rows[T]:
         """A copy with ``values`` (row -> value) in place of the rows' values."""
         chunks = list(self._chunks)
