@@ -520,15 +520,7 @@ class JobTable:
             workflow = share(entry.workflow, entry.workflow)
             key = (share(task, task), share(state, state), code, share(site, site))
             agent = share(entry.agent, entry.agent)
-            fine = (workflow, key, agent)
-            number = self._fine_ids.get(fine)
-            if number is None:
-                number = self._free.pop() if self._free else len(self._fine)
-                if number == len(self._fine):
-                    self._fine.append(fine)
-                else:
-                    self._fine[number] = fine
-                self._fine_ids[fine] = number
+            number = self._number((workflow, key, agent))
             groups = self._groups.setdefault(workflow, {})
             target = groups.get(key)
             if target is None:
@@ -538,6 +530,18 @@ class JobTable:
             self._index.set(doc_id, number)
             changed.add(workflow)
         return changed
+
+    def _number(self, fine: _FineKey) -> int:
+        """The group number of ``fine`` (a free one, or a new one, the first time)."""
+        number = self._fine_ids.get(fine)
+        if number is None:
+            number = self._free.pop() if self._free else len(self._fine)
+            if number == len(self._fine):
+                self._fine.append(fine)
+            else:
+                self._fine[number] = fine
+            self._fine_ids[fine] = number
+        return number
 
     def _take(self, number: int, fine: _FineKey, group: _Group, doc_id: str) -> None:
         workflow, key, agent = fine
@@ -633,17 +637,9 @@ class JobTable:
             group.pack([row for _, _, row in kept])
         for doc_id, (key, agent) in placed.items():
             task, state, code, site = key
-            fine = (name, (share(task, task), share(state, state), code, share(site, site)),
-                    share(agent, agent))
-            number = self._fine_ids.get(fine)
-            if number is None:
-                number = self._free.pop() if self._free else len(self._fine)
-                if number == len(self._fine):
-                    self._fine.append(fine)
-                else:
-                    self._fine[number] = fine
-                self._fine_ids[fine] = number
-            self._index.set(doc_id, number)
+            self._index.set(doc_id, self._number(
+                (name, (share(task, task), share(state, state), code, share(site, site)),
+                 share(agent, agent))))
         if groups:
             self._groups[name] = groups
 
