@@ -25,11 +25,10 @@ from typing import Any
 import attrs
 import pytest
 
-from wmstats.testing.couchdb_server import in_ci
 from wmstats_couchdb._http import CouchClient, quote, split_server_url
 
 from wmstats.mock import REQUEST_STATUSES, MockGenerator
-from wmstats.testing.couchdb_server import CouchDatabase, CouchServer
+from wmstats.testing.couchdb_server import CouchDatabase, CouchServer, in_ci
 from wmstats.testing.reqmon import (
     INSTALL_COMMAND,
     PYTHON_ENV,
