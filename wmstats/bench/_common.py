@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Final
 
+import requests
+
 from wmstats._procfs import rss_kib, rss_mib
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "UI_URL",
     "start_server",
     "stop_server",
+    "wait_zstd_frames",
     "envelope",
     "machine",
     "percentile",
@@ -227,3 +230,21 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=30)
+
+
+def wait_zstd_frames(session: requests.Session, base: str, timeout: float) -> float | None:
+    """Wait until the server's zstd frames of the full fetch are all compressed
+    (``wmstats_zstd_frames_stale`` 0 in ``/metrics``): the seconds waited, or ``None``
+    when the server keeps none."""
+    began = time.monotonic()
+    while True:
+        with session.get(f"{base}/metrics", timeout=600) as response:
+            stale = next((float(line.split()[1]) for line in response.text.splitlines()
+                          if line.startswith("wmstats_zstd_frames_stale ")), None)
+        if stale is None:
+            return None
+        if stale == 0:
+            return time.monotonic() - began
+        if time.monotonic() - began > timeout:
+            raise RuntimeError(f"the zstd frames were not compressed within {timeout:.0f} s")
+        time.sleep(0.5)

@@ -70,7 +70,14 @@ from typing import IO, Any
 
 import requests
 
-from wmstats.bench._common import envelope, rss_mib, start_server, stop_server, write_json
+from wmstats.bench._common import (
+    envelope,
+    rss_mib,
+    start_server,
+    stop_server,
+    wait_zstd_frames,
+    write_json,
+)
 from wmstats.web.wmcore import DEFAULT_PREFIX
 
 __all__ = ["main", "measure", "QUERIES"]
@@ -137,24 +144,6 @@ def _full_fetch_bytes(session: requests.Session, base: str, coding: str) -> int 
         if response.status_code != 200 or response.headers.get("Content-Encoding") != coding:
             return None
     return sent
-
-
-def _wait_frames(session: requests.Session, base: str, timeout: float) -> float | None:
-    """Wait until the server's zstd frames of the full fetch are all compressed
-    (``wmstats_zstd_frames_stale`` 0 in ``/metrics``): the seconds waited, or ``None``
-    when the server keeps none."""
-    began = time.monotonic()
-    while True:
-        with session.get(f"{base}/metrics", timeout=600) as response:
-            stale = next((float(line.split()[1]) for line in response.text.splitlines()
-                          if line.startswith("wmstats_zstd_frames_stale ")), None)
-        if stale is None:
-            return None
-        if stale == 0:
-            return time.monotonic() - began
-        if time.monotonic() - began > timeout:
-            raise RuntimeError(f"the zstd frames were not compressed within {timeout:.0f} s")
-        time.sleep(0.5)
 
 
 def _time_both(session: requests.Session, ours: str, theirs: str, repeat: int,
@@ -244,7 +233,7 @@ def measure(couch_url: str, workflows: int, *, repeat: int = 5, seed: int = 0,
         results["wmstats_workflows"] = health["workflows"]
         # Before reqmon starts: its fill and the timings do not share the CPU with
         # the compression of the zstd frames.
-        results["full_fetch_zstd_wait_seconds"] = _wait_frames(session, url, 3600)
+        results["full_fetch_zstd_wait_seconds"] = wait_zstd_frames(session, url, 3600)
         with ReqmonServer(couch_url, reqmgr_db=reqmgr_db, wmstats_db=wmstats_db,
                           prepare_views=False, fill_timeout=3600) as reqmon:
             results["reqmon_ready_seconds"] = reqmon.ready_seconds
