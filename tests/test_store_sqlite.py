@@ -675,3 +675,45 @@ def test_rank_marks_seek() -> None:
         bound, offset = marks.seek(len(order) - 1 - idx, descending=True)
         assert sorted((n for n in order if bound is None or n < bound),
                       reverse=True)[offset] == name
+
+
+def test_deep_name_pages_while_two_stores_write(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reader threads take deep pages while this store and another one on the file
+    # write in turn: each page is the page of the snapshot it was read from.
+    monkeypatch.setattr(_ranks, "STEP", 4)
+    path = tmp_path / "busy.db"
+    model = {f"wf-{i:03d}" for i in range(0, 200, 2)}
+    read: list[tuple[str, int, bool, list[str]]] = []
+    stop = threading.Event()
+    with SqliteStore(path) as store, SqliteStore(path) as other:
+        models = {store.replace([simple_bundle(name) for name in model]): sorted(model)}
+
+        def reader(seed: int) -> None:
+            rnd = random.Random(seed)
+            while not stop.is_set():
+                idx, descending = rnd.randrange(4, 110), rnd.random() < 0.5
+                page = store.query(Query(idx=idx, limit=3, sort=(
+                    ("RequestName", "desc" if descending else "asc"),)))
+                read.append((page.snapshot, idx, descending, names(page)))
+
+        threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(3)]
+        for thread in threads:
+            thread.start()
+        rnd = random.Random(11)
+        try:
+            for turn in range(40):
+                added = [f"wf-{rnd.randrange(220):03d}" for _ in range(4)]
+                gone = [f"wf-{rnd.randrange(220):03d}" for _ in range(3)]
+                writer = store if turn % 3 else other
+                sid = writer.apply([simple_bundle(name) for name in added], gone)
+                model = (model | set(added)) - set(gone)
+                models[sid] = sorted(model)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+    assert len({sid for sid, *_ in read}) > 5
+    for sid, idx, descending, found in read:
+        order = models[sid][::-1] if descending else models[sid]
+        assert found == order[idx:idx + 3], (sid, idx, descending)
