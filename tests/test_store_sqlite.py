@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -13,9 +14,10 @@ from wmstats.backends.codec import decode_line, encode_line, encode_workflow
 from wmstats.query import Query, apply_query, parse_query, summarize
 from wmstats.schema import WorkflowBundle
 from wmstats.store import Store, StoreError, StoreOptionError, open_store
-from wmstats.testing.data import sample_agents, sample_bundles, sample_jobs
+from wmstats.testing.data import sample_agents, sample_bundles, sample_jobs, simple_bundle
 from wmstats.testing.store_suite import StoreSuite, extend_aggregates, names
-from wmstats_sqlite import INDEXED_FIELDS, SCHEMA_VERSION, SqliteStore
+from wmstats_sqlite import INDEXED_FIELDS, SCHEMA_VERSION, SqliteStore, _ranks
+from wmstats_sqlite._ranks import RankMarks
 
 
 class TestSqliteStore(StoreSuite):
@@ -579,3 +581,139 @@ def test_several_values_merge_their_index_ranges(db: SqliteStore, sort: str) -> 
         con.set_trace_callback(None)
     merged = [s for s in seen if "UNION ALL" in s]
     assert merged and all(s.count("UNION ALL") == len(statuses) - 1 for s in merged)
+
+
+def _name_pages_match(store: SqliteStore, expected: list[str]) -> None:
+    """Every page of every workflow in name order, both directions, at every
+    offset (each segment boundary of the rank marks among them), is the slice of
+    ``expected`` (the names in order) that the walk from the first name finds."""
+    assert names(store.stream(Query(limit=None))) == expected  # ORDER BY ... OFFSET
+    backwards = expected[::-1]
+    for idx in range(len(expected) + 2):
+        for limit in (1, 5):
+            assert names(store.query(Query(idx=idx, limit=limit))) == \
+                expected[idx:idx + limit], (idx, limit)
+            assert names(store.query(Query(sort=(("RequestName", "desc"),), idx=idx,
+                                            limit=limit))) == \
+                backwards[idx:idx + limit], (idx, limit, "desc")
+    deep = len(expected) // 2
+    assert names(store.query(Query(idx=deep, limit=None))) == expected[deep:]
+    page = store.query(Query(idx=deep, limit=3, sort=(("RequestName", "asc"),
+                                                      ("RequestDate", "desc"))))
+    assert names(page) == expected[deep:deep + 3] and page.total == len(expected)
+
+
+def test_deep_name_pages_start_at_rank_marks(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # A deep page of every workflow in name order starts its walk at a rank mark
+    # (every STEP-th name): it is the page the walk from the first name finds,
+    # after this store's writes (which carry the marks to their snapshot), a
+    # drift that builds them again, and another store's writes on the file.
+    monkeypatch.setattr(_ranks, "STEP", 4)
+    path = tmp_path / "ranks.db"
+    model = {f"wf-{i:03d}" for i in range(0, 120, 2)}
+    with SqliteStore(path) as store, SqliteStore(path) as other:
+        store.replace([simple_bundle(name) for name in model])
+        assert store._marks is None
+        _name_pages_match(store, sorted(model))
+        marks = store._marks
+        assert marks is not None and marks.snapshot == store.snapshot_id
+        assert len(marks.starts) == 15 and marks.counts == [4] * 15
+
+        # Before the first mark, after the last, inside segments, on marks; an
+        # upsert of a present name; deletes of marks, an unknown name, a name
+        # also upserted.
+        upserts = ["a-first", "wf-001", "wf-007", "wf-008", "wf-009", "zz-last", "wf-050"]
+        deletes = ["wf-000", "wf-008", "wf-016", "wf-050", "no-such-workflow", "wf-118"]
+        sid = store.apply([simple_bundle(name) for name in upserts], deletes)
+        model = (model | set(upserts)) - set(deletes)
+        carried = store._marks
+        assert carried is not None and carried.snapshot == sid
+        assert carried.starts is marks.starts and carried.total == len(model)
+        _name_pages_match(store, sorted(model))
+        assert store._marks is carried  # used as carried, not built again
+
+        rnd = random.Random(5)
+        for _ in range(6):
+            pool = [f"wf-{rnd.randrange(130):03d}" for _ in range(12)]
+            added, gone = pool[:8], pool[8:]
+            store.apply([simple_bundle(name) for name in added], gone)
+            model = (model | set(added)) - set(gone)
+            _name_pages_match(store, sorted(model))
+
+        # Many names inside one segment: it drifts beyond the bound, and the
+        # next deep page builds the marks again.
+        crowd = [f"wf-060-{i:02d}" for i in range(30)]
+        store.apply([simple_bundle(name) for name in crowd])
+        model |= set(crowd)
+        assert store._marks is not None and not store._marks.balanced()
+        _name_pages_match(store, sorted(model))
+        assert store._marks is not None and store._marks.balanced()
+
+        # Another store's write: a new snapshot these marks do not know.
+        before = store._marks
+        other.apply([simple_bundle("wf-061-x")], ["wf-060-03", "wf-070"])
+        model = (model | {"wf-061-x"}) - {"wf-060-03", "wf-070"}
+        _name_pages_match(store, sorted(model))
+        assert store._marks is not before and store._marks.snapshot == other.snapshot_id
+        # ... and this store's next write after another one's: marks not carried.
+        other.apply([simple_bundle("wf-062-x")])
+        store.apply([simple_bundle("wf-063-x")], ["wf-064"])
+        model = (model | {"wf-062-x", "wf-063-x"}) - {"wf-064"}
+        _name_pages_match(store, sorted(model))
+        _name_pages_match(other, sorted(model))
+
+
+def test_rank_marks_seek() -> None:
+    # Segments of 2, 0 (all its names deleted), 3 and 1 names.
+    marks = RankMarks("s", ["b", "d", "f", "h"], [2, 0, 3, 1], 2)
+    order = ["a", "b", "f", "g", "g2", "h"]  # "a": inserted before the first mark
+    assert marks.total == len(order)
+    for idx, name in enumerate(order):
+        bound, offset = marks.seek(idx, descending=False)
+        assert sorted(n for n in order if bound is None or n >= bound)[offset] == name
+        bound, offset = marks.seek(len(order) - 1 - idx, descending=True)
+        assert sorted((n for n in order if bound is None or n < bound),
+                      reverse=True)[offset] == name
+
+
+def test_deep_name_pages_while_two_stores_write(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reader threads take deep pages while this store and another one on the file
+    # write in turn: each page is the page of the snapshot it was read from.
+    monkeypatch.setattr(_ranks, "STEP", 4)
+    path = tmp_path / "busy.db"
+    model = {f"wf-{i:03d}" for i in range(0, 200, 2)}
+    read: list[tuple[str, int, bool, list[str]]] = []
+    stop = threading.Event()
+    with SqliteStore(path) as store, SqliteStore(path) as other:
+        models = {store.replace([simple_bundle(name) for name in model]): sorted(model)}
+
+        def reader(seed: int) -> None:
+            rnd = random.Random(seed)
+            while not stop.is_set():
+                idx, descending = rnd.randrange(4, 110), rnd.random() < 0.5
+                page = store.query(Query(idx=idx, limit=3, sort=(
+                    ("RequestName", "desc" if descending else "asc"),)))
+                read.append((page.snapshot, idx, descending, names(page)))
+
+        threads = [threading.Thread(target=reader, args=(seed,)) for seed in range(3)]
+        for thread in threads:
+            thread.start()
+        rnd = random.Random(11)
+        try:
+            for turn in range(40):
+                added = [f"wf-{rnd.randrange(220):03d}" for _ in range(4)]
+                gone = [f"wf-{rnd.randrange(220):03d}" for _ in range(3)]
+                writer = store if turn % 3 else other
+                sid = writer.apply([simple_bundle(name) for name in added], gone)
+                model = (model | set(added)) - set(gone)
+                models[sid] = sorted(model)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+    assert len({sid for sid, *_ in read}) > 5
+    for sid, idx, descending, found in read:
+        order = models[sid][::-1] if descending else models[sid]
+        assert found == order[idx:idx + 3], (sid, idx, descending)

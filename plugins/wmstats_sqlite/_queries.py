@@ -426,6 +426,19 @@ class Queries:
             f"SELECT w.row FROM workflow w{where}{self.order_by(query)} LIMIT ? OFFSET ?",
             [*params, limit, query.idx])]
 
+    @staticmethod
+    def name_rows(con: sqlite3.Connection, descending: bool, bound: str | None, offset: int,
+                  limit: int) -> list[int]:
+        """The rows of a page of every workflow in name order that starts ``offset``
+        names after ``bound`` (:meth:`wmstats_sqlite._ranks.RankMarks.seek`: names
+        ``>=`` it ascending, ``<`` it descending; ``None``: from the first name)."""
+        direction, compare = ("DESC", "<") if descending else ("ASC", ">=")
+        where, params = ("", []) if bound is None else (f" WHERE w.RequestName {compare} ?",
+                                                        [bound])
+        return [r for (r,) in con.execute(
+            f"SELECT w.row FROM workflow w{where} ORDER BY w.RequestName {direction} "
+            f"LIMIT ? OFFSET ?", [*params, limit, offset])]
+
     def _text_page(self, con: sqlite3.Connection, query: Query, limit: int
                    ) -> list[int] | None:
         """The rows of a page sorted by name whose filters are all text globs with

@@ -27,7 +27,7 @@ from wmstats.store import (
     StoreError,
     StoreOptionError,
 )
-from wmstats_sqlite import _writes
+from wmstats_sqlite import _ranks, _writes
 from wmstats_sqlite._jobs import SqliteJobs
 from wmstats_sqlite._queries import Queries, project_lines, regexp
 from wmstats_sqlite._schema import (
@@ -104,6 +104,10 @@ class SqliteStore(SqliteJobs, Store):
             collections.OrderedDict()
         self._results: collections.OrderedDict[tuple[Any, ...], object] = \
             collections.OrderedDict()
+        #: the rank marks of the name order of one snapshot (built by the first deep
+        #: page of every workflow in name order, carried by this store's writes)
+        self._marks: _ranks.RankMarks | None = None
+        self._marks_lock = threading.Lock()
         self._closed = False
         try:
             con = self._connection()
@@ -260,6 +264,12 @@ class SqliteStore(SqliteJobs, Store):
             try:
                 self._check_layout(con)
                 upserts = list(upserts)
+                deletes = list(deletes)
+                marks = self._marks
+                if marks is not None and marks.snapshot != self._meta(con)[0]:
+                    marks = None  # another process wrote since: built again when read
+                touched = {b.workflow.RequestName for b in upserts} | set(deletes)
+                before = set() if marks is None else _ranks.present(con, touched, BATCH)
                 counts = _writes.TrigramCounts()
                 _writes.delete(con, [b.workflow.RequestName for b in upserts], counts)
                 _writes.insert(con, self._layout, upserts, compress=self._compress,
@@ -275,10 +285,16 @@ class SqliteStore(SqliteJobs, Store):
                     _writes.write_entries(con, entries, deleted_entries)
                     _writes.keep_checkpoint(con, checkpoint)
                 sid = _writes.finish(con)
+                if marks is not None:
+                    after = _ranks.present(con, touched, BATCH)
+                    marks = marks.moved(sid, before - after, after - before)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            if marks is not None:
+                with self._lock:
+                    self._marks = marks
             return sid
 
     def checkpoint(self) -> Checkpoint | None:
@@ -342,9 +358,32 @@ class SqliteStore(SqliteJobs, Store):
         total = self._count(con, snapshot, count, query.filters)
         if query.limit == 0 or query.idx >= total:
             return snapshot, total, []
-        rows = self._sql.page_rows(con, query, total, count,
-                                   lambda f: self._count(con, snapshot, count, (f,)))
+        rows = self._marked_rows(con, snapshot, total, query)
+        if rows is None:
+            rows = self._sql.page_rows(con, query, total, count,
+                                       lambda f: self._count(con, snapshot, count, (f,)))
         return snapshot, total, self._sql.lines(con, rows)
+
+    def _marked_rows(self, con: sqlite3.Connection, snapshot: str, total: int, query: Query
+                     ) -> list[int] | None:
+        """The rows of a deep page of every workflow in name order (no filter,
+        ``idx`` at least a step of the rank marks), its walk started at a rank
+        mark (:mod:`wmstats_sqlite._ranks`); ``None`` for other pages."""
+        name, direction = query.sort_spec()[0]
+        if query.filters or name != "RequestName" or query.idx < _ranks.STEP:
+            return None
+        with self._marks_lock:  # one walk builds them, the other threads wait for it
+            marks = self._marks
+            if marks is None or marks.snapshot != snapshot or not marks.balanced():
+                marks = _ranks.build(con, snapshot, _ranks.STEP)
+                with self._lock:
+                    self._marks = marks
+        if marks.total != total:  # never expected: the snapshot id names the data
+            return None
+        descending = direction == "desc"
+        bound, offset = marks.seek(query.idx, descending)
+        return self._sql.name_rows(con, descending, bound, offset,
+                                   -1 if query.limit is None else query.limit)
 
     @staticmethod
     def _meta(con: sqlite3.Connection) -> tuple[str, int]:
