@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from wmstats.backends.codec import decode_line, encode_line, encode_workflow
-from wmstats.query import Query, apply_query, parse_query, summarize
+from wmstats.query import Query, apply_query, budget, parse_query, summarize
 from wmstats.schema import WorkflowBundle
 from wmstats.store import Store, StoreError, StoreOptionError, open_store
 from wmstats.testing.data import sample_agents, sample_bundles, sample_jobs, simple_bundle
@@ -662,6 +663,35 @@ def test_deep_name_pages_start_at_rank_marks(tmp_path: Path,
         model = (model | {"wf-062-x", "wf-063-x"}) - {"wf-064"}
         _name_pages_match(store, sorted(model))
         _name_pages_match(other, sorted(model))
+
+
+def test_rank_marks_build_outside_the_request_budget(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Building the marks walks the whole name index once per snapshot; at 1,000,000
+    # names read from disk that outlasts a request's budget, and a build cut short
+    # would fail every deep page until the disk cache is warm. It does not count
+    # against the budget of the request that happens to build them.
+    monkeypatch.setattr(_ranks, "STEP", 4)
+    real_build = _ranks.build
+    expired_during_build: list[bool] = []
+
+    def slow_build(con: sqlite3.Connection, snapshot: str, step: int = 4) -> RankMarks:
+        marks = real_build(con, snapshot, step)
+        time.sleep(0.3)
+        expired_during_build.append(budget.expired())
+        return marks
+
+    monkeypatch.setattr(_ranks, "build", slow_build)
+    with SqliteStore(tmp_path / "budget.db") as store:
+        names = sorted(f"wf-{i:03d}" for i in range(40))
+        store.replace([simple_bundle(name) for name in names])
+        with budget.time_budget(0.2):
+            page = store.query(Query(idx=30, limit=5))
+            # The 0.3 s of the build did not count against the request's budget.
+            assert not budget.expired()
+        assert [r.RequestName for r in page.records] == names[30:35]
+        assert expired_during_build == [False]
+        assert store._marks is not None
 
 
 def test_rank_marks_seek() -> None:
