@@ -173,7 +173,7 @@ def _put_extras(client: CouchClient, dbs: Dbs, extras: list[dict[str, Any]]) -> 
 
 
 @pytest.mark.parametrize(("backend", "reader_process"),
-                         [("memory", True), ("sqlite", True), ("memory", False)])
+                         [("memory", False), ("sqlite", False), ("memory", True)])
 def test_full_load_equals_converting_the_documents(client: CouchClient, dbs: Dbs,
                                                    caplog: pytest.LogCaptureFixture,
                                                    tmp_path: Path, backend: str,
@@ -496,7 +496,8 @@ def test_stopping_during_a_load_ends_the_reader_process(client: CouchClient, dbs
     _seed(client, dbs, 30)
     with open_store("memory://") as store:
         source = _PausingSource(store, url=dbs.url, requests_db=dbs.requests,
-                                wmstats_db=dbs.wmstats, **{**FAST, "batch_size": 5})
+                                wmstats_db=dbs.wmstats, reader_process=True,
+                                **{**FAST, "batch_size": 5})
         with source:
             source.start()
             assert source.paused.wait(30)

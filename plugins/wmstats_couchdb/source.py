@@ -12,19 +12,22 @@ shown are options; from a URL::
 How it works (one background thread, plus one per database once loaded):
 
 1. **Full load.**  Read each database's ``update_seq`` (``GET /db``), then page
-   through ``_all_docs?include_docs=true`` by ``startkey`` (``batch_size`` rows a
-   page; the next page is read while this one is converted): first the agent
-   database, whose ``agent_request`` documents are kept packed
-   (:class:`~wmstats_couchdb._state.SourceState`), then the request database,
-   each page's workflows merged (converting their agent reports then) and handed
-   to one :meth:`~wmstats.store.Store.replace` as they come.  No raw page
-   outlives its conversion, and the converted records never all exist at once.
+   through ``_all_docs?include_docs=true`` of both databases at once by
+   ``startkey`` (``batch_size`` rows a page; a thread per database reads one
+   page ahead, or a :class:`~wmstats_couchdb._reader.ProcessReader` reads the
+   agent database with ``reader_process``): the request documents converted as
+   they come, the ``agent_request`` documents kept packed
+   (:class:`~wmstats_couchdb._state.SourceState`).  Then every shown workflow
+   is merged (converting its agent reports then) and handed to one
+   :meth:`~wmstats.store.Store.replace` as it is made.  No raw page outlives
+   its conversion, and the converted records never all exist at once.
    The ``jobsummary`` documents become job records as they are read (counts, a
    few samples per group, a 12-byte index entry per document:
    :class:`~wmstats.jobs.JobTable`), stored with
-   :meth:`~wmstats.store.Store.replace_jobs` after the workflows.
-   A failure part way makes the replace fail: the store keeps its snapshot, and
-   the load is retried with a capped exponential backoff.
+   :meth:`~wmstats.store.Store.replace_jobs` just before the workflows.
+   A failure while reading writes nothing (one while storing makes the replace
+   fail): the store keeps its snapshot, and the load is retried with a capped
+   exponential backoff.
 2. **Updates.**  Follow each database's ``_changes`` (``feed=longpoll``,
    ``include_docs``, ``heartbeat``) from the ``update_seq`` read before the load.
    A change already seen by the load is applied again, which is harmless: a
@@ -147,7 +150,8 @@ class CouchSource(Source):
     :param job_detail_limit: characters of error details kept per sample job.
     :param reader_process: read the agent database of a full load in a second
         process (:class:`~wmstats_couchdb._reader.ProcessReader`), on another core
-        than the conversion of the request database; ``False`` reads it in a thread.
+        than the conversion of the request database (it pays only on a machine with
+        a core to spare: docs/couchdb-source.md); ``False`` reads it in a thread.
     """
 
     scheme: ClassVar[str] = "couchdb"
@@ -159,7 +163,7 @@ class CouchSource(Source):
                  timeout: float = 60.0, heartbeat: float = 1.0, idle_timeout: float = 30.0,
                  max_wait: float = 60.0, retry_initial: float = 0.5, retry_max: float = 30.0, gzip: bool = False,
                  log_problems: int = 20, job_samples: int = 3,
-                 job_detail_limit: int = 2000, reader_process: bool = True) -> None:
+                 job_detail_limit: int = 2000, reader_process: bool = False) -> None:
         super().__init__(store)
         try:
             base, auth = split_server_url(url)
@@ -494,6 +498,7 @@ class CouchSource(Source):
         try:
             for touched in self._read_both(state, problems):
                 read.extend(sorted(touched))
+            read_seconds = time.monotonic() - began
             checkpoint = Checkpoint(self.identity, sequences)
             with self._apply_lock:
                 # The job records first (the table is complete once the agent database
@@ -517,8 +522,9 @@ class CouchSource(Source):
             self._loaded_at = time.time()
         self._report(problems, "the full load")
         log.info("couchdb source: loaded %d documents, %d workflows shown, %d job summaries, "
-                 "in %.1f s (sequences %s)", self._rows_read, len(state.names()),
-                 len(state.jobs), seconds, sequences)
+                 "in %.1f s (%.1f s reading, %.1f s merging and storing; sequences %s)",
+                 self._rows_read, len(state.names()), len(state.jobs), seconds, read_seconds,
+                 seconds - read_seconds, sequences)
 
     # ------------------------------------------------------------------ warm restart
 
