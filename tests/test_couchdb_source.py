@@ -7,6 +7,7 @@ import contextlib
 import copy
 import io
 import math
+import os
 import threading
 import time
 import urllib.parse
@@ -19,7 +20,7 @@ import jsonschema
 import pytest
 import requests
 import ujson
-from wmstats_couchdb._http import CouchClient, quote, split_server_url
+from wmstats_couchdb._http import CouchClient, CouchError, quote, split_server_url
 from wmstats_couchdb.seed import seed_couchdb
 from wmstats_couchdb.source import CouchSource
 
@@ -147,6 +148,21 @@ def _extras(gen: MockGenerator) -> list[dict[str, Any]]:
             {"_id": "_design/WMStats", "views": {}}]
 
 
+def _readers() -> list[int]:
+    """The reader processes (``wmstats_couchdb._reader``) this process started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            parent = int(stat[stat.rindex(")") + 2:].split()[1])
+            if parent == os.getpid() and b"wmstats_couchdb._reader" in (
+                    entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+    return found
+
+
 def _put_extras(client: CouchClient, dbs: Dbs, extras: list[dict[str, Any]]) -> None:
     for doc in extras:
         db = dbs.wmstats if doc.get("type") in ("agent_request", "mystery") else dbs.requests
@@ -156,10 +172,12 @@ def _put_extras(client: CouchClient, dbs: Dbs, extras: list[dict[str, Any]]) -> 
 # --------------------------------------------------------------------------- full load
 
 
-@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+@pytest.mark.parametrize(("backend", "reader_process"),
+                         [("memory", False), ("sqlite", False), ("memory", True)])
 def test_full_load_equals_converting_the_documents(client: CouchClient, dbs: Dbs,
                                                    caplog: pytest.LogCaptureFixture,
-                                                   tmp_path: Path, backend: str) -> None:
+                                                   tmp_path: Path, backend: str,
+                                                   reader_process: bool) -> None:
     _seed(client, dbs, 50)
     gen = MockGenerator(seed=SEED)
     extras = _extras(gen)
@@ -167,9 +185,10 @@ def test_full_load_equals_converting_the_documents(client: CouchClient, dbs: Dbs
     seqs = {db: str(client.request("GET", f"/{db}")["update_seq"])
             for db in (dbs.requests, dbs.wmstats)}
     url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path}/wmstats.db"
-    with open_store(url) as store, _source(store, dbs) as source:
+    with open_store(url) as store, _source(store, dbs, reader_process=reader_process) as source:
         source.start()
         assert source.wait_ready(60)
+        assert not _readers()  # the reader process has ended
         want, agents = _expected_from([*gen.iter_documents(50), *extras])
         got, got_agents = _store_content(store)
         assert got == want and got_agents == agents
@@ -425,6 +444,69 @@ def test_kill_mid_load_keeps_the_previous_snapshot(disk_server: PouchServer) -> 
                 assert source.status().loads == 1
     finally:
         c.close()
+
+
+def test_the_reader_process_hands_over_pages_reports_errors_and_ends(
+        client: CouchClient, dbs: Dbs) -> None:
+    from wmstats_couchdb._reader import ProcessReader, ReaderError
+    from wmstats_couchdb._state import pack_report
+
+    _seed(client, dbs, 20)
+    client.request("PUT", f"/{quote(dbs.wmstats)}/odd", body={
+        "type": "agent_request", "workflow": "w", "agent_url": "a", "timestamp": "soon"})
+    rows = client.request("GET", f"/{quote(dbs.wmstats)}/_all_docs",
+                          params={"include_docs": True})["rows"]
+    reader = ProcessReader(client, dbs.wmstats, 7)
+    try:
+        items = [item for page in reader.pages() for item in page]
+    finally:
+        reader.close()
+    # every row, in order: well-formed agent reports packed as the state packs them,
+    # the rest (agent_info, design and malformed documents) as read
+    assert len(items) == len(rows)
+    packed = 0
+    for (doc_id, item), row in zip(items, rows):
+        if doc_id is None:
+            assert item == row and pack_report(row["id"], row["doc"]) is None
+        else:
+            assert doc_id == row["id"] and item == pack_report(row["id"], row["doc"])
+            packed += 1
+    assert packed == sum(r["doc"].get("type") == "agent_request" for r in rows) - 1
+
+    # a CouchDB error of the reader is raised as one
+    reader = ProcessReader(client, dbs.wmstats + "_missing", 7)
+    try:
+        with pytest.raises(CouchError) as error:
+            list(reader.pages())
+        assert error.value.missing_database
+    finally:
+        reader.close()
+    # a reader that dies says so
+    reader = ProcessReader(client, dbs.wmstats, 1)
+    try:
+        reader._proc.kill()
+        with pytest.raises(ReaderError, match="ended without an answer"):
+            list(reader.pages())
+    finally:
+        reader.close()
+    assert not _readers()
+
+
+def test_stopping_during_a_load_ends_the_reader_process(client: CouchClient, dbs: Dbs) -> None:
+    _seed(client, dbs, 30)
+    with open_store("memory://") as store:
+        source = _PausingSource(store, url=dbs.url, requests_db=dbs.requests,
+                                wmstats_db=dbs.wmstats, reader_process=True,
+                                **{**FAST, "batch_size": 5})
+        with source:
+            source.start()
+            assert source.paused.wait(30)
+            assert _readers()  # the agent database's reader
+            source._stop.set()
+            source.resume.set()
+            assert source.stop(20)
+            assert not source.ready and store.get_agents() == []
+        assert not _readers()
 
 
 def test_a_deleted_database_is_loaded_again(client: CouchClient, dbs: Dbs) -> None:

@@ -310,6 +310,45 @@ def test_prefetched_keeps_order_raises_and_stops() -> None:
     assert ended.is_set() and len(made) <= 4
 
 
+def test_interleaved_keeps_each_sources_order_raises_and_stops() -> None:
+    import threading
+
+    from wmstats_couchdb._prefetch import interleaved
+
+    got = list(interleaved([iter(range(30)), iter("abcdefghij")], depth=2))
+    assert [x for i, x in got if i == 0] == list(range(30))
+    assert [x for i, x in got if i == 1] == list("abcdefghij")
+    assert len(got) == 40
+
+    def failing() -> Any:
+        yield "x"
+        raise RuntimeError("reader failed")
+
+    seen = []
+    with pytest.raises(RuntimeError, match="reader failed"):
+        for item in interleaved([iter(range(3)), failing()]):
+            seen.append(item)
+    assert (1, "x") in seen
+
+    made: list[int] = []
+    ended = [threading.Event(), threading.Event()]
+    closed = threading.Event()
+
+    def endless() -> Any:
+        try:
+            for i in range(10**6):
+                made.append(i)
+                yield i
+        finally:
+            closed.set()  # a source left part way is closed
+
+    both = interleaved([endless(), endless()], depth=1,
+                       on_exit=[ended[0].set, ended[1].set])
+    next(both)
+    both.close()
+    assert all(e.is_set() for e in ended) and closed.is_set() and len(made) <= 8
+
+
 def test_shared_request_fields_exist() -> None:
     import attrs
     from wmstats_couchdb._state import _SHARED_FIELDS

@@ -121,6 +121,8 @@ class _Reader:
             return ()
         if isinstance(value, str):
             return (value,) if value else ()
+        if type(value) is list and all(type(item) is str for item in value):
+            return tuple(item for item in value if item)  # the common case, quickly
         if isinstance(value, dict):
             items: Iterable[tuple[str, Any]] = ((f"{path}.{k}", v) for k, v in value.items())
         elif isinstance(value, (list, tuple)):

@@ -12,19 +12,22 @@ shown are options; from a URL::
 How it works (one background thread, plus one per database once loaded):
 
 1. **Full load.**  Read each database's ``update_seq`` (``GET /db``), then page
-   through ``_all_docs?include_docs=true`` by ``startkey`` (``batch_size`` rows a
-   page; the next page is read while this one is converted): first the agent
-   database, whose ``agent_request`` documents are kept packed
-   (:class:`~wmstats_couchdb._state.SourceState`), then the request database,
-   each page's workflows merged (converting their agent reports then) and handed
-   to one :meth:`~wmstats.store.Store.replace` as they come.  No raw page
-   outlives its conversion, and the converted records never all exist at once.
+   through ``_all_docs?include_docs=true`` of both databases at once by
+   ``startkey`` (``batch_size`` rows a page; a thread per database reads one
+   page ahead, or a :class:`~wmstats_couchdb._reader.ProcessReader` reads the
+   agent database with ``reader_process``): the request documents converted as
+   they come, the ``agent_request`` documents kept packed
+   (:class:`~wmstats_couchdb._state.SourceState`).  Then every shown workflow
+   is merged (converting its agent reports then) and handed to one
+   :meth:`~wmstats.store.Store.replace` as it is made.  No raw page outlives
+   its conversion, and the converted records never all exist at once.
    The ``jobsummary`` documents become job records as they are read (counts, a
    few samples per group, a 12-byte index entry per document:
    :class:`~wmstats.jobs.JobTable`), stored with
-   :meth:`~wmstats.store.Store.replace_jobs` after the workflows.
-   A failure part way makes the replace fail: the store keeps its snapshot, and
-   the load is retried with a capped exponential backoff.
+   :meth:`~wmstats.store.Store.replace_jobs` just before the workflows.
+   A failure while reading writes nothing (one while storing makes the replace
+   fail): the store keeps its snapshot, and the load is retried with a capped
+   exponential backoff.
 2. **Updates.**  Follow each database's ``_changes`` (``feed=longpoll``,
    ``include_docs``, ``heartbeat``) from the ``update_seq`` read before the load.
    A change already seen by the load is applied again, which is harmless: a
@@ -76,7 +79,8 @@ from wmstats_couchdb._http import (
     redact,
     split_server_url,
 )
-from wmstats_couchdb._prefetch import prefetched
+from wmstats_couchdb._prefetch import interleaved
+from wmstats_couchdb._reader import Page, ProcessReader
 from wmstats_couchdb._state import (
     ENTRY_FORMAT,
     SourceState,
@@ -144,6 +148,10 @@ class CouchSource(Source):
     :param job_samples: sample jobs kept per (workflow, task, state, exit code,
         site) of the ``jobsummary`` documents (:class:`wmstats.jobs.JobOptions`).
     :param job_detail_limit: characters of error details kept per sample job.
+    :param reader_process: read the agent database of a full load in a second
+        process (:class:`~wmstats_couchdb._reader.ProcessReader`), on another core
+        than the conversion of the request database (it pays only on a machine with
+        a core to spare: docs/couchdb-source.md); ``False`` reads it in a thread.
     """
 
     scheme: ClassVar[str] = "couchdb"
@@ -155,7 +163,7 @@ class CouchSource(Source):
                  timeout: float = 60.0, heartbeat: float = 1.0, idle_timeout: float = 30.0,
                  max_wait: float = 60.0, retry_initial: float = 0.5, retry_max: float = 30.0, gzip: bool = False,
                  log_problems: int = 20, job_samples: int = 3,
-                 job_detail_limit: int = 2000) -> None:
+                 job_detail_limit: int = 2000, reader_process: bool = False) -> None:
         super().__init__(store)
         try:
             base, auth = split_server_url(url)
@@ -193,6 +201,7 @@ class CouchSource(Source):
         self.retry_initial = retry_initial
         self.retry_max = max(retry_max, retry_initial)
         self.log_problems = log_problems
+        self.reader_process = reader_process
         self.job_options = JobOptions(samples=job_samples, detail_limit=job_detail_limit)
         self.client = CouchClient(base, auth=auth, timeout=timeout, gzip=gzip)
         self._url = redact(base if auth is None else base.replace("://", f"://{auth[0]}@", 1))
@@ -372,51 +381,80 @@ class CouchSource(Source):
 
     def _pages(self, db: str) -> Iterator[list[Any]]:
         """The rows of ``_all_docs?include_docs=true``, a page at a time."""
-        path = f"/{quote(db)}/_all_docs"
-        params: dict[str, Any] = {"include_docs": True, "limit": self.batch_size}
-        while True:
+        for rows in self.client.all_docs(db, self.batch_size):
+            self._connected_now()
+            yield rows
             if self._stop.is_set():
                 return
-            body = self.client.request("GET", path, params=params)
-            self._connected_now()
-            rows = body.get("rows") if isinstance(body, dict) else None
-            if not isinstance(rows, list):
-                raise CouchError(0, "bad_answer", "_all_docs without rows", "GET", path)
-            yield rows
-            if len(rows) < self.batch_size:
-                return
-            params = {"include_docs": True, "limit": self.batch_size,
-                      "startkey": rows[-1].get("id"), "skip": 1}
 
-    def _read(self, db: str, state: SourceState, problems: list[Problem], convert: bool
-              ) -> Iterator[set[str]]:
-        """Read a whole database into ``state``; per page, the workflows it touched.
+    def _apply_rows(self, db: str, rows: list[Any], state: SourceState,
+                    problems: list[Problem], touched: set[str], agents: set[str],
+                    convert: bool) -> None:
+        """Apply one page of ``_all_docs`` rows to ``state``, letting go of each
+        document once it is converted."""
+        rows.reverse()
+        while rows:
+            row = rows.pop()
+            doc_id = row.get("id") if isinstance(row, dict) else None
+            if not isinstance(doc_id, str):
+                problems.append(Problem("<unknown>", "", f"{db}: _all_docs row "
+                                                         f"without an id; skipped"))
+                continue
+            state.update(db, doc_id, row.get("doc"), problems, touched, agents,
+                         convert=convert)
+            self._rows_read += 1
+
+    def _apply_page(self, db: str, page: Page, state: SourceState, problems: list[Problem],
+                    touched: set[str], agents: set[str]) -> None:
+        """Apply one page of the reader process (:class:`ProcessReader`) to ``state``:
+        as :meth:`_apply_rows` with ``convert=False``."""
+        for doc_id, item in page:
+            if doc_id is None:
+                self._apply_rows(db, [item], state, problems, touched, agents, False)
+            else:
+                state.update_packed(db, doc_id, item, problems, touched, agents)
+                self._rows_read += 1
+
+    def _read_both(self, state: SourceState, problems: list[Problem]) -> Iterator[set[str]]:
+        """Read both databases into ``state``: the request database here, the agent
+        database in a :class:`ProcessReader` (or a thread, without ``reader_process``)
+        at the same time.  Yields, per page of the request database, the workflows
+        it touched; the agent database is read completely before this ends.
 
         The objects made so far are moved out of the cyclic garbage collector's way
         after each page (:func:`gc.freeze`; the load ends with :func:`gc.unfreeze`):
         they are long-lived, and scanning them again and again costed a quarter of
         the load's time.
         """
-        pages = prefetched(self._pages(db), depth=1, name=f"wmstats-couchdb-read-{db}",
-                           on_exit=self.client.close_thread_session)
+        requests_db, wmstats_db = self.databases
+        reader = (ProcessReader(self.client, wmstats_db, self.batch_size)
+                  if self.reader_process else None)
+        agent_pages: Iterator[Any] = (reader.pages() if reader is not None
+                                      else self._pages(wmstats_db))
+        pages = interleaved([self._pages(requests_db), agent_pages], depth=1,
+                            names=[f"wmstats-couchdb-read-{requests_db}",
+                                   f"wmstats-couchdb-read-{wmstats_db}"],
+                            on_exit=[self.client.close_thread_session,
+                                     self.client.close_thread_session])
         agents: set[str] = set()
         try:
-            for rows in pages:
+            for index, page in pages:
+                if self._stop.is_set():
+                    break
                 touched: set[str] = set()
-                rows.reverse()
-                while rows:  # let go of each document once it is converted
-                    row = rows.pop()
-                    doc_id = row.get("id") if isinstance(row, dict) else None
-                    if not isinstance(doc_id, str):
-                        problems.append(Problem("<unknown>", "", f"{db}: _all_docs row "
-                                                                 f"without an id; skipped"))
-                        continue
-                    state.update(db, doc_id, row.get("doc"), problems, touched, agents,
-                                 convert=convert)
-                    self._rows_read += 1
+                if index == 0:
+                    self._apply_rows(requests_db, page, state, problems, touched, agents,
+                                     True)
+                elif reader is not None:
+                    self._apply_page(wmstats_db, page, state, problems, set(), agents)
+                else:
+                    self._apply_rows(wmstats_db, page, state, problems, set(), agents, False)
                 gc.freeze()
-                yield touched
+                if index == 0:
+                    yield touched
         finally:
+            if reader is not None:
+                reader.close()  # first: it ends a receive waiting in a thread
             pages.close()
         if self._stop.is_set():
             raise _Stopped
@@ -424,13 +462,14 @@ class CouchSource(Source):
     def _load(self) -> None:
         """Read both databases and replace the store's snapshot (see the module doc).
 
-        The agent database is read first, its ``agent_request`` documents packed
-        without converting them; then the request documents are read, and each
-        page's workflows are merged (converting their agent reports then) and handed to :meth:`Store.replace_from_source
-        <wmstats.store.Store.replace_from_source>` at once (with the checkpoint and
-        the kept entries, which a store that persists writes with the snapshot):
-        the converted records never all exist at the same time.  If reading fails
-        part way, the replace fails and the store keeps its snapshot.
+        Both databases are read at once (:meth:`_read_both`): the request documents
+        are converted as they come, the ``agent_request`` documents packed without
+        converting them.  Then every shown workflow is merged (converting its agent
+        reports then) and handed to :meth:`Store.replace_from_source
+        <wmstats.store.Store.replace_from_source>` as it is made (with the
+        checkpoint and the kept entries, which a store that persists writes with
+        the snapshot): the converted records never all exist at the same time.  If
+        reading fails part way, nothing is written and the store keeps its snapshot.
         """
         began = time.monotonic()
         sequences: dict[str, str] = {}
@@ -444,22 +483,22 @@ class CouchSource(Source):
                             keeps_entries=self._store.keeps_checkpoints)
         problems: list[Problem] = []
         self._rows_read = 0
-        requests_db, wmstats_db = self.databases
+        read: list[str] = []  # request workflows in the order read
 
         def bundles() -> Iterator[WorkflowBundle]:
             merged: set[str] = set()
-            for touched in self._read(requests_db, state, problems, convert=True):
-                for name in sorted(touched):
-                    if state.shown(name):
-                        merged.add(name)
-                        yield state.bundle(name, problems)
+            for name in read:
+                if name not in merged and state.shown(name):
+                    merged.add(name)
+                    yield state.bundle(name, problems)
             for name in state.names():  # workflows shown without a request document
                 if name not in merged:
                     yield state.bundle(name, problems)
 
         try:
-            for _touched in self._read(wmstats_db, state, problems, convert=False):
-                pass
+            for touched in self._read_both(state, problems):
+                read.extend(sorted(touched))
+            read_seconds = time.monotonic() - began
             checkpoint = Checkpoint(self.identity, sequences)
             with self._apply_lock:
                 # The job records first (the table is complete once the agent database
@@ -483,8 +522,9 @@ class CouchSource(Source):
             self._loaded_at = time.time()
         self._report(problems, "the full load")
         log.info("couchdb source: loaded %d documents, %d workflows shown, %d job summaries, "
-                 "in %.1f s (sequences %s)", self._rows_read, len(state.names()),
-                 len(state.jobs), seconds, sequences)
+                 "in %.1f s (%.1f s reading, %.1f s merging and storing; sequences %s)",
+                 self._rows_read, len(state.names()), len(state.jobs), seconds, read_seconds,
+                 seconds - read_seconds, sequences)
 
     # ------------------------------------------------------------------ warm restart
 
