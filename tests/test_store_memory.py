@@ -243,3 +243,55 @@ def test_runs_are_cut_by_names_not_rows(monkeypatch: pytest.MonkeyPatch) -> None
     moved = {grown[r] for r in memory.run_starts(grown)} ^ starts
     assert moved <= {"wf-01001"} | {n for n in names if "wf-00900" < n < "wf-01200"}
     assert memory.run_starts([]) == []
+
+
+def _production_bundles(n: int) -> list[WorkflowBundle]:
+    from wmstats.mock import MockGenerator
+
+    return list(MockGenerator.production_sized(5, now=1_700_000_000).bundles(n))
+
+
+@pytest.mark.parametrize("write", ["replace", "apply"])
+def test_blobs_are_compressed_with_a_dictionary(write: str) -> None:
+    """The first write with enough bundles makes the snapshot's dictionary: every
+    blob is made with it, reads back to its bundle, and the blobs take less than
+    zlib alone makes; an update reads back as written, with the same dictionary."""
+    from wmstats.backends.codec import encode_parts
+    from wmstats.backends.dictionary import BlobDictionary
+
+    bundles = _production_bundles(80)
+    store = MemoryStore()
+    if write == "replace":
+        store.replace(bundles)
+    else:
+        store.apply(bundles)
+    snap = store._snap
+    dictionary = snap.dictionary
+    assert dictionary is not None
+    assert all(BlobDictionary.made(blob) for blob in snap.blobs)
+    got = store.get_many(b.workflow.RequestName for b in bundles)
+    assert got == {b.workflow.RequestName: b for b in bundles}
+    assert sum(map(len, snap.blobs)) < 0.85 * sum(
+        len(encode_parts(b, compress=True)) for b in bundles)
+
+    first = next(b for b in bundles if len(b.sites) > 1)
+    changed = attrs.evolve(first, sites=first.sites[1:])
+    store.apply([changed])
+    assert store._snap.dictionary is dictionary
+    assert store.get_many([first.workflow.RequestName]) == {
+        first.workflow.RequestName: changed}
+    assert store.get_parts([first.workflow.RequestName], ["sites"])[
+        first.workflow.RequestName].sites == changed.sites
+
+
+def test_few_bundles_make_no_dictionary_until_enough_come() -> None:
+    """Too few bundles to learn from are compressed alone; a later write with enough
+    makes the dictionary, and the blobs of both kinds read back."""
+    bundles = _production_bundles(40)
+    store = MemoryStore()
+    store.replace(bundles[:3])
+    assert store._snap.dictionary is None
+    store.apply(bundles[3:])
+    assert store._snap.dictionary is not None
+    assert store.get_many(b.workflow.RequestName for b in bundles) == {
+        b.workflow.RequestName: b for b in bundles}
