@@ -295,3 +295,27 @@ def test_few_bundles_make_no_dictionary_until_enough_come() -> None:
     assert store._snap.dictionary is not None
     assert store.get_many(b.workflow.RequestName for b in bundles) == {
         b.workflow.RequestName: b for b in bundles}
+
+
+def test_interning_shares_the_strings_of_tuples_and_skips_unique_fields() -> None:
+    """Equal strings inside different tuples are one object; the fields whose values
+    are one per workflow (names, PrepIDs, output datasets) take no table entry."""
+    store = MemoryStore()
+    store.replace([
+        simple_bundle("w1", Sites=("T1_US_FNAL", "".join(["T2_", "CH"])), PrepID="p1"),
+        simple_bundle("w2", Sites=("".join(["T2_", "CH"]),), PrepID="p2"),
+    ])
+    first, second = store.query(Query()).records
+    assert first.Sites[1] is second.Sites[0]
+    table = store._interner.table
+    assert not {"w1", "w2", "p1", "p2"} & set(table)
+    assert first.RequestName == "w1" and first.PrepID == "p1"
+
+
+def test_trim_heap_keeps_what_is_in_use() -> None:
+    from wmstats._procfs import trim_heap
+
+    data = [bytes([i % 256]) * 4096 for i in range(1000)]
+    del data[::2]
+    assert isinstance(trim_heap(), bool)
+    assert all(chunk == bytes([(2 * i + 1) % 256]) * 4096 for i, chunk in enumerate(data))

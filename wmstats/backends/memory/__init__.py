@@ -43,6 +43,7 @@ import zlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
+from wmstats._procfs import trim_heap
 from wmstats.backends.codec import PartsDictionary, decode_bundle, encode_line, encode_parts
 from wmstats.backends.memory._jobs import MemoryJobs
 from wmstats.backends.memory._bitmaps import Rows
@@ -62,13 +63,20 @@ from wmstats.store import EncodedPage, EncodedRuns, Store
 
 __all__ = ["MemoryStore"]
 
+#: Fields whose values are (nearly) one per workflow: interning them would share
+#: nothing and cost a table entry each (at 100,000 production-sized mock
+#: workflows, most of the table's ~20 MiB).
+_UNIQUE_FIELDS: Final = frozenset(
+    {"RequestName", "PrepID", "OutputDatasets", "OutputModulesLFNBases"})
 _STRING_FIELDS: Final = tuple(
-    name for name, spec in field_specs().items() if spec.kind == "str")
+    name for name, spec in field_specs().items()
+    if spec.kind == "str" and not spec.many and name not in _UNIQUE_FIELDS)
 #: Writes that add or remove at most this many workflows insert and delete rows in
 #: place (each a move of the row lists); more are merged in one pass.
 _FEW_MOVES: Final = 64
 _TUPLE_FIELDS: Final = tuple(
-    name for name, spec in field_specs().items() if spec.kind == "str" and spec.many)
+    name for name, spec in field_specs().items()
+    if spec.kind == "str" and spec.many and name not in _UNIQUE_FIELDS)
 #: :meth:`MemoryStore.encoded_runs` starts a run at each workflow whose name's CRC-32
 #: is a multiple of this (so runs hold this many workflows on average, wherever they
 #: are in the store), and after :data:`RUN_MAX` workflows without such a name.
@@ -249,7 +257,10 @@ class MemoryStore(MemoryJobs, Store):
                 raise
             snap = self._build_snapshot(entries, agent_map, vocab, vocab_ids, dictionary)
             self._snap = snap
-            return snap.sid
+            del entries, saved
+        # The bundles were freed between the blobs kept: give those pages back.
+        trim_heap()
+        return snap.sid
 
     def apply(self, upserts: Iterable[WorkflowBundle] = (), deletes: Iterable[str] = (), *,
               agents: Iterable[Agent] = (), deleted_agents: Iterable[str] = ()) -> str:
