@@ -302,11 +302,14 @@ def test_interning_shares_the_strings_of_tuples_and_skips_unique_fields() -> Non
     are one per workflow (names, PrepIDs, output datasets) take no table entry."""
     store = MemoryStore()
     store.replace([
-        simple_bundle("w1", Sites=("T1_US_FNAL", "".join(["T2_", "CH"])), PrepID="p1"),
-        simple_bundle("w2", Sites=("".join(["T2_", "CH"]),), PrepID="p2"),
+        simple_bundle("w1", Sites=("T1_US_FNAL", "".join(["T2_", "CH"])), PrepID="p1",
+                      TotalInputEvents=int("123456")),
+        simple_bundle("w2", Sites=("".join(["T2_", "CH"]),), PrepID="p2",
+                      TotalInputEvents=int("123456")),
     ])
     first, second = store.query(Query()).records
     assert first.Sites[1] is second.Sites[0]
+    assert first.TotalInputEvents is second.TotalInputEvents
     table = store._interner.table
     assert not {"w1", "w2", "p1", "p2"} & set(table)
     assert first.RequestName == "w1" and first.PrepID == "p1"

@@ -67,13 +67,19 @@ __all__ = ["MemoryStore"]
 #: nothing and cost a table entry each (at 100,000 production-sized mock
 #: workflows, most of the table's ~20 MiB).
 _UNIQUE_FIELDS: Final = frozenset(
-    {"RequestName", "PrepID", "OutputDatasets", "OutputModulesLFNBases"})
+    {"RequestName", "PrepID", "OutputDatasets", "OutputModulesLFNBases", "RequestDate",
+     "StatusTime"})
 _STRING_FIELDS: Final = tuple(
     name for name, spec in field_specs().items()
     if spec.kind == "str" and not spec.many and name not in _UNIQUE_FIELDS)
 #: Writes that add or remove at most this many workflows insert and delete rows in
 #: place (each a move of the row lists); more are merged in one pass.
 _FEW_MOVES: Final = 64
+#: Integer fields: their values above 256 (smaller ones are shared by Python
+#: already) are shared too, 32 bytes each.
+_INT_FIELDS: Final = tuple(
+    name for name, spec in field_specs().items()
+    if spec.kind == "int" and name not in _UNIQUE_FIELDS)
 _TUPLE_FIELDS: Final = tuple(
     name for name, spec in field_specs().items()
     if spec.kind == "str" and spec.many and name not in _UNIQUE_FIELDS)
@@ -100,14 +106,23 @@ def run_starts(names: Sequence[str]) -> list[int]:
 
 
 class _Interner:
-    """Share equal strings and string tuples between records."""
+    """Share equal strings, string tuples and integers between records."""
 
     def __init__(self) -> None:
         self.table: dict[Any, Any] = {}
+        #: apart from the strings: 1 == 1.0 == True
+        self.ints: dict[int, int] = {}
 
     def workflow(self, wf: Workflow) -> Workflow:
         table = self.table
         changes: dict[str, Any] = {}
+        ints = self.ints
+        for name in _INT_FIELDS:
+            value = getattr(wf, name)
+            if type(value) is int and value > 256:
+                number = ints.setdefault(value, value)
+                if number is not value:
+                    changes[name] = number
         for name in _STRING_FIELDS:
             value = getattr(wf, name)
             shared = table.setdefault(value, value)
