@@ -322,3 +322,10 @@ def test_trim_heap_keeps_what_is_in_use() -> None:
     del data[::2]
     assert isinstance(trim_heap(), bool)
     assert all(chunk == bytes([(2 * i + 1) % 256]) * 4096 for i, chunk in enumerate(data))
+
+
+def test_limit_arenas_leaves_an_explicit_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wmstats._procfs import limit_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_arenas() is False

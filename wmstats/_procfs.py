@@ -1,7 +1,8 @@
 """Resident memory of a process, read from ``/proc``: for the benchmarks, the
 server launchers they use (:class:`~wmstats.testing.reqmon.ReqmonServer`) and the
-WMCore-compatible API's ``proc_status``; and :func:`trim_heap`, which gives the
-memory this process freed back to the system.
+WMCore-compatible API's ``proc_status``; and :func:`trim_heap` and
+:func:`limit_arenas`, which keep the C heap of a long-lived server near what it
+uses.
 
 Standard library only, so a plain install (no test extras) can import it.
 """
@@ -15,7 +16,10 @@ import resource
 import sys
 from collections.abc import Callable
 
-__all__ = ["rss_kib", "rss_mib", "trim_heap"]
+__all__ = ["limit_arenas", "rss_kib", "rss_mib", "trim_heap"]
+
+#: glibc's ``mallopt`` parameter for the most malloc arenas (``M_ARENA_MAX``).
+_M_ARENA_MAX = -8
 
 
 def rss_kib(pid: int | str = "self") -> dict[str, int]:
@@ -46,13 +50,31 @@ def rss_mib(pid: int | str = "self", key: str = "VmRSS") -> float | None:
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or ``None`` (another C library, or no ``ctypes``)."""
+def _libc(name: str) -> Callable[..., int] | None:
+    """glibc's function ``name``, or ``None`` (another C library, or no ``ctypes``)."""
     try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+        found: Callable[..., int] = getattr(ctypes.CDLL(None), name)
     except (AttributeError, OSError, TypeError):
         return None
-    return trim
+    return found
+
+
+def limit_arenas(count: int = 2) -> bool:
+    """Let the C heap have at most ``count`` arenas (glibc's ``M_ARENA_MAX``; the
+    environment variable ``MALLOC_ARENA_MAX``, when set, wins).
+
+    glibc gives each thread that allocates while others do an arena of its own,
+    up to 8 per core, and each keeps what its thread freed: a server's request
+    threads and its compression thread each hold freed buffers (~14 MiB more
+    resident memory after 16 concurrent clients, measured on the cache server).
+    The GIL serializes most allocations anyway.  Call it before starting threads.
+
+    :returns: whether the limit was set.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    mallopt = _libc("mallopt")
+    return bool(mallopt(_M_ARENA_MAX, count)) if mallopt is not None else False
 
 
 def trim_heap() -> bool:
@@ -67,5 +89,5 @@ def trim_heap() -> bool:
 
     :returns: whether memory was given back.
     """
-    trim = _malloc_trim()
+    trim = _libc("malloc_trim")
     return bool(trim(0)) if trim is not None else False
