@@ -625,3 +625,4 @@ def test_messy_documents_never_raise_and_are_counted_or_reported(
             dictionary = JobDictionary.train([jobs], kind=kind)
             assert decode_jobs(name, dictionary.encode(jobs), dictionary) == jobs
         assert all(isinstance(s.Document, str) for s in jobs.samples)
+

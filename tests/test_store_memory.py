@@ -243,3 +243,89 @@ def test_runs_are_cut_by_names_not_rows(monkeypatch: pytest.MonkeyPatch) -> None
     moved = {grown[r] for r in memory.run_starts(grown)} ^ starts
     assert moved <= {"wf-01001"} | {n for n in names if "wf-00900" < n < "wf-01200"}
     assert memory.run_starts([]) == []
+
+
+def _production_bundles(n: int) -> list[WorkflowBundle]:
+    from wmstats.mock import MockGenerator
+
+    return list(MockGenerator.production_sized(5, now=1_700_000_000).bundles(n))
+
+
+@pytest.mark.parametrize("write", ["replace", "apply"])
+def test_blobs_are_compressed_with_a_dictionary(write: str) -> None:
+    """The first write with enough bundles makes the snapshot's dictionary: every
+    blob is made with it, reads back to its bundle, and the blobs take less than
+    zlib alone makes; an update reads back as written, with the same dictionary."""
+    from wmstats.backends.codec import encode_parts
+    from wmstats.backends.dictionary import BlobDictionary
+
+    bundles = _production_bundles(80)
+    store = MemoryStore()
+    if write == "replace":
+        store.replace(bundles)
+    else:
+        store.apply(bundles)
+    snap = store._snap
+    dictionary = snap.dictionary
+    assert dictionary is not None
+    assert all(BlobDictionary.made(blob) for blob in snap.blobs)
+    got = store.get_many(b.workflow.RequestName for b in bundles)
+    assert got == {b.workflow.RequestName: b for b in bundles}
+    assert sum(map(len, snap.blobs)) < 0.85 * sum(
+        len(encode_parts(b, compress=True)) for b in bundles)
+
+    first = next(b for b in bundles if len(b.sites) > 1)
+    changed = attrs.evolve(first, sites=first.sites[1:])
+    store.apply([changed])
+    assert store._snap.dictionary is dictionary
+    assert store.get_many([first.workflow.RequestName]) == {
+        first.workflow.RequestName: changed}
+    assert store.get_parts([first.workflow.RequestName], ["sites"])[
+        first.workflow.RequestName].sites == changed.sites
+
+
+def test_few_bundles_make_no_dictionary_until_enough_come() -> None:
+    """Too few bundles to learn from are compressed alone; a later write with enough
+    makes the dictionary, and the blobs of both kinds read back."""
+    bundles = _production_bundles(40)
+    store = MemoryStore()
+    store.replace(bundles[:3])
+    assert store._snap.dictionary is None
+    store.apply(bundles[3:])
+    assert store._snap.dictionary is not None
+    assert store.get_many(b.workflow.RequestName for b in bundles) == {
+        b.workflow.RequestName: b for b in bundles}
+
+
+def test_interning_shares_the_strings_of_tuples_and_skips_unique_fields() -> None:
+    """Equal strings inside different tuples are one object; the fields whose values
+    are one per workflow (names, PrepIDs, output datasets) take no table entry."""
+    store = MemoryStore()
+    store.replace([
+        simple_bundle("w1", Sites=("T1_US_FNAL", "".join(["T2_", "CH"])), PrepID="p1",
+                      TotalInputEvents=int("123456")),
+        simple_bundle("w2", Sites=("".join(["T2_", "CH"]),), PrepID="p2",
+                      TotalInputEvents=int("123456")),
+    ])
+    first, second = store.query(Query()).records
+    assert first.Sites[1] is second.Sites[0]
+    assert first.TotalInputEvents is second.TotalInputEvents
+    table = store._interner.table
+    assert not {"w1", "w2", "p1", "p2"} & set(table)
+    assert first.RequestName == "w1" and first.PrepID == "p1"
+
+
+def test_trim_heap_keeps_what_is_in_use() -> None:
+    from wmstats._procfs import trim_heap
+
+    data = [bytes([i % 256]) * 4096 for i in range(1000)]
+    del data[::2]
+    assert isinstance(trim_heap(), bool)
+    assert all(chunk == bytes([(2 * i + 1) % 256]) * 4096 for i, chunk in enumerate(data))
+
+
+def test_limit_arenas_leaves_an_explicit_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from wmstats._procfs import limit_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_arenas() is False

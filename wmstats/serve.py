@@ -33,6 +33,7 @@ from typing import Any, Final, TextIO
 import cheroot.wsgi
 
 from wmstats._argtypes import count as _count
+from wmstats._procfs import limit_arenas
 from wmstats.alerts import AlertRules
 from wmstats.redact import redact_text, redact_url
 from wmstats.schema import WorkflowBundle
@@ -370,6 +371,8 @@ def run_cache_server(args: argparse.Namespace, stop: threading.Event | None = No
     :param stop: set it to stop the server (for embedding and tests).
     :returns: the exit status (0 after a clean stop).
     """
+    if stop is None:  # the process's own server: before its threads start
+        limit_arenas()
     with _logging(args.quiet):
         return _run_cache_server(args, stop)
 
@@ -412,6 +415,8 @@ def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> 
     :param stop: set it to stop the servers (for embedding and tests).
     :returns: the exit status (0 after a clean stop).
     """
+    if stop is None:  # the process's own servers: before their threads start
+        limit_arenas()
     with _logging(args.quiet):
         return _run_serve(args, stop)
 

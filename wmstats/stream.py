@@ -276,14 +276,16 @@ def compress_bytes(data: bytes, coding: str = "gzip", level: int | None = None) 
 
 
 #: zstd level of :class:`FrameCache`'s frames: 19 (``btultra2``, about 1 MB/s of CPU
-#: here, a 33 MiB context while it runs) makes runs of mock workflows 0.040 of their
+#: here, a 13 MiB context while it runs) makes runs of mock workflows 0.040 of their
 #: NDJSON size where level 1 with long-distance matching makes the whole stream 0.060
 #: (docs/http.md, "Formats and encodings").
 FRAME_LEVEL: Final = 19
 #: The largest window a frame may need (8 MiB: RFC 8878's limit for HTTP).
 _FRAME_WINDOW_LOG: Final = 23
-#: The longest match chains of a frame's compression (see :func:`_frame`).
-_FRAME_CHAIN_LOG: Final = 22
+#: The longest match chains and the largest hash table of a frame's compression
+#: (see :func:`_frame`).
+_FRAME_CHAIN_LOG: Final = 21
+_FRAME_HASH_LOG: Final = 20
 
 
 class _Frame(NamedTuple):
@@ -388,12 +390,15 @@ def _frame(lines: Sequence[bytes], level: int) -> bytes:
     chosen = zstandard.ZstdCompressionParameters.from_level(
         level, source_size=size,
         window_log=min(_FRAME_WINDOW_LOG, max(10, (size - 1).bit_length())))
-    # At most 2**22 entries in the match chains (level 19 takes 2**24 for runs over
-    # 8 MiB): on runs of mock workflows 1.4 % more bytes, half the time, and a
-    # 33 MiB compression context instead of 81 MiB.
+    # At most 2**21 entries in the match chains and 2**20 in the hash table (level
+    # 19 takes 2**24 and 2**22 for runs over 8 MiB): a 13 MiB compression context
+    # instead of 81 MiB (the server's resident memory while the frames are made,
+    # which at 100,000 production-sized workflows is minutes), for 2 % more bytes
+    # than level 19 makes on runs of mock workflows (0.7 % more than chains of
+    # 2**22 and a table of 2**22, 33 MiB), and less time.
     params = zstandard.ZstdCompressionParameters(
         window_log=chosen.window_log, chain_log=min(_FRAME_CHAIN_LOG, chosen.chain_log),
-        hash_log=chosen.hash_log, search_log=chosen.search_log,
+        hash_log=min(_FRAME_HASH_LOG, chosen.hash_log), search_log=chosen.search_log,
         min_match=chosen.min_match, target_length=chosen.target_length,
         strategy=chosen.strategy)
     compressor = zstandard.ZstdCompressor(compression_params=params).compressobj(size)

@@ -4,8 +4,11 @@ Records (flat: every field a scalar or a tuple of scalars) become JSON arrays of
 their field values in schema order (no keys), which is 3-4 times smaller than the
 keyed form and fast to read back; the bundle's records other than the workflow
 (its :data:`~wmstats.schema.BUNDLE_PARTS`) go into one blob, optionally
-zlib-compressed: one JSON array per part, one line each, so that a reader that
-wants a few parts decodes only those (:func:`decode_parts` ``only``).  A blob holds
+compressed: one JSON array per part, one line each, so that a reader that wants a
+few parts decodes only those (:func:`decode_parts` ``only``).  Compressed alone
+(zlib), or with a :class:`PartsDictionary` made from a store's first bundles: at
+production-sized mock workflows ~2.15 kB a blob instead of ~2.9 kB with zlib alone
+(18 kB of JSON), and faster to read.  A blob holds
 the parts the schema had when it was written: a backend that keeps blobs across
 versions bumps its layout when the parts change.
 """
@@ -22,6 +25,7 @@ from typing import Any, Final
 import attrs
 
 from wmstats import _deflate
+from wmstats.backends.dictionary import BlobDictionary
 from wmstats.schema import BUNDLE_PARTS, Workflow, WorkflowBundle
 from wmstats.serialize import json_bytes, json_dumps, json_loads, json_loads_stored, unstructure
 
@@ -36,6 +40,7 @@ __all__ = [
     "encode_parts",
     "decode_parts",
     "decode_bundle",
+    "PartsDictionary",
 ]
 
 _ZLIB_MAGIC: Final = b"\x78"  # every zlib stream starts with 0x78 at our levels
@@ -147,12 +152,28 @@ def decode_line(text: str | bytes) -> Workflow:
     return result
 
 
-def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
+def encode_parts(bundle: WorkflowBundle, *, compress: bool = False,
+                 dictionary: PartsDictionary | None = None) -> bytes:
     """Every record of a bundle but its workflow, as one blob: a line per part, in
     :data:`~wmstats.schema.BUNDLE_PARTS` order.
 
     ``RequestName`` is left out of each part record: it is the workflow's.
+
+    :param compress: zlib-compress the blob (unless ``dictionary`` is given).
+    :param dictionary: compress with this dictionary (a bundle without parts stays
+        uncompressed, the same blob for all).
     """
+    data = _joined_parts(bundle)
+    if dictionary is not None and data != _EMPTY:
+        return dictionary.compress(data)
+    if compress:
+        return _deflate.compress(data)
+    # A copy: orjson's result keeps the capacity of its write buffer.
+    return bytes(memoryview(data))
+
+
+def _joined_parts(bundle: WorkflowBundle) -> bytes:
+    """The blob of :func:`encode_parts`, uncompressed."""
     lines = []
     for attr, cls in BUNDLE_PARTS.items():
         at = _name_index(cls)
@@ -162,24 +183,48 @@ def encode_parts(bundle: WorkflowBundle, *, compress: bool = False) -> bytes:
             del values[at]
             rows.append(values)
         lines.append(json_bytes(rows))  # compact JSON never holds a raw newline
-    data = _NEWLINE.join(lines)
-    if compress:
-        return _deflate.compress(data)
-    # A copy: orjson's result keeps the capacity of its write buffer.
-    return bytes(memoryview(data))
+    return _NEWLINE.join(lines)
 
 
 _NEWLINE: Final = b"\n"
-_EMPTY: Final = encode_parts(WorkflowBundle(workflow=Workflow(RequestName="")))
+_EMPTY: Final = bytes(_joined_parts(WorkflowBundle(workflow=Workflow(RequestName=""))))
 
 
-def decode_parts(name: str, blob: bytes,
-                 only: Collection[str] | None = None) -> dict[str, tuple[Any, ...]]:
+class PartsDictionary(BlobDictionary):
+    """A compression dictionary for the blobs of :func:`encode_parts` (one per store
+    load): made by :meth:`train` from the first bundles, then given to
+    :func:`encode_parts` and :func:`decode_parts`.
+
+    zstd level 3: at production-sized mock workflows ~2.15 kB a blob for ~60 µs
+    (zlib alone: ~2.9 kB for ~35 µs); level 9 saves 10 % more for ten times the
+    time of every write.
+    """
+
+    #: bundles a dictionary is made from
+    TRAIN_BUNDLES: Final = 64
+
+    @classmethod
+    def train(cls, samples: Sequence[WorkflowBundle], *, kind: str | None = None
+              ) -> PartsDictionary:
+        """A dictionary for bundles like ``samples`` (zstd when ``zstandard`` is
+        installed, unless ``kind`` says otherwise)."""
+        texts = [_joined_parts(bundle) for bundle in samples]
+        return cls.from_samples([text for text in texts if text != _EMPTY], kind=kind)
+
+
+def decode_parts(name: str, blob: bytes, only: Collection[str] | None = None,
+                 dictionary: PartsDictionary | None = None) -> dict[str, tuple[Any, ...]]:
     """The part records of a blob (see :func:`encode_parts`), by bundle attribute.
 
     :param only: the parts to decode (``None``: all); the others are left out.
+    :param dictionary: the dictionary the blob was compressed with, if any.
+    :raises ValueError: for a blob made with a dictionary, without it.
     """
-    if blob[:1] == _ZLIB_MAGIC:
+    if BlobDictionary.made(blob):
+        if dictionary is None:
+            raise ValueError("a blob made with a dictionary, decoded without it")
+        blob = dictionary.decompress(blob)
+    elif blob[:1] == _ZLIB_MAGIC:
         blob = zlib.decompress(blob)
     lines = blob.split(_NEWLINE)
     out: dict[str, tuple[Any, ...]] = {}
@@ -194,10 +239,11 @@ def decode_parts(name: str, blob: bytes,
     return out
 
 
-def decode_bundle(workflow: Workflow, blob: bytes,
-                  only: Collection[str] | None = None) -> WorkflowBundle:
+def decode_bundle(workflow: Workflow, blob: bytes, only: Collection[str] | None = None,
+                  dictionary: PartsDictionary | None = None) -> WorkflowBundle:
     """The bundle of ``workflow`` with the parts stored in ``blob`` (``only`` those
-    parts, the others empty, when given)."""
+    parts, the others empty, when given; ``dictionary``: the one it was made with)."""
     if blob == _EMPTY:
         return WorkflowBundle(workflow=workflow)
-    return WorkflowBundle(workflow=workflow, **decode_parts(workflow.RequestName, blob, only))
+    return WorkflowBundle(workflow=workflow,
+                          **decode_parts(workflow.RequestName, blob, only, dictionary))

@@ -15,25 +15,24 @@ them with a :class:`JobDictionary` instead, about half the bytes:
   options) is kept as its document alone, a JSON object, and converted again
   when read; any other sample keeps its positional fields;
 * the blob is compressed with a dictionary made from the first workflows the
-  store was given: zstd (``zstandard``, when installed) with a trained
-  dictionary, else zlib with a preset one.  Every workflow's documents share
-  their keys, error texts and paths, which one blob alone cannot use.
+  store was given (:class:`~wmstats.backends.dictionary.BlobDictionary`).  Every
+  workflow's documents share their keys, error texts and paths, which one blob
+  alone cannot use.
 
 :func:`decode_jobs` reads every form: a blob's first byte says which.
 """
 
 from __future__ import annotations
 
-import importlib
-import threading
 import zlib
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import ujson
 
 from wmstats import _deflate
 from wmstats.backends.codec import field_names, record_from_values, record_values
+from wmstats.backends.dictionary import BlobDictionary
 from wmstats.jobs import JobOptions, convert_jobsummary
 from wmstats.schema import JobGroup, JobSample, WorkflowJobs
 from wmstats.serialize import json_bytes, json_dumps
@@ -41,9 +40,6 @@ from wmstats.serialize import json_bytes, json_dumps
 __all__ = ["JobDictionary", "encode_jobs", "decode_jobs"]
 
 _ZLIB_MAGIC: Final = b"\x78"
-#: First byte of a blob compressed with a :class:`JobDictionary`: zlib, zstd.
-_DICT_ZLIB: Final = 1
-_DICT_ZSTD: Final = 2
 _DEFAULT_OPTIONS: Final = JobOptions()
 _DOCUMENT_AT: Final = field_names(JobSample).index("Document")
 
@@ -123,114 +119,41 @@ def _unpack(name: str, data: bytes) -> WorkflowJobs:
                         tuple(out))
 
 
-def _zstandard() -> Any:
-    """The ``zstandard`` module, or ``None`` when it is not installed."""
-    try:
-        return importlib.import_module("zstandard")
-    except ImportError:
-        return None
-
-
-class JobDictionary:
+class JobDictionary(BlobDictionary):
     """A compression dictionary for many workflows' job records (one per store).
 
     Made by :meth:`train` from a few workflows' records; then :meth:`encode` and
-    :meth:`decode` (safe from several threads at once).
-
-    :param kind: ``"zstd"`` or ``"zlib"``.
-    :param content: the dictionary (a zstd dictionary, or zlib's preset window).
+    :meth:`decode_jobs` with it (safe from several threads at once).
     """
 
     #: zstd level: 9 makes blobs 12 % smaller than 3 for ~0.5 ms more per
     #: workflow (~1.5 ms with the packing, on production-sized mock workflows;
-    #: reading costs the same); zlib's level 6 is the best it does at a usable
-    #: speed (levels 7-9 gain 1 %).
-    ZSTD_LEVEL: Final = 9
-    ZLIB_LEVEL: Final = 6
-    #: bytes of a trained zstd dictionary
-    ZSTD_SIZE: Final = 64 * 1024
-    #: zlib's preset dictionary is its window: at most 32 KiB count.
-    ZLIB_SIZE: Final = 32 * 1024
+    #: reading costs the same).
+    ZSTD_LEVEL: ClassVar[int] = 9
     #: workflows (with job records) a dictionary is made from
     TRAIN_WORKFLOWS: Final = 64
-
-    def __init__(self, kind: str, content: bytes) -> None:
-        if kind not in ("zstd", "zlib"):
-            raise ValueError(f"unknown dictionary kind {kind!r}")
-        self.kind = kind
-        self.content = content
-        self._local = threading.local()
-        self._zstd: Any = None
-        if kind == "zstd":
-            module = _zstandard()
-            if module is None:
-                raise ValueError("a zstd job dictionary needs the zstandard package")
-            self._zstd = module.ZstdCompressionDict(content)
-            self._zstd.precompute_compress(level=self.ZSTD_LEVEL)
 
     @classmethod
     def train(cls, samples: Sequence[WorkflowJobs], *, kind: str | None = None
               ) -> JobDictionary:
         """A dictionary for records like ``samples`` (zstd when ``zstandard`` is
         installed, unless ``kind`` says otherwise)."""
-        packed = [_pack(jobs) for jobs in samples if jobs.groups or jobs.samples]
-        if kind is None:
-            kind = "zstd" if _zstandard() is not None else "zlib"
-        if kind == "zstd":
-            module = _zstandard()
-            content = b""
-            if module is not None and len(packed) >= 8:
-                try:
-                    content = module.train_dictionary(cls.ZSTD_SIZE, packed).as_bytes()
-                except module.ZstdError:  # too little to learn from
-                    content = b""
-            if content:
-                return cls("zstd", content)
-            kind = "zlib"
-        # zlib: the beginnings of several workflows' records (their groups, then
-        # their first documents), the part each blob starts with and zlib's window
-        # still holds when it reads the rest.
-        share = cls.ZLIB_SIZE // max(1, min(len(packed), 8))
-        return cls(kind, b"".join(p[:share] for p in packed[:8])[-cls.ZLIB_SIZE:])
-
-    def _codec(self) -> tuple[Any, Any]:
-        local = self._local
-        made: tuple[Any, Any] | None = getattr(local, "codec", None)
-        if made is None:
-            module = _zstandard()
-            made = local.codec = (
-                module.ZstdCompressor(level=self.ZSTD_LEVEL, dict_data=self._zstd),
-                module.ZstdDecompressor(dict_data=self._zstd))
-        return made
+        return cls.from_samples(
+            [_pack(jobs) for jobs in samples if jobs.groups or jobs.samples], kind=kind)
 
     def encode(self, jobs: WorkflowJobs) -> bytes:
         """One workflow's job records as one blob."""
-        data = _pack(jobs)
-        if self.kind == "zstd":
-            packed: bytes = self._codec()[0].compress(data)
-            return bytes((_DICT_ZSTD,)) + packed
-        packer = zlib.compressobj(self.ZLIB_LEVEL, zdict=self.content)
-        return bytes((_DICT_ZLIB,)) + packer.compress(data) + packer.flush()
-
-    def unpack(self, blob: bytes) -> bytes:
-        """The packed JSON of a blob that :meth:`encode` made."""
-        if blob[0] == _DICT_ZSTD and self.kind == "zstd":
-            data: bytes = self._codec()[1].decompress(blob[1:])
-            return data
-        if blob[0] == _DICT_ZLIB and self.kind == "zlib":
-            reader = zlib.decompressobj(zdict=self.content)
-            return reader.decompress(blob[1:]) + reader.flush()
-        raise ValueError("a job blob made with another dictionary")
+        return self.compress(_pack(jobs))
 
 
 def decode_jobs(name: str, blob: bytes, dictionary: JobDictionary | None = None
                 ) -> WorkflowJobs:
     """The inverse of :func:`encode_jobs` and :meth:`JobDictionary.encode` (which
     needs its ``dictionary``)."""
-    if blob[:1] in (bytes((_DICT_ZLIB,)), bytes((_DICT_ZSTD,))):
+    if BlobDictionary.made(blob):
         if dictionary is None:
             raise ValueError("a job blob made with a dictionary, decoded without it")
-        return _unpack(name, dictionary.unpack(blob))
+        return _unpack(name, dictionary.decompress(blob))
     if blob[:1] == _ZLIB_MAGIC:
         blob = zlib.decompress(blob)
     groups, samples = ujson.loads(blob)

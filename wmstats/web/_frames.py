@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import cherrypy  # type: ignore[import-untyped]
 
+from wmstats._procfs import trim_heap
 from wmstats.schema import Agent, WorkflowBundle
 from wmstats.store import Store, StoreListener
 from wmstats.stream import FrameCache
@@ -87,19 +88,28 @@ class FrameWarmer(StoreListener):
 
     def _run(self) -> None:
         _lowest_priority()
-        stop: Callable[[], bool] = self._closed.is_set
-        while not stop():
+        closed: Callable[[], bool] = self._closed.is_set
+
+        def stop() -> bool:
+            # Asked before each run is compressed: the buffers of the last one
+            # (tens of MiB at the high level) stay with this thread's arena of the
+            # C heap unless given back.
+            trim_heap()
+            return closed()
+
+        while not closed():
             self._wake.wait()
             # Let a burst of writes end; each write during the pass sets the event
             # again, for another pass after this one.
             self._closed.wait(self.quiet)
             self._wake.clear()
-            if stop():
+            if closed():
                 return
             try:
                 runs = self.store.encoded_runs()
                 if runs is not None:
-                    self.cache.refresh(runs.runs, stop=stop)
+                    if self.cache.refresh(runs.runs, stop=stop):
+                        trim_heap()  # after the last run's compression
                     self.passes += 1
             except Exception:
                 cherrypy.log("compressing the zstd frames failed", traceback=True,

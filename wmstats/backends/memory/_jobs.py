@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator
 
+from wmstats._procfs import trim_heap
 from wmstats.backends.jobcodec import JobDictionary, decode_jobs, encode_jobs
 from wmstats.schema import WorkflowJobs
 
@@ -94,8 +95,10 @@ class JobShelf:
                 if item.groups or item.samples:
                     blobs[item.RequestName] = self._encode(item, dictionary)
             self._state = (blobs, dictionary)
-            self._sid = self._next_id()
-            return self._sid
+            self._sid = sid = self._next_id()
+        # The records were freed between the blobs kept: give those pages back.
+        trim_heap()
+        return sid
 
     def apply(self, upserts: Iterable[WorkflowJobs], deletes: Iterable[str]) -> str:
         """Some workflows' job records, and deleted ones."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final, TypeAlias
 
 from wmstats.aggregates import BY_KEY
+from wmstats.backends.codec import PartsDictionary
 from wmstats.backends.memory._bitmaps import (
     Posting,
     Rows,
@@ -94,7 +95,8 @@ class Snapshot:
     def __init__(self, sid: str, workflows: Rows[Workflow], blobs: Rows[bytes],
                  sums: Rows[Sequence[int] | None], agents: dict[str, Agent],
                  vocab: list[str], vocab_ids: dict[str, int], sum_fields: tuple[str, ...],
-                 names: list[str], lines: Rows[bytes]) -> None:
+                 names: list[str], lines: Rows[bytes],
+                 dictionary: PartsDictionary | None = None) -> None:
         self.sid = sid
         #: Per row (rows sorted by name): the workflow, its name, its JSON text
         #: (encoded once when it was written), its other records (a blob) and its
@@ -103,6 +105,9 @@ class Snapshot:
         self.names = names
         self.lines = lines
         self.blobs = blobs
+        #: The dictionary the blobs were compressed with (``None``: none); blobs
+        #: made with it are read with it.
+        self.dictionary = dictionary
         #: Per row: sparse [kind*2**24 + id, mask, non-zero counters...] of the sums per
         #: site, per agent... (see encode_sums).
         self.sums = sums
