@@ -89,14 +89,6 @@ class FrameWarmer(StoreListener):
     def _run(self) -> None:
         _lowest_priority()
         closed: Callable[[], bool] = self._closed.is_set
-
-        def stop() -> bool:
-            # Asked before each run is compressed: the buffers of the last one
-            # (tens of MiB at the high level) stay with this thread's arena of the
-            # C heap unless given back.
-            trim_heap()
-            return closed()
-
         while not closed():
             self._wake.wait()
             # Let a burst of writes end; each write during the pass sets the event
@@ -108,8 +100,11 @@ class FrameWarmer(StoreListener):
             try:
                 runs = self.store.encoded_runs()
                 if runs is not None:
-                    if self.cache.refresh(runs.runs, stop=stop):
-                        trim_heap()  # after the last run's compression
+                    if self.cache.refresh(runs.runs, stop=closed):
+                        # The compression buffers (tens of MiB at the high level)
+                        # stay with this thread's arena of the C heap unless given
+                        # back; each run reuses the last one's, so once a pass.
+                        trim_heap()
                     self.passes += 1
             except Exception:
                 cherrypy.log("compressing the zstd frames failed", traceback=True,
