@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import gc
 import io
 import math
 import os
@@ -31,7 +32,7 @@ from wmstats.jobs import JobTable
 from wmstats.mock import MockGenerator
 from wmstats.schema import WorkflowBundle
 from wmstats.source import ACTIVE_STATUSES, open_source
-from wmstats.store import Store, open_store
+from wmstats.store import Store, StoreListener, open_store
 from wmstats.testing.couchdb_server import CouchDatabase, PouchServer, free_port
 from wmstats.testing.fixtures import require_pouchdb_bin
 from wmstats.web import CacheApp, WebServer, build_application
@@ -185,10 +186,15 @@ def test_full_load_equals_converting_the_documents(client: CouchClient, dbs: Dbs
     seqs = {db: str(client.request("GET", f"/{db}")["update_seq"])
             for db in (dbs.requests, dbs.wmstats)}
     url = "memory://" if backend == "memory" else f"sqlite:///{tmp_path}/wmstats.db"
+    collector = _CollectorWatch()
     with open_store(url) as store, _source(store, dbs, reader_process=reader_process) as source:
+        store.add_listener(collector)
+        assert gc.isenabled()
         source.start()
         assert source.wait_ready(60)
         assert not _readers()  # the reader process has ended
+        # the load ran with the cyclic garbage collector off, and turned it back on
+        assert collector.seen == [False] and gc.isenabled()
         want, agents = _expected_from([*gen.iter_documents(50), *extras])
         got, got_agents = _store_content(store)
         assert got == want and got_agents == agents
@@ -205,6 +211,17 @@ def test_full_load_equals_converting_the_documents(client: CouchClient, dbs: Dbs
         for doc in (extras[2], extras[3], extras[4]):
             assert f"{doc['_id']}: " in logged, doc["_id"]
         assert status.last_load_seconds is not None and status.last_load_seconds > 0
+
+
+class _CollectorWatch(StoreListener):
+    """Whether the cyclic garbage collector was on when each replace started."""
+
+    def __init__(self) -> None:
+        self.seen: list[bool] = []
+
+    def replacing(self, store: Store) -> Callable[[WorkflowBundle], None] | None:
+        self.seen.append(gc.isenabled())
+        return None
 
 
 # --------------------------------------------------------------------------- HTTP

@@ -1,22 +1,26 @@
 """Resident memory of a process, read from ``/proc``: for the benchmarks, the
 server launchers they use (:class:`~wmstats.testing.reqmon.ReqmonServer`) and the
-WMCore-compatible API's ``proc_status``; and :func:`trim_heap` and
+WMCore-compatible API's ``proc_status``; :func:`trim_heap` and
 :func:`limit_arenas`, which keep the C heap of a long-lived server near what it
-uses.
+uses; and :func:`paused_gc`, which spares a bulk load the cyclic garbage
+collector's passes over what it makes.
 
 Standard library only, so a plain install (no test extras) can import it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import gc
 import os
 import resource
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 
-__all__ = ["limit_arenas", "rss_kib", "rss_mib", "trim_heap"]
+__all__ = ["limit_arenas", "paused_gc", "rss_kib", "rss_mib", "trim_heap"]
 
 #: glibc's ``mallopt`` parameter for the most malloc arenas (``M_ARENA_MAX``).
 _M_ARENA_MAX = -8
@@ -91,3 +95,40 @@ def trim_heap() -> bool:
     """
     trim = _libc("malloc_trim")
     return bool(trim(0)) if trim is not None else False
+
+
+class _Pauses:
+    """The pauses of :func:`paused_gc` running now, and whether the collector was on
+    before the first of them."""
+
+    lock = threading.Lock()
+    count = 0
+    was_enabled = False
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector off while the block runs.
+
+    A full load makes millions of containers that live on (the records it keeps)
+    and next to no cyclic garbage, yet each batch of new containers starts a
+    collection that walks the young ones again: 2.8-3.4 s of a 45 s CouchDB load
+    of 40,000 workflows, measured with ``gc.callbacks``.  What reference counting
+    cannot free in the meantime (reference cycles, made by any thread) waits for
+    the first collection after the block.
+
+    Pauses nest and may overlap between threads: the collector comes back when
+    the last one ends, if it was on when the first began.
+    """
+    with _Pauses.lock:
+        if _Pauses.count == 0:
+            _Pauses.was_enabled = gc.isenabled()
+            gc.disable()
+        _Pauses.count += 1
+    try:
+        yield
+    finally:
+        with _Pauses.lock:
+            _Pauses.count -= 1
+            if _Pauses.count == 0 and _Pauses.was_enabled:
+                gc.enable()

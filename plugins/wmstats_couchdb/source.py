@@ -67,6 +67,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final
 
+from wmstats._procfs import paused_gc
 from wmstats.convert import Problem
 from wmstats.jobs import JobOptions
 from wmstats.schema import WorkflowBundle
@@ -423,8 +424,9 @@ class CouchSource(Source):
 
         The objects made so far are moved out of the cyclic garbage collector's way
         after each page (:func:`gc.freeze`; the load ends with :func:`gc.unfreeze`):
-        they are long-lived, and scanning them again and again costed a quarter of
-        the load's time.
+        they are long-lived, and the collector, off during the load
+        (:func:`~wmstats._procfs.paused_gc`), would walk them all in its first pass
+        after it.
         """
         requests_db, wmstats_db = self.databases
         reader = (ProcessReader(self.client, wmstats_db, self.batch_size)
@@ -491,29 +493,34 @@ class CouchSource(Source):
                 if name not in merged and state.shown(name):
                     merged.add(name)
                     yield state.bundle(name, problems)
+                    if len(merged) % self.batch_size == 0:
+                        gc.freeze()  # what the store keeps (as after each page read)
             for name in state.names():  # workflows shown without a request document
                 if name not in merged:
                     yield state.bundle(name, problems)
 
-        try:
-            for touched in self._read_both(state, problems):
-                read.extend(sorted(touched))
-            read_seconds = time.monotonic() - began
-            checkpoint = Checkpoint(self.identity, sequences)
-            with self._apply_lock:
-                # The job records first (the table is complete once the agent database
-                # is read): the kept entries name the job snapshot they go with.
-                state.jobs.compact()
-                jobs_sid = self._store.replace_jobs(state.all_job_records())
-                self._write(lambda: self._store.replace_from_source(
-                    checkpoint, bundles(), state.agents(),
-                    itertools.chain(state.entries(), [jobs_snapshot_entry(jobs_sid)])),
-                    sequences)
-                state.forget_converted()
-                state.take_changes()
-                self._state = state
-        finally:
-            gc.unfreeze()
+        # Nothing made here is cyclic garbage worth a collection pass; what the
+        # store keeps is moved out of the collector's way as it is made.
+        with paused_gc():
+            try:
+                for touched in self._read_both(state, problems):
+                    read.extend(sorted(touched))
+                read_seconds = time.monotonic() - began
+                checkpoint = Checkpoint(self.identity, sequences)
+                with self._apply_lock:
+                    # The job records first (the table is complete once the agent database
+                    # is read): the kept entries name the job snapshot they go with.
+                    state.jobs.compact()
+                    jobs_sid = self._store.replace_jobs(state.all_job_records())
+                    self._write(lambda: self._store.replace_from_source(
+                        checkpoint, bundles(), state.agents(),
+                        itertools.chain(state.entries(), [jobs_snapshot_entry(jobs_sid)])),
+                        sequences)
+                    state.forget_converted()
+                    state.take_changes()
+                    self._state = state
+            finally:
+                gc.unfreeze()
         seconds = time.monotonic() - began
         with self._cond:
             self._ready = True

@@ -1,0 +1,67 @@
+"""wmstats._procfs.paused_gc: the collector is off inside, and back as it was after."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from wmstats._procfs import paused_gc
+
+
+@pytest.fixture(autouse=True)
+def _collector_on() -> Iterator[None]:
+    gc.enable()
+    yield
+    gc.enable()
+
+
+def test_off_inside_and_on_after() -> None:
+    with paused_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_on_again_after_an_exception() -> None:
+    with pytest.raises(KeyError), paused_gc():
+        raise KeyError("x")
+    assert gc.isenabled()
+
+
+def test_nested_pauses_end_with_the_outer_one() -> None:
+    with paused_gc():
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
+def test_a_collector_turned_off_before_stays_off() -> None:
+    gc.disable()
+    with paused_gc():
+        assert not gc.isenabled()
+    assert not gc.isenabled()
+
+
+def test_overlapping_pauses_of_two_threads() -> None:
+    """The first pause ends while the second runs: the collector stays off until
+    the second ends too."""
+    second_in, first_out = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def second() -> None:
+        with paused_gc():
+            second_in.set()
+            assert first_out.wait(10)
+            seen.append(gc.isenabled())
+
+    with paused_gc():
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert second_in.wait(10)
+    assert not gc.isenabled()  # the second pause still runs
+    first_out.set()
+    thread.join(10)
+    assert seen == [False] and gc.isenabled()
