@@ -1,9 +1,11 @@
-"""wmstats._procfs.paused_gc: the collector is off inside, and back as it was after."""
+"""wmstats._procfs.paused_gc: the collector is off inside, and back as it was after;
+what settle freezes, and which cyclic garbage it collects."""
 
 from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -65,3 +67,34 @@ def test_overlapping_pauses_of_two_threads() -> None:
     first_out.set()
     thread.join(10)
     assert seen == [False] and gc.isenabled()
+
+
+class _Node:
+    """An object that can be part of a reference cycle."""
+
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def _cycle() -> weakref.ref[_Node]:
+    """A reference cycle no one refers to; a weak reference to one of its objects."""
+    a, b = _Node(), _Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+def test_settle_freezes_and_collects_the_young_once_in_a_while(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with paused_gc() as pause:
+        monkeypatch.setattr(pause, "COLLECT_EVERY", 3600.0)
+        gone_later = _cycle()
+        pause.settle()  # not collected: frozen
+        assert gone_later() is not None and gc.get_freeze_count() > 0
+        monkeypatch.setattr(pause, "COLLECT_EVERY", 0.0)
+        gone_now = _cycle()
+        pause.settle()  # collected first: the young objects only
+        assert gone_now() is None
+        assert gone_later() is not None
+    assert gc.get_freeze_count() == 0  # unfrozen when the pause ends
+    gc.collect()
+    assert gone_later() is None

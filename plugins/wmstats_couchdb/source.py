@@ -58,7 +58,6 @@ those.
 from __future__ import annotations
 
 import collections
-import gc
 import itertools
 import logging
 import threading
@@ -67,7 +66,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final
 
-from wmstats._procfs import paused_gc
+from wmstats._procfs import GCPause, paused_gc
 from wmstats.convert import Problem
 from wmstats.jobs import JobOptions
 from wmstats.schema import WorkflowBundle
@@ -416,17 +415,17 @@ class CouchSource(Source):
                 state.update_packed(db, doc_id, item, problems, touched, agents)
                 self._rows_read += 1
 
-    def _read_both(self, state: SourceState, problems: list[Problem]) -> Iterator[set[str]]:
+    def _read_both(self, state: SourceState, problems: list[Problem],
+                   pause: GCPause) -> Iterator[set[str]]:
         """Read both databases into ``state``: the request database here, the agent
         database in a :class:`ProcessReader` (or a thread, without ``reader_process``)
         at the same time.  Yields, per page of the request database, the workflows
         it touched; the agent database is read completely before this ends.
 
-        The objects made so far are moved out of the cyclic garbage collector's way
-        after each page (:func:`gc.freeze`; the load ends with :func:`gc.unfreeze`):
-        they are long-lived, and the collector, off during the load
-        (:func:`~wmstats._procfs.paused_gc`), would walk them all in its first pass
-        after it.
+        The cyclic garbage collector is off during the load (``pause``,
+        :func:`~wmstats._procfs.paused_gc`); the objects made so far are moved out of
+        its way after each page (:meth:`~wmstats._procfs.GCPause.settle`): they are
+        long-lived, and its first pass after the load would walk them all.
         """
         requests_db, wmstats_db = self.databases
         reader = (ProcessReader(self.client, wmstats_db, self.batch_size)
@@ -451,7 +450,7 @@ class CouchSource(Source):
                     self._apply_page(wmstats_db, page, state, problems, set(), agents)
                 else:
                     self._apply_rows(wmstats_db, page, state, problems, set(), agents, False)
-                gc.freeze()
+                pause.settle()
                 if index == 0:
                     yield touched
         finally:
@@ -494,33 +493,30 @@ class CouchSource(Source):
                     merged.add(name)
                     yield state.bundle(name, problems)
                     if len(merged) % self.batch_size == 0:
-                        gc.freeze()  # what the store keeps (as after each page read)
+                        pause.settle()  # what the store keeps (as after each page read)
             for name in state.names():  # workflows shown without a request document
                 if name not in merged:
                     yield state.bundle(name, problems)
 
         # Nothing made here is cyclic garbage worth a collection pass; what the
         # store keeps is moved out of the collector's way as it is made.
-        with paused_gc():
-            try:
-                for touched in self._read_both(state, problems):
-                    read.extend(sorted(touched))
-                read_seconds = time.monotonic() - began
-                checkpoint = Checkpoint(self.identity, sequences)
-                with self._apply_lock:
-                    # The job records first (the table is complete once the agent database
-                    # is read): the kept entries name the job snapshot they go with.
-                    state.jobs.compact()
-                    jobs_sid = self._store.replace_jobs(state.all_job_records())
-                    self._write(lambda: self._store.replace_from_source(
-                        checkpoint, bundles(), state.agents(),
-                        itertools.chain(state.entries(), [jobs_snapshot_entry(jobs_sid)])),
-                        sequences)
-                    state.forget_converted()
-                    state.take_changes()
-                    self._state = state
-            finally:
-                gc.unfreeze()
+        with paused_gc() as pause:
+            for touched in self._read_both(state, problems, pause):
+                read.extend(sorted(touched))
+            read_seconds = time.monotonic() - began
+            checkpoint = Checkpoint(self.identity, sequences)
+            with self._apply_lock:
+                # The job records first (the table is complete once the agent database
+                # is read): the kept entries name the job snapshot they go with.
+                state.jobs.compact()
+                jobs_sid = self._store.replace_jobs(state.all_job_records())
+                self._write(lambda: self._store.replace_from_source(
+                    checkpoint, bundles(), state.agents(),
+                    itertools.chain(state.entries(), [jobs_snapshot_entry(jobs_sid)])),
+                    sequences)
+                state.forget_converted()
+                state.take_changes()
+                self._state = state
         seconds = time.monotonic() - began
         with self._cond:
             self._ready = True
