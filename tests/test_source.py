@@ -13,6 +13,7 @@ import ujson
 from wmstats.backends.memory import MemoryStore
 from wmstats.convert import Problem, convert_documents
 from wmstats.mock import REQUEST_STATUSES, MockGenerator
+from wmstats.serialize import json_loads
 from wmstats.source import (
     ACTIVE_STATUSES,
     KNOWN_SOURCES,
@@ -29,7 +30,6 @@ from wmstats.source import (
     open_source,
     parse_source_url,
 )
-from wmstats_couchdb._http import loads
 from wmstats_couchdb._state import SourceState
 from wmstats_couchdb.source import CouchSource
 
@@ -372,6 +372,6 @@ def test_shared_request_fields_exist() -> None:
 def test_couchdb_answers_decode_as_ujson_does(body: bytes) -> None:
     # orjson reads integers beyond 64 bits as floats and refuses some bodies ujson
     # reads: the decoder gives ujson's result for every body.
-    got = loads(body)
+    got = json_loads(body)
     want = ujson.loads(body)
     assert got == want and ujson.dumps(got) == ujson.dumps(want)

@@ -21,17 +21,9 @@ from wmstats.redact import redact_url as redact
 from wmstats.serialize import json_dumps, json_loads
 from wmstats.store import StoreError
 
-__all__ = ["CouchClient", "CouchError", "quote", "split_server_url", "redact", "loads"]
+__all__ = ["CouchClient", "CouchError", "quote", "split_server_url", "redact"]
 
 _JSON_PARAMS: Final = frozenset({"key", "keys", "startkey", "endkey", "start_key", "end_key"})
-def loads(content: bytes) -> Any:
-    """Decode a JSON answer: :func:`wmstats.serialize.json_loads` (orjson, 2-2.5x
-    faster than ujson on CouchDB pages, unless the body holds a run of 19 digits,
-    a number orjson could read inexactly, or orjson refuses it: then ujson), so
-    the result is always ujson's."""
-    return json_loads(content)
-
-
 class CouchError(StoreError):
     """CouchDB answered with an error (or could not be reached).
 
@@ -170,7 +162,7 @@ class CouchClient:
             if status == 404 and ok_missing:
                 return None
             self._raise(status, content, method, path)
-        return loads(content) if content else None
+        return json_loads(content) if content else None
 
     @staticmethod
     def _query(params: Mapping[str, Any] | None) -> dict[str, str]:
@@ -234,7 +226,7 @@ class CouchClient:
         content = b"".join(parts)
         self.bytes_received += len(content)
         try:
-            return loads(content) if content.strip() else None
+            return json_loads(content) if content.strip() else None
         except ValueError as exc:
             # The connection broke in the middle of the body.
             raise CouchError(0, "incomplete_body", str(exc), "GET", path) from exc
