@@ -15,8 +15,9 @@ While it runs:
 * a sampler reads the server's RSS every 0.2 s.
 
 Then it checks: every request answered 200 (no 5xx, no broken connection or
-stream); the RSS at the end is within a bound of the RSS after the warm-up (the
-first third of the run); once the server has applied every change, what it
+stream); the RSS's high-water mark over the last third of the run is within a
+bound of its high-water mark over the middle third (after the first third,
+the warm-up); once the server has applied every change, what it
 serves equals a fresh full load of the same CouchDB by a second server (every
 workflow's records, the workflow list, the summaries), and every workflow's
 ``Success`` counter is its value at the start plus exactly what the updater
@@ -65,13 +66,17 @@ SECONDS_ENV: Final = "WMSTATS_SOAK_SECONDS"
 WORKFLOWS_ENV: Final = "WMSTATS_SOAK_WORKFLOWS"
 CLIENTS: Final = 16
 SEED: Final = 15
-#: From this length on the RSS at the end must be within 5 % of the RSS after the
-#: warm-up (the issue's bound).
+#: From this length on the last third's RSS peak must be within 5 % of the middle
+#: third's (the issue's bound).
 FLAT_SECONDS: Final = 120.0
 FLAT_RSS_BOUND: Final = 1.05
 #: The bound of shorter runs (CI): the arenas are still growing then.
 SHORT_RSS_BOUND: Final = 1.10
-#: Share of the run that is warm-up.
+#: Share of the run that is warm-up; the rest is split in two equal windows whose
+#: RSS high-water marks are compared.  Peaks, not single samples: every full
+#: stream raises the RSS for a moment and glibc gives much of it back, a sawtooth
+#: of ~25 MiB at 300 workflows that made one sample against another a coin toss
+#: (runs of the same commit measured -16 % to +26 %).  A leak raises the peaks.
 WARMUP_SHARE: Final = 1 / 3
 REQUESTS_DB: Final = "soak_requests"
 WMSTATS_DB: Final = "soak_wmstats"
@@ -138,6 +143,11 @@ def _served(session: requests.Session, url: str) -> dict[str, Any]:
                 for path in ("/sites", "/campaign", "/agent", "/status", "/team")}
     for listing in listings.values():
         del listing["snapshot"]  # the id of the server's own snapshot
+    for item in listings["/agent"]["values"]:
+        if item.get("Agent") is not None:
+            # Worded at the time of the request ("no heartbeat for 906 d 8 h"): the
+            # two servers' answers are seconds apart, across an hour now and then.
+            del item["Agent"]["StatusReasons"]
     return {"workflows": workflows, "details": details, "listings": listings}
 
 
@@ -345,16 +355,20 @@ def test_soak() -> None:
         soaked_data = _served(session, url)
         fresh_data = _served(session, fresh_server.url)
 
-    warm = [kib for at, kib in sampler.samples if at >= began + seconds * WARMUP_SHARE]
-    rss_warm = warm[0] if warm else rss_start
+    middle_from = began + seconds * WARMUP_SHARE
+    last_from = middle_from + seconds * (1 - WARMUP_SHARE) / 2
+    middle = [kib for at, kib in sampler.samples if middle_from <= at < last_from]
+    last = [kib for at, kib in sampler.samples if at >= last_from] + [rss_end]
+    assert len(middle) >= 5, sampler.samples  # the sampler kept up
+    peak_middle, peak_last = max(middle), max(last)
     requests_done = sum(clients.statuses.values())
     print(f"\nsoak: {duration:.1f} s, {CLIENTS} clients, {workflows} workflows, "
           f"{requests_done} requests {dict(clients.kinds)}, statuses "
           f"{dict(clients.statuses)}, errors {len(clients.errors)}, {updater.updates} "
           f"updates ({updater.updates_after_restart} after the restart of pouchdb-server "
-          f"{updater.pids}), RSS start {rss_start / 1024:.1f} MiB, after warm-up "
-          f"{rss_warm / 1024:.1f} MiB, end {rss_end / 1024:.1f} MiB, peak after warm-up "
-          f"{max(warm, default=rss_end) / 1024:.1f} MiB, source {health}, data equal "
+          f"{updater.pids}), RSS start {rss_start / 1024:.1f} MiB, peak of the middle "
+          f"third {peak_middle / 1024:.1f} MiB, of the last third {peak_last / 1024:.1f} "
+          f"MiB, end {rss_end / 1024:.1f} MiB, source {health}, data equal "
           f"{soaked_data == fresh_data}")
 
     assert clients.errors == []
@@ -366,7 +380,7 @@ def test_soak() -> None:
     # the server lost CouchDB and followed its feeds on from where they were
     assert health["errors"] >= 1 and health["loads"] == 1, health
     bound = FLAT_RSS_BOUND if seconds >= FLAT_SECONDS else SHORT_RSS_BOUND
-    assert rss_end <= rss_warm * bound, (rss_warm, rss_end, bound)
+    assert peak_last <= peak_middle * bound, (peak_middle, peak_last, bound)
     assert _differences(soaked_data, fresh_data) == []
     after = {w["RequestName"]: w["Success"] for w in soaked_data["workflows"]}
     assert after == {name: success + updater.added[name] for name, success in before.items()}
