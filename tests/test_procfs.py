@@ -98,3 +98,12 @@ def test_settle_freezes_and_collects_the_young_once_in_a_while(
     assert gc.get_freeze_count() == 0  # unfrozen when the pause ends
     gc.collect()
     assert gone_later() is None
+
+
+def test_mem_available_is_read_from_meminfo() -> None:
+    from wmstats._procfs import mem_available_kib
+
+    available = mem_available_kib()
+    with open("/proc/meminfo", encoding="ascii") as meminfo:
+        total = int(next(line for line in meminfo if line.startswith("MemTotal:")).split()[1])
+    assert available is not None and 0 < available <= total

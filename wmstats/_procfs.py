@@ -2,8 +2,9 @@
 server launchers they use (:class:`~wmstats.testing.reqmon.ReqmonServer`) and the
 WMCore-compatible API's ``proc_status``; :func:`trim_heap` and
 :func:`limit_arenas`, which keep the C heap of a long-lived server near what it
-uses; and :func:`paused_gc`, which spares a bulk load the cyclic garbage
-collector's passes over what it makes.
+uses; :func:`paused_gc`, which spares a bulk load the cyclic garbage
+collector's passes over what it makes; :func:`lowest_priority` for background
+threads; and :func:`mem_available_kib`, what the kernel could still give.
 
 Standard library only, so a plain install (no test extras) can import it.
 """
@@ -22,7 +23,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
-__all__ = ["GCPause", "limit_arenas", "paused_gc", "rss_kib", "rss_mib", "trim_heap"]
+__all__ = ["GCPause", "idle_io_priority", "limit_arenas", "lowest_priority", "mem_available_kib", "paused_gc", "rss_kib", "rss_mib",
+           "trim_heap"]
 
 #: glibc's ``mallopt`` parameter for the most malloc arenas (``M_ARENA_MAX``).
 _M_ARENA_MAX = -8
@@ -53,6 +55,51 @@ def rss_mib(pid: int | str = "self", key: str = "VmRSS") -> float | None:
     """One figure of :func:`rss_kib` in MiB (``None`` when unknown)."""
     value = rss_kib(pid).get(key)
     return None if value is None else value / 1024
+
+
+def lowest_priority() -> None:
+    """Give the calling thread the lowest CPU priority (nice 19), where the system
+    lets one thread have its own (Linux): background work then runs on CPU time
+    nobody else wants."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed
+        pass
+
+
+#: ``ioprio_set`` system call numbers (no C library wraps it), by machine.
+_IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "ppc64le": 273, "s390x": 282}
+#: ``IOPRIO_WHO_PROCESS`` (a thread id), ``IOPRIO_CLASS_IDLE`` shifted into place.
+_IOPRIO_WHO_PROCESS = 1
+_IOPRIO_IDLE = 3 << 13
+
+
+def idle_io_priority() -> bool:
+    """Put the calling thread's disk reads in the idle class (Linux): the kernel's
+    I/O scheduler serves them when no other reads wait.
+
+    :returns: whether it could.
+    """
+    syscall = _libc("syscall")
+    number = _IOPRIO_SET.get(os.uname().machine)
+    if syscall is None or number is None:
+        return False
+    return syscall(number, _IOPRIO_WHO_PROCESS, threading.get_native_id(), _IOPRIO_IDLE) == 0
+
+
+def mem_available_kib() -> int | None:
+    """The memory the kernel could give without swapping (``MemAvailable`` of
+    ``/proc/meminfo``, page cache it may drop included), in KiB; ``None`` when
+    unknown (not Linux)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                key, _, value = line.partition(":")
+                if key == "MemAvailable":
+                    return int(value.split()[0])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 @functools.cache

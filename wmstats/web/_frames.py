@@ -12,13 +12,12 @@ until the warmer has caught up.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import cherrypy  # type: ignore[import-untyped]
 
-from wmstats._procfs import trim_heap
+from wmstats._procfs import lowest_priority, trim_heap
 from wmstats.schema import Agent, WorkflowBundle
 from wmstats.store import Store, StoreListener
 from wmstats.stream import FrameCache
@@ -87,7 +86,7 @@ class FrameWarmer(StoreListener):
     # ------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
-        _lowest_priority()
+        lowest_priority()
         closed: Callable[[], bool] = self._closed.is_set
         while not closed():
             self._wake.wait()
@@ -110,13 +109,3 @@ class FrameWarmer(StoreListener):
                 cherrypy.log("compressing the zstd frames failed", traceback=True,
                              severity=logging.ERROR)
                 self._closed.wait(60.0)
-
-
-def _lowest_priority() -> None:
-    """Give the calling thread the lowest CPU priority (nice 19), where the system
-    lets one thread have its own (Linux): it compresses with CPU time nobody else
-    wants."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):  # not Linux, or not allowed
-        pass
