@@ -142,10 +142,11 @@ def test_serve_runs_the_cache_server_in_process(tmp_path: object) -> None:
     assert "wmstats: stopped" in out.getvalue()
 
 
-def test_cache_server_on_sqlite(tmp_path: object) -> None:
+def test_cache_server_on_sqlite(tmp_path: object, caplog: pytest.LogCaptureFixture) -> None:
     path = f"{tmp_path}/served.db"
     args = _parse(serve.add_cache_server_arguments,
                   ["--port", "0", "--mock", "6", "--store", f"sqlite:///{path}", "--quiet"])
+    caplog.set_level("INFO", logger="wmstats.sqlite")
     with contextlib.redirect_stderr(io.StringIO()):
         thread, stop, status, out = _run_in_thread(serve.run_cache_server, args)
         try:
@@ -153,6 +154,14 @@ def test_cache_server_on_sqlite(tmp_path: object) -> None:
             with requests.get(url + "/healthz", timeout=10) as response:
                 assert response.json()["backend"] == "sqlite"
                 assert response.json()["workflows"] == 6
+            # The server has the store read its file into the page cache.
+            deadline = time.monotonic() + 30
+            while not any("into the page cache" in r.getMessage() and path in r.getMessage()
+                          for r in caplog.records):
+                assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+                time.sleep(0.02)
+            with requests.get(url + "/metrics", timeout=10) as response:
+                assert "\nwmstats_store_warming 0.0\n" in response.text
         finally:
             stop.set()
             thread.join(timeout=30)

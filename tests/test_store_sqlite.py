@@ -747,3 +747,126 @@ def test_deep_name_pages_while_two_stores_write(tmp_path: Path,
     for sid, idx, descending, found in read:
         order = models[sid][::-1] if descending else models[sid]
         assert found == order[idx:idx + 3], (sid, idx, descending)
+
+
+# ---------------------------------------------------------------------- warm (page cache)
+
+def _resident(path: Path) -> float:
+    """The share of ``path``'s pages in the kernel's page cache (``mincore``)."""
+    import ctypes
+    import mmap
+    import os
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    size = path.stat().st_size
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), ctypes.get_errno()
+        try:
+            vec = ctypes.create_string_buffer(pages)
+            assert libc.mincore(addr, size, vec) == 0, ctypes.get_errno()
+            return sum(b & 1 for b in vec.raw) / pages
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def _evict(path: Path) -> None:
+    """Write ``path``'s pages back and drop them from the page cache."""
+    import os
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def test_warm_reads_the_file_into_the_page_cache(tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "w.db"
+    with SqliteStore(path) as store:
+        store.replace(sample_bundles(300), sample_agents())
+        expected = store.query(Query(limit=5))
+    _evict(path)
+    assert _resident(path) < 0.5, "the test could not drop the file from the page cache"
+    caplog.set_level("INFO", logger="wmstats.sqlite")
+    with SqliteStore(path) as store:
+        store.warm()
+        warmer = store.warmer
+        assert warmer is not None
+        store.warm()  # once per store
+        assert store.warmer is warmer
+        assert warmer.done.wait(60)
+        assert warmer.skipped is None and store.warming is False
+        wal = Path(f"{path}-wal")
+        assert warmer.read_bytes == path.stat().st_size + (
+            wal.stat().st_size if wal.exists() else 0)
+        assert _resident(path) > 0.95
+        assert store.query(Query(limit=5)).records == expected.records
+    assert any("into the page cache" in r.getMessage() and str(path) in r.getMessage()
+               for r in caplog.records)
+
+
+def test_warm_skips_files_larger_than_three_quarters_of_the_available_memory(tmp_path: Path) -> None:
+    from wmstats_sqlite._warm import FileWarmer
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"x" * (3 << 20))
+    warmer = FileWarmer([path, tmp_path / "missing"], available_kib=lambda: 4000)
+    assert warmer.done.wait(10)
+    assert warmer.read_bytes == 0
+    assert warmer.skipped is not None and "3 MiB" in warmer.skipped
+    read = FileWarmer([path, tmp_path / "missing"], available_kib=lambda: 4100)
+    assert read.done.wait(10)
+    assert (read.read_bytes, read.skipped) == (3 << 20, None)
+
+
+def test_closing_stops_the_warming(tmp_path: Path) -> None:
+    from wmstats_sqlite._warm import FileWarmer
+
+    sparse = tmp_path / "sparse.bin"
+    with open(sparse, "wb") as grow:
+        grow.truncate(1 << 32)  # 4 GiB, read for seconds
+    warmer = FileWarmer([sparse], available_kib=lambda: None)
+    warmer.close()
+    assert warmer.done.is_set()
+    assert warmer.read_bytes < 1 << 32
+
+    path = tmp_path / "w.db"
+    store = SqliteStore(path)
+    store.replace(sample_bundles(5))
+    store.warm()
+    started = store.warmer
+    assert started is not None
+    store.close()
+    assert started.done.is_set()
+    store.warm()  # closed: nothing starts again
+    assert store.warmer is started
+
+
+def test_warming_waits_while_the_store_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    with SqliteStore(path) as store:
+        store.replace(sample_bundles(50))
+        stream = store.stream_encoded(Query(), batch_size=1)
+        first = next(stream)  # a read transaction stays open until the stream ends
+        store.warm()
+        warmer = store.warmer
+        assert warmer is not None
+        time.sleep(0.3)
+        assert (warmer.read_bytes, warmer.done.is_set(), store.warming) == (0, False, True)
+        rest = list(stream)
+        assert len(rest) == 49 and first not in rest
+        assert warmer.done.wait(30)
+        assert warmer.read_bytes >= path.stat().st_size
+        assert store.warming is False

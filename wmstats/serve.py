@@ -304,6 +304,9 @@ def _open(args: argparse.Namespace) -> tuple[Store, CacheApp] | None:
                   file=sys.stderr, flush=True)
             fill_mock(store, args.mock, args.seed, sys.stderr, getattr(args, "mock_now", None),
                       args.mock_size)
+        # A store file not read since the machine started: its pages come in now,
+        # in the background, not one by one during the first requests.
+        store.warm()
         prefix = "" if getattr(args, "no_wmcore", False) else getattr(args, "wmcore_prefix", None)
         options = {} if prefix is None else {"wmcore_prefix": prefix}
         app = CacheApp(store=store, max_limit=args.max_limit,

@@ -479,6 +479,17 @@ class Store(abc.ABC):
     def close(self) -> None:
         """Release resources (connections, files).  The default does nothing."""
 
+    def warm(self) -> None:
+        """Start bringing what reads will need into memory, in the background, so
+        that the first requests of a server just started are as fast as the later
+        ones (the cache server calls it once the store is open).  Returns at once;
+        :meth:`close` stops it.  The default does nothing (nothing to bring in)."""
+
+    @property
+    def warming(self) -> bool:
+        """Whether what :meth:`warm` started is still under way."""
+        return False
+
     def __enter__(self) -> typing.Self:
         return self
 

@@ -30,6 +30,7 @@ from wmstats.store import (
 from wmstats_sqlite import _ranks, _writes
 from wmstats_sqlite._jobs import SqliteJobs
 from wmstats_sqlite._queries import Queries, project_lines, regexp
+from wmstats_sqlite._warm import FileWarmer
 from wmstats_sqlite._schema import (
     BATCH,
     MIGRATES_FROM,
@@ -109,6 +110,9 @@ class SqliteStore(SqliteJobs, Store):
         self._marks: _ranks.RankMarks | None = None
         self._marks_lock = threading.Lock()
         self._closed = False
+        #: what :meth:`warm` started (``None``: not asked)
+        self.warmer: FileWarmer | None = None
+        self._reads = _Reads()
         try:
             con = self._connection()
         except sqlite3.Error as exc:
@@ -168,8 +172,29 @@ class SqliteStore(SqliteJobs, Store):
             self._connections.append(con)
         return con
 
+    def warm(self) -> None:
+        """Read the database file (and its WAL) once in the background, into the
+        kernel's page cache, unless it takes more than 3/4 of the memory available
+        (:class:`~wmstats_sqlite._warm.FileWarmer`): the first queries after a
+        restart then find their pages in memory instead of reading them from disk
+        one at a time.  It waits while a read of this store is under way (the
+        disk is theirs first).  Once per store; :meth:`close` stops it."""
+        with self._lock:
+            if self.warmer is None and not self._closed:
+                self.warmer = FileWarmer([self.path, Path(f"{self.path}-wal")],
+                                         busy=self._reads.busy)
+
+    @property
+    def warming(self) -> bool:
+        warmer = self.warmer
+        return warmer is not None and not warmer.done.is_set()
+
     def close(self) -> None:
-        """Close every connection (of every thread)."""
+        """Close every connection (of every thread); stop :meth:`warm`'s reading."""
+        with self._lock:
+            warmer = self.warmer
+        if warmer is not None:
+            warmer.close()
         with self._lock:
             self._closed = True
             for con in self._connections:
@@ -195,7 +220,7 @@ class SqliteStore(SqliteJobs, Store):
         return _WriteCache(self._connection(), self._write_cache_kb, self._cache_kb)
 
     def _read(self) -> _ReadTransaction:
-        return _ReadTransaction(self._connection(), self._check_layout)
+        return _ReadTransaction(self._connection(), self._check_layout, self._reads)
 
     # ------------------------------------------------------------------ writes
 
@@ -440,7 +465,11 @@ class SqliteStore(SqliteJobs, Store):
         try:
             con.execute("BEGIN")
             self._check_layout(con)
-            yield from self._sql.stream(con, query, min(batch_size, _STREAM_ROWS))
+            self._reads.enter()
+            try:
+                yield from self._sql.stream(con, query, min(batch_size, _STREAM_ROWS))
+            finally:
+                self._reads.leave()
         except sqlite3.OperationalError:
             budget.check()  # interrupted by the progress handler: the budget is spent
             raise
@@ -511,6 +540,27 @@ class _WriteCache:
         self.con.execute(f"PRAGMA cache_size=-{self.after}")
 
 
+class _Reads:
+    """How many read transactions are open (the warming waits while any is)."""
+
+    __slots__ = ("_lock", "_open")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = 0
+
+    def enter(self) -> None:
+        with self._lock:
+            self._open += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._open -= 1
+
+    def busy(self) -> bool:
+        return self._open > 0
+
+
 class _ReadTransaction:
     """``with``: one read transaction, so every statement sees the same snapshot.
 
@@ -522,10 +572,11 @@ class _ReadTransaction:
     """
 
     def __init__(self, con: sqlite3.Connection,
-                 check: Callable[[sqlite3.Connection], None]) -> None:
+                 check: Callable[[sqlite3.Connection], None], reads: _Reads) -> None:
         self.con = con
         self.nested = con.in_transaction
         self.check = check
+        self.reads = reads
 
     def __enter__(self) -> sqlite3.Connection:
         budget.check()
@@ -537,9 +588,11 @@ class _ReadTransaction:
             if not self.nested:
                 self.con.execute("ROLLBACK")
             raise
+        self.reads.enter()
         return self.con
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.reads.leave()
         if not self.nested and self.con.in_transaction:
             self.con.execute("COMMIT")
         if isinstance(exc, sqlite3.OperationalError):

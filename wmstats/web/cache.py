@@ -823,14 +823,18 @@ class CacheApp:
             self._snapshot()
             workflows: float | None = self._store.count()
             agents: float | None = len(self._store.get_agents())
+            warming: float | None = float(self._store.warming)
             up = 1.0
         except Exception:
             cherrypy.log("metrics: store failed", traceback=True, severity=logging.WARNING)
-            workflows = agents = None
+            workflows = agents = warming = None
             up = 0.0
         gauges["store_up"] = ("1 when the store answers, else 0.", up)
         gauges["store_workflows"] = ("Workflows in the current snapshot.", workflows)
         gauges["store_agents"] = ("Agents in the current snapshot.", agents)
+        gauges["store_warming"] = ("1 while the store reads what queries will need into "
+                                   "memory after starting (Store.warm), else 0.",
+                                   warming)
         gauges["snapshot_age_seconds"] = (
             "Seconds since this server first saw the current snapshot.", self._snapshot_age())
         gauges["uptime_seconds"] = ("Seconds since the app was built.",
