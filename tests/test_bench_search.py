@@ -27,8 +27,20 @@ def test_search_benchmark_runs_and_reuses_its_file(tmp_path: Path) -> None:
         assert results[f"case[{label}].p50_ms"] > 0
     assert results["case[page idx=0].matches"] == 60
     assert results["search_p50_ms_max"] >= results["case[PrepID].p50_ms"]
-    # The second run serves the same file without loading it again.
-    assert search.main(argv) == 0
+    assert not any(key.startswith("cold") for key in results)
+    # The second run serves the same file without loading it again; --cold also asks
+    # each case once on the file dropped from the page cache, before and after the
+    # server read it in.
+    assert search.main([*argv, "--cold"]) == 0
     again = json.loads(out.read_text())
     assert again["details"]["reused"] is True and again["workflows"] == 60
     assert again["details"]["sample"] == document["details"]["sample"]
+    results = again["results"]
+    assert results["warming_seconds"] >= 0
+    for mode in ("cold_at_once", "cold_after_warming"):
+        firsts = again["details"][mode]
+        assert list(firsts) == labels
+        assert all(first["status"] == 200 and first["ms"] > 0 and first["bytes"] > 0
+                   for first in firsts.values()), firsts
+        assert results[f"{mode}_ms_max"] == max(first["ms"] for first in firsts.values())
+        assert results[f"{mode}_over_budget"] == 0

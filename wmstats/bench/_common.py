@@ -40,6 +40,7 @@ __all__ = [
     "UI_URL",
     "start_server",
     "stop_server",
+    "wait_gauge_zero",
     "wait_zstd_frames",
     "envelope",
     "machine",
@@ -232,19 +233,32 @@ def stop_server(proc: subprocess.Popen[str]) -> None:
             proc.wait(timeout=30)
 
 
+def wait_gauge_zero(session: requests.Session, base: str, name: str, what: str,
+                    timeout: float, poll: float = 0.5) -> float | None:
+    """Wait until the gauge ``wmstats_<name>`` of the server's ``/metrics`` reads 0:
+    the seconds waited, or ``None`` when the server has no such gauge.
+
+    :param what: what the gauge counts, for the error.
+    :raises RuntimeError: when ``timeout`` passes first.
+    """
+    began = time.monotonic()
+    prefix = f"wmstats_{name} "
+    while True:
+        with session.get(f"{base}/metrics", timeout=600) as response:
+            value = next((float(line.split()[1]) for line in response.text.splitlines()
+                          if line.startswith(prefix)), None)
+        if value is None:
+            return None
+        if value == 0:
+            return time.monotonic() - began
+        if time.monotonic() - began > timeout:
+            raise RuntimeError(f"{what} did not end within {timeout:.0f} s")
+        time.sleep(poll)
+
+
 def wait_zstd_frames(session: requests.Session, base: str, timeout: float) -> float | None:
     """Wait until the server's zstd frames of the full fetch are all compressed
     (``wmstats_zstd_frames_stale`` 0 in ``/metrics``): the seconds waited, or ``None``
     when the server keeps none."""
-    began = time.monotonic()
-    while True:
-        with session.get(f"{base}/metrics", timeout=600) as response:
-            stale = next((float(line.split()[1]) for line in response.text.splitlines()
-                          if line.startswith("wmstats_zstd_frames_stale ")), None)
-        if stale is None:
-            return None
-        if stale == 0:
-            return time.monotonic() - began
-        if time.monotonic() - began > timeout:
-            raise RuntimeError(f"the zstd frames were not compressed within {timeout:.0f} s")
-        time.sleep(0.5)
+    return wait_gauge_zero(session, base, "zstd_frames_stale",
+                           "the compression of the zstd frames", timeout)

@@ -20,11 +20,21 @@ Each case: ``--requests`` sequential requests after a warm-up, at most
 ``--case-seconds``; p50, p99, the matches (``X-Total-Count``).  Loading writes no
 job records (searches do not read them); its rate is reported.  Numbers go to
 stdout as a table, and as JSON with ``--json FILE``.
+
+``--cold`` (Linux) then times the *first* request of each case on a file that is
+not in the kernel's page cache, as after a reboot: the file (and its WAL) is
+written back and dropped from the cache (``posix_fadvise(DONTNEED)``), a server
+started on it, and each case asked once -- at once (``cold_at_once``, while the
+server reads its file in: :meth:`Store.warm <wmstats.store.Store.warm>`), and in
+a second such start after that reading has ended (``cold_after_warming``;
+``warming_seconds``, from the server's ``/metrics``).  A request over the time
+budget shows as its status (422).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -35,10 +45,17 @@ from typing import IO, Any
 
 import requests
 
-from wmstats.bench._common import envelope, rss_kib, start_server, stop_server, write_json
+from wmstats.bench._common import (
+    envelope,
+    rss_kib,
+    start_server,
+    stop_server,
+    wait_gauge_zero,
+    write_json,
+)
 from wmstats.bench.server import _latency
 
-__all__ = ["fill", "cases", "measure", "flat_results", "main"]
+__all__ = ["fill", "cases", "measure", "measure_cold", "flat_results", "main"]
 
 #: Seconds in a day (the date ranges).
 _DAY = 86_400
@@ -130,6 +147,55 @@ def measure(path: Path, *, requests_per_case: int = 50, case_seconds: float = 10
     return result
 
 
+def drop_from_page_cache(path: Path) -> None:
+    """Write the sqlite file ``path`` and its WAL back to disk, then drop their pages
+    from the kernel's page cache (Linux; ``OSError`` where it cannot)."""
+    for file in (path, Path(f"{path}-wal")):
+        if not file.exists():
+            continue
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def measure_cold(path: Path, sample: dict[str, Any], total: int, *,
+                 log: IO[str] | None = None, start_timeout: float = 600.0
+                 ) -> dict[str, Any]:
+    """The first request of each of :func:`cases` (built from ``sample``, one of
+    ``total`` workflows) on the file dropped from the page cache: asked at once
+    after the server starts, and after a second cold start once the server has read
+    its file in (see the module docstring)."""
+    headers = {"Accept": "application/json", "Accept-Encoding": "gzip"}
+    result: dict[str, Any] = {}
+    for mode in ("cold_at_once", "cold_after_warming"):
+        drop_from_page_cache(path)
+        proc, (base,) = start_server(
+            ["cache-server", "--port", "0", "--quiet", "--store", f"sqlite:///{path}"],
+            log or sys.stderr, start_timeout)
+        try:
+            with requests.Session() as http:
+                if mode == "cold_after_warming":
+                    result["warming_seconds"] = wait_gauge_zero(
+                        http, base, "store_warming", "the store's warming", start_timeout,
+                        poll=0.1)
+                firsts: dict[str, Any] = {}
+                for label, params in cases(sample, total):
+                    query = urllib.parse.urlencode({**params, "limit": "100"}, safe=",*:.")
+                    began = time.perf_counter()
+                    with http.get(f"{base}/fetch?{query}", headers=headers,
+                                  timeout=600) as response:
+                        size = len(response.content)
+                    firsts[label] = {"ms": (time.perf_counter() - began) * 1000,
+                                     "status": response.status_code, "bytes": size}
+                result[mode] = firsts
+        finally:
+            stop_server(proc)
+    return result
+
+
 def flat_results(result: dict[str, Any]) -> dict[str, float]:
     """``{figure: number}``: per case ``case[LABEL].p50_ms`` / ``.p99_ms`` /
     ``.matches``, ``page_p50_ms`` (the worst page), ``search_p50_ms_max`` (the worst
@@ -151,7 +217,25 @@ def flat_results(result: dict[str, Any]) -> dict[str, float]:
         flat["search_p50_ms_max"] = max(searches)
         flat["search_p99_ms_max"] = max(f["p99_ms"] for label, f in timed.items()
                                         if not label.startswith("page"))
+    for mode in ("cold_at_once", "cold_after_warming"):
+        firsts = result.get(mode)
+        if firsts:
+            for label, first in firsts.items():
+                flat[f"{mode}[{label}].ms"] = first["ms"]
+            flat[f"{mode}_ms_max"] = max(first["ms"] for first in firsts.values())
+            flat[f"{mode}_over_budget"] = sum(1 for first in firsts.values()
+                                              if first["status"] == 422)
+    if isinstance(result.get("warming_seconds"), (int, float)):
+        flat["warming_seconds"] = result["warming_seconds"]
     return flat
+
+
+def _first(figure: dict[str, Any] | None) -> str:
+    """One first request of :func:`measure_cold`: its ms, and its status unless 200."""
+    if not figure:
+        return "-"
+    code = "" if figure["status"] == 200 else f" ({figure['status']})"
+    return f"{figure['ms']:.1f}{code}"
 
 
 def _report(result: dict[str, Any], out: IO[str]) -> None:
@@ -166,6 +250,14 @@ def _report(result: dict[str, Any], out: IO[str]) -> None:
                   f"{f['query']}\n")
     out.write(f"server RSS: started {result.get('rss_started_mb', 0):.0f} MB, after "
               f"{result.get('rss_after_mb', 0):.0f} MB\n")
+    at_once, after = result.get("cold_at_once"), result.get("cold_after_warming")
+    if at_once and after:
+        warming = result.get("warming_seconds")
+        out.write(f"\nfirst request, file not in the page cache: at once, and after the "
+                  f"server read it in ({'?' if warming is None else f'{warming:.1f}'} s)\n")
+        out.write(f"{'case (limit=100, gzip)':<28} {'at once ms':>11} {'after ms':>9}\n")
+        for label, first in at_once.items():
+            out.write(f"{label:<28} {_first(first):>11} {_first(after.get(label)):>9}\n")
     out.flush()
 
 
@@ -185,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--case-seconds", type=float, default=10.0,
                         help="at most this long per case (default 10)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cold", action="store_true",
+                        help="also time the first request of each case with the file "
+                             "dropped from the page cache, at once and after the server "
+                             "read it in (Linux)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     if args.workflows < 10 or args.requests < 1 or not 0.0 <= args.archived <= 1.0:
@@ -197,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["file_mb"] = path.stat().st_size / 2**20
         result.update(measure(path, requests_per_case=args.requests,
                               case_seconds=args.case_seconds))
+        if args.cold:
+            result.update(measure_cold(path, result["sample"], result["workflows"]))
     _report(result, sys.stdout)
     if args.json:
         write_json(args.json, envelope("search", result["workflows"], flat_results(result),
