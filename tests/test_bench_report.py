@@ -385,13 +385,54 @@ def test_rebuild_from_json_and_merge(quick_run: tuple[int, Path, str], results: 
                      "server": {"1000": {"results": {"memory.stream_s": 1.0}}}},
         "runs": [{"section": "ui", "workflows": 1000, "seconds": 5.0, "status": 0}],
         "duration_s": 5.0, "config": {"sizes": [1000]}}
+    # Each run names its invocation (its start), which a merged report reads.
+    assert all(run["invocation"] == results["machine"]["date"] for run in results["runs"])
     merged = report.merge(results, latest)
     assert merged["sections"]["server"]["1000"]["results"] == {"memory.stream_s": 1.0}
     assert merged["sections"]["server"]["200"] == results["sections"]["server"]["200"]
     assert merged["sections"]["representation"] == results["sections"]["representation"]
     assert len(merged["runs"]) == len(results["runs"]) + 1
     assert merged["config"]["sizes"] == [200, 1000]
-    assert merged["merged_from"]["date"] == results["machine"]["date"]
+    assert [inv["date"] for inv in merged["merged_from"]] == [results["machine"]["date"]]
+    assert merged["merged_from"][0]["machine"]["cpu"] == results["machine"]["cpu"]
+
+
+def test_merged_reports_name_every_invocation_and_its_machine(
+        results: dict[str, Any]) -> None:
+    """Merging again keeps every earlier invocation, and the report says which sections
+    each ran, and on which machine when they differ."""
+    from wmstats.bench._render import build_markdown
+
+    def invocation_of(date: str, cpu: str, section: str) -> dict[str, Any]:
+        machine = {**results["machine"], "date": date, "git_commit": f"c-{date}", "cpu": cpu}
+        return {"machine": machine, "command": f"wmstats bench report --sections {section}",
+                "config": {"sizes": [1000]}, "duration_s": 1.0,
+                "sections": {section: {"1000": {"results": {"x": 1.0}}}},
+                "runs": [{"section": section, "workflows": 1000, "seconds": 1.0,
+                          "finished": date.replace("T00", "T01"), "status": 0,
+                          "invocation": date}]}
+
+    first = invocation_of("2026-01-01T00:00:00+00:00", "CPU A", "ui")
+    second = invocation_of("2026-01-02T00:00:00+00:00", "CPU A", "server")
+    same = report.merge(first, second)
+    text = build_markdown(same)
+    assert "merges 2 invocations, on the same machine (below):" in text
+    assert "started 2026-01-01T00:00:00+00:00 (commit c-2026-01-01T00:00:00+00:00): `ui`" \
+        in text
+    third = invocation_of("2026-01-03T00:00:00+00:00", "CPU B", "reqmon")
+    both = report.merge(same, third)
+    assert [inv["date"][:10] for inv in both["merged_from"]] == ["2026-01-01", "2026-01-02"]
+    text = build_markdown(both)
+    assert "merges 3 invocations, not all on the same machine, or not known to be" in text
+    assert "CPU A (" in text and "): `server`" in text and "): `reqmon`" in text
+    assert "same machine (below)" not in text
+    # An entry an older version wrote (one, without the machine) still reads.
+    legacy = {**second, "merged_from": {"date": "2025-12-31T00:00:00+00:00",
+                                        "git_commit": "old", "command": "old command"}}
+    text = build_markdown(report.merge(legacy, third))
+    assert "machine not recorded" in text and "`old command`" in text
+    assert "started 2025-12-31T00:00:00+00:00 (commit old; machine not recorded): its runs " \
+        "are not marked" in text
 
 
 def test_a_run_over_its_time_is_stopped_with_its_children(tmp_path: Path) -> None:

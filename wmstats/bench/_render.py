@@ -14,8 +14,9 @@ from typing import IO, Any, Final
 
 from wmstats.bench._svg import line_plot
 
-__all__ = ["FILL_SIZES", "OPTIONAL", "RUN_AS", "TARGET_SIZE", "benchmark_of", "build_markdown",
-           "figure", "fmt", "growth", "plots", "print_tables", "sizes_of", "tables", "targets"]
+__all__ = ["FILL_SIZES", "MACHINE_KEYS", "OPTIONAL", "RUN_AS", "TARGET_SIZE", "benchmark_of",
+           "build_markdown", "earlier_invocations", "figure", "fmt", "growth", "invocation",
+           "plots", "print_tables", "sizes_of", "tables", "targets"]
 
 #: Optional sections: name -> what must be importable (besides the benchmark itself).
 OPTIONAL: Final = {"couchdb-source": "wmstats_couchdb", "couchdb-restart": "wmstats_couchdb",
@@ -646,18 +647,61 @@ def growth(results: Mapping[str, Any]) -> list[list[str]]:
 # --------------------------------------------------------------------------- output
 
 
+#: The machine figures that say whether two invocations ran on the same machine.
+MACHINE_KEYS: Final = ("cpu", "cores", "ram_gib", "os", "python")
+
+
+def invocation(results: Mapping[str, Any]) -> dict[str, Any]:
+    """What :func:`wmstats.bench.report.merge` keeps of one invocation: when, which
+    commit, the command, its configuration and its machine."""
+    machine = results.get("machine", {})
+    return {"date": machine.get("date"), "git_commit": machine.get("git_commit"),
+            "command": results.get("command"), "config": results.get("config"),
+            "machine": {key: machine.get(key) for key in MACHINE_KEYS}}
+
+
+def earlier_invocations(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The invocations merged into ``results``, oldest first (``merged_from``: a list,
+    or one entry without its machine as an older version wrote it)."""
+    merged = results.get("merged_from") or []
+    return [dict(merged)] if isinstance(merged, Mapping) else [dict(m) for m in merged]
+
+
+def _machine_text(machine: Mapping[str, Any] | None) -> str:
+    if not machine or not any(machine.values()):
+        return "machine not recorded"
+    return (f"{machine.get('cpu')} ({machine.get('cores')} cores), RAM "
+            f"{machine.get('ram_gib')} GiB, {machine.get('os')}, Python {machine.get('python')}")
+
+
 def _merged_lines(results: Mapping[str, Any]) -> list[str]:
-    merged = results.get("merged_from")
-    if not merged:
+    earlier = earlier_invocations(results)
+    if not earlier:
         return []
-    started = results.get("machine", {}).get("date") or ""
-    latest = sorted({r["section"] for r in results.get("runs", [])
-                     if r.get("finished", "") >= started})
-    return [f"This report merges two invocations on the same machine: "
-            f"{', '.join(f'`{s}`' for s in latest) or 'some sections'} from the latest "
-            f"(started {started}), the other sections from the one started "
-            f"{merged.get('date')} (commit {merged.get('git_commit') or 'unknown'}); the "
-            f"Runs table at the end dates each benchmark.", ""]
+    invocations = [*earlier, invocation(results)]
+    # Each run names the invocation it belongs to (runs an older version wrote do not).
+    starts = [inv.get("date") for inv in invocations]
+    ran: list[set[str]] = [set() for _ in invocations]
+    for run in results.get("runs", []):
+        if run.get("invocation") in starts:
+            ran[starts.index(run["invocation"])].add(run["section"])
+    machines = [inv.get("machine") for inv in invocations]
+    same = all(m and any(m.values()) and m == machines[-1] for m in machines)
+    lines = [f"This report merges {len(invocations)} invocations, "
+             + ("on the same machine (below):" if same else
+                "not all on the same machine, or not known to be (each is named; the "
+                "Machine section below is the latest's):"), ""]
+    for i, (inv, sections) in enumerate(zip(invocations, ran)):
+        which = (", ".join(f"`{s}`" for s in sorted(sections)) if sections
+                 else "its runs are not marked (an older version; the Runs table dates them)")
+        where = "" if same else f"; {_machine_text(inv.get('machine'))}"
+        lines.append(f"- {'the latest' if i == len(invocations) - 1 else 'an earlier'}, "
+                     f"started {inv.get('date')} (commit {inv.get('git_commit') or 'unknown'}"
+                     f"{where}): {which}")
+    lines += ["", "A section rerun by a later invocation keeps the earlier one's figures at "
+              "the sizes the later did not run; the Runs table at the end dates each "
+              "benchmark.", ""]
+    return lines
 
 
 def _machine_lines(m: Mapping[str, Any]) -> list[str]:
@@ -828,8 +872,8 @@ def build_markdown(results: Mapping[str, Any], json_link: str = "bench/results.j
     if runs:
         lines += ["## Runs", "",
                   "Each benchmark subprocess, its wall time and when it finished"
-                  + (" (this report merges two invocations)" if results.get("merged_from")
-                     else "") + ".", "",
+                  + (f" (this report merges {len(earlier_invocations(results)) + 1} "
+                     f"invocations)" if results.get("merged_from") else "") + ".", "",
                   _markdown_table(["benchmark", "workflows", "seconds", "finished", "status"],
                                   [[r["section"], f"{r['workflows']:,}", fmt(r["seconds"]),
                                     r.get("finished", "-"), r.get("error", "ok")]
@@ -850,8 +894,9 @@ def build_markdown(results: Mapping[str, Any], json_link: str = "bench/results.j
               "# one benchmark",
               "```", "",
               f"The command that made this report: `{results.get('command', '-')}`"
-              + (f", merged into the results of `{merged['command']}`"
-                 if (merged := results.get("merged_from")) and merged.get("command") else "")
+              + "".join(f", merged into the results of `{inv['command']}`"
+                        for inv in reversed(earlier_invocations(results))
+                        if inv.get("command"))
               + ".", ""]
     return "\n".join(lines)
 

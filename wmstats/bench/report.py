@@ -57,6 +57,8 @@ from wmstats.bench._render import (
     OPTIONAL,
     benchmark_of,
     build_markdown,
+    earlier_invocations,
+    invocation,
     plots,
     print_tables,
     targets,
@@ -283,7 +285,9 @@ def run_all(config: Config, workdir: Path, log: IO[str], progress: IO[str] | Non
             "section": run.section, "workflows": run.workflows, "seconds": round(seconds, 1),
             "status": status, "command": " ".join(command[1:]),
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds")}
+                timespec="seconds"),
+            # the invocation it belongs to, once merged with others (its start)
+            "invocation": results["machine"].get("date")}
         if status == 0 and path.exists():
             document = json.loads(path.read_text(encoding="utf-8"))
             document.pop("machine", None)
@@ -301,7 +305,8 @@ def run_all(config: Config, workdir: Path, log: IO[str], progress: IO[str] | Non
 
 
 def merge(previous: Mapping[str, Any], latest: dict[str, Any]) -> dict[str, Any]:
-    """``latest`` plus every section/size of ``previous`` that ``latest`` did not run."""
+    """``latest`` plus every section/size of ``previous`` that ``latest`` did not run;
+    ``merged_from`` lists every earlier invocation (those ``previous`` merged too)."""
     for section, by_size in previous.get("sections", {}).items():
         for size, document in by_size.items():
             latest["sections"].setdefault(section, {}).setdefault(size, document)
@@ -309,10 +314,7 @@ def merge(previous: Mapping[str, Any], latest: dict[str, Any]) -> dict[str, Any]
     latest["duration_s"] = round(previous.get("duration_s", 0) + latest.get("duration_s", 0), 1)
     latest["config"]["sizes"] = sorted(set(latest["config"].get("sizes", ()))
                                        | set(previous.get("config", {}).get("sizes", ())))
-    latest["merged_from"] = {"date": previous.get("machine", {}).get("date"),
-                             "git_commit": previous.get("machine", {}).get("git_commit"),
-                             "command": previous.get("command"),
-                             "config": previous.get("config")}
+    latest["merged_from"] = [*earlier_invocations(previous), invocation(previous)]
     return latest
 
 
