@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -88,6 +89,46 @@ def test_cache_server_process_stops_cleanly(sig: signal.Signals) -> None:
         assert proc.wait(timeout=30) == 0
         assert proc.stdout is not None
         assert "wmstats cache server: stopped" in proc.stdout.read()
+
+
+@pytest.mark.parametrize(("level", "shown"), [("INFO", True), ("WARNING", False)])
+def test_the_cache_server_process_writes_its_log_records(tmp_path: Path, level: str,
+                                                         shown: bool) -> None:
+    path, err = tmp_path / "logged.db", tmp_path / "stderr"
+    with open(err, "w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wmstats.serve", "cache-server", "--port", "0", "--mock",
+             "6", "--store", f"sqlite:///{path}", "--quiet", "--log-level", level],
+            stdout=subprocess.PIPE, stderr=stderr, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        match = None
+        while match is None:
+            line = proc.stdout.readline()
+            assert line, err.read_text()
+            match = URL.search(line)
+        url = match.group(1)
+        # The store's warming ends with a record at INFO.
+        deadline = time.monotonic() + 30
+        while True:
+            with requests.get(url + "/metrics", timeout=10) as response:
+                if "\nwmstats_store_warming 0.0\n" in response.text:
+                    break
+            assert time.monotonic() < deadline, response.text
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    output = err.read_text()
+    line = re.search(r"^\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\] wmstats\.sqlite INFO: "
+                     r"sqlite store: read \S*logged\.db", output, re.M)
+    assert (line is not None) == shown, output
 
 
 def _run_in_thread(target: object, args: argparse.Namespace

@@ -152,8 +152,7 @@ def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--query-budget", type=_seconds, default=1.0, metavar="SECONDS",
                         help="stop the work of a request whose filters take longer than "
                              "this and answer 422 (default 1; 0: no budget)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no access log (errors are still logged to stderr)")
+    _log_arguments(parser)
     wmcore = parser.add_mutually_exclusive_group()
     wmcore.add_argument("--wmcore-prefix", metavar="PATH",
                         help="where to serve the WMCore-compatible API, today's "
@@ -264,9 +263,27 @@ def serve_until_stopped(servers: Sequence[WebServer],
         sys.setswitchinterval(interval)
 
 
+#: ``--log-level`` choices, for the ``wmstats.*`` loggers (the data source's loads and
+#: problems, the sqlite store's warming...).
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: How the ``wmstats.*`` records are written to stderr (CherryPy's date format).
+LOG_FORMAT: Final = "[%(asctime)s] %(name)s %(levelname)s: %(message)s"
+
+
+def _log_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true",
+                        help="no access log (errors are still logged to stderr)")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="INFO",
+                        help="least severe record of wmstats' own loggers written to "
+                             "stderr: the source's loads and the problems it finds, the "
+                             "store's warming (default INFO)")
+
+
 @contextlib.contextmanager
-def _logging(quiet: bool) -> Iterator[None]:
-    """With ``quiet``, no access log while the servers run (restored afterwards)."""
+def _logging(quiet: bool, level: str = "INFO") -> Iterator[None]:
+    """While the servers run (restored afterwards): with ``quiet``, no access log; the
+    ``wmstats.*`` loggers' records from ``level`` up written to stderr, unless the
+    process has configured logging itself (the root logger has a handler)."""
     # Each app logs its access lines at INFO on its own child logger, which
     # propagates to CherryPy's global access logger and its screen handler: take
     # that handler off and stop the propagation there.
@@ -276,9 +293,20 @@ def _logging(quiet: bool) -> Iterator[None]:
         for handler in handlers:
             access.removeHandler(handler)
         access.propagate = False
+    ours = logging.getLogger("wmstats")
+    saved_level = ours.level
+    ours.setLevel(level)
+    added: logging.Handler | None = None
+    if not logging.root.handlers:
+        added = logging.StreamHandler(sys.stderr)
+        added.setFormatter(logging.Formatter(LOG_FORMAT, "%d/%b/%Y:%H:%M:%S"))
+        ours.addHandler(added)
     try:
         yield
     finally:
+        if added is not None:
+            ours.removeHandler(added)
+        ours.setLevel(saved_level)
         if quiet:
             for handler in handlers:
                 access.addHandler(handler)
@@ -376,7 +404,7 @@ def run_cache_server(args: argparse.Namespace, stop: threading.Event | None = No
     """
     if stop is None:  # the process's own server: before its threads start
         limit_arenas()
-    with _logging(args.quiet):
+    with _logging(args.quiet, args.log_level):
         return _run_cache_server(args, stop)
 
 
@@ -420,7 +448,7 @@ def run_serve(args: argparse.Namespace, stop: threading.Event | None = None) -> 
     """
     if stop is None:  # the process's own servers: before their threads start
         limit_arenas()
-    with _logging(args.quiet):
+    with _logging(args.quiet, args.log_level):
         return _run_serve(args, stop)
 
 
@@ -472,8 +500,7 @@ def add_ui_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stale-after", type=_count, default=3600, metavar="SECONDS",
                         help="flag the data as stale on the page when it has not changed "
                              "for this long (default 3600; 0: never)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="no access log (errors are still logged to stderr)")
+    _log_arguments(parser)
     _link_arguments(parser)
     _auth_arguments(parser)
 
@@ -494,7 +521,7 @@ def run_ui_server(args: argparse.Namespace, stop: threading.Event | None = None)
     except ValueError as exc:
         print(f"wmstats: {exc}", file=sys.stderr)
         return 2
-    with _logging(args.quiet):
+    with _logging(args.quiet, args.log_level):
         try:
             server = WebServer(build_ui(app), args.host, args.port, threads=args.threads)
             try:
