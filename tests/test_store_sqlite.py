@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from wmstats.backends.codec import decode_line, encode_line, encode_workflow
+from wmstats.bench.search import drop_from_page_cache
 from wmstats.query import Query, apply_query, budget, parse_query, summarize
 from wmstats.schema import WorkflowBundle
 from wmstats.store import Store, StoreError, StoreOptionError, open_store
@@ -779,25 +780,13 @@ def _resident(path: Path) -> float:
         os.close(fd)
 
 
-def _evict(path: Path) -> None:
-    """Write ``path``'s pages back and drop them from the page cache."""
-    import os
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
 def test_warm_reads_the_file_into_the_page_cache(tmp_path: Path,
                                                  caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "w.db"
     with SqliteStore(path) as store:
         store.replace(sample_bundles(300), sample_agents())
         expected = store.query(Query(limit=5))
-    _evict(path)
+    drop_from_page_cache(path)
     assert _resident(path) < 0.5, "the test could not drop the file from the page cache"
     caplog.set_level("INFO", logger="wmstats.sqlite")
     with SqliteStore(path) as store:

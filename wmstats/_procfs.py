@@ -3,8 +3,9 @@ server launchers they use (:class:`~wmstats.testing.reqmon.ReqmonServer`) and th
 WMCore-compatible API's ``proc_status``; :func:`trim_heap` and
 :func:`limit_arenas`, which keep the C heap of a long-lived server near what it
 uses; :func:`paused_gc`, which spares a bulk load the cyclic garbage
-collector's passes over what it makes; :func:`lowest_priority` for background
-threads; and :func:`mem_available_kib`, what the kernel could still give.
+collector's passes over what it makes; :func:`lowest_priority` and
+:func:`idle_io_priority` for background threads; and :func:`mem_available_kib`,
+what the kernel could still give.
 
 Standard library only, so a plain install (no test extras) can import it.
 """
@@ -23,8 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import ClassVar
 
-__all__ = ["GCPause", "idle_io_priority", "limit_arenas", "lowest_priority", "mem_available_kib", "paused_gc", "rss_kib", "rss_mib",
-           "trim_heap"]
+__all__ = ["GCPause", "idle_io_priority", "limit_arenas", "lowest_priority",
+           "mem_available_kib", "paused_gc", "rss_kib", "rss_mib", "trim_heap"]
 
 #: glibc's ``mallopt`` parameter for the most malloc arenas (``M_ARENA_MAX``).
 _M_ARENA_MAX = -8

@@ -192,11 +192,11 @@ class SqliteStore(SqliteJobs, Store):
     def close(self) -> None:
         """Close every connection (of every thread); stop :meth:`warm`'s reading."""
         with self._lock:
+            self._closed = True  # no warm() after this
             warmer = self.warmer
         if warmer is not None:
             warmer.close()
         with self._lock:
-            self._closed = True
             for con in self._connections:
                 con.close()
             self._connections.clear()
