@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 import requests
@@ -49,11 +50,16 @@ def test_arguments_and_defaults() -> None:
 
 
 @contextlib.contextmanager
-def _process(*argv: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``python -m wmstats.serve ARGV`` until it prints its URL; killed (by PID) if left."""
+def _process(*argv: str, stderr: IO[str] | None = None
+             ) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``python -m wmstats.serve ARGV`` until it prints its URL; killed (by PID) if left.
+
+    :param stderr: where its stderr goes (default: with its stdout).
+    """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "wmstats.serve", *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT if stderr is None else stderr, text=True,
                             env=env)
     try:
         assert proc.stdout is not None
@@ -95,20 +101,9 @@ def test_cache_server_process_stops_cleanly(sig: signal.Signals) -> None:
 def test_the_cache_server_process_writes_its_log_records(tmp_path: Path, level: str,
                                                          shown: bool) -> None:
     path, err = tmp_path / "logged.db", tmp_path / "stderr"
-    with open(err, "w") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "wmstats.serve", "cache-server", "--port", "0", "--mock",
-             "6", "--store", f"sqlite:///{path}", "--quiet", "--log-level", level],
-            stdout=subprocess.PIPE, stderr=stderr, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        assert proc.stdout is not None
-        match = None
-        while match is None:
-            line = proc.stdout.readline()
-            assert line, err.read_text()
-            match = URL.search(line)
-        url = match.group(1)
+    with open(err, "w") as stderr, _process(
+            "cache-server", "--port", "0", "--mock", "6", "--store", f"sqlite:///{path}",
+            "--quiet", "--log-level", level, stderr=stderr) as (proc, url):
         # The store's warming ends with a record at INFO.
         deadline = time.monotonic() + 30
         while True:
@@ -119,12 +114,6 @@ def test_the_cache_server_process_writes_its_log_records(tmp_path: Path, level: 
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-        if proc.stdout is not None:
-            proc.stdout.close()
     output = err.read_text()
     line = re.search(r"^\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d\] wmstats\.sqlite INFO: "
                      r"sqlite store: read \S*logged\.db", output, re.M)
