@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from wmstats.bench import BENCHMARKS, search
 
@@ -44,3 +47,14 @@ def test_search_benchmark_runs_and_reuses_its_file(tmp_path: Path) -> None:
                    for first in firsts.values()), firsts
         assert results[f"{mode}_ms_max"] == max(first["ms"] for first in firsts.values())
         assert results[f"{mode}_over_budget"] == 0
+
+
+def test_cold_is_refused_where_the_page_cache_cannot_be_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delattr(os, "posix_fadvise")
+    with pytest.raises(SystemExit) as exc:
+        search.main(["--workflows", "20", "--db", str(tmp_path / "s.db"), "--cold"])
+    assert exc.value.code == 2
+    assert "--cold drops the file from the page cache" in capsys.readouterr().err
+    assert not (tmp_path / "s.db").exists()  # refused before filling anything

@@ -149,7 +149,7 @@ def measure(path: Path, *, requests_per_case: int = 50, case_seconds: float = 10
 
 def drop_from_page_cache(path: Path) -> None:
     """Write the sqlite file ``path`` and its WAL back to disk, then drop their pages
-    from the kernel's page cache (Linux; ``OSError`` where it cannot)."""
+    from the kernel's page cache (``os.posix_fadvise``: Linux and some other Unixes)."""
     for file in (path, Path(f"{path}-wal")):
         if not file.exists():
             continue
@@ -285,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.workflows < 10 or args.requests < 1 or not 0.0 <= args.archived <= 1.0:
         parser.error("need --workflows >= 10, --requests >= 1, --archived from 0 to 1")
+    if args.cold and not hasattr(os, "posix_fadvise"):
+        parser.error("--cold drops the file from the page cache with posix_fadvise, "
+                     "which this system does not have")
     with tempfile.TemporaryDirectory(prefix="wmstats-bench-") as tmp:
         path = Path(args.db) if args.db else Path(tmp) / "search.db"
         print(f"filling {path} with {args.workflows:,} mock workflows "
