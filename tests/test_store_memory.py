@@ -329,3 +329,21 @@ def test_limit_arenas_leaves_an_explicit_setting(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_arenas() is False
+
+
+def test_site_sums_are_packed_in_the_smallest_items_they_fit() -> None:
+    from wmstats.backends.memory._sums import decode_sums, encode_sums, sum_fields
+
+    bundle = sample_bundles(3)[1]
+    assert bundle.sites
+    fields = sum_fields()
+    for scale, typecode in ((7, "H"), (70_000, "i"), (-1, "i"), (2**40, "q")):
+        sites = tuple(attrs.evolve(ws, Success=scale) for ws in bundle.sites)
+        vocab: list[str] = []
+        packed = encode_sums(attrs.evolve(bundle, sites=sites), {}, vocab, fields)
+        assert packed is not None and getattr(packed, "typecode", None) == typecode, scale
+        success = {(kind, vocab[ident]): counts[0] for kind, ident, counts in
+                   decode_sums(packed)}
+        at = fields.index("Site")
+        assert success[(at, sites[0].Site)] == sum(
+            ws.Success for ws in sites if ws.Site == sites[0].Site), scale

@@ -108,8 +108,8 @@ class Snapshot:
         #: The dictionary the blobs were compressed with (``None``: none); blobs
         #: made with it are read with it.
         self.dictionary = dictionary
-        #: Per row: sparse [kind*2**24 + id, mask, non-zero counters...] of the sums per
-        #: site, per agent... (see encode_sums).
+        #: Per row: sparse [kind, id, mask (2 items), non-zero counters...] of the sums
+        #: per site, per agent... (see encode_sums).
         self.sums = sums
         self.agents = agents
         #: Site and agent names by id; append-only, shared with later snapshots.

@@ -17,9 +17,12 @@ from wmstats.schema import COUNTER_FIELDS, Summary, Workflow, WorkflowBundle
 __all__ = ["N_COUNTERS", "AggState", "sum_fields", "encode_sums", "decode_sums"]
 
 N_COUNTERS: Final = len(COUNTER_FIELDS)
-#: Bits of a value's id in the head of a packed sum (the kind above them).
-_ID_BITS: Final = 24
-_ID_MASK: Final = (1 << _ID_BITS) - 1
+#: Most distinct sites and agents a store can sum over (ids fit 32 bits).
+_MAX_IDS: Final = 1 << 31
+#: A sum's bit mask of non-zero counters is packed as two items of this many bits
+#: (so that all items of a workflow fit 16 bits, as they mostly do).
+_MASK_BITS: Final = 16
+_MASK_LOW: Final = (1 << _MASK_BITS) - 1
 _COUNTERS: Final[Callable[[Any], tuple[int, ...]]] = operator.attrgetter(*COUNTER_FIELDS)
 
 
@@ -104,8 +107,10 @@ def encode_sums(bundle: WorkflowBundle, vocab_ids: dict[str, int], vocab: list[s
     """Per value of each of ``fields``, a bundle's WorkflowSite counters summed,
     sparsely packed.
 
-    Each entry: ``kind << 24 | id`` (kind: the index in ``fields``; id: the value's
-    in ``vocab``: a head that fits 32 bits, so the array stays one of 4-byte items), a bit mask of the non-zero counters, then those counters.
+    Each entry: the kind (the index in ``fields``), the value's id in ``vocab``, a
+    bit mask of the non-zero counters (its low and high 16 bits), then those
+    counters; in an array of the smallest items they all fit: 2 bytes each for
+    most workflows (~40 % less than 4-byte items with the kind and id in one).
     """
     if not bundle.sites or not fields:
         return None
@@ -120,8 +125,8 @@ def encode_sums(bundle: WorkflowBundle, vocab_ids: dict[str, int], vocab: list[s
     for (kind, name), totals in sums.items():
         ident = vocab_ids.get(name)
         if ident is None:
-            if len(vocab) > _ID_MASK:
-                raise OverflowError(f"more than {_ID_MASK + 1:,} distinct sites and agents")
+            if len(vocab) >= _MAX_IDS:
+                raise OverflowError(f"more than {_MAX_IDS:,} distinct sites and agents")
             ident = vocab_ids[name] = len(vocab)
             vocab.append(name)
         mask = 0
@@ -130,8 +135,8 @@ def encode_sums(bundle: WorkflowBundle, vocab_ids: dict[str, int], vocab: list[s
             if count:
                 mask |= 1 << i
                 nonzero.append(count)
-        packed.extend((kind << _ID_BITS | ident, mask, *nonzero))
-    for typecode in ("i", "q"):
+        packed.extend((kind, ident, mask & _MASK_LOW, mask >> _MASK_BITS, *nonzero))
+    for typecode in ("H", "i", "q"):
         try:
             return array(typecode, packed)
         except OverflowError:
@@ -143,8 +148,9 @@ def decode_sums(packed: Sequence[int]) -> Iterator[tuple[int, int, list[int]]]:
     i = 0
     end = len(packed)
     while i < end:
-        head, mask = packed[i], packed[i + 1]
-        i += 2
+        kind, ident = packed[i], packed[i + 1]
+        mask = packed[i + 2] | packed[i + 3] << _MASK_BITS
+        i += 4
         counts = [0] * N_COUNTERS
         j = 0
         while mask:
@@ -153,4 +159,4 @@ def decode_sums(packed: Sequence[int]) -> Iterator[tuple[int, int, list[int]]]:
                 i += 1
             mask >>= 1
             j += 1
-        yield head >> _ID_BITS, head & _ID_MASK, counts
+        yield kind, ident, counts
