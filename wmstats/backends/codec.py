@@ -170,9 +170,8 @@ class LineFields:
         layout = _layout(Workflow)
         self.names = tuple(names)
         self.at = tuple(layout.names.index(name) for name in self.names)
-        others = [name for name, at in zip(self.names, self.at) if at not in layout.tuples]
-        if others:
-            raise ValueError(f"not tuple fields of Workflow: {', '.join(others)}")
+        if not set(self.at) <= layout.tuples:
+            raise ValueError(f"not tuple fields of Workflow: {', '.join(self.names)}")
         marks = []
         for i in self.at:
             start = ("{" if i == 0 else ",") + f'"{layout.names[i]}":'

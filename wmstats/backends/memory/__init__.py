@@ -49,12 +49,12 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Final
 
 from wmstats._procfs import trim_heap
-from wmstats.aggregates import BY_KEY
 from wmstats.backends.codec import PartsDictionary, decode_bundle, encode_line, encode_parts
 from wmstats.backends.memory._jobs import MemoryJobs
 from wmstats.backends.memory._bitmaps import Rows
 from wmstats.backends.memory._snapshot import Snapshot, kept_record, slim
 from wmstats.backends.memory._sums import N_COUNTERS, encode_sums, sum_fields
+from wmstats.aggregates import BY_KEY
 from wmstats.query import (
     Page,
     Query,
