@@ -13,7 +13,7 @@ from wmstats.query import Query, apply_query, parse_query
 from wmstats.schema import Workflow
 from wmstats.serialize import json_loads, unstructure
 from wmstats.store import Store
-from wmstats.testing.data import sample_bundles, sample_jobs, simple_bundle
+from wmstats.testing.data import sample_bundles, simple_bundle
 from wmstats.testing.store_suite import StoreSuite, names
 
 
@@ -331,60 +331,6 @@ def test_limit_arenas_leaves_an_explicit_setting(monkeypatch: pytest.MonkeyPatch
     assert limit_arenas() is False
 
 
-def _with_outputs(i: int) -> WorkflowBundle:
-    return simple_bundle(f"wf_{i:04d}", RequestStatus=("new", "running-open")[i % 2],
-                         OutputDatasets=(f"/P{i}/Era-v{i % 3}/AOD", f"/P{i}/Era/MINIAOD"),
-                         OutputModulesLFNBases=(f"/store/unmerged/Era/P{i}/AOD",)
-                         if i % 4 else ())
-
-
-def test_rows_keep_the_output_datasets_and_lfn_bases_in_their_lines_only() -> None:
-    """The two fields of per-workflow strings are held once, in the line: the row's
-    workflow has IN_LINE there; every way out gives them back."""
-    bundles = [_with_outputs(i) for i in range(40)]
-    store = MemoryStore()
-    store.replace(bundles)
-    snap = store._snap
-    assert snap.workflows[1].OutputDatasets is _snapshot.IN_LINE
-    assert snap.workflows[1].OutputModulesLFNBases is _snapshot.IN_LINE
-    assert snap.workflows[0].OutputModulesLFNBases == ()  # empty: nothing to hold
-    expected = [b.workflow for b in bundles]
-    assert list(store.query(Query()).records) == expected
-    assert list(store.stream(Query())) == expected
-    assert store.get_many(["wf_0005"])["wf_0005"].workflow == expected[5]
-    masked = parse_query({"fields": "RequestName,OutputDatasets", "limit": "3"})
-    assert [json_loads(line) for line in store.query_encoded(masked).lines] == [
-        {"RequestName": w.RequestName, "OutputDatasets": list(w.OutputDatasets)}
-        for w in expected[:3]]
-    # A mask without them reads the rows as kept (no line decoded).
-    other = parse_query({"fields": "RequestName,RequestStatus"})
-    assert [json_loads(line) for line in store.stream_encoded(other)] == [
-        {"RequestName": w.RequestName, "RequestStatus": w.RequestStatus} for w in expected]
-    for params in ({"OutputDatasets": "/P7/*"}, {"OutputModulesLFNBases": "*P1*"},
-                   {"sort": "-OutputDatasets"}, {"OutputDatasets": "/P3/Era/MINIAOD"}):
-        query = parse_query({**params, "limit": "100"})
-        assert names(store.query(query)) == names(apply_query(expected, query)), params
-    assert store.distinct("OutputModulesLFNBases") == sorted(
-        (b, 1) for w in expected for b in w.OutputModulesLFNBases)
-
-
-def test_an_update_in_place_patches_the_index_of_a_field_held_in_the_line() -> None:
-    bundles = [_with_outputs(i) for i in range(40)]
-    store = MemoryStore()
-    store.replace(bundles)
-    query = parse_query({"OutputDatasets": "/P5/*"})
-    assert names(store.query(query)) == ["wf_0005"]
-    old_index = store._snap._postings["OutputDatasets"]
-    # Only the held field changes: the row's kept workflow stays equal (IN_LINE).
-    moved = _changed(bundles[5], OutputDatasets=("/P9/Moved/AOD",))
-    store.apply([moved])
-    assert store._snap._postings["OutputDatasets"] is not old_index
-    assert names(store.query(query)) == []
-    assert names(store.query(parse_query({"OutputDatasets": "/P9/*"}))) == [
-        "wf_0005", "wf_0009"]
-    assert store.get("wf_0005") == moved
-
-
 def test_site_sums_are_packed_in_the_smallest_items_they_fit() -> None:
     from wmstats.backends.memory._sums import decode_sums, encode_sums, sum_fields
 
@@ -401,25 +347,3 @@ def test_site_sums_are_packed_in_the_smallest_items_they_fit() -> None:
         at = fields.index("Site")
         assert success[(at, sites[0].Site)] == sum(
             ws.Success for ws in sites if ws.Site == sites[0].Site), scale
-
-
-def test_job_records_and_rows_share_each_workflow_name() -> None:
-    """A workflow's name is held once: the job records' key and a row updated in
-    place use the string of the names list."""
-    bundles = sample_bundles(10)
-    store = MemoryStore()
-    # Names of other strings than the workflows' (as read from other documents).
-    jobs = sample_jobs([b.workflow.RequestName.encode().decode() for b in bundles])
-    assert id(jobs[0].RequestName) not in {id(b.workflow.RequestName) for b in bundles}
-    store.replace_jobs(jobs)  # before the workflows, as the CouchDB source does
-    store.replace(bundles)
-    kept = {name: name for name in store._snap.names}
-    keys = store._job_shelf()._state[0]
-    assert keys and all(kept[name] is name for name in keys)
-    assert store.get_jobs([jobs[0].RequestName]) == {jobs[0].RequestName: jobs[0]}
-    updated = _changed(bundles[0], RequestName="".join(bundles[0].workflow.RequestName))
-    store.apply([updated])
-    row = store._snap.names.index(bundles[0].workflow.RequestName)
-    assert store._snap.workflows[row].RequestName is store._snap.names[row]
-    store.apply_jobs([attrs.evolve(jobs[-1])])
-    assert all(kept[name] is name for name in store._job_shelf()._state[0])

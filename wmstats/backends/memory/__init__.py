@@ -6,11 +6,7 @@ write):
 * the :class:`~wmstats.schema.Workflow` records in a list sorted by
   ``RequestName`` (so a row number is also the rank in the default order), their
   strings and string tuples interned so that statuses, campaigns, sites... are
-  stored once; the values of :data:`~._snapshot.HELD_FIELDS` (output datasets and
-  LFN bases: long strings, each workflow's own) held only in the row's JSON text
-  and read back from it by whatever returns records
-  (:meth:`~._snapshot.Snapshot.record`);
-* each record as the JSON text a server writes, encoded once per write;
+  stored once;
 * every other record of a bundle packed into one positional JSON blob per
   workflow (:mod:`wmstats.backends.codec`), decoded only by
   :meth:`MemoryStore.get_many`; compressed by default, with a
@@ -20,10 +16,9 @@ write):
   ~2.9 kB with zlib alone;
 * per workflow, its :class:`~wmstats.schema.WorkflowSite` counters summed per
   value of each WorkflowSite field an aggregate groups by (``Site``, ``Agent``:
-  see :data:`wmstats.aggregates.AGGREGATES`) in a sparse integer array (2-byte
-  items where they fit);
+  see :data:`wmstats.aggregates.AGGREGATES`) in a sparse integer array;
 * the job records beside the snapshot (``_jobs``: one compressed blob per
-  workflow, swapped on every job write, keyed by the row's own name string);
+  workflow, swapped on every job write);
 * built lazily and cached per snapshot: per field inverted indexes
   (value -> bitmap of rows, a Python ``int``, or a small array of rows), sort
   orders per sort spec, and the unfiltered aggregates and distinct counts.
@@ -52,9 +47,8 @@ from wmstats._procfs import trim_heap
 from wmstats.backends.codec import PartsDictionary, decode_bundle, encode_line, encode_parts
 from wmstats.backends.memory._jobs import MemoryJobs
 from wmstats.backends.memory._bitmaps import Rows
-from wmstats.backends.memory._snapshot import Snapshot, kept_record, slim
+from wmstats.backends.memory._snapshot import Snapshot
 from wmstats.backends.memory._sums import N_COUNTERS, encode_sums, sum_fields
-from wmstats.aggregates import BY_KEY
 from wmstats.query import (
     Page,
     Query,
@@ -62,11 +56,9 @@ from wmstats.query import (
     Scalar,
     field_spec,
     field_specs,
-    make_projector,
     make_summary,
 )
 from wmstats.schema import BUNDLE_PARTS, Agent, Summary, Workflow, WorkflowBundle
-from wmstats.serialize import json_bytes
 from wmstats.store import EncodedPage, EncodedRuns, Store
 
 __all__ = ["MemoryStore"]
@@ -225,11 +217,6 @@ class MemoryStore(MemoryJobs, Store):
         #: the names list run_starts last read, and its result
         self._runs: tuple[list[str], list[int]] = ([], [])
 
-    def _shared_name(self, name: str) -> str:
-        names = self._snap.names
-        row = bisect.bisect_left(names, name)
-        return names[row] if row < len(names) and names[row] == name else name
-
     def _next_id(self) -> str:
         self._counter += 1
         return f"{self._prefix}-{self._counter}"
@@ -241,7 +228,7 @@ class MemoryStore(MemoryJobs, Store):
             workflow = self._interner.workflow(workflow)
         # A copy: orjson's result keeps the capacity of its write buffer (several
         # times the text), which a long-lived line must not hold.
-        return _Entry(slim(workflow), bytes(memoryview(encode_line(workflow))),
+        return _Entry(workflow, bytes(memoryview(encode_line(workflow))),
                       encode_parts(bundle, compress=self._compress, dictionary=dictionary),
                       encode_sums(bundle, vocab_ids, vocab, self.sum_fields))
 
@@ -286,8 +273,6 @@ class MemoryStore(MemoryJobs, Store):
             snap = self._build_snapshot(entries, agent_map, vocab, vocab_ids, dictionary)
             self._snap = snap
             del entries, saved
-            if "_jobs_shelf" in self.__dict__:
-                self._job_shelf().share_names()
         # The bundles were freed between the blobs kept: give those pages back.
         trim_heap()
         return snap.sid
@@ -332,10 +317,6 @@ class MemoryStore(MemoryJobs, Store):
                 # they change, and every index the change did not touch carries over.
                 at = {found[name]: entry for name, entry in changed.items()
                       if entry is not None}
-                for row, entry in at.items():
-                    # The name kept in the names list, not a second equal string
-                    # (frozen attrs instance: not observable, as in _Interner).
-                    object.__setattr__(entry.workflow, "RequestName", names[row])
                 workflows = workflows.replaced({r: e.workflow for r, e in at.items()})
                 blobs = blobs.replaced({r: e.blob for r, e in at.items()})
                 sums = sums.replaced({r: e.sums for r, e in at.items()})
@@ -356,14 +337,12 @@ class MemoryStore(MemoryJobs, Store):
             # changed workflows, add the new ones.
             if changed:
                 gone = list(found.values())
-                new_entries = [e for e in changed.values() if e is not None]
+                new_items = [(e.workflow, e.sums) for e in changed.values() if e is not None]
             for by, state in list(old.agg_state.items()):
                 if changed:
                     state = state.copy()
-                    field = (BY_KEY[by].field,)
-                    state.add(by, old.items(by, gone), vocab, self.sum_fields, -1)
-                    state.add(by, [(kept_record(e.workflow, e.line, field), e.sums)
-                                   for e in new_entries], vocab, self.sum_fields, 1)
+                    state.add(by, old.items(gone), vocab, self.sum_fields, -1)
+                    state.add(by, new_items, vocab, self.sum_fields, 1)
                 snap.agg_state[by] = state
             self._snap = snap
             return snap.sid
@@ -392,32 +371,29 @@ class MemoryStore(MemoryJobs, Store):
         for name in names:
             row = bisect.bisect_left(snap.names, name)
             if row < snap.n and snap.names[row] == name:
-                found[name] = decode_bundle(snap.record(row), snap.blobs[row], only,
+                found[name] = decode_bundle(snap.workflows[row], snap.blobs[row], only,
                                             snap.dictionary)
         return found
 
     def query(self, query: Query = Query()) -> Page:
         snap = self._snap
         rows, total = snap.select(query)
-        return Page(tuple(snap.records(rows)), total, query.idx, query.limit,
+        workflows = snap.workflows
+        return Page(tuple(workflows[r] for r in rows), total, query.idx, query.limit,
                     snap.sid, query.fields)
 
     def stream(self, query: Query = Query(), batch_size: int = 1000) -> Iterator[Workflow]:
         """Every record of ``query`` from one snapshot (writes do not disturb it)."""
         snap = self._snap
         rows, _total = snap.select(query)
-        return snap.records(rows)
+        workflows = snap.workflows
+        return (workflows[r] for r in rows)
 
     def query_encoded(self, query: Query = Query()) -> EncodedPage:
+        if query.fields is not None:
+            return super().query_encoded(query)
         snap = self._snap
         rows, total = snap.select(query)
-        if query.fields is not None:
-            # Encoded here, from the workflows as kept when the mask leaves out the
-            # fields only their lines hold.
-            project = make_projector(query.fields)
-            return EncodedPage([json_bytes(project(r))
-                                for r in snap.records(rows, query.fields)],
-                               total, snap.sid)
         lines = snap.lines
         return EncodedPage([lines[r] for r in rows], total, snap.sid)
 
@@ -425,11 +401,10 @@ class MemoryStore(MemoryJobs, Store):
                        ) -> Iterator[bytes]:
         """Every record of ``query`` as JSON text from one snapshot: the text kept
         since the record was written (field masks are encoded here)."""
+        if query.fields is not None:
+            return super().stream_encoded(query, batch_size)
         snap = self._snap
         rows, _total = snap.select(query)
-        if query.fields is not None:
-            project = make_projector(query.fields)
-            return (json_bytes(project(r)) for r in snap.records(rows, query.fields))
         return map(snap.lines.__getitem__, rows)
 
     def encoded_runs(self) -> EncodedRuns:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final, TypeAlias
 
 from wmstats.aggregates import BY_KEY
-from wmstats.backends.codec import LineFields, PartsDictionary, record_from_values, record_values
+from wmstats.backends.codec import PartsDictionary
 from wmstats.backends.memory._bitmaps import (
     Posting,
     Rows,
@@ -38,55 +38,7 @@ from wmstats.query import (
 )
 from wmstats.schema import COUNTER_FIELDS, Agent, Summary, Workflow
 
-__all__ = ["HELD_FIELDS", "IN_LINE", "SMALL", "SortSpec", "Order", "Snapshot", "kept_record",
-           "slim"]
-
-#: Fields whose values only a row's line holds (at 100,000 production-sized mock
-#: workflows, ~113 MiB less): its :class:`Workflow` has :data:`IN_LINE` there
-#: (when the value is not empty), and :meth:`Snapshot.record` puts the value
-#: back.  Each workflow's own, so sharing them between rows would save nothing;
-#: read by few queries (a filter on them reads them from the lines once per
-#: snapshot, into the field's index).
-HELD_FIELDS: Final = ("OutputDatasets", "OutputModulesLFNBases")
-#: What a row's workflow holds in place of a value of :data:`HELD_FIELDS`.
-IN_LINE: Final = ("<in the line>",)
-_READ_HELD: Final = LineFields(HELD_FIELDS)
-_HELD_AT: Final = dict(zip(HELD_FIELDS, _READ_HELD.at))
-
-
-def slim(workflow: Workflow) -> Workflow:
-    """``workflow`` as a row keeps it: :data:`IN_LINE` for each non-empty value of
-    :data:`HELD_FIELDS` (a copy; ``workflow`` itself when they are all empty)."""
-    values = record_values(workflow)
-    held = False
-    for at in _HELD_AT.values():
-        if values[at]:
-            values[at] = IN_LINE
-            held = True
-    return record_from_values(Workflow, values) if held else workflow
-
-
-def _whole(workflow: Workflow, line: bytes) -> Workflow:
-    """A row's workflow with the values of :data:`HELD_FIELDS` read from its line."""
-    values = record_values(workflow)
-    for at, value in zip(_READ_HELD.at, _READ_HELD(line)):
-        values[at] = value
-    result: Workflow = record_from_values(Workflow, values)
-    return result
-
-
-_HELD_VALUES: Final[Callable[[Workflow], tuple[Any, ...]]] = operator.attrgetter(
-    *HELD_FIELDS, HELD_FIELDS[0])  # two names at least: always a tuple
-
-
-def kept_record(workflow: Workflow, line: bytes,
-                fields: Iterable[str] | None = None) -> Workflow:
-    """A workflow as a row keeps it, with its line: whole, or (``fields``) with at
-    least those fields right (the others may be :data:`IN_LINE`)."""
-    if (fields is None or not _HELD_AT.keys().isdisjoint(fields)) \
-            and IN_LINE in _HELD_VALUES(workflow):
-        return _whole(workflow, line)
-    return workflow
+__all__ = ["SMALL", "SortSpec", "Order", "Snapshot"]
 
 _GETTERS: Final[tuple[Callable[[Any], int], ...]] = tuple(
     operator.attrgetter(name) for name in COUNTER_FIELDS)
@@ -181,37 +133,6 @@ class Snapshot:
         self._walks: collections.OrderedDict[tuple[tuple[Filter, ...], SortSpec], Walk] = \
             collections.OrderedDict()
 
-    # ------------------------------------------------------------------ records
-
-    def record(self, row: int) -> Workflow:
-        """The workflow of ``row``, whole."""
-        return kept_record(self.workflows[row], self.lines[row])
-
-    def records(self, rows: Iterable[int], fields: Iterable[str] | None = None
-                ) -> Iterator[Workflow]:
-        """The workflows of ``rows``: whole, or (``fields``) with at least those
-        fields right (the others may be :data:`IN_LINE`)."""
-        if fields is not None and _HELD_AT.keys().isdisjoint(fields):
-            return map(self.workflows.__getitem__, rows)
-        return map(self.record, rows)
-
-    def value(self, field: str, row: int) -> Any:
-        """The value of ``field`` in ``row``."""
-        value = getattr(self.workflows[row], field)
-        if value is IN_LINE:
-            return _READ_HELD(self.lines[row])[HELD_FIELDS.index(field)]
-        return value
-
-    def column(self, field: str) -> Iterator[Any]:
-        """The values of ``field``, row by row."""
-        if field in _HELD_AT:
-            at = HELD_FIELDS.index(field)
-            read = _READ_HELD
-            return (read(line)[at] if value is IN_LINE else value
-                    for value, line in zip(map(operator.attrgetter(field), self.workflows),
-                                           self.lines))
-        return map(operator.attrgetter(field), self.workflows)
-
     def carry_over(self, old: Snapshot, rows: Sequence[int]) -> None:
         """Take over ``old``'s indexes and cached results that the rewrite of
         ``rows`` left valid; patch the inverted indexes of the fields it changed.
@@ -223,8 +144,9 @@ class Snapshot:
         behind and rebuilt when next asked for.
         """
         assert self.n == old.n
+        before, after = old.workflows, self.workflows
         changed = {name for name in field_specs()
-                   if any(old.value(name, r) != self.value(name, r) for r in rows)}
+                   if any(getattr(before[r], name) != getattr(after[r], name) for r in rows)}
         with old._lock:
             postings = dict(old._postings)
             bitmaps = dict(old._bitmaps)
@@ -235,7 +157,7 @@ class Snapshot:
             columns = old._columns
         for field, index in postings.items():
             if field in changed:
-                index = _patched(index, field, rows, old, self)
+                index = _patched(index, field, rows, before, after, self.n)
             self._postings[field] = index
         self._bitmaps = {f: b for f, b in bitmaps.items() if f not in changed}
         if not changed.intersection(COUNTER_FIELDS):
@@ -260,12 +182,13 @@ class Snapshot:
             if found is not None:
                 return found
             groups: dict[Any, list[int]] = {}
+            get = operator.attrgetter(field)
             if field_specs()[field].many:
-                for row, values in enumerate(self.column(field)):
+                for row, values in enumerate(map(get, self.workflows)):
                     for value in (set(values) if len(values) > 1 else values):
                         groups.setdefault(value, []).append(row)
             else:
-                for row, value in enumerate(self.column(field)):
+                for row, value in enumerate(map(get, self.workflows)):
                     groups.setdefault(value, []).append(row)
             threshold = max(64, self.n // 32)
             built: dict[Any, Posting] = {
@@ -314,9 +237,10 @@ class Snapshot:
         return order
 
     def _sort_column(self, name: str) -> list[Any]:
+        get = operator.attrgetter(name)
         if field_specs()[name].many:
-            return [SORT_SEPARATOR.join(v) for v in self.column(name)]
-        return list(self.column(name))
+            return [SORT_SEPARATOR.join(v) for v in map(get, self.workflows)]
+        return list(map(get, self.workflows))
 
     # ------------------------------------------------------------------ filters
 
@@ -466,9 +390,10 @@ class Snapshot:
                     counts.append((value, count))
         else:
             tally: dict[Any, int] = {}
+            get = operator.attrgetter(field)
             many = field_specs()[field].many
             for row in bitmap_rows(bitmap):
-                value = self.value(field, row)
+                value = get(self.workflows[row])
                 for v in (set(value) if many else (value,)):
                     tally[v] = tally.get(v, 0) + 1
             counts = list(tally.items())
@@ -485,7 +410,7 @@ class Snapshot:
                 state = self.agg_state.get(by)
                 if state is None:
                     state = AggState()
-                    state.add(by, self.items(by, range(self.n)), self.vocab, self.sum_fields, 1)
+                    state.add(by, self.items(range(self.n)), self.vocab, self.sum_fields, 1)
                     state = self.agg_state.setdefault(by, state)
                 found = self._aggregates.setdefault(by, state.summaries(by))
             return found
@@ -496,7 +421,7 @@ class Snapshot:
             if len(self.postings(BY_KEY[by].field)) <= _FEW_VALUES:
                 return self._aggregate_few(by, bitmap)
         state = AggState()
-        state.add(by, self.items(by, bitmap_rows(bitmap) if bitmap else []), self.vocab,
+        state.add(by, self.items(bitmap_rows(bitmap) if bitmap else []), self.vocab,
                   self.sum_fields, 1)
         return state.summaries(by)
 
@@ -554,23 +479,21 @@ class Snapshot:
             out.append(make_summary(by, value, sums, by_status))
         return out
 
-    def items(self, by: str, rows: Iterable[int]
-              ) -> Iterator[tuple[Workflow, Sequence[int] | None]]:
-        """(workflow, packed site/agent sums) of some rows, for the aggregate ``by``
-        (the workflows with at least its field right)."""
-        field = (BY_KEY[by].field,)
-        workflows, lines, sums = self.workflows, self.lines, self.sums
-        return ((kept_record(workflows[row], lines[row], field), sums[row]) for row in rows)
+    def items(self, rows: Iterable[int]) -> Iterator[tuple[Workflow, Sequence[int] | None]]:
+        """(workflow, packed site/agent sums) of some rows."""
+        workflows, sums = self.workflows, self.sums
+        return ((workflows[row], sums[row]) for row in rows)
 
 
 def _patched(index: dict[Any, Posting], field: str, rows: Sequence[int],
-             before: Snapshot, after: Snapshot) -> dict[Any, Posting]:
+             before: Rows[Workflow], after: Rows[Workflow], n: int) -> dict[Any, Posting]:
     """A copy of one field's inverted index with ``rows`` moved from their values in
     ``before`` to those in ``after`` (postings that empty are dropped)."""
     many = field_specs()[field].many
+    get = operator.attrgetter(field)
     out = dict(index)
     for row in rows:
-        old_value, new_value = before.value(field, row), after.value(field, row)
+        old_value, new_value = get(before[row]), get(after[row])
         if old_value == new_value:
             continue
         old_keys = set(old_value) if many else {old_value}
