@@ -13,7 +13,7 @@ from wmstats.query import Query, apply_query, parse_query
 from wmstats.schema import Workflow
 from wmstats.serialize import json_loads, unstructure
 from wmstats.store import Store
-from wmstats.testing.data import sample_bundles, simple_bundle
+from wmstats.testing.data import sample_bundles, sample_jobs, simple_bundle
 from wmstats.testing.store_suite import StoreSuite, names
 
 
@@ -347,3 +347,25 @@ def test_site_sums_are_packed_in_the_smallest_items_they_fit() -> None:
         at = fields.index("Site")
         assert success[(at, sites[0].Site)] == sum(
             ws.Success for ws in sites if ws.Site == sites[0].Site), scale
+
+
+def test_job_records_and_rows_share_each_workflow_name() -> None:
+    """A workflow's name is held once: the job records' key and a row updated in
+    place use the string of the names list."""
+    bundles = sample_bundles(10)
+    store = MemoryStore()
+    # Names of other strings than the workflows' (as read from other documents).
+    jobs = sample_jobs([b.workflow.RequestName.encode().decode() for b in bundles])
+    assert id(jobs[0].RequestName) not in {id(b.workflow.RequestName) for b in bundles}
+    store.replace_jobs(jobs)  # before the workflows, as the CouchDB source does
+    store.replace(bundles)
+    kept = {name: name for name in store._snap.names}
+    keys = store._job_shelf()._state[0]
+    assert keys and all(kept[name] is name for name in keys)
+    assert store.get_jobs([jobs[0].RequestName]) == {jobs[0].RequestName: jobs[0]}
+    updated = _changed(bundles[0], RequestName="".join(bundles[0].workflow.RequestName))
+    store.apply([updated])
+    row = store._snap.names.index(bundles[0].workflow.RequestName)
+    assert store._snap.workflows[row].RequestName is store._snap.names[row]
+    store.apply_jobs([attrs.evolve(jobs[-1])])
+    assert all(kept[name] is name for name in store._job_shelf()._state[0])

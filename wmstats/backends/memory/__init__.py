@@ -18,7 +18,7 @@ write):
   value of each WorkflowSite field an aggregate groups by (``Site``, ``Agent``:
   see :data:`wmstats.aggregates.AGGREGATES`) in a sparse integer array;
 * the job records beside the snapshot (``_jobs``: one compressed blob per
-  workflow, swapped on every job write);
+  workflow, swapped on every job write, keyed by the row's own name string);
 * built lazily and cached per snapshot: per field inverted indexes
   (value -> bitmap of rows, a Python ``int``, or a small array of rows), sort
   orders per sort spec, and the unfiltered aggregates and distinct counts.
@@ -217,6 +217,11 @@ class MemoryStore(MemoryJobs, Store):
         #: the names list run_starts last read, and its result
         self._runs: tuple[list[str], list[int]] = ([], [])
 
+    def _shared_name(self, name: str) -> str:
+        names = self._snap.names
+        row = bisect.bisect_left(names, name)
+        return names[row] if row < len(names) and names[row] == name else name
+
     def _next_id(self) -> str:
         self._counter += 1
         return f"{self._prefix}-{self._counter}"
@@ -273,6 +278,8 @@ class MemoryStore(MemoryJobs, Store):
             snap = self._build_snapshot(entries, agent_map, vocab, vocab_ids, dictionary)
             self._snap = snap
             del entries, saved
+            if "_jobs_shelf" in self.__dict__:
+                self._job_shelf().share_names()
         # The bundles were freed between the blobs kept: give those pages back.
         trim_heap()
         return snap.sid
@@ -317,6 +324,10 @@ class MemoryStore(MemoryJobs, Store):
                 # they change, and every index the change did not touch carries over.
                 at = {found[name]: entry for name, entry in changed.items()
                       if entry is not None}
+                for row, entry in at.items():
+                    # The name kept in the names list, not a second equal string
+                    # (frozen attrs instance: not observable, as in _Interner).
+                    object.__setattr__(entry.workflow, "RequestName", names[row])
                 workflows = workflows.replaced({r: e.workflow for r, e in at.items()})
                 blobs = blobs.replaced({r: e.blob for r, e in at.items()})
                 sums = sums.replaced({r: e.sums for r, e in at.items()})

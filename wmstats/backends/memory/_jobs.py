@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from wmstats._procfs import trim_heap
 from wmstats.backends.jobcodec import JobDictionary, decode_jobs, encode_jobs
@@ -40,10 +40,14 @@ class JobShelf:
 
     :param compress: compress the blobs (with a dictionary made from the first
         workflows of each :meth:`replace`; until the first, zlib alone).
+    :param shared_name: a workflow's name as the store holds it already, an equal
+        string (so that each name is held once), or the name itself.
     """
 
-    def __init__(self, *, compress: bool = True) -> None:
+    def __init__(self, *, compress: bool = True,
+                 shared_name: Callable[[str], str] = str) -> None:
         self._compress = compress
+        self._shared_name = shared_name
         self._lock = threading.Lock()
         self._prefix = "jobs-" + uuid.uuid4().hex[:12]
         self._counter = 0
@@ -90,10 +94,11 @@ class JobShelf:
                     dictionary = JobDictionary.train(first)
                 items = itertools.chain(_drain(first), items)
             blobs: dict[str, bytes] = {}
+            shared = self._shared_name
             for item in items:
                 blobs.pop(item.RequestName, None)
                 if item.groups or item.samples:
-                    blobs[item.RequestName] = self._encode(item, dictionary)
+                    blobs[shared(item.RequestName)] = self._encode(item, dictionary)
             self._state = (blobs, dictionary)
             self._sid = sid = self._next_id()
         # The records were freed between the blobs kept: give those pages back.
@@ -111,14 +116,25 @@ class JobShelf:
             for name in deletes:
                 changed[name] = None
             blobs = dict(current)
+            shared = self._shared_name
             for name, blob in changed.items():
                 if blob is None:
                     blobs.pop(name, None)
+                elif name in blobs:
+                    blobs[name] = blob  # the key kept
                 else:
-                    blobs[name] = blob
+                    blobs[shared(name)] = blob
             self._state = (blobs, dictionary)
             self._sid = self._next_id()
             return self._sid
+
+    def share_names(self) -> None:
+        """Key the blobs by the names the store holds now (after the store's
+        workflows were replaced: their names are new strings)."""
+        with self._lock:
+            blobs, dictionary = self._state
+            shared = self._shared_name
+            self._state = ({shared(name): blob for name, blob in blobs.items()}, dictionary)
 
     def get(self, names: Iterable[str]) -> dict[str, WorkflowJobs]:
         """The job records of those workflows that have some."""
@@ -144,8 +160,13 @@ class MemoryJobs:
                 shelf = self.__dict__.get("_jobs_shelf")
                 if shelf is None:
                     shelf = self.__dict__["_jobs_shelf"] = JobShelf(
-                        compress=bool(getattr(self, "_compress", True)))
+                        compress=bool(getattr(self, "_compress", True)),
+                        shared_name=self._shared_name)
         return shelf
+
+    def _shared_name(self, name: str) -> str:
+        """The store's own string equal to ``name`` (this default: ``name``)."""
+        return name
 
     def replace_jobs(self, jobs: Iterable[WorkflowJobs]) -> str:
         return self._job_shelf().replace(jobs)
