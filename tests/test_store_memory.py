@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Iterator
 
 import attrs
 import pytest
 
+from wmstats.backends.codec import encode_line
 from wmstats.backends.memory import MemoryStore, _bitmaps, _snapshot
+from wmstats.backends.memory._held import HeldWorkflow, hold
 from wmstats.schema import WorkflowBundle
 from wmstats.query import Query, apply_query, parse_query
 from wmstats.schema import Workflow
@@ -329,6 +333,89 @@ def test_limit_arenas_leaves_an_explicit_setting(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_arenas() is False
+
+
+def _with_outputs(i: int) -> WorkflowBundle:
+    return simple_bundle(f"wf_{i:04d}", RequestStatus=("new", "running-open")[i % 2],
+                         OutputDatasets=(f"/P{i}/Era-v{i % 3}/AOD", f"/P{i}/Era/MINIAOD"),
+                         OutputModulesLFNBases=(f"/store/unmerged/Era/P{i}/AOD",)
+                         if i % 4 else ())
+
+
+def _slot(workflow: Workflow, name: str) -> object:
+    """What the slot of a Workflow field holds (a HeldWorkflow's property bypassed)."""
+    return Workflow.__dict__[name].__get__(workflow, Workflow)
+
+
+def test_rows_keep_the_output_datasets_and_lfn_bases_in_their_lines_only() -> None:
+    """The two fields of per-workflow strings are held once, in the line: the row's
+    record is a HeldWorkflow whose slots hold the line; every way out reads them."""
+    bundles = [_with_outputs(i) for i in range(40)]
+    expected = [attrs.evolve(b.workflow) for b in bundles]  # copies, before the store
+    store = MemoryStore()
+    store.replace(bundles)
+    snap = store._snap
+    assert type(snap.workflows[1]) is HeldWorkflow
+    assert _slot(snap.workflows[1], "OutputDatasets") is snap.lines[1]
+    assert _slot(snap.workflows[1], "OutputModulesLFNBases") is snap.lines[1]
+    assert _slot(snap.workflows[0], "OutputModulesLFNBases") == ()  # empty: kept
+    assert list(store.query(Query()).records) == expected
+    assert list(store.stream(Query())) == expected
+    assert [r.OutputDatasets for r in store.stream(Query())] == [
+        w.OutputDatasets for w in expected]
+    assert store.get_many(["wf_0005"])["wf_0005"].workflow == expected[5]
+    masked = parse_query({"fields": "RequestName,OutputDatasets", "limit": "3"})
+    assert [json_loads(line) for line in store.query_encoded(masked).lines] == [
+        {"RequestName": w.RequestName, "OutputDatasets": list(w.OutputDatasets)}
+        for w in expected[:3]]
+    for params in ({"OutputDatasets": "/P7/*"}, {"OutputModulesLFNBases": "*P1*"},
+                   {"sort": "-OutputDatasets"}, {"OutputDatasets": "/P3/Era/MINIAOD"}):
+        query = parse_query({**params, "limit": "100"})
+        assert names(store.query(query)) == names(apply_query(expected, query)), params
+    assert store.distinct("OutputModulesLFNBases") == sorted(
+        (b, 1) for w in expected for b in w.OutputModulesLFNBases)
+
+
+def test_a_held_workflow_is_a_workflow_of_its_values() -> None:
+    """Equal and hashing as the Workflow of the same values, both ways round; copies,
+    pickles and evolve hold the values; a held record given again is held anew."""
+    bundle = _with_outputs(5)
+    plain = attrs.evolve(bundle.workflow)
+    line = encode_line(plain)
+    held = hold(bundle.workflow, line)
+    assert held is bundle.workflow and type(held) is HeldWorkflow
+    assert type(held).__name__ == "Workflow" and repr(held) == repr(plain)
+    assert held == plain and plain == held and not held != plain
+    assert hash(held) == hash(plain)
+    assert held != attrs.evolve(plain, OutputDatasets=("/X/Y/Z",))
+    assert attrs.evolve(plain, OutputDatasets=("/X/Y/Z",)) != held
+    assert unstructure(held) == unstructure(plain)
+    assert encode_line(held) == line
+    for twin in (copy.copy(held), copy.deepcopy(held), pickle.loads(pickle.dumps(held))):
+        assert type(twin) is Workflow and twin == plain
+    moved = attrs.evolve(held, OutputDatasets=("/A/B/C",))
+    assert moved.OutputDatasets == ("/A/B/C",)
+    assert moved.OutputModulesLFNBases == plain.OutputModulesLFNBases
+    assert {held: 1}[plain] == 1
+    # nothing held: the record as it is
+    empty = simple_bundle("wf_empty").workflow
+    assert hold(empty, encode_line(empty)) is empty and type(empty) is Workflow
+
+
+def test_an_update_in_place_patches_the_index_of_a_field_held_in_the_line() -> None:
+    bundles = [_with_outputs(i) for i in range(40)]
+    store = MemoryStore()
+    store.replace(bundles)
+    query = parse_query({"OutputDatasets": "/P5/*"})
+    assert names(store.query(query)) == ["wf_0005"]
+    old_index = store._snap._postings["OutputDatasets"]
+    moved = _changed(bundles[5], OutputDatasets=("/P9/Moved/AOD",))
+    store.apply([moved])
+    assert store._snap._postings["OutputDatasets"] is not old_index
+    assert names(store.query(query)) == []
+    assert names(store.query(parse_query({"OutputDatasets": "/P9/*"}))) == [
+        "wf_0005", "wf_0009"]
+    assert store.get("wf_0005") == moved
 
 
 def test_site_sums_are_packed_in_the_smallest_items_they_fit() -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "decode_workflow",
     "encode_line",
     "decode_line",
+    "LineFields",
     "encode_parts",
     "decode_parts",
     "decode_bundle",
@@ -150,6 +151,52 @@ def decode_line(text: str | bytes) -> Workflow:
     values = json_loads_stored(text)
     result: Workflow = record_from_values(Workflow, [values[n] for n in field_names(Workflow)])
     return result
+
+
+class LineFields:
+    """Some tuple fields of a workflow read back from its line (:func:`encode_line`)
+    without decoding the rest: a store that keeps the line need not keep their
+    values a second time.
+
+    A line holds the workflow's fields in schema order, compact, each key once; a
+    key's text ``,"Name":`` cannot occur inside a JSON string (a quote in a string
+    is always escaped), so a field's value is the text between its key and the
+    next field's.
+
+    :param names: the fields (tuples of strings) to read.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        layout = _layout(Workflow)
+        self.names = tuple(names)
+        self.at = tuple(layout.names.index(name) for name in self.names)
+        others = [name for name, at in zip(self.names, self.at) if at not in layout.tuples]
+        if others:
+            raise ValueError(f"not tuple fields of Workflow: {', '.join(others)}")
+        marks = []
+        for i in self.at:
+            start = ("{" if i == 0 else ",") + f'"{layout.names[i]}":'
+            # the last field's value ends where the line does, before its "}"
+            end = f',"{layout.names[i + 1]}":'.encode() if i + 1 < len(layout.names) else None
+            marks.append((start.encode(), end))
+        self._marks = tuple(marks)
+
+    def __call__(self, line: bytes) -> tuple[tuple[Any, ...], ...]:
+        """The fields' values in ``line``, in the order of :attr:`names`."""
+        out = []
+        for start, end in self._marks:
+            begin = line.find(start)
+            if begin < 0:
+                stop = -1
+            elif end is None:
+                stop = len(line) - 1 if line.endswith(b"}") else -1
+            else:
+                stop = line.find(end, begin + len(start))
+            if stop < 0:  # not a line of encode_line: decode it whole
+                record = json_loads_stored(line)
+                return tuple(tuple(record[name]) for name in self.names)
+            out.append(tuple(json_loads_stored(line[begin + len(start):stop])))
+        return tuple(out)
 
 
 def encode_parts(bundle: WorkflowBundle, *, compress: bool = False,

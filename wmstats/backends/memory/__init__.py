@@ -7,6 +7,10 @@ write):
   ``RequestName`` (so a row number is also the rank in the default order), their
   strings and string tuples interned so that statuses, campaigns, sites... are
   stored once;
+* each record as the JSON text a server writes (its line), encoded once per
+  write; the values of :data:`~._held.HELD_FIELDS` (output datasets and LFN
+  bases: long paths, each workflow's own) are held only there, and read back
+  from it when read (:class:`~._held.HeldWorkflow`);
 * every other record of a bundle packed into one positional JSON blob per
   workflow (:mod:`wmstats.backends.codec`), decoded only by
   :meth:`MemoryStore.get_many`; compressed by default, with a
@@ -28,8 +32,9 @@ A filtered query ANDs/ORs bitmaps (no scan of the records), counts with
 rest; glob and regex filters test each *distinct* value of the field once.
 
 The package's parts: ``_bitmaps`` (row sets and their paging), ``_snapshot`` (one
-snapshot and its indexes), ``_sums`` (WorkflowSite sums and aggregate totals);
-this module holds the store (writes, interning, snapshot swaps).
+snapshot and its indexes), ``_sums`` (WorkflowSite sums and aggregate totals),
+``_held`` (the records that keep some values only in their line), ``_jobs`` (the
+job records); this module holds the store (writes, interning, snapshot swaps).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from wmstats._procfs import trim_heap
 from wmstats.backends.codec import PartsDictionary, decode_bundle, encode_line, encode_parts
 from wmstats.backends.memory._jobs import MemoryJobs
 from wmstats.backends.memory._bitmaps import Rows
+from wmstats.backends.memory._held import hold
 from wmstats.backends.memory._snapshot import Snapshot
 from wmstats.backends.memory._sums import N_COUNTERS, encode_sums, sum_fields
 from wmstats.query import (
@@ -233,7 +239,8 @@ class MemoryStore(MemoryJobs, Store):
             workflow = self._interner.workflow(workflow)
         # A copy: orjson's result keeps the capacity of its write buffer (several
         # times the text), which a long-lived line must not hold.
-        return _Entry(workflow, bytes(memoryview(encode_line(workflow))),
+        line = bytes(memoryview(encode_line(workflow)))
+        return _Entry(hold(workflow, line), line,
                       encode_parts(bundle, compress=self._compress, dictionary=dictionary),
                       encode_sums(bundle, vocab_ids, vocab, self.sum_fields))
 
