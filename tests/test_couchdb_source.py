@@ -198,6 +198,10 @@ def test_full_load_equals_converting_the_documents(client: CouchClient, dbs: Dbs
         want, agents = _expected_from([*gen.iter_documents(50), *extras])
         got, got_agents = _store_content(store)
         assert got == want and got_agents == agents
+        if store.keeps_records:  # the state keeps the store's records, not its own
+            rows = {w.RequestName: w for w in store._snap.workflows}
+            kept = source._state._requests
+            assert kept and all(part.workflow is rows[name] for name, part in kept.items())
         assert len(want) == 51  # 50 seeded + the broken one; the archived two left out
         status = source.status()
         assert status.ready and status.connected and status.loads == 1

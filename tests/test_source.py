@@ -213,6 +213,43 @@ def test_state_updates_touch_only_their_workflow() -> None:
     assert _state_bundles(state) == _expected(new_docs, ACTIVE_STATUSES)
 
 
+def test_state_keeps_the_written_workflows_and_merges_as_before() -> None:
+    """After a write to a store that keeps its records, the state keeps the written
+    (merged) workflows as its requests' records: one record for both, and the next
+    merges (a report changed, a report deleted) give what converting gives."""
+    docs = _docs(30)
+    state = SourceState(ACTIVE_STATUSES)
+    _load(state, docs)
+    store = MemoryStore()
+    assert store.keeps_records
+    bundles = list(state.bundles())
+    store.replace(bundles)
+    state.keep_written(b.workflow for b in bundles)
+    rows = {w.RequestName: w for w in store._snap.workflows}
+    assert state._requests and all(part.workflow is rows[name]
+                                   for name, part in state._requests.items())
+    reported = [d for d in docs if d.get("type") == "agent_request" and d["workflow"] in rows
+                and d["status"].get("success", 0) > 0]
+    changed = copy.deepcopy(reported[0])
+    changed["status"]["success"] += 1000
+    gone = next(d for d in reported if d["workflow"] != changed["workflow"])
+    for doc_id, doc in ((changed["_id"], changed), (gone["_id"], None)):
+        workflows: set[str] = set()
+        state.update("wms", doc_id, doc, [], workflows, set())
+        upserts = [state.bundle(n) for n in sorted(workflows)]
+        store.apply(upserts)
+        state.keep_written(b.workflow for b in upserts)
+    new_docs = [changed if d is reported[0] else d for d in docs if d is not gone]
+    expected = _expected(new_docs, ACTIVE_STATUSES)
+    assert _state_bundles(state) == expected
+    assert store.get_many(list(expected)) == expected
+    assert expected[gone["workflow"]].workflow.Success < rows[gone["workflow"]].Success
+    assert expected[changed["workflow"]].workflow.Success \
+        == rows[changed["workflow"]].Success + 1000
+    rows_now = {w.RequestName: w for w in store._snap.workflows}
+    assert all(part.workflow is rows_now[name] for name, part in state._requests.items())
+
+
 def test_state_deletions_and_status_changes() -> None:
     docs = _docs(30)
     state = SourceState(ACTIVE_STATUSES)

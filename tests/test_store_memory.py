@@ -376,6 +376,19 @@ def test_rows_keep_the_output_datasets_and_lfn_bases_in_their_lines_only() -> No
         (b, 1) for w in expected for b in w.OutputModulesLFNBases)
 
 
+def test_the_store_keeps_the_records_it_is_given() -> None:
+    """keeps_records: the rows are the Workflow objects of the bundles written (what
+    the CouchDB source relies on to share them), after a replace and an apply."""
+    bundles = [_with_outputs(i) for i in range(10)]
+    store = MemoryStore()
+    assert store.keeps_records and not Store.keeps_records
+    store.replace(bundles)
+    moved = _changed(bundles[3], OutputDatasets=("/P9/Moved/AOD",))
+    store.apply([moved])
+    given = [moved if i == 3 else b for i, b in enumerate(bundles)]
+    assert all(row is b.workflow for row, b in zip(store._snap.workflows, given))
+
+
 def test_a_held_workflow_is_a_workflow_of_its_values() -> None:
     """Equal and hashing as the Workflow of the same values, both ways round; copies,
     pickles and evolve hold the values; a held record given again is held anew."""

@@ -438,6 +438,10 @@ class Store(abc.ABC):
     #: Whether :meth:`replace_from_source` and :meth:`apply_from_source` keep the
     #: checkpoint and the entries, so that a restarted source resumes from them.
     keeps_checkpoints: ClassVar[bool] = False
+    #: Whether the store keeps the :class:`~wmstats.schema.Workflow` objects it is
+    #: given (not copies or encodings only), so that a writer that keeps them too
+    #: shares them instead of holding a second record (the CouchDB source does).
+    keeps_records: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Make the subclass's writes observable (see :class:`StoreListener`)."""

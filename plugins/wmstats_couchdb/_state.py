@@ -48,6 +48,7 @@ import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any, Final, NamedTuple, Protocol
 
+import attrs
 import ujson
 
 from wmstats._deflate import compress
@@ -63,7 +64,7 @@ from wmstats.convert import (
     request_part,
 )
 from wmstats.jobs import GroupKey, JobOptions, JobTable
-from wmstats.schema import Agent, WorkflowBundle, WorkflowJobs
+from wmstats.schema import Agent, Workflow, WorkflowBundle, WorkflowJobs
 from wmstats.serialize import json_bytes, json_loads
 from wmstats.store import SourceEntry, Store
 
@@ -421,6 +422,19 @@ class SourceState:
         """
         self._load(name)
         return merge_workflow(name, self._requests.get(name), self._agent_parts(name, problems))
+
+    def keep_written(self, workflows: Iterable[Workflow]) -> None:
+        """Keep each of ``workflows`` (merged by :meth:`bundle` and just written to the
+        store) as its request's workflow: :func:`~wmstats.convert.merge_workflow`
+        sets every field the agents' reports fill, so the merged record serves as
+        the base of the next merge as the converted one did.  The state and the
+        store then share one record, and what a store holds only once (the memory
+        store keeps some values only in a row's JSON text) is held once."""
+        requests = self._requests
+        for workflow in workflows:
+            part = requests.get(workflow.RequestName)
+            if part is not None and workflow.HasRequest:
+                requests[workflow.RequestName] = attrs.evolve(part, workflow=workflow)
 
     def bundles(self, problems: list[Problem] | None = None) -> Iterator[WorkflowBundle]:
         """One bundle per shown workflow."""

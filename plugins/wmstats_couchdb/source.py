@@ -69,7 +69,7 @@ from typing import Any, ClassVar, Final
 from wmstats._procfs import GCPause, paused_gc
 from wmstats.convert import Problem
 from wmstats.jobs import JobOptions
-from wmstats.schema import WorkflowBundle
+from wmstats.schema import Workflow, WorkflowBundle
 from wmstats.source import ACTIVE_STATUSES, Source, SourceOptionError, SourceStatus
 from wmstats.store import Checkpoint, Store
 from wmstats_couchdb._http import (
@@ -486,12 +486,20 @@ class CouchSource(Source):
         self._rows_read = 0
         read: list[str] = []  # request workflows in the order read
 
+        # The workflows a store that keeps them was given: the state keeps those
+        # instead of its own once the write succeeded.
+        written: list[Workflow] = []
+        share = self._store.keeps_records
+
         def bundles() -> Iterator[WorkflowBundle]:
             merged: set[str] = set()
             for name in read:
                 if name not in merged and state.shown(name):
                     merged.add(name)
-                    yield state.bundle(name, problems)
+                    bundle = state.bundle(name, problems)
+                    if share:
+                        written.append(bundle.workflow)
+                    yield bundle
                     if len(merged) % self.batch_size == 0:
                         pause.settle()  # what the store keeps (as after each page read)
             for name in state.names():  # workflows shown without a request document
@@ -514,6 +522,8 @@ class CouchSource(Source):
                     checkpoint, bundles(), state.agents(),
                     itertools.chain(state.entries(), [jobs_snapshot_entry(jobs_sid)])),
                     sequences)
+                state.keep_written(written)
+                del written[:]
                 state.forget_converted()
                 state.take_changes()
                 self._state = state
@@ -712,6 +722,8 @@ class CouchSource(Source):
                     agents=[a for a in found.values() if a is not None],
                     deleted_agents=[url for url, a in found.items() if a is None],
                     entries=kept, deleted_entries=gone), sequences)
+                if self._store.keeps_records:
+                    state.keep_written(b.workflow for b in upserts)
             else:
                 state.take_changes()
                 if sequences != self._sequences:

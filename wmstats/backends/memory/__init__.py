@@ -209,6 +209,7 @@ class MemoryStore(MemoryJobs, Store):
     """
 
     backend: ClassVar[str] = "memory"
+    keeps_records: ClassVar[bool] = True
 
     def __init__(self, *, compress: bool = True, intern: bool = True) -> None:
         self._compress = compress
